@@ -1,0 +1,43 @@
+"""Helpers shared by the side-by-side benchmarks in bench/: build the native anchors, run
+loadbench as a user does, and summarise alternating rounds as a ratio."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "bench"
+
+
+def build_native(target: str) -> Path:
+    """Configures and builds a target of bench/CMakeLists.txt (Release) and returns its path."""
+    if not (BUILD / "build.ninja").exists() and not (BUILD / "Makefile").exists():
+        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(BUILD), "-DLOADBENCH_BUILD_BENCH=ON",
+                        "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(BUILD), "--target", target, "-j", str(os.cpu_count() or 2)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return BUILD / "bench" / target
+
+
+def loadbench(*args: str, env: dict[str, str] | None = None) -> str:
+    """Runs ``python -m loadbench ARGS`` and returns its stdout; exits on failure."""
+    result = subprocess.run([sys.executable, "-m", "loadbench", *args], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        sys.exit(f"loadbench {args[0]} failed ({result.returncode}): {result.stderr.strip()}")
+    return result.stdout
+
+
+def loadbench_report(*args: str, env: dict[str, str] | None = None) -> dict:
+    """Runs ``python -m loadbench bench ARGS --json --quiet`` and returns the report."""
+    return json.loads(loadbench("bench", *args, "--json", "--quiet", env=env))
+
+
+def summarise(ratios: list[float]) -> str:
+    return (f"median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}, "
+            f"{len(ratios)} rounds)")

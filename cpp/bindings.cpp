@@ -1,0 +1,288 @@
+// The only file that includes pybind11. Plain data crosses: dicts of numbers and strings in,
+// dicts and lists out. Nothing crosses during a run except the Python side polling progress;
+// every blocking call releases the GIL.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "connectors/registry.hpp"
+#include "engine/run.hpp"
+#include "scenarios/transfer_scenario.hpp"
+
+namespace py = pybind11;
+using namespace loadbench;
+
+namespace {
+
+constexpr double kReportedPercentiles[] = {50, 90, 95, 99, 99.9, 99.99};
+
+// Reads a dict strictly: a key it does not know is an error (a typo must not pass silently).
+class DictReader {
+public:
+    DictReader(const py::dict& d, std::string what) : d_(d), what_(std::move(what)) {}
+    ~DictReader() noexcept(false) {
+        if (std::uncaught_exceptions()) return;
+        for (auto item : d_) {
+            auto key = py::cast<std::string>(item.first);
+            if (!read_.count(key)) throw std::invalid_argument(what_ + ": unknown key '" + key + "'");
+        }
+    }
+    template <class T>
+    T get(const char* key, T fallback) {
+        read_.insert(key);
+        return d_.contains(key) ? py::cast<T>(d_[key]) : fallback;
+    }
+    template <class T>
+    T require(const char* key) {
+        read_.insert(key);
+        if (!d_.contains(key)) throw std::invalid_argument(what_ + ": missing key '" + key + "'");
+        return py::cast<T>(d_[key]);
+    }
+
+private:
+    const py::dict& d_;
+    std::string what_;
+    std::set<std::string> read_;
+};
+
+RunConfig run_config_from(const py::dict& d) {
+    DictReader r(d, "run config");
+    RunConfig c;
+    c.concurrency = r.get<std::size_t>("concurrency", c.concurrency);
+    c.warmup_s = r.get<double>("warmup_s", c.warmup_s);
+    c.measure_s = r.get<double>("measure_s", c.measure_s);
+    c.seed = r.get<std::uint64_t>("seed", c.seed);
+    c.max_tries = r.get<int>("max_tries", c.max_tries);
+    c.op_timeout_s = r.get<double>("op_timeout_s", c.op_timeout_s);
+    c.operations = r.get<std::uint64_t>("operations", c.operations);
+    return c;
+}
+
+TransferParams transfer_params_from(const py::dict& d) {
+    DictReader r(d, "scenario");
+    if (r.require<std::string>("name") != "test-1") throw std::invalid_argument("scenario: unknown name");
+    TransferParams p;
+    p.accounts.accounts = r.get<std::uint64_t>("accounts", p.accounts.accounts);
+    p.accounts.initial_balance = r.get<std::int64_t>("initial_balance", p.accounts.initial_balance);
+    p.alpha = r.get<double>("alpha", p.alpha);
+    p.max_amount = r.get<std::int64_t>("max_amount", p.max_amount);
+    return p;
+}
+
+std::shared_ptr<Connector> connector_from(const py::dict& d) {
+    DictReader r(d, "connector");
+    return make_connector(r.require<std::string>("kind"), r.get<ConnectorOptions>("options", {}));
+}
+
+std::string percentile_key(double p) {
+    std::string s = py::cast<std::string>(py::str("{:g}").format(p));
+    return s;
+}
+
+py::dict histogram_dict(const LatencyHistogram& h) {
+    py::dict out;
+    out["count"] = h.count();
+    out["min_ns"] = h.min();
+    out["max_ns"] = h.max();
+    out["mean_ns"] = h.mean();
+    out["stddev_ns"] = h.stddev();
+    out["clamped"] = h.clamped();
+    py::dict percentiles;
+    for (double p : kReportedPercentiles) percentiles[py::str(percentile_key(p))] = h.value_at_percentile(p);
+    out["percentiles_ns"] = percentiles;
+    out["significant_figures"] = h.significant_figures();
+    out["highest_trackable_ns"] = h.highest_trackable();
+    py::list buckets;
+    h.for_each_bucket([&](std::uint64_t value, std::uint64_t count) { buckets.append(py::make_tuple(value, count)); });
+    out["buckets"] = buckets;
+    return out;
+}
+
+py::dict by_kind(const std::array<std::uint64_t, kErrorKinds>& counts) {
+    py::dict out;
+    for (std::size_t k = 1; k < kErrorKinds; ++k)
+        if (counts[k]) out[py::str(std::string(error_kind_name(static_cast<ErrorKind>(k))))] = counts[k];
+    return out;
+}
+
+py::dict result_dict(const RunResult& r) {
+    const OutcomeCounters& c = r.counters;
+    py::dict out;
+    out["error"] = r.error;
+    out["interrupted"] = r.interrupted;
+    out["warmup_s"] = r.warmup_s;
+    out["measured_s"] = r.measured_s;
+    out["sessions"] = r.sessions;
+    out["committed"] = c.committed;
+    out["rejected"] = c.rejected;
+    out["failed"] = c.failed;
+    out["attempts"] = c.attempts;
+    out["retries"] = c.retries;
+    out["before_window"] = c.before_window;
+    out["after_window"] = c.after_window;
+    out["errors"] = by_kind(c.errors);
+    out["retried_errors"] = by_kind(c.retried_errors);
+    py::dict examples;
+    for (std::size_t k = 1; k < kErrorKinds; ++k)
+        if (!r.error_examples[k].empty())
+            examples[py::str(std::string(error_kind_name(static_cast<ErrorKind>(k))))] = r.error_examples[k];
+    out["error_examples"] = examples;
+    out["collision_ops"] = c.collision_ops;
+    out["collision_count"] = c.collision_count;
+    out["collisions_exact"] = r.collisions_exact;
+    out["latency"] = histogram_dict(r.latency);
+    py::list series;
+    for (const SecondPoint& p : r.series) {
+        py::dict point;
+        point["t_s"] = p.t_s;
+        point["duration_s"] = p.duration_s;
+        point["committed"] = p.committed;
+        point["rejected"] = p.rejected;
+        point["failed"] = p.failed;
+        point["p50_ns"] = p.p50_ns;
+        point["p95_ns"] = p.p95_ns;
+        point["p99_ns"] = p.p99_ns;
+        point["max_ns"] = p.max_ns;
+        series.append(point);
+    }
+    out["series"] = series;
+    return out;
+}
+
+const char* phase_name(RunPhase phase) {
+    switch (phase) {
+        case RunPhase::opening: return "opening";
+        case RunPhase::warmup: return "warmup";
+        case RunPhase::measuring: return "measuring";
+        case RunPhase::stopping: return "stopping";
+        case RunPhase::done: return "done";
+    }
+    return "?";
+}
+
+py::dict progress_dict(const Progress& p) {
+    py::dict out;
+    out["phase"] = phase_name(p.phase);
+    out["elapsed_s"] = p.elapsed_s;
+    out["committed"] = p.committed;
+    out["last_second_tps"] = p.last_second_tps;
+    out["last_second_p99_ns"] = p.last_second_p99_ns;
+    return out;
+}
+
+// The run that SIGINT / SIGTERM should stop while it owns the calling thread.
+std::atomic<Run*> g_stop_target{nullptr};
+
+extern "C" void stop_on_signal(int) {
+    if (Run* run = g_stop_target.load()) run->stop();  // atomics and clock_gettime only: signal-safe
+}
+
+// While a run owns the calling (Python main) thread, Python cannot run its own signal handlers, so
+// Ctrl-C and SIGTERM go to one that closes the measured window; Python's return afterwards. A
+// signal the process was told to ignore stays ignored.
+class StopSignals {
+public:
+    explicit StopSignals(Run& run) {
+        g_stop_target = &run;
+        struct sigaction ours {};
+        ours.sa_handler = stop_on_signal;
+        sigemptyset(&ours.sa_mask);
+        for (std::size_t i = 0; i < kSignals.size(); ++i) {
+            sigaction(kSignals[i], nullptr, &saved_[i]);
+            if (saved_[i].sa_handler != SIG_IGN) sigaction(kSignals[i], &ours, nullptr);
+        }
+    }
+    ~StopSignals() {
+        for (std::size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &saved_[i], nullptr);
+        g_stop_target = nullptr;
+    }
+
+private:
+    static constexpr std::array<int, 2> kSignals = {SIGINT, SIGTERM};
+    std::array<struct sigaction, 2> saved_{};
+};
+
+// A run, owned by its Python object; run() blocks with the GIL released.
+class PyRun {
+public:
+    PyRun(const py::dict& config, const py::dict& scenario, const py::dict& connector)
+        : run_(std::make_unique<Run>(run_config_from(config),
+                                     std::make_shared<TransferWorkload>(transfer_params_from(scenario),
+                                                                        connector_from(connector)))) {}
+
+    py::dict run(const py::object& on_progress) {
+        RunResult result;
+        {
+            StopSignals signals(*run_);
+            py::gil_scoped_release release;
+            result = run_->run([&](const Progress& p) {
+                if (on_progress.is_none()) return;
+                py::gil_scoped_acquire acquire;
+                try {
+                    on_progress(progress_dict(p));
+                } catch (py::error_already_set& e) {
+                    e.discard_as_unraisable("loadbench progress callback");  // a display fault must not end the run
+                }
+            });
+        }
+        return result_dict(result);
+    }
+
+private:
+    std::unique_ptr<Run> run_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "loadbench's native engine (private: use loadbench.engine)";
+    py::register_exception<ConnectorError>(m, "ConnectorError", PyExc_RuntimeError);
+
+    py::class_<PyRun>(m, "Run")
+        .def(py::init<const py::dict&, const py::dict&, const py::dict&>(), py::arg("config"), py::arg("scenario"),
+             py::arg("connector"))
+        .def("run", &PyRun::run, py::arg("on_progress") = py::none(),
+             "Runs to the end on this thread; Ctrl-C or SIGTERM close the window early (result['interrupted']).");
+
+    m.def(
+        "prep",
+        [](const py::dict& scenario, const py::dict& connector) {
+            const TransferParams params = transfer_params_from(scenario);
+            auto c = connector_from(connector);
+            py::gil_scoped_release release;
+            c->prep_accounts(params.accounts);
+        },
+        py::arg("scenario"), py::arg("connector"));
+
+    m.def(
+        "verify",
+        [](const py::dict& scenario, const py::dict& connector) -> py::object {
+            const TransferParams params = transfer_params_from(scenario);
+            auto c = connector_from(connector);
+            std::optional<AccountsCheck> check;
+            {
+                py::gil_scoped_release release;
+                check = c->verify_accounts(params.accounts);
+            }
+            if (!check) return py::none();
+            py::dict out;
+            out["passed"] = check->passed;
+            out["accounts"] = check->accounts;
+            out["total"] = check->total;
+            out["expected_total"] = check->expected_total;
+            out["negative_balances"] = check->negative_balances;
+            return out;
+        },
+        py::arg("scenario"), py::arg("connector"));
+
+    m.def("library_versions", &library_versions);
+    m.def("connector_kinds", &connector_kinds);
+    m.attr("REPORTED_PERCENTILES") = py::cast(std::vector<double>(std::begin(kReportedPercentiles),
+                                                                  std::end(kReportedPercentiles)));
+}

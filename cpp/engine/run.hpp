@@ -1,0 +1,153 @@
+// Run: one closed-loop load run of a Workload. `concurrency` worker threads each open a session,
+// then, once every session is open, run operations back to back: a warmup window (not counted),
+// then the measured window. An operation counts when it completes inside the measured window, so
+// no committed operation is counted twice or counted from the warmup. A monitor thread keeps the
+// clock, cuts the per-second series and enforces the per-operation timeout. Database-agnostic.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/in_flight_keys.hpp"
+#include "engine/worker_metrics.hpp"
+#include "engine/workload.hpp"
+#include "metrics/latency_histogram.hpp"
+
+namespace loadbench {
+
+struct RunConfig {
+    std::size_t concurrency = 10;  // worker threads, one session each
+    double warmup_s = 1.0;         // >= 0
+    double measure_s = 10.0;       // > 0
+    std::uint64_t seed = 1;        // worker i draws from Rng::for_stream(seed, i)
+    int max_tries = 10;            // attempts per operation for retryable errors (1 = never retry)
+    double op_timeout_s = 30.0;    // per attempt; 0 disables
+    // > 0: the window closes once this many operations completed in it (split evenly over the
+    // workers, so a fixed seed gives a fixed sequence per worker); measure_s still bounds it.
+    std::uint64_t operations = 0;
+};
+
+// One interval of the per-second series (the last one may be shorter).
+struct SecondPoint {
+    double t_s = 0;         // end of the interval, seconds since the measured window opened
+    double duration_s = 0;  // its length
+    std::uint64_t committed = 0, rejected = 0, failed = 0;
+    std::uint64_t p50_ns = 0, p95_ns = 0, p99_ns = 0, max_ns = 0;  // of committed + rejected
+};
+
+enum class RunPhase { opening, warmup, measuring, stopping, done };
+
+struct Progress {
+    RunPhase phase = RunPhase::opening;
+    double elapsed_s = 0;  // in the current phase
+    std::uint64_t committed = 0;  // counted so far (whole seconds of the measured window)
+    double last_second_tps = 0;
+    std::uint64_t last_second_p99_ns = 0;
+};
+
+struct RunResult {
+    std::string error;  // non-empty when the run could not start (a session failed to open)
+    bool interrupted = false;
+    double warmup_s = 0;
+    double measured_s = 0;  // actual length of the measured window
+    std::size_t sessions = 0;
+    OutcomeCounters counters;
+    LatencyHistogram latency{3};
+    std::vector<SecondPoint> series;
+    std::array<std::string, kErrorKinds> error_examples;
+    bool collisions_exact = true;
+};
+
+class Run {
+public:
+    Run(RunConfig config, std::shared_ptr<Workload> workload);
+    ~Run();
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+
+    // Runs to the end with the calling thread as worker 0 (so a one-worker run executes on the
+    // caller's own thread, as a plain loop would: measurably faster than a fresh thread for SQLite).
+    // `on_tick` is called from the monitor thread about four times a second.
+    RunResult run(std::function<void(const Progress&)> on_tick = {});
+
+    // Or: start all workers on threads of their own, then poll, stop and wait.
+    void start();
+    Progress progress() const;
+    // Closes the measured window now; the result is marked interrupted. Safe from any thread.
+    void stop();
+    // Waits up to `seconds` for the run to finish; true when it has.
+    bool wait_for(double seconds);
+    // The result, once finished (wait_for returned true). Moves it out.
+    RunResult take_result();
+
+private:
+    struct alignas(64) WorkerSlot {
+        std::atomic<std::uint64_t> op_seq{0};
+        std::atomic<std::int64_t> deadline_ns{0};  // 0 = no attempt in progress
+        std::atomic<std::uint64_t> timed_out_seq{0};
+        std::mutex session_mutex;  // guards `session` against interrupt-vs-close
+        WorkerSession* session = nullptr;
+    };
+
+    void launch(std::size_t first_threaded_worker);
+    void worker_main(std::size_t index);
+    void tick(std::int64_t now);
+    void run_operations(std::size_t index, WorkerSession& session);
+    void monitor_main();
+    void watchdog(std::int64_t now);
+    void close_second(std::int64_t now, std::int64_t& last_boundary);
+    void finish(RunResult&& result);
+
+    RunConfig config_;
+    std::shared_ptr<Workload> workload_;
+    InFlightKeys in_flight_;
+    std::vector<std::unique_ptr<WorkerMetrics>> metrics_;
+    std::vector<std::unique_ptr<WorkerSlot>> slots_;
+    std::vector<std::thread> workers_;
+    std::thread monitor_;
+    std::vector<std::int64_t> interrupted_deadline_;  // monitor-only: last deadline acted on, per worker
+    std::int64_t monitor_sleep_ns_ = 0;
+    std::function<void(const Progress&)> on_tick_;
+    std::int64_t last_tick_ns_ = 0;
+
+    std::atomic<int> opened_{0};
+    std::atomic<int> open_failed_{0};
+    std::atomic<int> running_{0};
+    std::atomic<int> quotas_done_{0};
+    std::atomic<std::int64_t> last_completion_ns_{0};
+    std::atomic<bool> monitor_ready_{false};
+    std::atomic<bool> workers_launched_{false};
+    std::atomic<bool> go_{false};
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> interrupted_{false};
+    std::atomic<std::int64_t> warmup_end_ns_{0};
+    std::atomic<std::int64_t> measure_end_ns_{INT64_MAX};
+    std::int64_t window_open_ns_ = 0;  // monitor: when the measured window opened (== warmup end)
+
+    std::mutex open_error_mutex_;
+    std::string open_error_;
+
+    mutable std::mutex progress_mutex_;
+    Progress progress_;
+    std::int64_t phase_started_ns_ = 0;
+    std::vector<SecondPoint> series_;  // monitor-only until finish
+    IntervalCounts merged_interval_;   // monitor-only scratch
+
+    std::mutex done_mutex_;
+    std::condition_variable done_cv_;
+    bool done_ = false;
+    bool started_ = false;
+    RunResult result_;
+};
+
+std::int64_t now_ns();
+
+}  // namespace loadbench

@@ -1,0 +1,90 @@
+// WorkerMetrics: everything one worker thread records, owned by that thread during the run and
+// merged by the engine afterwards. The only shared piece is the per-second interval, which the
+// engine's monitor swaps out once a second under a tiny spin lock (uncontended on all other
+// operations), so the per-second series needs no per-operation allocation and constant memory.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "engine/outcome.hpp"
+#include "metrics/latency_histogram.hpp"
+
+namespace loadbench {
+
+struct OutcomeCounters {
+    std::uint64_t committed = 0;
+    std::uint64_t rejected = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t attempts = 0;  // every try, retries included
+    std::uint64_t retries = 0;   // tries after the first
+    std::array<std::uint64_t, kErrorKinds> errors{};          // failed operations by kind
+    std::array<std::uint64_t, kErrorKinds> retried_errors{};  // retried attempts by kind
+    std::uint64_t collision_ops = 0;    // operations that started on a key another in-flight op held
+    std::uint64_t collision_count = 0;  // sum over those of the number of such holders
+    std::uint64_t before_window = 0;    // operations that completed during warmup (not counted)
+    std::uint64_t after_window = 0;     // operations that completed after the window closed (not counted)
+
+    std::uint64_t operations() const { return committed + rejected + failed; }
+    void merge(const OutcomeCounters& o);
+};
+
+// One second's worth of counted operations. Latency at 2 significant figures is plenty for a
+// timeline and keeps the swap cheap.
+struct IntervalCounts {
+    LatencyHistogram latency{2};
+    std::uint64_t committed = 0;
+    std::uint64_t rejected = 0;
+    std::uint64_t failed = 0;
+
+    void reset() {
+        latency.reset();
+        committed = rejected = failed = 0;
+    }
+    void merge(const IntervalCounts& o) {
+        latency.merge(o.latency);
+        committed += o.committed;
+        rejected += o.rejected;
+        failed += o.failed;
+    }
+};
+
+class alignas(64) WorkerMetrics {
+public:
+    LatencyHistogram latency{3};  // committed and rejected operations in the measured window
+    OutcomeCounters counters;
+    std::string first_error_by_kind[kErrorKinds];  // one example message per kind
+
+    void record_interval(Outcome outcome, std::uint64_t latency_ns) {
+        while (lock_.test_and_set(std::memory_order_acquire)) {
+        }
+        IntervalCounts& iv = *active_;
+        if (outcome == Outcome::failed) {
+            ++iv.failed;
+        } else {
+            (outcome == Outcome::committed ? iv.committed : iv.rejected) += 1;
+            iv.latency.record(latency_ns);
+        }
+        lock_.clear(std::memory_order_release);
+    }
+
+    // Monitor thread: makes the spare interval current and returns the finished one, which the
+    // caller reads and resets before the next swap.
+    IntervalCounts& swap_interval() {
+        while (lock_.test_and_set(std::memory_order_acquire)) {
+        }
+        IntervalCounts* done = active_;
+        active_ = (active_ == &a_) ? &b_ : &a_;
+        lock_.clear(std::memory_order_release);
+        return *done;
+    }
+
+private:
+    alignas(64) std::atomic_flag lock_ = ATOMIC_FLAG_INIT;
+    IntervalCounts a_, b_;
+    IntervalCounts* active_ = &a_;
+};
+
+}  // namespace loadbench

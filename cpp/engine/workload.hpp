@@ -1,0 +1,52 @@
+// The seam between the engine and everything database-specific. A Workload (a scenario bound to a
+// connector) opens one WorkerSession per worker; the engine asks the session to plan an operation
+// (untimed), then to attempt it (timed, possibly several times), and never sees SQL or sockets.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/outcome.hpp"
+#include "sampling/rng.hpp"
+
+namespace loadbench {
+
+// The keys (e.g. account ids) an operation touches, for contention accounting.
+struct OperationKeys {
+    std::uint64_t keys[2] = {0, 0};
+    std::uint8_t count = 0;
+};
+
+class WorkerSession {
+public:
+    virtual ~WorkerSession() = default;
+
+    // Chooses the next operation with the worker's generator; not timed.
+    virtual OperationKeys plan(Rng& rng) = 0;
+
+    // Runs the planned operation once. Called again, unchanged, for a retry.
+    virtual Attempt attempt() = 0;
+
+    // Called from another thread when the per-operation timeout expires: make the attempt in
+    // progress return soon. Must be safe to call at any time; may do nothing.
+    virtual void interrupt() noexcept {}
+
+    // A human-readable description of the last failed attempt (no secrets), for the report.
+    virtual std::string last_error() const { return {}; }
+};
+
+class Workload {
+public:
+    virtual ~Workload() = default;
+
+    // Opens the session for one worker; throws std::runtime_error with a clear message on failure.
+    // Called from the worker's own thread.
+    virtual std::unique_ptr<WorkerSession> open_session(std::size_t worker_index) = 0;
+
+    // Operation keys lie in [0, key_space()).
+    virtual std::uint64_t key_space() const = 0;
+};
+
+}  // namespace loadbench

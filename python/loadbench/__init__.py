@@ -1,0 +1,8 @@
+"""loadbench: a repeatable database load test with a native engine.
+
+Public API: :mod:`loadbench.config` (run plans), :mod:`loadbench.engine` (one run),
+:mod:`loadbench.runner` (prep, run, verify, report), :mod:`loadbench.reports` (read and write
+reports), :mod:`loadbench.histogram` (stored latency histograms). ``loadbench._core`` is private.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,274 @@
+"""Configuration: flags, then the environment, then a ``.env`` file, then defaults.
+
+Every value is validated here, before anything runs, and a bad one becomes a one-line
+:class:`~loadbench.errors.ConfigError` that names the setting and where it came from.
+The result is a :class:`RunPlan`: plain, immutable data that the runner executes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from loadbench.errors import ConfigError
+
+TESTS = ("test-1",)
+
+DEFAULT_SECONDS = 10.0
+DEFAULT_CONCURRENCY = 10
+DEFAULT_ALPHA = 0.5
+DEFAULT_ACCOUNTS = 100_000
+DEFAULT_INITIAL_BALANCE = 1_000
+DEFAULT_MAX_AMOUNT = 100
+DEFAULT_MAX_TRIES = 10
+DEFAULT_OP_TIMEOUT = 30.0
+MAX_WARMUP_DEFAULT = 30.0
+
+
+def default_warmup(seconds: float) -> float:
+    """A tenth of the measured window, at most 30 s."""
+    return min(seconds / 10.0, MAX_WARMUP_DEFAULT)
+
+
+class Settings:
+    """Environment variables and ``.env`` values, each with where it came from.
+
+    The process environment wins over ``.env`` (python-dotenv's own rule); flags win over both,
+    and are applied by the caller.
+    """
+
+    def __init__(self, environ: Mapping[str, str], dotenv: Mapping[str, str], dotenv_path: Path | None):
+        self._environ = dict(environ)
+        self._dotenv = dict(dotenv)
+        self.dotenv_path = dotenv_path
+
+    @classmethod
+    def load(cls, env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Reads ``env_file`` (or ``./.env`` if it exists); a line that does not parse is an error."""
+        path = env_file if env_file is not None else Path(".env")
+        values: dict[str, str] = {}
+        if env_file is not None and not path.is_file():
+            raise ConfigError(f"env file {path} does not exist")
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read {path}: {exc}") from None
+            for binding in parse_stream(io.StringIO(text)):
+                if binding.error:
+                    line = binding.original.line
+                    raise ConfigError(f"{path}:{line}: cannot parse {binding.original.string.strip()!r}")
+            values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+        return cls(os.environ if environ is None else environ, values, path if path.is_file() else None)
+
+    def get(self, name: str) -> tuple[str, str] | None:
+        """``(value, origin)`` for a set variable, else None."""
+        if name in self._environ:
+            return self._environ[name], "environment"
+        if name in self._dotenv:
+            return self._dotenv[name], str(self.dotenv_path or ".env")
+        return None
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        found = self.get(name)
+        return found[0] if found else default
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        found = self.get(name)
+        if found is None:
+            return default
+        value, origin = found
+        try:
+            number = int(value.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} (from {origin}) must be an integer >= {minimum}") from None
+        if number < minimum:
+            raise ConfigError(f"{name}={value!r} (from {origin}) must be an integer >= {minimum}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        found = self.get(name)
+        if found is None:
+            return default
+        value, origin = found
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} (from {origin}) must be true or false (1/0, yes/no, on/off)")
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """One configured connector, ready for the native core.
+
+    ``options`` go to the C++ connector; ``target`` and ``settings`` describe it in reports with
+    secrets removed; ``secrets`` are scrubbed from every message that mentions it.
+    """
+
+    name: str
+    kind: str
+    options: Mapping[str, str]
+    target: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+
+    def core_dict(self) -> dict:
+        return {"kind": self.kind, "options": dict(self.options)}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one ``bench`` invocation will do, validated."""
+
+    test: str
+    seconds: float
+    warmup: float
+    concurrency: int
+    alpha: float
+    accounts: int
+    initial_balance: int
+    max_amount: int
+    seed: int
+    max_tries: int
+    op_timeout: float
+    operations: int
+    prep: bool
+    verify: bool
+    connectors: tuple[ConnectorSpec, ...]
+    runs_dir: Path
+
+    def scenario_dict(self) -> dict:
+        return {
+            "name": self.test,
+            "accounts": self.accounts,
+            "initial_balance": self.initial_balance,
+            "alpha": self.alpha,
+            "max_amount": self.max_amount,
+        }
+
+    def core_config(self) -> dict:
+        return {
+            "concurrency": self.concurrency,
+            "warmup_s": self.warmup,
+            "measure_s": self.seconds,
+            "seed": self.seed,
+            "max_tries": self.max_tries,
+            "op_timeout_s": self.op_timeout,
+            "operations": self.operations,
+        }
+
+    def parameters(self) -> dict:
+        """The plan as the report records it."""
+        return {
+            "seconds": self.seconds,
+            "warmup_seconds": self.warmup,
+            "concurrency": self.concurrency,
+            "alpha": self.alpha,
+            "accounts": self.accounts,
+            "initial_balance": self.initial_balance,
+            "max_amount": self.max_amount,
+            "seed": self.seed,
+            "max_tries": self.max_tries,
+            "op_timeout_seconds": self.op_timeout,
+            "operations": self.operations,
+            "prep": self.prep,
+            "verify": self.verify,
+            "connectors": [c.name for c in self.connectors],
+        }
+
+
+def _finite(name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def make_plan(
+    settings: Settings,
+    connectors: tuple[ConnectorSpec, ...],
+    *,
+    test: str = "test-1",
+    seconds: float | None = None,
+    warmup: float | None = None,
+    concurrency: int | None = None,
+    alpha: float | None = None,
+    accounts: int | None = None,
+    initial_balance: int | None = None,
+    seed: int | None = None,
+    max_tries: int | None = None,
+    op_timeout: float | None = None,
+    operations: int | None = None,
+    skip_prep: bool = False,
+    verify: bool | None = None,
+    runs_dir: Path | None = None,
+) -> RunPlan:
+    """Validates flags (None = not given) against settings and defaults."""
+    if test not in TESTS:
+        raise ConfigError(f"unknown test {test!r} (known: {', '.join(TESTS)})")
+    seconds = _finite("--seconds", DEFAULT_SECONDS if seconds is None else seconds)
+    if seconds <= 0:
+        raise ConfigError(f"--seconds must be > 0, got {seconds:g}")
+    warmup = _finite("--warmup", default_warmup(seconds) if warmup is None else warmup)
+    if warmup < 0:
+        raise ConfigError(f"--warmup must be >= 0, got {warmup:g}")
+    concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+    if concurrency < 1:
+        raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
+    alpha = _finite("--alpha", DEFAULT_ALPHA if alpha is None else alpha)
+    if alpha < 0:
+        raise ConfigError(f"--alpha must be >= 0, got {alpha:g}")
+    if accounts is None:
+        accounts = settings.integer("SEED_ACCOUNTS", DEFAULT_ACCOUNTS, minimum=2)
+    elif accounts < 2:
+        raise ConfigError(f"--accounts must be >= 2, got {accounts}")
+    if initial_balance is None:
+        initial_balance = settings.integer("SEED_INITIAL_BALANCE", DEFAULT_INITIAL_BALANCE, minimum=0)
+    elif initial_balance < 0:
+        raise ConfigError(f"--initial-balance must be >= 0, got {initial_balance}")
+    if accounts * initial_balance >= 2**63:
+        raise ConfigError("SEED_ACCOUNTS x SEED_INITIAL_BALANCE does not fit in a 64-bit total")
+    max_tries = DEFAULT_MAX_TRIES if max_tries is None else max_tries
+    if max_tries < 1:
+        raise ConfigError(f"--max-tries must be >= 1, got {max_tries}")
+    op_timeout = _finite("--op-timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout)
+    if op_timeout < 0:
+        raise ConfigError(f"--op-timeout must be >= 0 (0 disables it), got {op_timeout:g}")
+    operations = 0 if operations is None else operations
+    if operations < 0:
+        raise ConfigError(f"--operations must be >= 0 (0: run for --seconds), got {operations}")
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 2**63)
+    elif not 0 <= seed < 2**64:
+        raise ConfigError(f"--seed must be in [0, 2^64), got {seed}")
+    if verify is None:
+        verify = settings.boolean("VERIFY", True)
+    if not connectors:
+        raise ConfigError("no connector selected")
+    return RunPlan(
+        test=test,
+        seconds=seconds,
+        warmup=warmup,
+        concurrency=concurrency,
+        alpha=alpha,
+        accounts=accounts,
+        initial_balance=initial_balance,
+        max_amount=DEFAULT_MAX_AMOUNT,
+        seed=seed,
+        max_tries=max_tries,
+        op_timeout=op_timeout,
+        operations=operations,
+        prep=not skip_prep,
+        verify=verify,
+        connectors=connectors,
+        runs_dir=runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs")),
+    )

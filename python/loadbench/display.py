@@ -1,0 +1,109 @@
+"""What the user sees: a live line per connector while it runs (rich, on stderr, only when
+stderr is a terminal) and a table per run at the end."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from loadbench.config import ConnectorSpec, RunPlan
+
+
+def _fmt_ms(ms: float) -> str:
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+class LiveDisplay:
+    """Progress of the connectors of one plan, as a live table (terminal) or plain lines."""
+
+    def __init__(self, plan: RunPlan, quiet: bool = False, console: Console | None = None):
+        self.plan = plan
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet
+        self.live_enabled = not quiet and self.console.is_terminal
+        self.rows: dict[str, list[str]] = {spec.name: [spec.name, "waiting", "", "", ""] for spec in plan.connectors}
+        self._live: Live | None = None
+
+    def __enter__(self) -> "LiveDisplay":
+        if self.live_enabled:
+            # No refresh thread: the run's monitor drives updates (a second thread sharing the file
+            # table would slow every system call of a one-worker run).
+            self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+
+    def _render(self) -> Table:
+        table = Table(box=None, show_header=True, header_style="bold")
+        for column, justify in (("connector", "left"), ("phase", "left"), ("elapsed", "right"),
+                                ("TPS (last s)", "right"), ("p99 ms (last s)", "right")):
+            table.add_column(column, justify=justify)
+        for row in self.rows.values():
+            table.add_row(*row)
+        return table
+
+    def _update(self, spec: ConnectorSpec, phase: str, elapsed: str = "", tps: str = "", p99: str = "") -> None:
+        self.rows[spec.name] = [spec.name, phase, elapsed, tps, p99]
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+    def _say(self, text: str) -> None:
+        if not self.quiet and not self.live_enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None:
+        self._update(spec, phase)
+        self._say(f"{spec.name}: {phase}")
+
+    def progress(self, spec: ConnectorSpec, p: dict) -> None:
+        total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
+        elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if p["phase"] in ("warmup", "measuring") else ""
+        tps = f"{p['last_second_tps']:,.0f}" if p["phase"] == "measuring" and p["committed"] else ""
+        p99 = _fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
+        self._update(spec, p["phase"], elapsed, tps, p99)
+
+    def finished(self, spec: ConnectorSpec, entry: dict) -> None:
+        if entry["status"] == "failed":
+            self._update(spec, "failed")
+            self._say(f"{spec.name}: failed: {entry['error']}")
+            return
+        self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
+                     f"{entry['tps']:,.0f}", _fmt_ms(entry["latency"]["p99"]))
+        self._say(f"{spec.name}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s")
+
+
+def summary_table(report: dict) -> Table:
+    """The final table of a report: one row per connector."""
+    p = report["parameters"]
+    title = (f"{report['test']}: {p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup), concurrency "
+             f"{p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
+             + (" (interrupted)" if report["interrupted"] else ""))
+    table = Table(title=title, title_justify="left")
+    columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
+               "p99.9 ms", "max ms", "collisions", "verify"]
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
+    for e in report["connectors"]:
+        if e["status"] == "failed":
+            table.add_row(e["name"], *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            continue
+        lat = e["latency"]
+        v = e["verification"]
+        verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
+        table.add_row(
+            e["name"], f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
+            f"{e['retries']:,}", _fmt_ms(lat["p50"]), _fmt_ms(lat["p95"]), _fmt_ms(lat["p99"]),
+            _fmt_ms(lat["p99.9"]), _fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", verdict,
+        )
+    return table

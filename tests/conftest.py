@@ -1,0 +1,52 @@
+"""Shared fixtures: every test runs loadbench as a user would (a subprocess of
+``python -m loadbench``) in its own empty directory, with no loadbench settings inherited."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Settings a developer's shell may carry that would change what the tests run against.
+_SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",
+             "NULL_DELAY_NS")
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class Cli:
+    """Runs ``python -m loadbench`` in a scratch directory."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+        self.runs = cwd / "runs"
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
+        return subprocess.run([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def reports(self) -> list[Path]:
+        return sorted(self.runs.glob("*.json")) if self.runs.is_dir() else []
+
+    def only_report(self) -> dict:
+        found = self.reports()
+        assert len(found) == 1, found
+        return json.loads(found[0].read_text())
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)

@@ -1,0 +1,113 @@
+"""Reports: the schema rejects what is not a report, writes are atomic, reading a bad file is one
+clear error, and the Python histogram reader agrees exactly with the core."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import jsonschema
+import pytest
+
+from loadbench import reports
+from loadbench.errors import ConfigError
+from loadbench.histogram import Histogram, Layout
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory):
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path_factory.mktemp("report"))
+    result = cli("bench", "--seconds", "1", "--warmup", "0.1", "--concurrency", "2", "--accounts", "200", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return cli.only_report()
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda r: r.pop("schema_version"),
+    lambda r: r.__setitem__("schema_version", 2),
+    lambda r: r["connectors"][0].pop("tps"),
+    lambda r: r["connectors"][0].__setitem__("committed", -1),
+    lambda r: r["connectors"][0]["latency"].__setitem__("unit", "s"),
+    lambda r: r["connectors"][0]["errors"].__setitem__("gremlins", 3),
+    lambda r: r["connectors"][0]["histogram"]["buckets"].append([5, 0]),
+    lambda r: r["connectors"][0]["verification"].pop("passed"),
+    lambda r: r["parameters"].__setitem__("concurrency", 0),
+    lambda r: r.__setitem__("connectors", []),
+])
+def test_schema_rejects_what_is_not_a_report(sample_report, mutate):
+    broken = copy.deepcopy(sample_report)
+    mutate(broken)
+    with pytest.raises(jsonschema.ValidationError):
+        reports.validate(broken)
+
+
+def test_a_failed_connector_needs_only_its_error(sample_report):
+    report = copy.deepcopy(sample_report)
+    report["connectors"].append({"name": "x", "kind": "sqlite", "target": "t", "settings": {}, "status": "failed",
+                                 "error": "cannot open"})
+    reports.validate(report)
+    report["connectors"][-1]["error"] = None
+    with pytest.raises(jsonschema.ValidationError):
+        reports.validate(report)
+
+
+def test_load_reads_back_what_bench_wrote(sample_report, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(sample_report))
+    assert reports.load(path) == sample_report
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    ("{not json", "is not JSON"),
+    ('{"schema_version": 1}', "is not a loadbench report"),
+])
+def test_load_of_a_bad_file_is_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        reports.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_write_atomic_leaves_nothing_behind_when_the_rename_fails(tmp_path, monkeypatch):
+    target = tmp_path / "report.json"
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        reports.write_atomic(target, "{}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_histogram_percentiles_equal_the_cores(sample_report):
+    entry = sample_report["connectors"][0]
+    hist = Histogram.from_report(entry["histogram"])
+    assert hist.count == entry["samples"]
+    for key in reports.PERCENTILE_KEYS:
+        assert round(hist.percentile(float(key)) / 1e6, 6) == entry["latency"][f"p{key}"], key
+    assert hist.mean_ns == pytest.approx(entry["histogram"]["mean_ns"])
+
+
+def test_merged_histograms_hold_both(sample_report):
+    h = Histogram.from_report(sample_report["connectors"][0]["histogram"])
+    merged = h.merge(h)
+    assert merged.count == 2 * h.count
+    assert merged.percentile(50) == h.percentile(50)
+    assert merged.min_ns == h.min_ns and merged.max_ns == h.max_ns
+    with pytest.raises(ValueError):
+        h.merge(Histogram(Layout(2)))
+
+
+def test_layout_arithmetic_matches_hdrhistogram():
+    layout = Layout(3)
+    assert layout.lowest_equivalent(2047) == 2047
+    assert layout.lowest_equivalent(2049) == 2048
+    assert layout.highest_equivalent(2048) == 2049
+    assert layout.lowest_equivalent(1_000_000) == 999_936
