@@ -61,6 +61,8 @@ RunConfig run_config_from(const py::dict& d) {
     c.max_tries = r.get<int>("max_tries", c.max_tries);
     c.op_timeout_s = r.get<double>("op_timeout_s", c.op_timeout_s);
     c.operations = r.get<std::uint64_t>("operations", c.operations);
+    c.threads = r.get<std::size_t>("threads", c.threads);
+    c.open_parallelism = r.get<std::size_t>("open_parallelism", c.open_parallelism);
     return c;
 }
 
@@ -119,6 +121,9 @@ py::dict result_dict(const RunResult& r) {
     out["warmup_s"] = r.warmup_s;
     out["measured_s"] = r.measured_s;
     out["sessions"] = r.sessions;
+    out["threads"] = r.threads;
+    out["cpu_s"] = r.cpu_s;
+    out["reconnects"] = c.reconnects;
     out["committed"] = c.committed;
     out["rejected"] = c.rejected;
     out["failed"] = c.failed;
@@ -212,9 +217,7 @@ private:
 class PyRun {
 public:
     PyRun(const py::dict& config, const py::dict& scenario, const py::dict& connector)
-        : run_(std::make_unique<Run>(run_config_from(config),
-                                     std::make_shared<TransferWorkload>(transfer_params_from(scenario),
-                                                                        connector_from(connector)))) {}
+        : run_(make_transfer_run(run_config_from(config), transfer_params_from(scenario), connector_from(connector))) {}
 
     py::dict run(const py::object& on_progress) {
         RunResult result;
@@ -242,13 +245,24 @@ private:
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "loadbench's native engine (private: use loadbench.engine)";
-    py::register_exception<ConnectorError>(m, "ConnectorError", PyExc_RuntimeError);
+    auto& connector_error = py::register_exception<ConnectorError>(m, "ConnectorError", PyExc_RuntimeError);
+    // Registered after its base, so pybind11 tries it first.
+    py::register_exception<ConnectorConfigError>(m, "ConnectorConfigError", connector_error.ptr());
 
     py::class_<PyRun>(m, "Run")
         .def(py::init<const py::dict&, const py::dict&, const py::dict&>(), py::arg("config"), py::arg("scenario"),
              py::arg("connector"))
         .def("run", &PyRun::run, py::arg("on_progress") = py::none(),
              "Runs to the end on this thread; Ctrl-C or SIGTERM close the window early (result['interrupted']).");
+
+    m.def(
+        "check",
+        [](const py::dict& connector) {
+            auto c = connector_from(connector);
+            py::gil_scoped_release release;
+            c->check();
+        },
+        py::arg("connector"), "Connects once; raises ConnectorConfigError or ConnectorError when it cannot.");
 
     m.def(
         "prep",

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from loadbench.services import PostgresCluster
+
 # Settings a developer's shell may carry that would change what the tests run against.
 _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",
-             "NULL_DELAY_NS")
+             "NULL_DELAY_NS", "PG_URL", "CRDB_URL", "SUPABASE_DB_URL", "PLANETSCALE_PG_URL", "PG_MODE", "PG_ISOLATION",
+             "MAX_INFLIGHT_PER_WORKER")
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -50,3 +53,42 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
+
+
+class Postgres:
+    """The PostgreSQL the tests use: LOADBENCH_PG_URL's, or a throwaway cluster of our own."""
+
+    def __init__(self, url: str, cluster: PostgresCluster | None):
+        self.url = url
+        self.cluster = cluster  # None when LOADBENCH_PG_URL points at someone else's server
+
+    def sql(self, query: str) -> str:
+        result = subprocess.run(["psql", self.url, "-X", "-Atqc", query], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def require_password(self, role: str, password: str) -> str:
+        """Creates `role` with `password`, makes the server ask it for the password, returns its URL."""
+        assert self.cluster is not None
+        self.sql(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
+        hba = self.cluster.data_dir / "pg_hba.conf"
+        rules = hba.read_text()
+        line = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        if line not in rules:
+            hba.write_text(line + rules)
+            self.sql("SELECT pg_reload_conf()")
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.cluster.port}/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    url = os.environ.get("LOADBENCH_PG_URL")
+    if url:
+        yield Postgres(url, None)
+        return
+    cluster = PostgresCluster.create(fsync=False)  # the tests check correctness, not durability
+    try:
+        cluster.start()
+        yield Postgres(cluster.url, cluster)
+    finally:
+        cluster.destroy()

@@ -39,7 +39,7 @@ def test_plan_defaults(tmp_path):
 def test_asking_for_an_unconfigured_connector_says_what_to_set(tmp_path, monkeypatch):
     from loadbench import connectors
 
-    kind = connectors.ConnectorType("ghost", "never configured", "GHOST_URL", lambda s, r: None)
+    kind = connectors.ConnectorType("ghost", "never configured", "GHOST_URL", lambda settings, runs, choices: None)
     monkeypatch.setitem(connectors.CONNECTOR_TYPES, "ghost", kind)
     settings = Settings({}, {}, None)
     with pytest.raises(ConfigError, match="connector 'ghost' is not configured: set GHOST_URL"):

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/async_workload.hpp"
 #include "engine/outcome.hpp"
 
 namespace loadbench {
@@ -19,6 +20,12 @@ namespace loadbench {
 // message is one clear line, free of secrets, that the CLI shows as is.
 struct ConnectorError : std::runtime_error {
     using std::runtime_error::runtime_error;
+};
+
+// A ConnectorError that is the user's configuration (a malformed URL, a wrong password, a missing
+// database), not the system's failure: the CLI treats it as bad input.
+struct ConnectorConfigError : ConnectorError {
+    using ConnectorError::ConnectorError;
 };
 
 // test-1's data set: accounts with ids 1..accounts, each seeded with initial_balance.
@@ -52,14 +59,46 @@ public:
     virtual std::string last_error() const { return {}; }
 };
 
+// The same, for sessions that live on an event loop (see engine/async_workload.hpp).
+class AsyncTransferSession : public Interruptible {
+public:
+    // Starts one transfer; `done` is called exactly once, later, on the session's io_context.
+    virtual void transfer(const Transfer& t, AttemptCallback& done) = 0;
+    virtual void shutdown() = 0;
+    virtual std::string last_error() const { return {}; }
+    virtual std::uint64_t reconnects() const { return 0; }
+};
+
+class AsyncTransferOpenCallback {
+public:
+    virtual void opened(std::unique_ptr<AsyncTransferSession> session) = 0;
+    virtual void open_failed(std::string error) = 0;
+
+protected:
+    ~AsyncTransferOpenCallback() = default;
+};
+
 class Connector {
 public:
     virtual ~Connector() = default;
 
+    // Can the system be reached with this configuration? Throws ConnectorError if not.
+    virtual void check() {}
     virtual void prep_accounts(const AccountsSpec& spec) = 0;
     // nullopt when the connector keeps no data to check (the null connector).
     virtual std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) = 0;
-    virtual std::unique_ptr<TransferSession> open_transfer_session() = 0;
+
+    // Blocking connectors (one thread per session) implement this...
+    virtual std::unique_ptr<TransferSession> open_transfer_session() {
+        throw ConnectorError("this connector's sessions run on an event loop");
+    }
+    // ...event-loop connectors these.
+    virtual bool is_async() const { return false; }
+    virtual void open_async_transfer_session(asio::io_context&, std::size_t /*index*/, AsyncTransferOpenCallback& done) {
+        done.open_failed("this connector has no event-loop sessions");
+    }
+    // Sessions [k * g, (k + 1) * g) share one connection (pipelining).
+    virtual std::size_t sessions_per_connection() const { return 1; }
 };
 
 // Connector options arrive as plain strings (from the Python side's config).

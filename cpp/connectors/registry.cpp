@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "connectors/null_connector.hpp"
+#include "connectors/pg_connection.hpp"
+#include "connectors/postgres_connector.hpp"
 #include "connectors/sqlite_connector.hpp"
 
 namespace loadbench {
@@ -10,15 +12,18 @@ namespace loadbench {
 std::shared_ptr<Connector> make_connector(const std::string& kind, const ConnectorOptions& options) {
     if (kind == "null") return std::make_shared<NullConnector>(options);
     if (kind == "sqlite") return std::make_shared<SqliteConnector>(options);
+    if (kind == "postgres") return std::make_shared<PostgresConnector>(options);
     throw ConnectorError("unknown connector kind '" + kind + "'");
 }
 
-std::vector<std::string> connector_kinds() { return {"null", "sqlite"}; }
+std::vector<std::string> connector_kinds() { return {"null", "sqlite", "postgres"}; }
 
 std::map<std::string, std::string> library_versions() {
     return {
         {"sqlite", SqliteConnector::library_version()},
         {"sqlitecpp", SQLITECPP_VERSION},
+        {"libpq", pg_library_version()},
+        {"libpqxx", PostgresConnector::library_version()},
         {"compiler", __VERSION__},
     };
 }

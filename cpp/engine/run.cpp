@@ -1,9 +1,14 @@
 #include "engine/run.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+
+#include "engine/async_threads.hpp"
+#include "engine/async_workload.hpp"
 
 #ifdef __linux__
 #include <sched.h>
@@ -30,11 +35,16 @@ std::int64_t seconds_to_ns(double s) { return static_cast<std::int64_t>(std::llr
 
 void sleep_ns(std::int64_t ns) { std::this_thread::sleep_for(std::chrono::nanoseconds(ns)); }
 
-// Exponential backoff with jitter between retries: 100 us doubling to at most 10 ms, drawn from the
-// upper half of the range so retries of contending workers spread out.
-void backoff(Rng& rng, int tries) {
-    const std::int64_t cap = std::min<std::int64_t>(10'000'000, 100'000LL << std::min(tries - 1, 16));
-    sleep_ns(cap / 2 + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(cap / 2) + 1)));
+double process_cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+std::size_t default_threads(std::size_t groups) {
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    return std::min(cores, groups);
 }
 
 }  // namespace
@@ -53,54 +63,82 @@ void OutcomeCounters::merge(const OutcomeCounters& o) {
     collision_count += o.collision_count;
     before_window += o.before_window;
     after_window += o.after_window;
+    reconnects += o.reconnects;
 }
 
 Run::Run(RunConfig config, std::shared_ptr<Workload> workload)
     : config_(config), workload_(std::move(workload)), in_flight_(config.concurrency) {
     if (!workload_) throw std::invalid_argument("run: no workload");
+    thread_count_ = config_.concurrency;
+    track_keys_ = workload_->key_space() > 0;
+    prepare();
+}
+
+Run::Run(RunConfig config, std::shared_ptr<AsyncWorkload> workload)
+    : config_(config), async_workload_(std::move(workload)), in_flight_(config.concurrency) {
+    if (!async_workload_) throw std::invalid_argument("run: no workload");
+    const std::size_t group = async_workload_->sessions_per_group();
+    if (group < 1 || config_.concurrency % group != 0)
+        throw std::invalid_argument("run: concurrency must be a multiple of the sessions per connection");
+    const std::size_t groups = std::max<std::size_t>(config_.concurrency / group, 1);
+    thread_count_ = std::min(config_.threads ? config_.threads : default_threads(groups), groups);
+    track_keys_ = async_workload_->key_space() > 0;
+    prepare();
+}
+
+void Run::prepare() {
     if (config_.concurrency < 1) throw std::invalid_argument("run: concurrency must be >= 1");
     if (!(config_.measure_s > 0)) throw std::invalid_argument("run: the measured window must be > 0 s");
     if (!(config_.warmup_s >= 0)) throw std::invalid_argument("run: warmup must be >= 0 s");
     if (config_.max_tries < 1) throw std::invalid_argument("run: max tries must be >= 1");
     if (!(config_.op_timeout_s >= 0)) throw std::invalid_argument("run: operation timeout must be >= 0 s");
-    for (std::size_t i = 0; i < config_.concurrency; ++i) {
-        metrics_.push_back(std::make_unique<WorkerMetrics>());
-        slots_.push_back(std::make_unique<WorkerSlot>());
-    }
+    if (config_.open_parallelism < 1) throw std::invalid_argument("run: open parallelism must be >= 1");
+    for (std::size_t i = 0; i < thread_count_; ++i) metrics_.push_back(std::make_unique<WorkerMetrics>());
+    for (std::size_t i = 0; i < config_.concurrency; ++i) slots_.push_back(std::make_unique<SessionSlot>());
     interrupted_deadline_.assign(config_.concurrency, 0);
-    const std::int64_t timeout_ns = seconds_to_ns(config_.op_timeout_s);
-    monitor_sleep_ns_ = timeout_ns > 0 ? std::clamp(timeout_ns / 10, kMinSleepNs, kMaxSleepNs) : kMaxSleepNs;
+    timeout_ns_ = seconds_to_ns(config_.op_timeout_s);
+    monitor_sleep_ns_ = timeout_ns_ > 0 ? std::clamp(timeout_ns_ / 10, kMinSleepNs, kMaxSleepNs) : kMaxSleepNs;
 }
 
 Run::~Run() {
-    if (!started_) return;
-    stop();
-    if (monitor_.joinable()) monitor_.join();
+    if (started_) {
+        stop();
+        if (monitor_.joinable()) monitor_.join();
+    }
 }
 
-void Run::start() { launch(0); }
+void Run::start() { launch(false); }
 
 RunResult Run::run(std::function<void(const Progress&)> on_tick) {
     on_tick_ = std::move(on_tick);
-    launch(1);
-    worker_main(0);
+    launch(true);
+    thread_main(0);
     while (!wait_for(3600)) {
     }
     return take_result();
 }
 
-void Run::launch(std::size_t first_threaded_worker) {
+void Run::launch(bool caller_is_thread_zero) {
     if (started_) throw std::logic_error("run: already started");
     started_ = true;
     phase_started_ns_ = now_ns();
-    running_ = static_cast<int>(config_.concurrency);
-    workers_.reserve(config_.concurrency);
+    running_ = static_cast<int>(thread_count_);
+    // Event loops exist before the monitor takes its private copy of the file table, so that its
+    // wake-ups (a post to interrupt a session) reach their eventfds.
+    if (async_workload_) async_threads_ = std::make_unique<AsyncThreads>(thread_count_);
     monitor_ = std::thread([this] { monitor_main(); });
     monitor_ready_.wait(false);
-    for (std::size_t i = first_threaded_worker; i < config_.concurrency; ++i)
-        workers_.emplace_back([this, i] { worker_main(i); });
-    workers_launched_.store(true);
-    workers_launched_.notify_all();
+    threads_.reserve(thread_count_);
+    for (std::size_t t = caller_is_thread_zero ? 1 : 0; t < thread_count_; ++t)
+        threads_.emplace_back([this, t] { thread_main(t); });
+    threads_launched_.store(true);
+    threads_launched_.notify_all();
+}
+
+void Run::thread_main(std::size_t thread) {
+    if (async_workload_) async_thread_main(thread);
+    else sync_worker_main(thread);
+    running_.fetch_sub(1);
 }
 
 void Run::tick(std::int64_t now) {
@@ -110,142 +148,179 @@ void Run::tick(std::int64_t now) {
     on_tick_(progress());
 }
 
-void Run::worker_main(std::size_t index) {
-    WorkerSlot& slot = *slots_[index];
+void Run::set_interruptible(std::size_t session, Interruptible* target) {
+    SessionSlot& slot = *slots_[session];
+    std::lock_guard lock(slot.target_mutex);
+    slot.target = target;
+}
+
+void Run::session_open_failed(const std::string& error) {
+    {
+        std::lock_guard lock(open_error_mutex_);
+        if (open_error_.empty()) open_error_ = error;
+    }
+    open_failed_.fetch_add(1);
+}
+
+// --- per-operation bookkeeping, shared by both drivers -------------------------------------------
+
+SessionState Run::new_session_state(std::size_t index) const {
+    SessionState s;
+    s.index = index;
+    s.rng = Rng::for_stream(config_.seed, index);
+    const std::uint64_t n = config_.concurrency;
+    s.quota = config_.operations / n + (index < config_.operations % n ? 1 : 0);
+    return s;
+}
+
+bool Run::has_no_share(const SessionState& s) {
+    if (config_.operations == 0 || s.quota > 0) return false;
+    quotas_done_.fetch_add(1);
+    return true;
+}
+
+void Run::begin_operation(SessionState& s, const OperationKeys& keys) {
+    s.keys = keys;
+    s.holders = track_keys_ ? in_flight_.acquire(s.index, keys) : 0;
+    s.tries = 0;
+    s.retried = false;
+    SessionSlot& slot = *slots_[s.index];
+    slot.op_seq.store(++s.seq, std::memory_order_relaxed);
+    s.start_ns = now_ns();
+    if (timeout_ns_) slot.deadline_ns.store(s.start_ns + timeout_ns_, std::memory_order_release);
+}
+
+bool Run::should_retry(SessionState& s, const Attempt& attempt) {
+    ++s.tries;
+    if (attempt.outcome != Outcome::failed || !attempt.retryable || s.tries >= config_.max_tries) return false;
+    if (stop_.load(std::memory_order_relaxed) ||
+        slots_[s.index]->timed_out_seq.load(std::memory_order_relaxed) == s.seq)
+        return false;
+    if (!s.retried) s.retried_kinds.fill(0);
+    s.retried = true;
+    ++s.retried_kinds[static_cast<std::size_t>(attempt.error)];
+    return true;
+}
+
+void Run::restart_deadline(SessionState& s) {
+    if (timeout_ns_) slots_[s.index]->deadline_ns.store(now_ns() + timeout_ns_, std::memory_order_release);
+}
+
+// Exponential backoff with jitter between retries: 100 us doubling to at most 10 ms, drawn from the
+// upper half of the range so retries of contending sessions spread out.
+std::int64_t Run::backoff_ns(SessionState& s) const {
+    const std::int64_t cap = std::min<std::int64_t>(10'000'000, 100'000LL << std::min(s.tries - 1, 16));
+    return cap / 2 + static_cast<std::int64_t>(s.rng.below(static_cast<std::uint64_t>(cap / 2) + 1));
+}
+
+Run::After Run::finish_operation(SessionState& s, WorkerMetrics& m, Attempt attempt,
+                                 const std::function<std::string()>& last_error) {
+    const std::int64_t end = now_ns();
+    SessionSlot& slot = *slots_[s.index];
+    if (timeout_ns_) slot.deadline_ns.store(0, std::memory_order_release);
+    if (track_keys_) in_flight_.release(s.index, s.keys);
+    if (attempt.outcome == Outcome::failed && slot.timed_out_seq.load(std::memory_order_relaxed) == s.seq)
+        attempt = Attempt::failed(ErrorKind::timeout);
+
+    OutcomeCounters& c = m.counters;
+    if (end < warmup_end_ns_.load(std::memory_order_relaxed)) {
+        ++c.before_window;
+        return stop_.load(std::memory_order_relaxed) ? After::stop : After::next;
+    }
+    if (end >= measure_end_ns_.load(std::memory_order_relaxed)) {
+        ++c.after_window;
+        return After::stop;  // the window is closed: do not wait for the monitor to say so
+    }
+
+    c.attempts += static_cast<std::uint64_t>(s.tries);
+    c.retries += static_cast<std::uint64_t>(s.tries - 1);
+    if (s.retried)
+        for (std::size_t k = 0; k < kErrorKinds; ++k) c.retried_errors[k] += s.retried_kinds[k];
+    if (s.holders) {
+        ++c.collision_ops;
+        c.collision_count += s.holders;
+    }
+    const auto latency = static_cast<std::uint64_t>(end - s.start_ns);
+    switch (attempt.outcome) {
+        case Outcome::committed:
+            ++c.committed;
+            m.latency.record(latency);
+            break;
+        case Outcome::rejected:
+            ++c.rejected;
+            m.latency.record(latency);
+            break;
+        case Outcome::failed: {
+            ++c.failed;
+            const auto kind = static_cast<std::size_t>(attempt.error);
+            ++c.errors[kind];
+            if (m.first_error_by_kind[kind].empty()) {
+                m.first_error_by_kind[kind] = last_error();
+                if (m.first_error_by_kind[kind].empty())
+                    m.first_error_by_kind[kind] = std::string(error_kind_name(attempt.error));
+            }
+            break;
+        }
+    }
+    m.record_interval(attempt.outcome, latency);
+    if (s.quota && ++s.counted == s.quota) {
+        std::int64_t last = last_completion_ns_.load();
+        while (last < end && !last_completion_ns_.compare_exchange_weak(last, end)) {
+        }
+        quotas_done_.fetch_add(1);
+        return After::stop;
+    }
+    return stop_.load(std::memory_order_relaxed) ? After::stop : After::next;
+}
+
+// --- the blocking driver: one thread per session -------------------------------------------------
+
+void Run::sync_worker_main(std::size_t index) {
     std::unique_ptr<WorkerSession> session;
     try {
         session = workload_->open_session(index);
     } catch (const std::exception& e) {
-        {
-            std::lock_guard lock(open_error_mutex_);
-            if (open_error_.empty()) open_error_ = e.what();
-        }
-        open_failed_.fetch_add(1);
-        running_.fetch_sub(1);
+        session_open_failed(e.what());
         return;
     }
-    {
-        std::lock_guard lock(slot.session_mutex);
-        slot.session = session.get();
-    }
-    opened_.fetch_add(1);
-    go_.wait(false);
-    if (!stop_.load()) run_operations(index, *session);
-    {
-        std::lock_guard lock(slot.session_mutex);
-        slot.session = nullptr;
-    }
-    session.reset();  // close before reporting the worker gone
-    running_.fetch_sub(1);
+    set_interruptible(index, session.get());
+    session_opened();
+    wait_for_go();
+    if (!stopping()) run_sync_operations(index, *session);
+    set_interruptible(index, nullptr);
+    metrics_[index]->counters.reconnects += session->reconnects();
 }
 
-void Run::run_operations(std::size_t index, WorkerSession& session) {
-    WorkerSlot& slot = *slots_[index];
+void Run::run_sync_operations(std::size_t index, WorkerSession& session) {
     WorkerMetrics& m = *metrics_[index];
-    Rng rng = Rng::for_stream(config_.seed, index);
-    const bool track_keys = workload_->key_space() > 0;
-    const std::int64_t timeout_ns = seconds_to_ns(config_.op_timeout_s);
-    const std::int64_t warmup_end = warmup_end_ns_.load();
-    std::uint64_t seq = 0;
-    std::array<std::uint32_t, kErrorKinds> retried_kinds{};
-    const std::uint64_t workers = config_.concurrency;
-    const std::uint64_t quota = config_.operations / workers + (index < config_.operations % workers ? 1 : 0);
-    std::uint64_t counted = 0;
-    if (config_.operations > 0 && quota == 0) {
-        quotas_done_.fetch_add(1);
-        return;
-    }
-
-    while (!stop_.load(std::memory_order_relaxed)) {
-        const OperationKeys keys = session.plan(rng);
-        const std::uint64_t holders = track_keys ? in_flight_.acquire(index, keys) : 0;
-
-        slot.op_seq.store(++seq, std::memory_order_relaxed);
-        const std::int64_t start = now_ns();
-        if (timeout_ns) slot.deadline_ns.store(start + timeout_ns, std::memory_order_release);
-
-        Attempt attempt;
-        int tries = 0;
-        bool retried = false;
-        for (;;) {
+    SessionState s = new_session_state(index);
+    if (has_no_share(s)) return;
+    const std::function<std::string()> last_error = [&session] { return session.last_error(); };
+    while (!stopping()) {
+        begin_operation(s, session.plan(s.rng));
+        Attempt attempt = session.attempt();
+        while (should_retry(s, attempt)) {
+            sleep_ns(backoff_ns(s));
+            restart_deadline(s);
             attempt = session.attempt();
-            ++tries;
-            if (attempt.outcome != Outcome::failed || !attempt.retryable || tries >= config_.max_tries) break;
-            if (stop_.load(std::memory_order_relaxed) || slot.timed_out_seq.load(std::memory_order_relaxed) == seq)
-                break;
-            if (!retried) retried_kinds.fill(0);
-            retried = true;
-            ++retried_kinds[static_cast<std::size_t>(attempt.error)];
-            backoff(rng, tries);
-            if (timeout_ns) slot.deadline_ns.store(now_ns() + timeout_ns, std::memory_order_release);
         }
-        const std::int64_t end = now_ns();
-        if (timeout_ns) slot.deadline_ns.store(0, std::memory_order_release);
-        if (track_keys) in_flight_.release(index, keys);
-        if (attempt.outcome == Outcome::failed && slot.timed_out_seq.load(std::memory_order_relaxed) == seq)
-            attempt = Attempt::failed(ErrorKind::timeout);
-
-        if (end < warmup_end) {
-            ++m.counters.before_window;
-            continue;
-        }
-        if (end >= measure_end_ns_.load(std::memory_order_relaxed)) {
-            ++m.counters.after_window;
-            break;  // the window is closed: do not wait for the monitor to say so
-        }
-
-        OutcomeCounters& c = m.counters;
-        c.attempts += static_cast<std::uint64_t>(tries);
-        c.retries += static_cast<std::uint64_t>(tries - 1);
-        if (retried)
-            for (std::size_t k = 0; k < kErrorKinds; ++k) c.retried_errors[k] += retried_kinds[k];
-        if (holders) {
-            ++c.collision_ops;
-            c.collision_count += holders;
-        }
-        const auto latency = static_cast<std::uint64_t>(end - start);
-        switch (attempt.outcome) {
-            case Outcome::committed:
-                ++c.committed;
-                m.latency.record(latency);
-                break;
-            case Outcome::rejected:
-                ++c.rejected;
-                m.latency.record(latency);
-                break;
-            case Outcome::failed: {
-                ++c.failed;
-                const auto kind = static_cast<std::size_t>(attempt.error);
-                ++c.errors[kind];
-                if (m.first_error_by_kind[kind].empty()) {
-                    m.first_error_by_kind[kind] = session.last_error();
-                    if (m.first_error_by_kind[kind].empty()) m.first_error_by_kind[kind] = std::string(error_kind_name(attempt.error));
-                }
-                break;
-            }
-        }
-        m.record_interval(attempt.outcome, latency);
-        if (quota && ++counted == quota) {
-            std::int64_t last = last_completion_ns_.load();
-            while (last < end && !last_completion_ns_.compare_exchange_weak(last, end)) {
-            }
-            quotas_done_.fetch_add(1);
-            break;
-        }
+        if (finish_operation(s, m, attempt, last_error) == After::stop) break;
     }
 }
+
+// --- the monitor ---------------------------------------------------------------------------------
 
 void Run::watchdog(std::int64_t now) {
-    if (config_.op_timeout_s <= 0) return;
+    if (timeout_ns_ <= 0) return;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-        WorkerSlot& slot = *slots_[i];
+        SessionSlot& slot = *slots_[i];
         const std::uint64_t seq = slot.op_seq.load(std::memory_order_acquire);
         const std::int64_t deadline = slot.deadline_ns.load(std::memory_order_acquire);
         if (deadline == 0 || now < deadline || interrupted_deadline_[i] == deadline) continue;
         interrupted_deadline_[i] = deadline;
         slot.timed_out_seq.store(seq, std::memory_order_relaxed);
-        std::lock_guard lock(slot.session_mutex);
-        if (slot.session && slot.op_seq.load(std::memory_order_acquire) == seq) slot.session->interrupt();
+        std::lock_guard lock(slot.target_mutex);
+        if (slot.target && slot.op_seq.load(std::memory_order_acquire) == seq) slot.target->interrupt();
     }
 }
 
@@ -281,12 +356,13 @@ void Run::monitor_main() {
     // Give this thread a file table of its own. While two threads share one, every system call on
     // a file descriptor pays for reference counting in the kernel (fdget/fput), which made a
     // one-worker SQLite run 3-5 % slower than a single-threaded loop. The monitor uses no file
-    // descriptor of the sessions, and it copies the table before any session opens one.
+    // descriptor of the sessions, and it copies the table before any session opens one (the event
+    // loops' own descriptors, which it does use to wake them, are created before it starts).
     unshare(CLONE_FILES);
 #endif
     monitor_ready_.store(true);
     monitor_ready_.notify_all();
-    workers_launched_.wait(false);  // workers_ is complete from here on
+    threads_launched_.wait(false);  // threads_ is complete from here on
     RunResult result;
     const int n = static_cast<int>(config_.concurrency);
 
@@ -299,9 +375,10 @@ void Run::monitor_main() {
         stop_ = true;
         go_ = true;
         go_.notify_all();
-        for (auto& t : workers_) t.join();
+        while (running_.load() > 0) sleep_ns(1'000'000);
+        for (auto& t : threads_) t.join();
         std::lock_guard lock(open_error_mutex_);
-        result.error = open_error_;
+        result.error = open_error_.empty() ? "interrupted while opening sessions" : open_error_;
         result.interrupted = interrupted_.load();
         finish(std::move(result));
         return;
@@ -326,6 +403,7 @@ void Run::monitor_main() {
     std::int64_t last_boundary = window_open_ns_;
     std::int64_t next_boundary = window_open_ns_ + kSecondNs;
     bool measuring = false;
+    double cpu_at_open = 0;
     for (;;) {
         const std::int64_t now = now_ns();
         const std::int64_t end = measure_end_ns_.load();
@@ -333,13 +411,15 @@ void Run::monitor_main() {
         tick(now);
         if (now >= end) break;
         if (config_.operations > 0 && quotas_done_.load() == n) {
-            // Every worker completed its share: the window closed with the last completion.
+            // Every session completed its share: the window closed with the last completion.
             std::int64_t expected_end = end;
-            measure_end_ns_.compare_exchange_strong(expected_end, std::max(last_completion_ns_.load() + 1, window_open_ns_));
+            measure_end_ns_.compare_exchange_strong(expected_end,
+                                                    std::max(last_completion_ns_.load() + 1, window_open_ns_));
             break;
         }
         if (!measuring && now >= window_open_ns_) {
             measuring = true;
+            cpu_at_open = process_cpu_seconds();
             std::lock_guard lock(progress_mutex_);
             progress_.phase = RunPhase::measuring;
             phase_started_ns_ = window_open_ns_;
@@ -353,8 +433,9 @@ void Run::monitor_main() {
         const std::int64_t wake = std::min({now + monitor_sleep_ns_, end, measuring ? next_boundary : window_open_ns_});
         sleep_ns(std::max<std::int64_t>(wake - now, 0));
     }
+    const double cpu_at_close = process_cpu_seconds();
 
-    // Phase 3: workers finish the operation in hand (not counted: it ends after the window).
+    // Phase 3: sessions finish the operation in hand (not counted: it ends after the window).
     stop_ = true;
     {
         std::lock_guard lock(progress_mutex_);
@@ -365,7 +446,7 @@ void Run::monitor_main() {
         tick(now_ns());
         sleep_ns(1'000'000);
     }
-    for (auto& t : workers_) t.join();
+    for (auto& t : threads_) t.join();
 
     const std::int64_t end = measure_end_ns_.load();
     if (end > last_boundary) close_second(end, last_boundary);
@@ -373,7 +454,9 @@ void Run::monitor_main() {
     result.interrupted = interrupted_.load();
     result.warmup_s = static_cast<double>(std::min(end, window_open_ns_) - t0) / 1e9;
     result.measured_s = static_cast<double>(std::max<std::int64_t>(end - window_open_ns_, 0)) / 1e9;
+    result.cpu_s = measuring ? cpu_at_close - cpu_at_open : 0;
     result.sessions = config_.concurrency;
+    result.threads = thread_count_;
     result.collisions_exact = in_flight_.exact();
     for (auto& m : metrics_) {
         result.counters.merge(m->counters);

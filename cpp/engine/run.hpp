@@ -1,8 +1,13 @@
-// Run: one closed-loop load run of a Workload. `concurrency` worker threads each open a session,
-// then, once every session is open, run operations back to back: a warmup window (not counted),
-// then the measured window. An operation counts when it completes inside the measured window, so
-// no committed operation is counted twice or counted from the warmup. A monitor thread keeps the
-// clock, cuts the per-second series and enforces the per-operation timeout. Database-agnostic.
+// Run: one closed-loop load run. `concurrency` sessions each run operations back to back: a warmup
+// window (not counted), then the measured window. An operation counts when it completes inside the
+// measured window, so no committed operation is counted twice or counted from the warmup.
+//
+// Two kinds of workload, one timeline:
+// - a Workload (blocking sessions, e.g. SQLite): one thread per session;
+// - an AsyncWorkload (sessions on an event loop, e.g. PostgreSQL, HTTP): `threads` threads, each an
+//   io_context driving its share of the sessions.
+// A monitor thread keeps the clock, cuts the per-second series and enforces the per-operation
+// timeout. Database-agnostic.
 #pragma once
 
 #include <array>
@@ -23,16 +28,21 @@
 
 namespace loadbench {
 
+class AsyncWorkload;
+struct AsyncThreads;
+
 struct RunConfig {
-    std::size_t concurrency = 10;  // worker threads, one session each
+    std::size_t concurrency = 10;  // sessions (logical clients), each with one operation in flight
     double warmup_s = 1.0;         // >= 0
     double measure_s = 10.0;       // > 0
-    std::uint64_t seed = 1;        // worker i draws from Rng::for_stream(seed, i)
+    std::uint64_t seed = 1;        // session i draws from Rng::for_stream(seed, i)
     int max_tries = 10;            // attempts per operation for retryable errors (1 = never retry)
     double op_timeout_s = 30.0;    // per attempt; 0 disables
     // > 0: the window closes once this many operations completed in it (split evenly over the
-    // workers, so a fixed seed gives a fixed sequence per worker); measure_s still bounds it.
+    // sessions, so a fixed seed gives a fixed sequence per session); measure_s still bounds it.
     std::uint64_t operations = 0;
+    std::size_t threads = 0;             // async workloads: event-loop threads (0: one per core, at most one per session group)
+    std::size_t open_parallelism = 64;   // async workloads: sessions being opened at once, at most
 };
 
 // One interval of the per-second series (the last one may be shorter).
@@ -59,6 +69,8 @@ struct RunResult {
     double warmup_s = 0;
     double measured_s = 0;  // actual length of the measured window
     std::size_t sessions = 0;
+    std::size_t threads = 0;
+    double cpu_s = 0;  // CPU time of this process (every thread) during the measured window
     OutcomeCounters counters;
     LatencyHistogram latency{3};
     std::vector<SecondPoint> series;
@@ -66,65 +78,112 @@ struct RunResult {
     bool collisions_exact = true;
 };
 
+// The engine's bookkeeping for one session's operation in hand (private to the drivers).
+struct SessionState {
+    std::size_t index = 0;
+    Rng rng{0};
+    std::uint64_t seq = 0;
+    std::uint64_t quota = 0;  // 0: none
+    std::uint64_t counted = 0;
+    OperationKeys keys;
+    std::uint64_t holders = 0;
+    std::int64_t start_ns = 0;
+    int tries = 0;
+    bool retried = false;
+    std::array<std::uint32_t, kErrorKinds> retried_kinds{};
+};
+
 class Run {
 public:
     Run(RunConfig config, std::shared_ptr<Workload> workload);
+    Run(RunConfig config, std::shared_ptr<AsyncWorkload> workload);
     ~Run();
     Run(const Run&) = delete;
     Run& operator=(const Run&) = delete;
 
-    // Runs to the end with the calling thread as worker 0 (so a one-worker run executes on the
-    // caller's own thread, as a plain loop would: measurably faster than a fresh thread for SQLite).
-    // `on_tick` is called from the monitor thread about four times a second.
+    // Runs to the end with the calling thread as worker (or event-loop thread) 0, so a one-worker
+    // run executes on the caller's own thread as a plain loop would. `on_tick` is called from the
+    // monitor thread about four times a second.
     RunResult run(std::function<void(const Progress&)> on_tick = {});
 
     // Or: start all workers on threads of their own, then poll, stop and wait.
     void start();
     Progress progress() const;
-    // Closes the measured window now; the result is marked interrupted. Safe from any thread.
+    // Closes the measured window now; the result is marked interrupted. Safe from any thread and
+    // from a signal handler (atomics and clock_gettime only).
     void stop();
     // Waits up to `seconds` for the run to finish; true when it has.
     bool wait_for(double seconds);
     // The result, once finished (wait_for returned true). Moves it out.
     RunResult take_result();
 
+    // --- for the drivers ---------------------------------------------------------------------
+    enum class After { next, stop };
+    SessionState new_session_state(std::size_t index) const;
+    // With an operation count too small to give this session a share: true (and it is done).
+    bool has_no_share(const SessionState& s);
+    void begin_operation(SessionState& s, const OperationKeys& keys);
+    // After a failed attempt: true when the same operation should be tried again (after backoff).
+    bool should_retry(SessionState& s, const Attempt& attempt);
+    void restart_deadline(SessionState& s);
+    // Accounts for the finished operation; `stop` when this session should start no more.
+    After finish_operation(SessionState& s, WorkerMetrics& m, Attempt attempt,
+                           const std::function<std::string()>& last_error);
+    std::int64_t backoff_ns(SessionState& s) const;
+    bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+    void set_interruptible(std::size_t session, Interruptible* target);
+    void session_opened() { opened_.fetch_add(1); }
+    void session_open_failed(const std::string& error);
+    void wait_for_go() { go_.wait(false); }
+    void thread_done() { running_.fetch_sub(1); }
+    const RunConfig& config() const { return config_; }
+    std::size_t thread_count() const { return thread_count_; }
+
 private:
-    struct alignas(64) WorkerSlot {
+    struct alignas(64) SessionSlot {
         std::atomic<std::uint64_t> op_seq{0};
         std::atomic<std::int64_t> deadline_ns{0};  // 0 = no attempt in progress
         std::atomic<std::uint64_t> timed_out_seq{0};
-        std::mutex session_mutex;  // guards `session` against interrupt-vs-close
-        WorkerSession* session = nullptr;
+        std::mutex target_mutex;  // guards `target` against interrupt-vs-close
+        Interruptible* target = nullptr;
     };
 
-    void launch(std::size_t first_threaded_worker);
-    void worker_main(std::size_t index);
-    void tick(std::int64_t now);
-    void run_operations(std::size_t index, WorkerSession& session);
+    void prepare();
+    void launch(bool caller_is_thread_zero);
+    void thread_main(std::size_t thread);
+    void sync_worker_main(std::size_t index);
+    void run_sync_operations(std::size_t index, WorkerSession& session);
+    void async_thread_main(std::size_t thread);  // async_driver.cpp
     void monitor_main();
     void watchdog(std::int64_t now);
+    void tick(std::int64_t now);
     void close_second(std::int64_t now, std::int64_t& last_boundary);
     void finish(RunResult&& result);
 
     RunConfig config_;
     std::shared_ptr<Workload> workload_;
+    std::shared_ptr<AsyncWorkload> async_workload_;
+    std::unique_ptr<AsyncThreads> async_threads_;  // one io_context per thread
+    std::size_t thread_count_ = 0;
     InFlightKeys in_flight_;
-    std::vector<std::unique_ptr<WorkerMetrics>> metrics_;
-    std::vector<std::unique_ptr<WorkerSlot>> slots_;
-    std::vector<std::thread> workers_;
+    bool track_keys_ = false;
+    std::vector<std::unique_ptr<WorkerMetrics>> metrics_;  // one per thread
+    std::vector<std::unique_ptr<SessionSlot>> slots_;      // one per session
+    std::vector<std::thread> threads_;
     std::thread monitor_;
-    std::vector<std::int64_t> interrupted_deadline_;  // monitor-only: last deadline acted on, per worker
+    std::vector<std::int64_t> interrupted_deadline_;  // monitor-only: last deadline acted on, per session
     std::int64_t monitor_sleep_ns_ = 0;
+    std::int64_t timeout_ns_ = 0;
     std::function<void(const Progress&)> on_tick_;
     std::int64_t last_tick_ns_ = 0;
 
     std::atomic<int> opened_{0};
     std::atomic<int> open_failed_{0};
-    std::atomic<int> running_{0};
+    std::atomic<int> running_{0};  // threads still running
     std::atomic<int> quotas_done_{0};
     std::atomic<std::int64_t> last_completion_ns_{0};
     std::atomic<bool> monitor_ready_{false};
-    std::atomic<bool> workers_launched_{false};
+    std::atomic<bool> threads_launched_{false};
     std::atomic<bool> go_{false};
     std::atomic<bool> stop_{false};
     std::atomic<bool> interrupted_{false};

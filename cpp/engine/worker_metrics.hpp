@@ -25,6 +25,7 @@ struct OutcomeCounters {
     std::uint64_t collision_ops = 0;    // operations that started on a key another in-flight op held
     std::uint64_t collision_count = 0;  // sum over those of the number of such holders
     std::uint64_t before_window = 0;    // operations that completed during warmup (not counted)
+    std::uint64_t reconnects = 0;       // connections re-established after a loss (whole run)
     std::uint64_t after_window = 0;     // operations that completed after the window closed (not counted)
 
     std::uint64_t operations() const { return committed + rejected + failed; }

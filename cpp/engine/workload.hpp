@@ -19,22 +19,28 @@ struct OperationKeys {
     std::uint8_t count = 0;
 };
 
-class WorkerSession {
+// What the watchdog needs of a session: a way to make the attempt in progress give up.
+class Interruptible {
 public:
-    virtual ~WorkerSession() = default;
+    virtual ~Interruptible() = default;
+    // Called from the monitor thread when the per-operation timeout expires: make the attempt in
+    // progress return soon. Must be safe to call at any time; may do nothing.
+    virtual void interrupt() noexcept {}
+};
 
+class WorkerSession : public Interruptible {
+public:
     // Chooses the next operation with the worker's generator; not timed.
     virtual OperationKeys plan(Rng& rng) = 0;
 
     // Runs the planned operation once. Called again, unchanged, for a retry.
     virtual Attempt attempt() = 0;
 
-    // Called from another thread when the per-operation timeout expires: make the attempt in
-    // progress return soon. Must be safe to call at any time; may do nothing.
-    virtual void interrupt() noexcept {}
-
     // A human-readable description of the last failed attempt (no secrets), for the report.
     virtual std::string last_error() const { return {}; }
+
+    // How many times the session re-established a lost connection.
+    virtual std::uint64_t reconnects() const { return 0; }
 };
 
 class Workload {

@@ -7,40 +7,95 @@ namespace {
 
 class TransferWorkerSession final : public WorkerSession {
 public:
-    TransferWorkerSession(std::unique_ptr<TransferSession> session, const ZipfSampler& sampler,
-                          std::int64_t max_amount)
-        : session_(std::move(session)), sampler_(sampler), max_amount_(static_cast<std::uint64_t>(max_amount)) {}
+    TransferWorkerSession(std::unique_ptr<TransferSession> session, const TransferPlanner& planner)
+        : session_(std::move(session)), planner_(planner) {}
 
-    OperationKeys plan(Rng& rng) override {
-        const std::uint64_t from = sampler_(rng);
-        std::uint64_t to = sampler_(rng);
-        while (to == from) to = sampler_(rng);
-        transfer_ = {from + 1, to + 1, static_cast<std::int64_t>(1 + rng.below(max_amount_))};
-        return {{from, to}, 2};
-    }
-
+    OperationKeys plan(Rng& rng) override { return planner_.plan(rng, transfer_); }
     Attempt attempt() override { return session_->transfer(transfer_); }
     void interrupt() noexcept override { session_->interrupt(); }
     std::string last_error() const override { return session_->last_error(); }
 
 private:
     std::unique_ptr<TransferSession> session_;
-    const ZipfSampler& sampler_;
-    std::uint64_t max_amount_;
+    const TransferPlanner& planner_;
     Transfer transfer_;
+};
+
+class AsyncTransferWorkerSession final : public AsyncSession {
+public:
+    AsyncTransferWorkerSession(std::unique_ptr<AsyncTransferSession> session, const TransferPlanner& planner)
+        : session_(std::move(session)), planner_(planner) {}
+
+    OperationKeys plan(Rng& rng) override { return planner_.plan(rng, transfer_); }
+    void attempt(AttemptCallback& done) override { session_->transfer(transfer_, done); }
+    void shutdown() override { session_->shutdown(); }
+    void interrupt() noexcept override { session_->interrupt(); }
+    std::string last_error() const override { return session_->last_error(); }
+    std::uint64_t reconnects() const override { return session_->reconnects(); }
+
+private:
+    std::unique_ptr<AsyncTransferSession> session_;
+    const TransferPlanner& planner_;
+    Transfer transfer_;
+};
+
+// Adapts the connector's open callback to the engine's, wrapping the session with the planner. It
+// owns itself from open_session() until its one callback, which deletes it.
+class OpenAdapter final : public AsyncTransferOpenCallback {
+public:
+    OpenAdapter(const TransferPlanner& planner, SessionOpenCallback& done) : planner_(planner), done_(done) {}
+    void opened(std::unique_ptr<AsyncTransferSession> session) override {
+        auto& done = done_;
+        auto wrapped = std::make_unique<AsyncTransferWorkerSession>(std::move(session), planner_);
+        delete this;
+        done.opened(std::move(wrapped));
+    }
+    void open_failed(std::string error) override {
+        auto& done = done_;
+        delete this;
+        done.open_failed(std::move(error));
+    }
+
+private:
+    const TransferPlanner& planner_;
+    SessionOpenCallback& done_;
 };
 
 }  // namespace
 
-TransferWorkload::TransferWorkload(TransferParams params, std::shared_ptr<Connector> connector)
-    : params_(params), connector_(std::move(connector)), sampler_(params.accounts.accounts, params.alpha) {
-    if (params_.accounts.accounts < 2) throw std::invalid_argument("test-1 needs at least 2 accounts");
-    if (params_.max_amount < 1) throw std::invalid_argument("test-1: max amount must be >= 1");
+TransferPlanner::TransferPlanner(const TransferParams& params)
+    : sampler_(params.accounts.accounts, params.alpha), max_amount_(static_cast<std::uint64_t>(params.max_amount)) {
+    if (params.accounts.accounts < 2) throw std::invalid_argument("test-1 needs at least 2 accounts");
+    if (params.max_amount < 1) throw std::invalid_argument("test-1: max amount must be >= 1");
 }
 
+OperationKeys TransferPlanner::plan(Rng& rng, Transfer& out) const {
+    const std::uint64_t from = sampler_(rng);
+    std::uint64_t to = sampler_(rng);
+    while (to == from) to = sampler_(rng);
+    out = {from + 1, to + 1, static_cast<std::int64_t>(1 + rng.below(max_amount_))};
+    return {{from, to}, 2};
+}
+
+TransferWorkload::TransferWorkload(TransferParams params, std::shared_ptr<Connector> connector)
+    : planner_(params), connector_(std::move(connector)) {}
+
 std::unique_ptr<WorkerSession> TransferWorkload::open_session(std::size_t) {
-    return std::make_unique<TransferWorkerSession>(connector_->open_transfer_session(), sampler_,
-                                                   params_.max_amount);
+    return std::make_unique<TransferWorkerSession>(connector_->open_transfer_session(), planner_);
+}
+
+AsyncTransferWorkload::AsyncTransferWorkload(TransferParams params, std::shared_ptr<Connector> connector)
+    : planner_(params), connector_(std::move(connector)) {}
+
+void AsyncTransferWorkload::open_session(asio::io_context& io, std::size_t index, SessionOpenCallback& done) {
+    connector_->open_async_transfer_session(io, index, *new OpenAdapter(planner_, done));
+}
+
+std::unique_ptr<Run> make_transfer_run(const RunConfig& config, const TransferParams& params,
+                                       std::shared_ptr<Connector> connector) {
+    if (connector->is_async())
+        return std::make_unique<Run>(config, std::make_shared<AsyncTransferWorkload>(params, std::move(connector)));
+    return std::make_unique<Run>(config, std::make_shared<TransferWorkload>(params, std::move(connector)));
 }
 
 }  // namespace loadbench

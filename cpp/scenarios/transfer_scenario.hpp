@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "connectors/connector.hpp"
+#include "engine/async_workload.hpp"
+#include "engine/run.hpp"
 #include "engine/workload.hpp"
 #include "sampling/zipf.hpp"
 
@@ -17,18 +19,46 @@ struct TransferParams {
     std::int64_t max_amount = 100;
 };
 
-class TransferWorkload final : public Workload {
+// Chooses transfers: the scenario's part of every session, whatever the connector.
+class TransferPlanner {
 public:
     // Throws std::invalid_argument for fewer than 2 accounts, a negative alpha or max_amount < 1.
+    explicit TransferPlanner(const TransferParams& params);
+    OperationKeys plan(Rng& rng, Transfer& out) const;
+    std::uint64_t key_space() const { return sampler_.size(); }
+
+private:
+    ZipfSampler sampler_;
+    std::uint64_t max_amount_;
+};
+
+class TransferWorkload final : public Workload {
+public:
     TransferWorkload(TransferParams params, std::shared_ptr<Connector> connector);
 
     std::unique_ptr<WorkerSession> open_session(std::size_t worker_index) override;
-    std::uint64_t key_space() const override { return params_.accounts.accounts; }
+    std::uint64_t key_space() const override { return planner_.key_space(); }
 
 private:
-    TransferParams params_;
+    TransferPlanner planner_;
     std::shared_ptr<Connector> connector_;
-    ZipfSampler sampler_;
 };
+
+class AsyncTransferWorkload final : public AsyncWorkload {
+public:
+    AsyncTransferWorkload(TransferParams params, std::shared_ptr<Connector> connector);
+
+    void open_session(asio::io_context& io, std::size_t index, SessionOpenCallback& done) override;
+    std::uint64_t key_space() const override { return planner_.key_space(); }
+    std::size_t sessions_per_group() const override { return connector_->sessions_per_connection(); }
+
+private:
+    TransferPlanner planner_;
+    std::shared_ptr<Connector> connector_;
+};
+
+// A run of test-1 against `connector`, blocking or event-loop, whichever the connector is.
+std::unique_ptr<Run> make_transfer_run(const RunConfig& config, const TransferParams& params,
+                                       std::shared_ptr<Connector> connector);
 
 }  // namespace loadbench

@@ -1,4 +1,4 @@
-"""The command line: ``loadbench bench | prep | verify``.
+"""The command line: ``loadbench bench | prep | verify | services``.
 
 Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
 input (before anything runs, no report written), 1 when the system under test fails, 130 when
@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 
 from loadbench import __version__, connectors, engine, runner
+from loadbench import services as svc
 from loadbench.config import RunPlan, Settings, make_plan
 from loadbench.display import LiveDisplay, summary_table
 from loadbench.errors import ConfigError, LoadbenchError
@@ -32,20 +33,36 @@ def _plan_options(fn):
         click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
         click.option("--runs-dir", type=click.Path(path_type=Path),
                      help="Where reports (and the default SQLite file) go (env LOADBENCH_RUNS_DIR; default runs)."),
+        click.option("--pg-mode", type=click.Choice(connectors.PG_MODES),
+                     help="PostgreSQL-protocol transfer: one function call, or BEGIN/UPDATE/UPDATE/COMMIT "
+                          "(env PG_MODE; default function, statements for cockroachdb)."),
+        click.option("--isolation", type=click.Choice(connectors.ISOLATIONS),
+                     help="PostgreSQL-protocol isolation level (env PG_ISOLATION; default read_committed, "
+                          "serializable for cockroachdb)."),
+        click.option("--inflight", type=int,
+                     help="Transfers in flight per PostgreSQL connection, pipelined (env MAX_INFLIGHT_PER_WORKER; "
+                          "default 1)."),
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
-def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, **plan_args) -> RunPlan:
-    settings = Settings.load(env_file)
+def _runs_dir(settings: Settings, runs_dir: Path | None) -> Path:
     runs = runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs"))
     try:
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create runs directory {runs}: {exc.strerror}") from None
-    specs = connectors.select(settings, runs, connector_names)
+    return runs
+
+
+def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, pg_mode: str | None,
+             isolation: str | None, inflight: int | None, **plan_args) -> RunPlan:
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    choices = connectors.Choices(pg_mode=pg_mode, isolation=isolation, inflight=inflight)
+    specs = connectors.select(settings, runs, connector_names, choices)
     return make_plan(settings, specs, runs_dir=runs, **plan_args)
 
 
@@ -66,6 +83,9 @@ def cli() -> None:
 @click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30).")
 @click.option("--operations", type=int,
               help="End the window after this many operations (split over the workers); --seconds bounds it.")
+@click.option("--threads", type=int,
+              help="Event-loop threads driving network connectors' sessions (default 0: one per core). "
+                   "Blocking connectors (SQLite) use one thread per session.")
 @click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
 @click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of the table.")
@@ -91,9 +111,10 @@ def bench(test, as_json, quiet, env_file, runs_dir, connector_names, **kwargs) -
 
 @cli.command()
 @_plan_options
-def prep(env_file, runs_dir, connector_names, accounts, initial_balance) -> int:
+def prep(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
     """Create the schema and seed the accounts (resets them if present)."""
-    plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance)
+    plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
+                    **choices)
     for spec in plan.connectors:
         engine.prep(plan, spec)
         click.echo(f"{spec.name}: seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each")
@@ -102,9 +123,10 @@ def prep(env_file, runs_dir, connector_names, accounts, initial_balance) -> int:
 
 @cli.command()
 @_plan_options
-def verify(env_file, runs_dir, connector_names, accounts, initial_balance) -> int:
+def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
     """Check that money is conserved and no balance is negative."""
-    plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance)
+    plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
+                    **choices)
     failed = False
     for spec in plan.connectors:
         check = engine.verify(plan, spec)
@@ -114,6 +136,67 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance) -> in
         failed |= not check["passed"]
         click.echo(f"{spec.name}: {'passed' if check['passed'] else 'FAILED'}: {_describe(check)}")
     return 1 if failed else 0
+
+
+@cli.group()
+def services() -> None:
+    """Local servers for benchmarking: a throwaway PostgreSQL cluster."""
+
+
+def _services_runs(runs_dir: Path | None, env_file: Path | None) -> Path:
+    return _runs_dir(Settings.load(env_file), runs_dir)
+
+
+_services_options = [
+    click.option("--runs-dir", type=click.Path(path_type=Path), help="Where the services' state lives (default runs)."),
+    click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
+]
+
+
+def _with_services_options(fn):
+    for option in reversed(_services_options):
+        fn = option(fn)
+    return fn
+
+
+@services.command("up")
+@click.argument("name", type=click.Choice(svc.SERVICES))
+@_with_services_options
+def services_up(name, runs_dir, env_file) -> int:
+    """Start a local cluster (initdb + pg_ctl on a free loopback port); the postgres connector uses it
+    when PG_URL is not set."""
+    cluster = svc.up(name, _services_runs(runs_dir, env_file))
+    click.echo(f"{name}: running at {cluster.url} (data {cluster.data_dir})")
+    return 0
+
+
+@services.command("down")
+@click.argument("name", type=click.Choice(svc.SERVICES))
+@_with_services_options
+def services_down(name, runs_dir, env_file) -> int:
+    """Stop the local cluster and delete its data."""
+    stopped = svc.down(name, _services_runs(runs_dir, env_file))
+    click.echo(f"{name}: stopped" if stopped else f"{name}: was not running")
+    return 0
+
+
+@services.command("status")
+@_with_services_options
+def services_status(runs_dir, env_file) -> int:
+    """Local services, and whether every configured connector can be reached."""
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    cluster = svc.running_postgres(runs)
+    click.echo(f"local postgres: {'running at ' + cluster.url if cluster else 'not running'}")
+    unreachable = 0
+    for name, spec in connectors.configured(settings, runs).items():
+        try:
+            engine.check(spec)
+            click.echo(f"{name}: reachable ({spec.target})")
+        except LoadbenchError as exc:
+            unreachable += 1
+            click.echo(f"{name}: NOT reachable: {exc}")
+    return 1 if unreachable else 0
 
 
 def _describe(check: dict) -> str:

@@ -121,6 +121,7 @@ class ConnectorSpec:
     target: str
     settings: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    sessions_per_connection: int = 1  # transfers in flight per connection (pipelining)
 
     def core_dict(self) -> dict:
         return {"kind": self.kind, "options": dict(self.options)}
@@ -142,6 +143,7 @@ class RunPlan:
     max_tries: int
     op_timeout: float
     operations: int
+    threads: int
     prep: bool
     verify: bool
     connectors: tuple[ConnectorSpec, ...]
@@ -156,9 +158,11 @@ class RunPlan:
             "max_amount": self.max_amount,
         }
 
-    def core_config(self) -> dict:
+    def core_config(self, connector: ConnectorSpec) -> dict:
+        """The engine's config for one connector: --concurrency connections, each with its sessions."""
         return {
-            "concurrency": self.concurrency,
+            "concurrency": self.concurrency * connector.sessions_per_connection,
+            "threads": self.threads,
             "warmup_s": self.warmup,
             "measure_s": self.seconds,
             "seed": self.seed,
@@ -181,6 +185,7 @@ class RunPlan:
             "max_tries": self.max_tries,
             "op_timeout_seconds": self.op_timeout,
             "operations": self.operations,
+            "threads": self.threads,
             "prep": self.prep,
             "verify": self.verify,
             "connectors": [c.name for c in self.connectors],
@@ -208,6 +213,7 @@ def make_plan(
     max_tries: int | None = None,
     op_timeout: float | None = None,
     operations: int | None = None,
+    threads: int | None = None,
     skip_prep: bool = False,
     verify: bool | None = None,
     runs_dir: Path | None = None,
@@ -246,6 +252,9 @@ def make_plan(
     operations = 0 if operations is None else operations
     if operations < 0:
         raise ConfigError(f"--operations must be >= 0 (0: run for --seconds), got {operations}")
+    threads = 0 if threads is None else threads
+    if threads < 0:
+        raise ConfigError(f"--threads must be >= 0 (0: one per core), got {threads}")
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**63)
     elif not 0 <= seed < 2**64:
@@ -267,6 +276,7 @@ def make_plan(
         max_tries=max_tries,
         op_timeout=op_timeout,
         operations=operations,
+        threads=threads,
         prep=not skip_prep,
         verify=verify,
         connectors=connectors,

@@ -1,8 +1,9 @@
 """Which connectors exist, how each is configured, and how it is described in reports.
 
-A connector is *configured* when what it needs is set (SQLite and null always are). The default
-selection is every configured connector except ``null``, which measures the harness itself and
-is only run when asked for.
+A connector is *configured* when what it needs is set: SQLite and null always are; a PostgreSQL-
+protocol connector when its URL is (``postgres`` also by a cluster that ``loadbench services up
+postgres`` started). The default selection is every configured connector except ``null``, which
+measures the harness itself and is only run when asked for.
 """
 
 from __future__ import annotations
@@ -11,12 +12,26 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
+from loadbench import services
 from loadbench.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
+from loadbench.secrets import redact_url, url_secrets
 
 SQLITE_MODES = ("default", "wal", "fast")
 DEFAULT_SQLITE_MODE = "wal"
+PG_MODES = ("function", "statements")
+ISOLATIONS = ("read_committed", "serializable")
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Flags that shape connectors (None: from the environment, else the connector's default)."""
+
+    pg_mode: str | None = None
+    isolation: str | None = None
+    inflight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -24,11 +39,11 @@ class ConnectorType:
     name: str
     summary: str
     needs: str  # what to set to configure it, for error messages
-    build: Callable[[Settings, Path], ConnectorSpec | None]  # None: not configured
+    build: Callable[[Settings, Path, Choices], ConnectorSpec | None]  # None: not configured
     default: bool = True  # part of the default selection when configured
 
 
-def _sqlite(settings: Settings, runs_dir: Path) -> ConnectorSpec:
+def _sqlite(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec:
     found = settings.get("SQLITE_FILE")
     if found is None:
         file = runs_dir / "db" / "loadbench.sqlite"
@@ -40,46 +55,106 @@ def _sqlite(settings: Settings, runs_dir: Path) -> ConnectorSpec:
             raise ConfigError(f"SQLITE_FILE={found[0]!r} (from {found[1]}): directory {directory} does not exist")
         if not os.access(directory, os.W_OK | os.X_OK):
             raise ConfigError(f"SQLITE_FILE={found[0]!r} (from {found[1]}): directory {directory} is not writable")
-    mode = settings.string("SQLITE_MODE", DEFAULT_SQLITE_MODE)
-    if mode not in SQLITE_MODES:
-        origin = settings.get("SQLITE_MODE")[1]  # type: ignore[index]
-        raise ConfigError(f"SQLITE_MODE={mode!r} (from {origin}) must be one of {', '.join(SQLITE_MODES)}")
-    return ConnectorSpec(
-        name="sqlite",
-        kind="sqlite",
-        options={"file": str(file), "mode": mode},
-        target=str(file.resolve()),
-        settings={"mode": mode},
-    )
+    mode = _one_of(settings, "SQLITE_MODE", None, SQLITE_MODES, DEFAULT_SQLITE_MODE)
+    return ConnectorSpec(name="sqlite", kind="sqlite", options={"file": str(file), "mode": mode},
+                         target=str(file.resolve()), settings={"mode": mode})
 
 
-def _null(settings: Settings, runs_dir: Path) -> ConnectorSpec:
+def _null(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec:
     delay = settings.integer("NULL_DELAY_NS", 0, minimum=0)
     options = {"delay_ns": str(delay)} if delay else {}
-    return ConnectorSpec(name="null", kind="null", options=options, target="none",
-                         settings={"delay_ns": str(delay)})
+    return ConnectorSpec(name="null", kind="null", options=options, target="none", settings={"delay_ns": str(delay)})
+
+
+def _one_of(settings: Settings, env: str, flag_value: str | None, allowed: tuple[str, ...], default: str,
+            flag: str | None = None) -> str:
+    if flag_value is not None:
+        if flag_value not in allowed:
+            raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {flag_value!r}")
+        return flag_value
+    found = settings.get(env)
+    if found is None:
+        return default
+    if found[0] not in allowed:
+        raise ConfigError(f"{env}={found[0]!r} (from {found[1]}) must be one of {', '.join(allowed)}")
+    return found[0]
+
+
+def check_pg_url(url: str, source: str) -> None:
+    """A PostgreSQL URL we can use, or a one-line ConfigError (that never shows the password)."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{source}: {shown} must start with postgresql:// or postgres://")
+    if not parts.hostname and "host=" not in parts.query:
+        raise ConfigError(f"{source}: {shown} names no host")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{source}: {shown} has an invalid port")
+
+
+def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:
+    def build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+        found = settings.get(env)
+        if found is None and name == "postgres":
+            cluster = services.running_postgres(runs_dir)
+            found = (cluster.url, "loadbench services") if cluster is not None else None
+        if found is None:
+            return None
+        url, origin = found
+        check_pg_url(url, f"{env} (from {origin})")
+        cockroach = flavor == "cockroachdb"
+        mode = _one_of(settings, "PG_MODE", choices.pg_mode, PG_MODES, "statements" if cockroach else "function",
+                       "--pg-mode")
+        isolation = _one_of(settings, "PG_ISOLATION", choices.isolation, ISOLATIONS,
+                            "serializable" if cockroach else "read_committed", "--isolation")
+        inflight = choices.inflight if choices.inflight is not None else settings.integer(
+            "MAX_INFLIGHT_PER_WORKER", 1, minimum=1)
+        if inflight < 1:
+            raise ConfigError(f"--inflight must be >= 1, got {inflight}")
+        if inflight > 1 and mode != "function":
+            raise ConfigError(f"{name}: --inflight {inflight} (pipelining) needs --pg-mode function")
+        options = {"url": url, "flavor": flavor, "mode": mode, "isolation": isolation, "inflight": str(inflight)}
+        return ConnectorSpec(name=name, kind="postgres", options=options, target=redact_url(url),
+                             settings={"flavor": flavor, "mode": mode, "isolation": isolation,
+                                       "inflight": str(inflight)},
+                             secrets=tuple(url_secrets(url)), sessions_per_connection=inflight)
+
+    return build
 
 
 CONNECTOR_TYPES: dict[str, ConnectorType] = {
     t.name: t
     for t in (
         ConnectorType("sqlite", "SQLite file, one connection per worker", "SQLITE_FILE (optional)", _sqlite),
+        ConnectorType("postgres", "PostgreSQL", "PG_URL (or run `loadbench services up postgres`)",
+                      _pg_family("postgres", "PG_URL", "postgres")),
+        ConnectorType("cockroachdb", "CockroachDB (PostgreSQL protocol, serializable, client retries)", "CRDB_URL",
+                      _pg_family("cockroachdb", "CRDB_URL", "cockroachdb")),
+        ConnectorType("supabase", "Supabase's PostgreSQL database", "SUPABASE_DB_URL",
+                      _pg_family("supabase", "SUPABASE_DB_URL", "postgres")),
+        ConnectorType("planetscale", "PlanetScale for PostgreSQL", "PLANETSCALE_PG_URL",
+                      _pg_family("planetscale", "PLANETSCALE_PG_URL", "postgres")),
         ConnectorType("null", "does nothing: measures the harness itself", "nothing", _null, default=False),
     )
 }
 
 
-def configured(settings: Settings, runs_dir: Path) -> dict[str, ConnectorSpec]:
+def configured(settings: Settings, runs_dir: Path, choices: Choices = Choices()) -> dict[str, ConnectorSpec]:
     """Every connector whose configuration is present, by name."""
     specs = {}
     for name, kind in CONNECTOR_TYPES.items():
-        spec = kind.build(settings, runs_dir)
+        spec = kind.build(settings, runs_dir, choices)
         if spec is not None:
             specs[name] = spec
     return specs
 
 
-def select(settings: Settings, runs_dir: Path, names: str | None) -> tuple[ConnectorSpec, ...]:
+def select(settings: Settings, runs_dir: Path, names: str | None,
+           choices: Choices = Choices()) -> tuple[ConnectorSpec, ...]:
     """The connectors named in ``--connectors a,b`` (or the default selection), in that order."""
     if names is None:
         chosen = [n for n, t in CONNECTOR_TYPES.items() if t.default]
@@ -94,7 +169,7 @@ def select(settings: Settings, runs_dir: Path, names: str | None) -> tuple[Conne
             raise ConfigError("--connectors names a connector twice")
     specs = []
     for name in chosen:
-        spec = CONNECTOR_TYPES[name].build(settings, runs_dir)
+        spec = CONNECTOR_TYPES[name].build(settings, runs_dir, choices)
         if spec is None:
             if names is None:
                 continue

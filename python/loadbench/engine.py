@@ -18,13 +18,21 @@ ProgressCallback = Callable[[dict], None]
 
 
 def _native_call(spec: ConnectorSpec, what: str, fn, *args):
-    """Calls into the core; its errors become one scrubbed line naming the connector."""
+    """Calls into the core; its errors become one scrubbed line naming the connector: bad
+    configuration (a wrong password, a malformed URL) as ConfigError, the rest as RunFailed."""
     try:
         return fn(*args)
+    except _core.ConnectorConfigError as exc:
+        raise ConfigError(f"{spec.name}: {scrub(str(exc), spec.secrets)}") from None
     except _core.ConnectorError as exc:
         raise RunFailed(f"{spec.name}: {what}: {scrub(str(exc), spec.secrets)}") from None
     except ValueError as exc:  # a bad option value the Python side did not catch
         raise ConfigError(f"{spec.name}: {scrub(str(exc), spec.secrets)}") from None
+
+
+def check(spec: ConnectorSpec) -> None:
+    """Connects once (raises ConfigError or RunFailed when it cannot)."""
+    _native_call(spec, "unreachable", _core.check, spec.core_dict())
 
 
 def prep(plan: RunPlan, spec: ConnectorSpec) -> None:
@@ -41,8 +49,10 @@ def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None
 
     ``on_progress`` is called about four times a second from the engine's monitor thread.
     """
-    native = _native_call(spec, "start", _core.Run, plan.core_config(), plan.scenario_dict(), spec.core_dict())
+    native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.scenario_dict(), spec.core_dict())
     result = native.run(on_progress)
+    if result["error"] and result["interrupted"]:
+        raise KeyboardInterrupt  # Ctrl-C while the sessions were opening
     if result["error"]:
         raise RunFailed(f"{spec.name}: {scrub(result['error'], spec.secrets)}")
     result["error_examples"] = {k: scrub(v, spec.secrets) for k, v in result["error_examples"].items()}

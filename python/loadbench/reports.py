@@ -91,6 +91,13 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         "status": "ok" if verification_entry.get("passed", True) else "verification_failed",
         "error": None,
         "sessions": result["sessions"],
+        "connections": result["sessions"] // spec.sessions_per_connection,
+        "threads": result["threads"],
+        "reconnects": result["reconnects"],
+        "client_cpu": {
+            "seconds": round(result["cpu_s"], 6),
+            "per_operation_us": round(result["cpu_s"] / operations * 1e6, 3) if operations else 0.0,
+        },
         "warmup_seconds": round(result["warmup_s"], 6),
         "measured_seconds": round(seconds, 6),
         "interrupted": result["interrupted"],

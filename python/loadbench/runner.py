@@ -31,7 +31,15 @@ class BenchOutcome:
         return 0 if self.report["status"] == "ok" else 1
 
 
+def preflight(plan: RunPlan) -> None:
+    """Every connector can be reached with its configuration, before anything runs or is written:
+    a wrong password or a malformed URL is bad input (exit 2), an unreachable server a failure."""
+    for spec in plan.connectors:
+        engine.check(spec)
+
+
 def bench(plan: RunPlan, display: LiveDisplay) -> BenchOutcome:
+    preflight(plan)
     started = datetime.now(timezone.utc)
     machine_info = machine.describe()
     entries: list[dict] = []

@@ -1,0 +1,133 @@
+// PgConnection: one libpq connection driven asynchronously on an io_context (libpq's non-blocking
+// API: PQconnectPoll, PQsendQueryPrepared, PQconsumeInput/PQisBusy/PQgetResult). Requests are
+// answered in order; with depth > 1 the connection runs in pipeline mode (each request followed by
+// a sync, so a failed request aborts no other) and keeps up to `depth` requests in flight, which is
+// how a few connections simulate many clients. A lost connection fails what was in flight, then
+// reconnects with backoff (counted); requests submitted meanwhile wait for it.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/outcome.hpp"
+
+namespace loadbench {
+
+namespace asio = boost::asio;
+
+struct PgStatement {
+    std::string name;  // prepared statement name
+    std::string sql;
+};
+
+struct PgConnectionSettings {
+    std::string conninfo;                 // a URL or key=value string
+    std::vector<std::string> setup;       // run once per connection (e.g. SET default_transaction_isolation)
+    std::vector<PgStatement> statements;  // prepared once per connection
+    std::size_t depth = 1;                // requests in flight at once; > 1 means pipeline mode
+    std::size_t users = 1;                // sessions sharing the connection; the last release closes it
+};
+
+// What one request came to.
+struct PgReply {
+    bool ok = false;
+    ErrorKind error = ErrorKind::none;
+    bool retryable = false;
+    std::string message;  // when !ok
+    long rows_affected = 0;
+    bool first_value_true = false;  // first column of the first row is boolean true
+};
+
+// One execution of a prepared statement with up to three bigint parameters. Owned by the caller
+// and reused; must stay alive until complete() is called.
+class PgRequest {
+public:
+    const char* statement = nullptr;
+    int param_count = 0;
+    void set_params(std::initializer_list<long long> values);
+    virtual void complete(const PgReply& reply) = 0;
+
+protected:
+    ~PgRequest() = default;
+
+private:
+    friend class PgConnection;
+    char text_[3][24] = {};
+    const char* values_[3] = {text_[0], text_[1], text_[2]};
+};
+
+// Maps a server error (SQLSTATE) to the engine's kind and whether retrying may succeed.
+void classify_pg_error(const char* sqlstate, PgReply& reply);
+
+class PgConnection : public std::enable_shared_from_this<PgConnection> {
+public:
+    PgConnection(asio::io_context& io, PgConnectionSettings settings);
+    ~PgConnection();
+
+    // Connects, runs the setup and prepares the statements; done("") on success, else the error.
+    void open(std::function<void(std::string)> done);
+    void submit(PgRequest& request);
+    // Thread-safe: asks the server to cancel what it runs now; requests still waiting for a
+    // reconnect fail at once (as timeouts).
+    void interrupt() noexcept;
+    // A session is done with the connection; the last one closes it.
+    void release();
+    std::uint64_t reconnects() const { return reconnects_; }
+    std::string last_error() const { return last_error_; }
+
+private:
+    enum class State { idle, connecting, setting_up, ready, broken, closed };
+    class SetupStep;
+
+    void start_connect();
+    void poll_connect(PostgresPollingStatusType wanted);
+    void on_connected();
+    void run_setup(std::size_t step);
+    void send_available();
+    void flush();
+    void arm_read();
+    void on_readable();
+    void drain();
+    void finish_front();
+    void lost(const std::string& message);
+    void schedule_reconnect();
+    void fail_waiting(ErrorKind kind, bool retryable, const std::string& message);
+    void close_socket();
+
+    asio::io_context& io_;
+    PgConnectionSettings settings_;
+    asio::posix::stream_descriptor socket_;
+    asio::steady_timer reconnect_timer_;
+    PGconn* conn_ = nullptr;
+    State state_ = State::idle;
+    bool pipeline_ = false;
+    bool reading_ = false;
+    bool writing_ = false;
+    std::deque<PgRequest*> waiting_;  // submitted, not yet sent
+    std::deque<PgRequest*> sent_;     // sent, awaiting their results
+    PgReply reply_;                   // of sent_.front(), being assembled
+    std::function<void(std::string)> open_done_;
+    std::unique_ptr<SetupStep> setup_step_;
+    std::size_t users_left_;
+    std::uint64_t reconnects_ = 0;
+    int reconnect_backoff_ms_ = 0;
+    std::string last_error_;
+
+    std::mutex cancel_mutex_;  // guards cancel_ against interrupt() from the monitor thread
+    PGcancel* cancel_ = nullptr;
+};
+
+std::string pg_library_version();
+
+}  // namespace loadbench

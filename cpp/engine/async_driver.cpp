@@ -1,0 +1,147 @@
+// The event-loop driver: each thread owns one io_context and the sessions of its share of the
+// connection groups. Phase 1 opens them (at most open_parallelism at once across the run) and
+// returns when every open has completed; after the monitor's go, phase 2 runs every session's
+// closed loop until the window closes. Same bookkeeping as the blocking driver (Run's methods).
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+#include "engine/async_threads.hpp"
+#include "engine/async_workload.hpp"
+#include "engine/run.hpp"
+
+namespace loadbench {
+namespace {
+
+struct ThreadContext;
+
+class SessionDriver final : public AttemptCallback, public SessionOpenCallback {
+public:
+    SessionDriver(Run& run, ThreadContext& ctx, WorkerMetrics& metrics, std::size_t index);
+
+    void open();
+    void start();
+    void shutdown_unstarted() {
+        if (session_) session_->shutdown();
+    }
+    bool has_session() const { return session_ != nullptr; }
+
+    void opened(std::unique_ptr<AsyncSession> session) override;
+    void open_failed(std::string error) override;
+    void attempt_done(Attempt attempt) override;
+
+private:
+    void next();
+    void finish();
+
+    Run& run_;
+    ThreadContext& ctx_;
+    WorkerMetrics& metrics_;
+    SessionState state_;
+    std::unique_ptr<AsyncSession> session_;
+    asio::steady_timer backoff_;
+    std::function<std::string()> last_error_;
+};
+
+struct ThreadContext {
+    asio::io_context& io;
+    AsyncWorkload& workload;
+    std::vector<std::unique_ptr<SessionDriver>> drivers;
+    std::size_t next_to_open = 0;
+    std::size_t opening = 0;
+    std::size_t budget = 1;
+
+    ThreadContext(asio::io_context& io, AsyncWorkload& w) : io(io), workload(w) {}
+
+    // Keeps up to `budget` opens in progress until every session was asked to open.
+    void open_more() {
+        while (opening < budget && next_to_open < drivers.size()) {
+            ++opening;
+            drivers[next_to_open++]->open();
+        }
+    }
+    void one_open_completed() {
+        --opening;
+        open_more();
+    }
+};
+
+SessionDriver::SessionDriver(Run& run, ThreadContext& ctx, WorkerMetrics& metrics, std::size_t index)
+    : run_(run), ctx_(ctx), metrics_(metrics), state_(run.new_session_state(index)), backoff_(ctx.io) {
+    last_error_ = [this] { return session_ ? session_->last_error() : std::string(); };
+}
+
+void SessionDriver::open() { ctx_.workload.open_session(ctx_.io, state_.index, *this); }
+
+void SessionDriver::opened(std::unique_ptr<AsyncSession> session) {
+    session_ = std::move(session);
+    run_.set_interruptible(state_.index, session_.get());
+    run_.session_opened();
+    ctx_.one_open_completed();
+}
+
+void SessionDriver::open_failed(std::string error) {
+    run_.session_open_failed(error);
+    ctx_.one_open_completed();
+}
+
+void SessionDriver::start() {
+    if (run_.has_no_share(state_)) return finish();
+    next();
+}
+
+void SessionDriver::next() {
+    if (run_.stopping()) return finish();
+    run_.begin_operation(state_, session_->plan(state_.rng));
+    session_->attempt(*this);
+}
+
+void SessionDriver::attempt_done(Attempt attempt) {
+    if (run_.should_retry(state_, attempt)) {
+        backoff_.expires_after(std::chrono::nanoseconds(run_.backoff_ns(state_)));
+        backoff_.async_wait([this](const boost::system::error_code&) {
+            run_.restart_deadline(state_);
+            session_->attempt(*this);
+        });
+        return;
+    }
+    if (run_.finish_operation(state_, metrics_, attempt, last_error_) == Run::After::stop) return finish();
+    next();
+}
+
+void SessionDriver::finish() {
+    run_.set_interruptible(state_.index, nullptr);
+    metrics_.counters.reconnects += session_->reconnects();
+    session_->shutdown();
+}
+
+}  // namespace
+
+void Run::async_thread_main(std::size_t thread) {
+    ThreadContext ctx(*async_threads_->contexts[thread], *async_workload_);
+    WorkerMetrics& metrics = *metrics_[thread];
+    const std::size_t group = async_workload_->sessions_per_group();
+    for (std::size_t first = thread * group; first < config_.concurrency; first += thread_count_ * group)
+        for (std::size_t i = first; i < first + group; ++i)
+            ctx.drivers.push_back(std::make_unique<SessionDriver>(*this, ctx, metrics, i));
+    ctx.budget = std::max<std::size_t>(1, config_.open_parallelism / thread_count_);
+
+    // Phase 1: open this thread's sessions; run() returns once every open has completed.
+    ctx.open_more();
+    ctx.io.run();
+
+    // Phase 2: after the monitor's go, every session's closed loop (or, when the run was called
+    // off, just a clean close).
+    wait_for_go();
+    ctx.io.restart();
+    for (auto& d : ctx.drivers) {
+        if (!d->has_session()) continue;
+        if (stopping()) d->shutdown_unstarted();
+        else asio::post(ctx.io, [driver = d.get()] { driver->start(); });
+    }
+    ctx.io.run();
+}
+
+}  // namespace loadbench
