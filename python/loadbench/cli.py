@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -116,8 +117,10 @@ def prep(env_file, runs_dir, connector_names, accounts, initial_balance, **choic
     plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
                     **choices)
     for spec in plan.connectors:
+        began = time.monotonic()
         engine.prep(plan, spec)
-        click.echo(f"{spec.name}: seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each")
+        click.echo(f"{spec.name}: seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each "
+                   f"in {time.monotonic() - began:.2f} s")
     return 0
 
 

@@ -7,6 +7,7 @@ the current run early, skips the rest, and still writes the report (marked inter
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,10 +47,13 @@ def bench(plan: RunPlan, display: LiveDisplay) -> BenchOutcome:
     interrupted = False
     with display:
         for spec in plan.connectors:
+            prep_seconds = None
             try:
                 if plan.prep:
                     display.phase(spec, "prep")
+                    began = time.monotonic()
                     engine.prep(plan, spec)
+                    prep_seconds = time.monotonic() - began
                 display.phase(spec, "opening")
                 result = engine.run(plan, spec, on_progress=lambda p, spec=spec: display.progress(spec, p))
             except RunFailed as exc:
@@ -61,6 +65,7 @@ def bench(plan: RunPlan, display: LiveDisplay) -> BenchOutcome:
                 interrupted = True
                 break
             entry = reports.connector_entry(spec, result, _verify(plan, spec), plan.verify)
+            entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
             entries.append(entry)
             display.finished(spec, entry)
             if result["interrupted"]:
