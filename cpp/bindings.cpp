@@ -63,6 +63,9 @@ RunConfig run_config_from(const py::dict& d) {
     c.operations = r.get<std::uint64_t>("operations", c.operations);
     c.threads = r.get<std::size_t>("threads", c.threads);
     c.open_parallelism = r.get<std::size_t>("open_parallelism", c.open_parallelism);
+    c.rate = r.get<double>("rate", c.rate);
+    c.poisson = r.get<std::string>("arrival", c.poisson ? "poisson" : "regular") == "poisson";
+    c.max_lag_s = r.get<double>("max_lag_s", c.max_lag_s);
     return c;
 }
 
@@ -74,6 +77,7 @@ TransferParams transfer_params_from(const py::dict& d) {
     p.accounts.initial_balance = r.get<std::int64_t>("initial_balance", p.accounts.initial_balance);
     p.alpha = r.get<double>("alpha", p.alpha);
     p.max_amount = r.get<std::int64_t>("max_amount", p.max_amount);
+    p.scatter = r.get<bool>("scatter", p.scatter);
     return p;
 }
 
@@ -142,6 +146,16 @@ py::dict result_dict(const RunResult& r) {
     out["collision_count"] = c.collision_count;
     out["collisions_exact"] = r.collisions_exact;
     out["latency"] = histogram_dict(r.latency);
+    if (r.service.count() || r.lag.count()) {
+        out["service"] = histogram_dict(r.service);
+        out["lag"] = histogram_dict(r.lag);
+    } else {
+        out["service"] = py::none();
+        out["lag"] = py::none();
+    }
+    out["scheduled"] = c.scheduled;
+    out["dropped"] = c.dropped;
+    out["unstarted"] = c.unstarted;
     py::list series;
     for (const SecondPoint& p : r.series) {
         py::dict point;

@@ -15,7 +15,7 @@ CASES = {
     "negative warmup": (["bench", "--warmup", "-1"], {}, "--warmup must be >= 0"),
     "text concurrency": (["bench", "--concurrency", "many"], {}, "'many' is not a valid integer"),
     "unknown flag": (["bench", "--turbo"], {}, "No such option '--turbo'"),
-    "one account": (["bench", "--accounts", "1"], {}, "--accounts must be >= 2"),
+    "one account": (["bench", "--accounts", "1"], {}, "--accounts must be in [2, 2^53]"),
     "zero max tries": (["bench", "--max-tries", "0"], {}, "--max-tries must be >= 1"),
     "missing sqlite dir": (["bench"], {"SQLITE_FILE": "/nonexistent/dir/x.db"}, "directory /nonexistent/dir does not exist"),
     "bad sqlite mode": (["bench"], {"SQLITE_MODE": "turbo"}, "SQLITE_MODE='turbo' (from environment) must be one of"),

@@ -1,5 +1,9 @@
 #include "connectors/null_connector.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "connectors/options.hpp"
 #include "engine/run.hpp"
 
@@ -8,29 +12,47 @@ namespace {
 
 class NullSession final : public TransferSession {
 public:
-    explicit NullSession(std::int64_t delay_ns) : delay_ns_(delay_ns) {}
+    NullSession(std::int64_t delay_ns, std::int64_t stall_at_ns, std::int64_t stall_ns,
+                std::shared_ptr<std::atomic<std::int64_t>> first_op_ns)
+        : delay_ns_(delay_ns), stall_at_ns_(stall_at_ns), stall_ns_(stall_ns), first_op_ns_(std::move(first_op_ns)) {}
 
     Attempt transfer(const Transfer&) override {
-        if (delay_ns_ > 0) {
-            // Spin rather than sleep: a sleep's wake-up jitter would dominate short delays.
-            const std::int64_t until = now_ns() + delay_ns_;
-            while (now_ns() < until) {
-            }
+        if (delay_ns_ == 0 && stall_at_ns_ < 0) return Attempt::committed();
+        const std::int64_t start = now_ns();
+        std::int64_t until = start + delay_ns_;
+        if (stall_at_ns_ >= 0) {
+            std::int64_t first = 0;
+            first_op_ns_->compare_exchange_strong(first, start);
+            if (first == 0) first = start;
+            const std::int64_t stall_begin = first + stall_at_ns_, stall_end = stall_begin + stall_ns_;
+            if (start < stall_end && until >= stall_begin) until = std::max(until, stall_end);
         }
+        wait_until(until);
         return Attempt::committed();
     }
 
 private:
-    std::int64_t delay_ns_;
+    // Spins for short waits (a sleep's wake-up jitter would dominate them), sleeps long ones.
+    static void wait_until(std::int64_t until) {
+        for (std::int64_t left = until - now_ns(); left > 0; left = until - now_ns())
+            if (left > 200'000) std::this_thread::sleep_for(std::chrono::nanoseconds(left - 100'000));
+    }
+
+    std::int64_t delay_ns_, stall_at_ns_, stall_ns_;
+    std::shared_ptr<std::atomic<std::int64_t>> first_op_ns_;
 };
 
 }  // namespace
 
 NullConnector::NullConnector(const ConnectorOptions& options)
-    : delay_ns_(option_int(options, "delay_ns", 0, 0, 60'000'000'000LL)) {}
+    : delay_ns_(option_int(options, "delay_ns", 0, 0, 60'000'000'000LL)),
+      stall_at_ns_(option_int(options, "stall_at_ms", -1, -1, 3'600'000) * 1'000'000),
+      stall_ns_(option_int(options, "stall_ms", 0, 0, 3'600'000) * 1'000'000) {
+    if (stall_at_ns_ < 0) stall_at_ns_ = -1;
+}
 
 std::unique_ptr<TransferSession> NullConnector::open_transfer_session() {
-    return std::make_unique<NullSession>(delay_ns_);
+    return std::make_unique<NullSession>(delay_ns_, stall_at_ns_, stall_ns_, first_op_ns_);
 }
 
 }  // namespace loadbench

@@ -1,7 +1,12 @@
 // NullConnector: commits every transfer without doing anything, so a run measures the harness
-// alone (sampling, timing, recording). Option `delay_ns` spins that long per operation: a
-// deterministic, throttled stand-in for a database when testing comparisons and schedules.
+// alone (sampling, timing, recording). For testing comparisons and schedules it can stand in for
+// a database with known behaviour: `delay_ns` makes every operation take that long, and
+// `stall_at_ms` + `stall_ms` freeze it like a paused server: every operation that overlaps
+// [first operation + stall_at, + stall] ends no earlier than the end of that stall.
 #pragma once
+
+#include <atomic>
+#include <memory>
 
 #include "connectors/connector.hpp"
 
@@ -17,6 +22,9 @@ public:
 
 private:
     std::int64_t delay_ns_ = 0;
+    std::int64_t stall_at_ns_ = -1;  // from the first operation of any session; -1: no stall
+    std::int64_t stall_ns_ = 0;
+    std::shared_ptr<std::atomic<std::int64_t>> first_op_ns_ = std::make_shared<std::atomic<std::int64_t>>(0);
 };
 
 }  // namespace loadbench

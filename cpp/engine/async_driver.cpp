@@ -34,6 +34,7 @@ public:
 
 private:
     void next();
+    void begin();
     void finish();
 
     Run& run_;
@@ -41,7 +42,7 @@ private:
     WorkerMetrics& metrics_;
     SessionState state_;
     std::unique_ptr<AsyncSession> session_;
-    asio::steady_timer backoff_;
+    asio::steady_timer timer_;  // the next intended start, or the backoff before a retry
     std::function<std::string()> last_error_;
 };
 
@@ -69,7 +70,7 @@ struct ThreadContext {
 };
 
 SessionDriver::SessionDriver(Run& run, ThreadContext& ctx, WorkerMetrics& metrics, std::size_t index)
-    : run_(run), ctx_(ctx), metrics_(metrics), state_(run.new_session_state(index)), backoff_(ctx.io) {
+    : run_(run), ctx_(ctx), metrics_(metrics), state_(run.new_session_state(index)), timer_(ctx.io) {
     last_error_ = [this] { return session_ ? session_->last_error() : std::string(); };
 }
 
@@ -89,19 +90,34 @@ void SessionDriver::open_failed(std::string error) {
 
 void SessionDriver::start() {
     if (run_.has_no_share(state_)) return finish();
+    run_.start_schedule(state_);
     next();
 }
 
 void SessionDriver::next() {
     if (run_.stopping()) return finish();
+    if (run_.open_loop()) {
+        if (!run_.schedule_next(state_, metrics_)) return finish();
+        const std::int64_t wait = state_.intended_ns - now_ns();
+        if (wait > 0) {  // not yet: the timer resumes this session on schedule
+            timer_.expires_after(std::chrono::nanoseconds(wait));
+            timer_.async_wait([this](const boost::system::error_code&) { begin(); });
+            return;
+        }
+    }
+    begin();
+}
+
+void SessionDriver::begin() {
+    if (run_.open_loop() && !run_.before_window_end(state_.intended_ns)) return finish();
     run_.begin_operation(state_, session_->plan(state_.rng));
     session_->attempt(*this);
 }
 
 void SessionDriver::attempt_done(Attempt attempt) {
     if (run_.should_retry(state_, attempt)) {
-        backoff_.expires_after(std::chrono::nanoseconds(run_.backoff_ns(state_)));
-        backoff_.async_wait([this](const boost::system::error_code&) {
+        timer_.expires_after(std::chrono::nanoseconds(run_.backoff_ns(state_)));
+        timer_.async_wait([this](const boost::system::error_code&) {
             run_.restart_deadline(state_);
             session_->attempt(*this);
         });
@@ -112,6 +128,7 @@ void SessionDriver::attempt_done(Attempt attempt) {
 }
 
 void SessionDriver::finish() {
+    run_.count_unstarted(state_, metrics_);
     run_.set_interruptible(state_.index, nullptr);
     metrics_.counters.reconnects += session_->reconnects();
     session_->shutdown();

@@ -12,6 +12,7 @@
 
 #ifdef __linux__
 #include <sched.h>
+#include <sys/prctl.h>
 #endif
 
 namespace loadbench {
@@ -64,6 +65,9 @@ void OutcomeCounters::merge(const OutcomeCounters& o) {
     before_window += o.before_window;
     after_window += o.after_window;
     reconnects += o.reconnects;
+    scheduled += o.scheduled;
+    dropped += o.dropped;
+    unstarted += o.unstarted;
 }
 
 Run::Run(RunConfig config, std::shared_ptr<Workload> workload)
@@ -93,7 +97,11 @@ void Run::prepare() {
     if (config_.max_tries < 1) throw std::invalid_argument("run: max tries must be >= 1");
     if (!(config_.op_timeout_s >= 0)) throw std::invalid_argument("run: operation timeout must be >= 0 s");
     if (config_.open_parallelism < 1) throw std::invalid_argument("run: open parallelism must be >= 1");
-    for (std::size_t i = 0; i < thread_count_; ++i) metrics_.push_back(std::make_unique<WorkerMetrics>());
+    if (!(config_.rate >= 0) || !std::isfinite(config_.rate)) throw std::invalid_argument("run: rate must be >= 0");
+    if (!(config_.max_lag_s >= 0)) throw std::invalid_argument("run: max lag must be >= 0 s");
+    for (std::size_t i = 0; i < thread_count_; ++i) metrics_.push_back(std::make_unique<WorkerMetrics>(open_loop()));
+    if (open_loop()) session_interval_ns_ = 1e9 * static_cast<double>(config_.concurrency) / config_.rate;
+    max_lag_ns_ = seconds_to_ns(config_.max_lag_s);
     for (std::size_t i = 0; i < config_.concurrency; ++i) slots_.push_back(std::make_unique<SessionSlot>());
     interrupted_deadline_.assign(config_.concurrency, 0);
     timeout_ns_ = seconds_to_ns(config_.op_timeout_s);
@@ -136,6 +144,10 @@ void Run::launch(bool caller_is_thread_zero) {
 }
 
 void Run::thread_main(std::size_t thread) {
+#ifdef __linux__
+    // Open loop: wake when the schedule says, not up to 50 us later (the default timer slack).
+    if (open_loop()) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+#endif
     if (async_workload_) async_thread_main(thread);
     else sync_worker_main(thread);
     running_.fetch_sub(1);
@@ -168,6 +180,7 @@ SessionState Run::new_session_state(std::size_t index) const {
     SessionState s;
     s.index = index;
     s.rng = Rng::for_stream(config_.seed, index);
+    s.arrivals = Rng::for_stream(config_.seed ^ 0x5EEDA771FA11ULL, index);
     const std::uint64_t n = config_.concurrency;
     s.quota = config_.operations / n + (index < config_.operations % n ? 1 : 0);
     return s;
@@ -179,6 +192,50 @@ bool Run::has_no_share(const SessionState& s) {
     return true;
 }
 
+// --- the open loop's schedule ---------------------------------------------------------------------
+
+// Each session runs its own arrival process at rate / concurrency: the sum of independent Poisson
+// processes is Poisson at the total rate, and regular beats offset by i / rate interleave evenly.
+std::int64_t Run::next_gap_ns(SessionState& s) const {
+    if (!config_.poisson) return static_cast<std::int64_t>(std::llround(session_interval_ns_));
+    const double u = 1.0 - s.arrivals.uniform01();  // (0, 1]
+    return static_cast<std::int64_t>(std::llround(-std::log(u) * session_interval_ns_));
+}
+
+void Run::start_schedule(SessionState& s) {
+    if (!open_loop()) return;
+    const std::int64_t offset = config_.poisson ? next_gap_ns(s)
+                                                : static_cast<std::int64_t>(1e9 * static_cast<double>(s.index) / config_.rate);
+    s.next_intended_ns = schedule_origin_ns_ + offset;
+}
+
+bool Run::schedule_next(SessionState& s, WorkerMetrics& m) {
+    const std::int64_t warmup_end = warmup_end_ns_.load(std::memory_order_relaxed);
+    for (;;) {
+        const std::int64_t t = s.next_intended_ns;
+        if (!before_window_end(t)) return false;
+        s.next_intended_ns += next_gap_ns(s);
+        const bool in_window = t >= warmup_end;
+        if (in_window) ++m.counters.scheduled;
+        if (max_lag_ns_ > 0 && now_ns() - t > max_lag_ns_) {
+            if (in_window) ++m.counters.dropped;
+            continue;
+        }
+        s.intended_ns = t;
+        return true;
+    }
+}
+
+void Run::count_unstarted(SessionState& s, WorkerMetrics& m) {
+    if (!open_loop() || s.next_intended_ns == 0) return;  // 0: the schedule never started
+    const std::int64_t warmup_end = warmup_end_ns_.load(std::memory_order_relaxed);
+    for (std::int64_t t = s.next_intended_ns; before_window_end(t); t += next_gap_ns(s)) {
+        if (t < warmup_end) continue;
+        ++m.counters.scheduled;
+        ++m.counters.unstarted;
+    }
+}
+
 void Run::begin_operation(SessionState& s, const OperationKeys& keys) {
     s.keys = keys;
     s.holders = track_keys_ ? in_flight_.acquire(s.index, keys) : 0;
@@ -187,6 +244,7 @@ void Run::begin_operation(SessionState& s, const OperationKeys& keys) {
     SessionSlot& slot = *slots_[s.index];
     slot.op_seq.store(++s.seq, std::memory_order_relaxed);
     s.start_ns = now_ns();
+    if (!open_loop()) s.intended_ns = s.start_ns;
     if (timeout_ns_) slot.deadline_ns.store(s.start_ns + timeout_ns_, std::memory_order_release);
 }
 
@@ -240,7 +298,11 @@ Run::After Run::finish_operation(SessionState& s, WorkerMetrics& m, Attempt atte
         ++c.collision_ops;
         c.collision_count += s.holders;
     }
-    const auto latency = static_cast<std::uint64_t>(end - s.start_ns);
+    const auto latency = static_cast<std::uint64_t>(end - s.intended_ns);
+    if (attempt.outcome != Outcome::failed && m.service) {
+        m.service->record(static_cast<std::uint64_t>(end - s.start_ns));
+        m.lag->record(static_cast<std::uint64_t>(std::max<std::int64_t>(s.start_ns - s.intended_ns, 0)));
+    }
     switch (attempt.outcome) {
         case Outcome::committed:
             ++c.committed;
@@ -296,7 +358,13 @@ void Run::run_sync_operations(std::size_t index, WorkerSession& session) {
     SessionState s = new_session_state(index);
     if (has_no_share(s)) return;
     const std::function<std::string()> last_error = [&session] { return session.last_error(); };
+    start_schedule(s);
     while (!stopping()) {
+        if (open_loop()) {
+            if (!schedule_next(s, m)) break;
+            wait_until(s.intended_ns);
+            if (!before_window_end(s.intended_ns)) break;  // stop() closed the window meanwhile
+        }
         begin_operation(s, session.plan(s.rng));
         Attempt attempt = session.attempt();
         while (should_retry(s, attempt)) {
@@ -305,6 +373,19 @@ void Run::run_sync_operations(std::size_t index, WorkerSession& session) {
             attempt = session.attempt();
         }
         if (finish_operation(s, m, attempt, last_error) == After::stop) break;
+    }
+    count_unstarted(s, m);
+}
+
+// Sleeps most of the way (in slices, so a closed window is noticed), then spins the last stretch:
+// a sleep alone wakes tens of microseconds late, which at 100k operations/s is a whole gap.
+void Run::wait_until(std::int64_t t) const {
+    constexpr std::int64_t kSpinNs = 30'000;
+    constexpr std::int64_t kSliceNs = 20'000'000;
+    for (;;) {
+        const std::int64_t left = t - now_ns();
+        if (left <= 0 || !before_window_end(t)) return;
+        if (left > kSpinNs) sleep_ns(std::min(left - kSpinNs, kSliceNs));
     }
 }
 
@@ -385,6 +466,7 @@ void Run::monitor_main() {
     }
 
     const std::int64_t t0 = now_ns();
+    schedule_origin_ns_ = t0;
     window_open_ns_ = t0 + seconds_to_ns(config_.warmup_s);
     warmup_end_ns_ = window_open_ns_;
     // stop() may already have moved the end earlier; keep the earlier of the two.
@@ -461,6 +543,10 @@ void Run::monitor_main() {
     for (auto& m : metrics_) {
         result.counters.merge(m->counters);
         result.latency.merge(m->latency);
+        if (m->service) {
+            result.service.merge(*m->service);
+            result.lag.merge(*m->lag);
+        }
         for (std::size_t k = 0; k < kErrorKinds; ++k)
             if (result.error_examples[k].empty()) result.error_examples[k] = m->first_error_by_kind[k];
     }

@@ -43,6 +43,12 @@ struct RunConfig {
     std::uint64_t operations = 0;
     std::size_t threads = 0;             // async workloads: event-loop threads (0: one per core, at most one per session group)
     std::size_t open_parallelism = 64;   // async workloads: sessions being opened at once, at most
+    // Open loop: > 0 is the total rate (operations/s over all sessions; each session gets
+    // rate / concurrency). Every operation then has an intended start on that schedule, and its
+    // latency is measured from there, so a stall shows in the latency instead of vanishing.
+    double rate = 0;
+    bool poisson = true;      // exponential gaps between intended starts; false: a regular beat
+    double max_lag_s = 0;     // > 0: skip (and count) operations that could not start within this
 };
 
 // One interval of the per-second series (the last one may be shorter).
@@ -74,6 +80,9 @@ struct RunResult {
     OutcomeCounters counters;
     LatencyHistogram latency{3};
     std::vector<SecondPoint> series;
+    // Open loop only (empty otherwise): time from actual start to end, and from intended to actual start.
+    LatencyHistogram service{3};
+    LatencyHistogram lag{3};
     std::array<std::string, kErrorKinds> error_examples;
     bool collisions_exact = true;
 };
@@ -87,7 +96,10 @@ struct SessionState {
     std::uint64_t counted = 0;
     OperationKeys keys;
     std::uint64_t holders = 0;
-    std::int64_t start_ns = 0;
+    std::int64_t start_ns = 0;     // the first attempt began
+    std::int64_t intended_ns = 0;  // the schedule said to begin (== start_ns in a closed loop)
+    std::int64_t next_intended_ns = 0;
+    Rng arrivals{0};               // open loop: the gaps, apart from the choice of operations
     int tries = 0;
     bool retried = false;
     std::array<std::uint32_t, kErrorKinds> retried_kinds{};
@@ -122,6 +134,17 @@ public:
     SessionState new_session_state(std::size_t index) const;
     // With an operation count too small to give this session a share: true (and it is done).
     bool has_no_share(const SessionState& s);
+    bool open_loop() const { return config_.rate > 0; }
+    void start_schedule(SessionState& s);
+    std::int64_t next_gap_ns(SessionState& s) const;
+    void wait_until(std::int64_t t) const;
+    // Open loop: picks the intended start of the session's next operation (in s.intended_ns),
+    // skipping and counting those already later than max_lag. False when it falls after the
+    // window: the session is done.
+    bool schedule_next(SessionState& s, WorkerMetrics& m);
+    // Open loop: the session's intended starts that fell in the window but never began.
+    void count_unstarted(SessionState& s, WorkerMetrics& m);
+    bool before_window_end(std::int64_t t) const { return t < measure_end_ns_.load(std::memory_order_relaxed); }
     void begin_operation(SessionState& s, const OperationKeys& keys);
     // After a failed attempt: true when the same operation should be tried again (after backoff).
     bool should_retry(SessionState& s, const Attempt& attempt);
@@ -174,6 +197,9 @@ private:
     std::vector<std::int64_t> interrupted_deadline_;  // monitor-only: last deadline acted on, per session
     std::int64_t monitor_sleep_ns_ = 0;
     std::int64_t timeout_ns_ = 0;
+    double session_interval_ns_ = 0;   // open loop: mean gap between one session's intended starts
+    std::int64_t max_lag_ns_ = 0;
+    std::int64_t schedule_origin_ns_ = 0;  // written before go, read after it
     std::function<void(const Progress&)> on_tick_;
     std::int64_t last_tick_ns_ = 0;
 

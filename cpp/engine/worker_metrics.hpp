@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "engine/outcome.hpp"
@@ -26,6 +27,10 @@ struct OutcomeCounters {
     std::uint64_t collision_count = 0;  // sum over those of the number of such holders
     std::uint64_t before_window = 0;    // operations that completed during warmup (not counted)
     std::uint64_t reconnects = 0;       // connections re-established after a loss (whole run)
+    // Open loop: intended starts in the window, those skipped for max_lag, those never begun.
+    std::uint64_t scheduled = 0;
+    std::uint64_t dropped = 0;
+    std::uint64_t unstarted = 0;
     std::uint64_t after_window = 0;     // operations that completed after the window closed (not counted)
 
     std::uint64_t operations() const { return committed + rejected + failed; }
@@ -54,7 +59,15 @@ struct IntervalCounts {
 
 class alignas(64) WorkerMetrics {
 public:
-    LatencyHistogram latency{3};  // committed and rejected operations in the measured window
+    explicit WorkerMetrics(bool open_loop = false)
+        : service(open_loop ? std::make_unique<LatencyHistogram>(3) : nullptr),
+          lag(open_loop ? std::make_unique<LatencyHistogram>(3) : nullptr) {}
+
+    // Committed and rejected operations in the measured window: from the intended start in an
+    // open loop (the response time a user sees), from the actual start in a closed one.
+    LatencyHistogram latency{3};
+    std::unique_ptr<LatencyHistogram> service;  // open loop: from the actual start
+    std::unique_ptr<LatencyHistogram> lag;      // open loop: actual start - intended start
     OutcomeCounters counters;
     std::string first_error_by_kind[kErrorKinds];  // one example message per kind
 

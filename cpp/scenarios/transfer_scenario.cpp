@@ -65,14 +65,19 @@ private:
 
 TransferPlanner::TransferPlanner(const TransferParams& params)
     : sampler_(params.accounts.accounts, params.alpha), max_amount_(static_cast<std::uint64_t>(params.max_amount)) {
+    if (params.scatter) scatter_.emplace(params.accounts.accounts);
     if (params.accounts.accounts < 2) throw std::invalid_argument("test-1 needs at least 2 accounts");
     if (params.max_amount < 1) throw std::invalid_argument("test-1: max amount must be >= 1");
 }
 
 OperationKeys TransferPlanner::plan(Rng& rng, Transfer& out) const {
-    const std::uint64_t from = sampler_(rng);
+    std::uint64_t from = sampler_(rng);
     std::uint64_t to = sampler_(rng);
     while (to == from) to = sampler_(rng);
+    if (scatter_) {  // a bijection: distinct ranks stay distinct ids
+        from = (*scatter_)(from);
+        to = (*scatter_)(to);
+    }
     out = {from + 1, to + 1, static_cast<std::int64_t>(1 + rng.below(max_amount_))};
     return {{from, to}, 2};
 }

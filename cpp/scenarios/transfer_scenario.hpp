@@ -9,6 +9,9 @@
 #include "engine/async_workload.hpp"
 #include "engine/run.hpp"
 #include "engine/workload.hpp"
+#include <optional>
+
+#include "sampling/key_permutation.hpp"
 #include "sampling/zipf.hpp"
 
 namespace loadbench {
@@ -17,6 +20,7 @@ struct TransferParams {
     AccountsSpec accounts;
     double alpha = 0.5;
     std::int64_t max_amount = 100;
+    bool scatter = false;  // map Zipf ranks to ids through KeyPermutation (off: rank 0 is id 1)
 };
 
 // Chooses transfers: the scenario's part of every session, whatever the connector.
@@ -30,6 +34,7 @@ public:
 private:
     ZipfSampler sampler_;
     std::uint64_t max_amount_;
+    std::optional<KeyPermutation> scatter_;
 };
 
 class TransferWorkload final : public Workload {

@@ -16,10 +16,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import __version__, connectors, engine, runner
+from loadbench import __version__, connectors, engine, hlog, reports, runner
 from loadbench import services as svc
 from loadbench.config import RunPlan, Settings, make_plan
-from loadbench.display import LiveDisplay, summary_table
+from loadbench.display import LiveDisplay, schedule_lines, summary_table
 from loadbench.errors import ConfigError, LoadbenchError
 
 
@@ -84,6 +84,16 @@ def cli() -> None:
 @click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30).")
 @click.option("--operations", type=int,
               help="End the window after this many operations (split over the workers); --seconds bounds it.")
+@click.option("--rate", type=float,
+              help="Open loop: start operations on a schedule at this total rate (ops/s) and measure latency "
+                   "from each one's intended start (default 0: closed loop).")
+@click.option("--arrival", type=click.Choice(["poisson", "regular"]),
+              help="Open loop: gaps between intended starts, exponential or constant (default poisson).")
+@click.option("--max-lag", type=float,
+              help="Open loop: skip (and count) operations that could not start within this many seconds of "
+                   "their intended start (default 0: never skip).")
+@click.option("--scatter", is_flag=True,
+              help="Scatter account ids with a fixed permutation, so the hottest Zipf ranks are not the lowest ids.")
 @click.option("--threads", type=int,
               help="Event-loop threads driving network connectors' sessions (default 0: one per core). "
                    "Blocking connectors (SQLite) use one thread per session.")
@@ -101,6 +111,8 @@ def bench(test, as_json, quiet, env_file, runs_dir, connector_names, **kwargs) -
     else:
         console = Console(width=None if sys.stdout.isatty() else 160)
         console.print(summary_table(outcome.report))
+        for line in schedule_lines(outcome.report):
+            click.echo(line)
         console.print(f"report: {outcome.path}")
     for entry in outcome.report["connectors"]:
         if entry["status"] == "failed":
@@ -200,6 +212,19 @@ def services_status(runs_dir, env_file) -> int:
             unreachable += 1
             click.echo(f"{name}: NOT reachable: {exc}")
     return 1 if unreachable else 0
+
+
+@cli.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option("--hlog", "as_hlog", is_flag=True, required=True, help="Write an HdrHistogram interval log (.hlog).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default: the report's name with .hlog).")
+def export(report_path, as_hlog, out) -> int:
+    """Export a report's latency histograms for other tools."""
+    report = reports.load(report_path)
+    target = out or report_path.with_suffix(".hlog")
+    hlog.export(report, target)
+    click.echo(f"wrote {target}")
+    return 0
 
 
 def _describe(check: dict) -> str:

@@ -21,6 +21,7 @@ from dotenv.parser import parse_stream
 from loadbench.errors import ConfigError
 
 TESTS = ("test-1",)
+ARRIVALS = ("poisson", "regular")
 
 DEFAULT_SECONDS = 10.0
 DEFAULT_CONCURRENCY = 10
@@ -31,6 +32,7 @@ DEFAULT_MAX_AMOUNT = 100
 DEFAULT_MAX_TRIES = 10
 DEFAULT_OP_TIMEOUT = 30.0
 MAX_WARMUP_DEFAULT = 30.0
+MAX_ACCOUNTS = 2**53  # the Zipf sampler's key space: exact doubles
 
 
 def default_warmup(seconds: float) -> float:
@@ -144,6 +146,10 @@ class RunPlan:
     op_timeout: float
     operations: int
     threads: int
+    rate: float          # open loop: total operations/s; 0: closed loop
+    arrival: str         # poisson | regular
+    max_lag: float       # open loop: skip operations later than this (s); 0: never
+    scatter: bool
     prep: bool
     verify: bool
     connectors: tuple[ConnectorSpec, ...]
@@ -156,6 +162,7 @@ class RunPlan:
             "initial_balance": self.initial_balance,
             "alpha": self.alpha,
             "max_amount": self.max_amount,
+            "scatter": self.scatter,
         }
 
     def core_config(self, connector: ConnectorSpec) -> dict:
@@ -169,6 +176,9 @@ class RunPlan:
             "max_tries": self.max_tries,
             "op_timeout_s": self.op_timeout,
             "operations": self.operations,
+            "rate": self.rate,
+            "arrival": self.arrival,
+            "max_lag_s": self.max_lag,
         }
 
     def parameters(self) -> dict:
@@ -186,6 +196,10 @@ class RunPlan:
             "op_timeout_seconds": self.op_timeout,
             "operations": self.operations,
             "threads": self.threads,
+            "rate": self.rate,
+            "arrival": self.arrival,
+            "max_lag_seconds": self.max_lag,
+            "scatter": self.scatter,
             "prep": self.prep,
             "verify": self.verify,
             "connectors": [c.name for c in self.connectors],
@@ -214,6 +228,10 @@ def make_plan(
     op_timeout: float | None = None,
     operations: int | None = None,
     threads: int | None = None,
+    rate: float | None = None,
+    arrival: str | None = None,
+    max_lag: float | None = None,
+    scatter: bool = False,
     skip_prep: bool = False,
     verify: bool | None = None,
     runs_dir: Path | None = None,
@@ -235,8 +253,8 @@ def make_plan(
         raise ConfigError(f"--alpha must be >= 0, got {alpha:g}")
     if accounts is None:
         accounts = settings.integer("SEED_ACCOUNTS", DEFAULT_ACCOUNTS, minimum=2)
-    elif accounts < 2:
-        raise ConfigError(f"--accounts must be >= 2, got {accounts}")
+    elif not 2 <= accounts <= MAX_ACCOUNTS:
+        raise ConfigError(f"--accounts must be in [2, 2^53], got {accounts}")
     if initial_balance is None:
         initial_balance = settings.integer("SEED_INITIAL_BALANCE", DEFAULT_INITIAL_BALANCE, minimum=0)
     elif initial_balance < 0:
@@ -255,6 +273,17 @@ def make_plan(
     threads = 0 if threads is None else threads
     if threads < 0:
         raise ConfigError(f"--threads must be >= 0 (0: one per core), got {threads}")
+    rate = _finite("--rate", 0.0 if rate is None else rate)
+    if rate < 0:
+        raise ConfigError(f"--rate must be >= 0 (0: closed loop), got {rate:g}")
+    arrival = arrival or "poisson"
+    if arrival not in ARRIVALS:
+        raise ConfigError(f"--arrival must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
+    max_lag = _finite("--max-lag", 0.0 if max_lag is None else max_lag)
+    if max_lag < 0:
+        raise ConfigError(f"--max-lag must be >= 0 (0: never skip), got {max_lag:g}")
+    if max_lag > 0 and rate == 0:
+        raise ConfigError("--max-lag needs --rate (it skips operations that fall behind a schedule)")
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**63)
     elif not 0 <= seed < 2**64:
@@ -277,6 +306,10 @@ def make_plan(
         op_timeout=op_timeout,
         operations=operations,
         threads=threads,
+        rate=rate,
+        arrival=arrival,
+        max_lag=max_lag,
+        scatter=scatter,
         prep=not skip_prep,
         verify=verify,
         connectors=connectors,

@@ -61,9 +61,14 @@ def _sqlite(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSp
 
 
 def _null(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec:
-    delay = settings.integer("NULL_DELAY_NS", 0, minimum=0)
-    options = {"delay_ns": str(delay)} if delay else {}
-    return ConnectorSpec(name="null", kind="null", options=options, target="none", settings={"delay_ns": str(delay)})
+    # Knobs that make the null connector a database of known behaviour, for testing the harness:
+    # a fixed time per operation, and a freeze of NULL_STALL_MS starting NULL_STALL_AT_MS in.
+    options = {
+        "delay_ns": str(settings.integer("NULL_DELAY_NS", 0, minimum=0)),
+        "stall_at_ms": str(settings.integer("NULL_STALL_AT_MS", -1, minimum=-1)),
+        "stall_ms": str(settings.integer("NULL_STALL_MS", 0, minimum=0)),
+    }
+    return ConnectorSpec(name="null", kind="null", options=options, target="none", settings=dict(options))
 
 
 def _one_of(settings: Settings, env: str, flag_value: str | None, allowed: tuple[str, ...], default: str,

@@ -83,6 +83,27 @@ class LiveDisplay:
         self._say(f"{spec.name}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s")
 
 
+def schedule_lines(report: dict) -> list[str]:
+    """Open loop: per connector, the rate asked for and achieved, and how late operations started."""
+    lines = []
+    for e in report["connectors"]:
+        schedule = e.get("schedule")
+        if not schedule:
+            continue
+        lag = schedule["lag"]
+        service = schedule["service_time"]
+        verdict = "sustained" if schedule["sustained"] else "NOT sustained"
+        line = (f"{e['name']}: target {schedule['target_per_s']:,.0f}/s ({schedule['arrival']}), achieved "
+                f"{schedule['achieved_per_s']:,.0f}/s, {verdict}: {schedule['dropped']:,} dropped, "
+                f"{schedule['unstarted']:,} never started")
+        if lag:
+            line += f"; start lag p50 {_fmt_ms(lag['p50'])} ms, p99 {_fmt_ms(lag['p99'])} ms, max {_fmt_ms(lag['max'])} ms"
+        if service:
+            line += f"; service time p99 {_fmt_ms(service['p99'])} ms (latency above counts from the intended start)"
+        lines.append(line)
+    return lines
+
+
 def summary_table(report: dict) -> Table:
     """The final table of a report: one row per connector."""
     p = report["parameters"]

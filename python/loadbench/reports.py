@@ -52,11 +52,12 @@ def _per_second(points: list[dict]) -> tuple[float, float]:
     return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else 0.0
 
 
-def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None, verify_requested: bool) -> dict:
+def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None, verify_requested: bool,
+                    plan: RunPlan | None = None) -> dict:
     """A connector's section of the report, from the core's result."""
     seconds = result["measured_s"]
     lat = result["latency"]
-    pct = lat["percentiles_ns"]
+    pct = lat["percentiles_ns"]  # for the flat fields
     samples = result["committed"] + result["rejected"]
     operations = samples + result["failed"]
     tps = result["committed"] / seconds if seconds > 0 else 0.0
@@ -113,34 +114,16 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         "operations_after_window": result["after_window"],
         "throughput": {
             "committed_per_s": tps,
+            "goodput_per_s": tps,
+            "attempts_per_s": result["attempts"] / seconds if seconds > 0 else 0.0,
             "operations_per_s": operations / seconds if seconds > 0 else 0.0,
             "rejected_per_s": result["rejected"] / seconds if seconds > 0 else 0.0,
             "failed_per_s": result["failed"] / seconds if seconds > 0 else 0.0,
         },
-        "latency": {
-            "unit": "ms",
-            "count": lat["count"],
-            "min": _ms(lat["min_ns"]),
-            "mean": _ms(lat["mean_ns"]),
-            "stddev": _ms(lat["stddev_ns"]),
-            "max": _ms(lat["max_ns"]),
-            **{f"p{k}": _ms(pct[k]) for k in PERCENTILE_KEYS},
-        },
-        "histogram": {
-            "unit": "ns",
-            "layout": "hdr-log-linear",
-            "lowest_discernible_ns": 1,
-            "highest_trackable_ns": lat["highest_trackable_ns"],
-            "significant_figures": lat["significant_figures"],
-            "count": lat["count"],
-            "min_ns": lat["min_ns"],
-            "max_ns": lat["max_ns"],
-            "mean_ns": lat["mean_ns"],
-            "stddev_ns": lat["stddev_ns"],
-            "clamped": lat["clamped"],
-            "buckets": [list(b) for b in lat["buckets"]],
-        },
+        "latency": latency_summary(lat),
+        "histogram": stored_histogram(lat),
         "series": {"interval_seconds": 1.0, "tps_mean": tps_mean, "tps_stddev": tps_stddev, "points": points},
+        "schedule": schedule_entry(plan, result) if plan is not None else None,
         "contention": {
             "collision_ops": result["collision_ops"],
             "collision_count": result["collision_count"],
@@ -168,6 +151,61 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
             }
             for p in points
         ],
+    }
+    return entry
+
+
+def latency_summary(h: dict) -> dict:
+    """A core histogram dict as the report's statistics in ms."""
+    return {
+        "unit": "ms",
+        "count": h["count"],
+        "min": _ms(h["min_ns"]),
+        "mean": _ms(h["mean_ns"]),
+        "stddev": _ms(h["stddev_ns"]),
+        "max": _ms(h["max_ns"]),
+        **{f"p{k}": _ms(h["percentiles_ns"][k]) for k in PERCENTILE_KEYS},
+    }
+
+
+def stored_histogram(h: dict) -> dict:
+    """A core histogram dict as stored in the report: layout, exact statistics, sparse buckets."""
+    return {
+        "unit": "ns",
+        "layout": "hdr-log-linear",
+        "lowest_discernible_ns": 1,
+        "highest_trackable_ns": h["highest_trackable_ns"],
+        "significant_figures": h["significant_figures"],
+        "count": h["count"],
+        "min_ns": h["min_ns"],
+        "max_ns": h["max_ns"],
+        "mean_ns": h["mean_ns"],
+        "stddev_ns": h["stddev_ns"],
+        "clamped": h["clamped"],
+        "buckets": [list(b) for b in h["buckets"]],
+    }
+
+
+def schedule_entry(plan: RunPlan, result: dict) -> dict | None:
+    """Open loop: the schedule asked for, what was achieved, and how late operations started."""
+    if plan.rate == 0:
+        return None
+    seconds = result["measured_s"]
+    operations = result["committed"] + result["rejected"] + result["failed"]
+    achieved = operations / seconds if seconds > 0 else 0.0
+    entry = {
+        "target_per_s": plan.rate,
+        "arrival": plan.arrival,
+        "max_lag_seconds": plan.max_lag,
+        "scheduled": result["scheduled"],
+        "dropped": result["dropped"],
+        "unstarted": result["unstarted"],
+        "achieved_per_s": achieved,
+        # Kept up: nothing skipped, and no more left unstarted than one per session.
+        "sustained": result["dropped"] == 0 and result["unstarted"] <= result["sessions"],
+        "lag": latency_summary(result["lag"]) if result["lag"] else None,
+        "service_time": latency_summary(result["service"]) if result["service"] else None,
+        "service_histogram": stored_histogram(result["service"]) if result["service"] else None,
     }
     return entry
 

@@ -64,7 +64,7 @@ def bench(plan: RunPlan, display: LiveDisplay) -> BenchOutcome:
                 entries.append(reports.failed_entry(spec, "interrupted before the run started"))
                 interrupted = True
                 break
-            entry = reports.connector_entry(spec, result, _verify(plan, spec), plan.verify)
+            entry = reports.connector_entry(spec, result, _verify(plan, spec), plan.verify, plan)
             entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
             entries.append(entry)
             display.finished(spec, entry)
