@@ -146,3 +146,13 @@ def test_export_of_a_bad_report_is_one_line(cli, tmp_path):
     assert result.returncode == 2
     assert "is not a loadbench report" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_trillion_accounts_is_a_key_space_the_engine_handles(cli):
+    result = cli("bench", "--connectors", "null", "--accounts", str(10**12), "--alpha", "1.1", "--seconds", "0.5",
+                 "--concurrency", "2", "--scatter", *QUIET)
+    assert result.returncode == 0, result.stderr
+    entry = entry_of(cli)
+    assert cli.only_report()["parameters"]["accounts"] == 10**12
+    assert entry["committed"] > 10_000
+    assert entry["contention"]["exact"] is True
