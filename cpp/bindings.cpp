@@ -153,6 +153,19 @@ py::dict result_dict(const RunResult& r) {
         out["service"] = py::none();
         out["lag"] = py::none();
     }
+    py::list by_type;
+    for (std::size_t t = 0; t < r.by_type.size(); ++t) {
+        const TypeMetrics& m = r.by_type[t];
+        py::dict type;
+        type["name"] = r.type_names[t];
+        type["committed"] = m.committed;
+        type["rejected"] = m.rejected;
+        type["failed"] = m.failed;
+        type["retries"] = m.retries;
+        type["latency"] = histogram_dict(m.latency);
+        by_type.append(type);
+    }
+    out["operations"] = by_type;
     out["scheduled"] = c.scheduled;
     out["dropped"] = c.dropped;
     out["unstarted"] = c.unstarted;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/workload.hpp"
 
@@ -61,6 +62,9 @@ public:
 
     // Sessions [k * g, (k + 1) * g) share one connection (pipelining) and so one thread.
     virtual std::size_t sessions_per_group() const { return 1; }
+
+    // As Workload::operation_types().
+    virtual std::vector<std::string> operation_types() const { return {}; }
 };
 
 }  // namespace loadbench

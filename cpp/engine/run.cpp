@@ -75,6 +75,7 @@ Run::Run(RunConfig config, std::shared_ptr<Workload> workload)
     if (!workload_) throw std::invalid_argument("run: no workload");
     thread_count_ = config_.concurrency;
     track_keys_ = workload_->key_space() > 0;
+    type_names_ = workload_->operation_types();
     prepare();
 }
 
@@ -87,6 +88,7 @@ Run::Run(RunConfig config, std::shared_ptr<AsyncWorkload> workload)
     const std::size_t groups = std::max<std::size_t>(config_.concurrency / group, 1);
     thread_count_ = std::min(config_.threads ? config_.threads : default_threads(groups), groups);
     track_keys_ = async_workload_->key_space() > 0;
+    type_names_ = async_workload_->operation_types();
     prepare();
 }
 
@@ -99,7 +101,9 @@ void Run::prepare() {
     if (config_.open_parallelism < 1) throw std::invalid_argument("run: open parallelism must be >= 1");
     if (!(config_.rate >= 0) || !std::isfinite(config_.rate)) throw std::invalid_argument("run: rate must be >= 0");
     if (!(config_.max_lag_s >= 0)) throw std::invalid_argument("run: max lag must be >= 0 s");
-    for (std::size_t i = 0; i < thread_count_; ++i) metrics_.push_back(std::make_unique<WorkerMetrics>(open_loop()));
+    if (type_names_.size() > 255) throw std::invalid_argument("run: at most 255 operation types");
+    for (std::size_t i = 0; i < thread_count_; ++i)
+        metrics_.push_back(std::make_unique<WorkerMetrics>(open_loop(), type_names_.size()));
     if (open_loop()) session_interval_ns_ = 1e9 * static_cast<double>(config_.concurrency) / config_.rate;
     max_lag_ns_ = seconds_to_ns(config_.max_lag_s);
     for (std::size_t i = 0; i < config_.concurrency; ++i) slots_.push_back(std::make_unique<SessionSlot>());
@@ -238,6 +242,7 @@ void Run::count_unstarted(SessionState& s, WorkerMetrics& m) {
 
 void Run::begin_operation(SessionState& s, const OperationKeys& keys) {
     s.keys = keys;
+    s.type = keys.type;
     s.holders = track_keys_ ? in_flight_.acquire(s.index, keys) : 0;
     s.tries = 0;
     s.retried = false;
@@ -322,6 +327,15 @@ Run::After Run::finish_operation(SessionState& s, WorkerMetrics& m, Attempt atte
                     m.first_error_by_kind[kind] = std::string(error_kind_name(attempt.error));
             }
             break;
+        }
+    }
+    if (!m.by_type.empty() && s.type < m.by_type.size()) {
+        TypeMetrics& t = m.by_type[s.type];
+        t.retries += static_cast<std::uint64_t>(s.tries - 1);
+        switch (attempt.outcome) {
+            case Outcome::committed: ++t.committed; t.latency.record(latency); break;
+            case Outcome::rejected: ++t.rejected; t.latency.record(latency); break;
+            case Outcome::failed: ++t.failed; break;
         }
     }
     m.record_interval(attempt.outcome, latency);
@@ -540,7 +554,10 @@ void Run::monitor_main() {
     result.sessions = config_.concurrency;
     result.threads = thread_count_;
     result.collisions_exact = in_flight_.exact();
+    result.type_names = type_names_;
+    result.by_type.resize(type_names_.size());
     for (auto& m : metrics_) {
+        for (std::size_t t = 0; t < m->by_type.size(); ++t) result.by_type[t].merge(m->by_type[t]);
         result.counters.merge(m->counters);
         result.latency.merge(m->latency);
         if (m->service) {

@@ -80,6 +80,9 @@ struct RunResult {
     OutcomeCounters counters;
     LatencyHistogram latency{3};
     std::vector<SecondPoint> series;
+    // Per operation type, when the workload has several (names from operation_types()).
+    std::vector<std::string> type_names;
+    std::vector<TypeMetrics> by_type;
     // Open loop only (empty otherwise): time from actual start to end, and from intended to actual start.
     LatencyHistogram service{3};
     LatencyHistogram lag{3};
@@ -96,6 +99,7 @@ struct SessionState {
     std::uint64_t counted = 0;
     OperationKeys keys;
     std::uint64_t holders = 0;
+    std::uint8_t type = 0;
     std::int64_t start_ns = 0;     // the first attempt began
     std::int64_t intended_ns = 0;  // the schedule said to begin (== start_ns in a closed loop)
     std::int64_t next_intended_ns = 0;
@@ -188,6 +192,7 @@ private:
     std::shared_ptr<AsyncWorkload> async_workload_;
     std::unique_ptr<AsyncThreads> async_threads_;  // one io_context per thread
     std::size_t thread_count_ = 0;
+    std::vector<std::string> type_names_;
     InFlightKeys in_flight_;
     bool track_keys_ = false;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics_;  // one per thread

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/outcome.hpp"
 #include "metrics/latency_histogram.hpp"
@@ -57,17 +58,33 @@ struct IntervalCounts {
     }
 };
 
+// One operation type's share of a worker's counts (workloads with several types).
+struct TypeMetrics {
+    std::uint64_t committed = 0, rejected = 0, failed = 0, retries = 0;
+    LatencyHistogram latency{3};
+
+    void merge(const TypeMetrics& o) {
+        committed += o.committed;
+        rejected += o.rejected;
+        failed += o.failed;
+        retries += o.retries;
+        latency.merge(o.latency);
+    }
+};
+
 class alignas(64) WorkerMetrics {
 public:
-    explicit WorkerMetrics(bool open_loop = false)
+    explicit WorkerMetrics(bool open_loop = false, std::size_t operation_types = 0)
         : service(open_loop ? std::make_unique<LatencyHistogram>(3) : nullptr),
-          lag(open_loop ? std::make_unique<LatencyHistogram>(3) : nullptr) {}
+          lag(open_loop ? std::make_unique<LatencyHistogram>(3) : nullptr),
+          by_type(operation_types) {}
 
     // Committed and rejected operations in the measured window: from the intended start in an
     // open loop (the response time a user sees), from the actual start in a closed one.
     LatencyHistogram latency{3};
     std::unique_ptr<LatencyHistogram> service;  // open loop: from the actual start
     std::unique_ptr<LatencyHistogram> lag;      // open loop: actual start - intended start
+    std::vector<TypeMetrics> by_type;           // empty for a single operation type
     OutcomeCounters counters;
     std::string first_error_by_kind[kErrorKinds];  // one example message per kind
 

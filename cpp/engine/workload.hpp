@@ -7,16 +7,19 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/outcome.hpp"
 #include "sampling/rng.hpp"
 
 namespace loadbench {
 
-// The keys (e.g. account ids) an operation touches, for contention accounting.
+// The keys (e.g. account ids) an operation touches, for contention accounting, and which of the
+// workload's operation types it is (for per-type statistics; 0 when the workload has one type).
 struct OperationKeys {
     std::uint64_t keys[2] = {0, 0};
     std::uint8_t count = 0;
+    std::uint8_t type = 0;
 };
 
 // What the watchdog needs of a session: a way to make the attempt in progress give up.
@@ -53,6 +56,10 @@ public:
 
     // Operation keys lie in [0, key_space()).
     virtual std::uint64_t key_space() const = 0;
+
+    // Names of the operation types, indexed by OperationKeys::type, when there are several
+    // (each gets its own counts and latency histogram); empty for a single type.
+    virtual std::vector<std::string> operation_types() const { return {}; }
 };
 
 }  // namespace loadbench

@@ -251,6 +251,38 @@ TEST(Engine, RunUsesTheCallingThreadAsWorkerZeroAndTicks) {
     EXPECT_EQ(r.sessions, 3u);
 }
 
+// Two operation types: "fast" commits at once, "slow" sleeps first and is rejected.
+struct TwoTypeWorkload : Workload {
+    struct Session : WorkerSession {
+        std::uint8_t type = 0;
+        OperationKeys plan(Rng& rng) override {
+            type = static_cast<std::uint8_t>(rng.below(2));
+            return {{0, 0}, 0, type};
+        }
+        Attempt attempt() override {
+            if (type == 0) return Attempt::committed();
+            std::this_thread::sleep_for(200us);
+            return Attempt::rejected();
+        }
+    };
+    std::unique_ptr<WorkerSession> open_session(std::size_t) override { return std::make_unique<Session>(); }
+    std::uint64_t key_space() const override { return 0; }
+    std::vector<std::string> operation_types() const override { return {"fast", "slow"}; }
+};
+
+TEST(Engine, EachOperationTypeGetsItsOwnCountsAndLatencies) {
+    RunResult r = run_to_end({.concurrency = 2, .warmup_s = 0, .measure_s = 0.3}, std::make_shared<TwoTypeWorkload>());
+    ASSERT_EQ(r.type_names, (std::vector<std::string>{"fast", "slow"}));
+    ASSERT_EQ(r.by_type.size(), 2u);
+    EXPECT_EQ(r.by_type[0].committed + r.by_type[1].committed, r.counters.committed);
+    EXPECT_EQ(r.by_type[0].rejected + r.by_type[1].rejected, r.counters.rejected);
+    EXPECT_EQ(r.by_type[0].rejected, 0u);
+    EXPECT_EQ(r.by_type[1].committed, 0u);
+    EXPECT_GT(r.by_type[1].rejected, 100u);
+    EXPECT_LT(r.by_type[0].latency.max(), r.by_type[1].latency.min());
+    EXPECT_EQ(r.by_type[0].latency.count() + r.by_type[1].latency.count(), r.latency.count());
+}
+
 TEST(Engine, RejectsBadConfigurations) {
     auto w = std::make_shared<ScriptedWorkload>();
     EXPECT_THROW(loadbench::Run({.concurrency = 0}, w), std::invalid_argument);

@@ -124,6 +124,19 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         "histogram": stored_histogram(lat),
         "series": {"interval_seconds": 1.0, "tps_mean": tps_mean, "tps_stddev": tps_stddev, "points": points},
         "schedule": schedule_entry(plan, result) if plan is not None else None,
+        # Workloads with several operation types: each one's counts and latency.
+        "operations": [
+            {
+                "name": op["name"],
+                "committed": op["committed"],
+                "rejected": op["rejected"],
+                "failed": op["failed"],
+                "retries": op["retries"],
+                "latency": latency_summary(op["latency"]),
+                "histogram": stored_histogram(op["latency"]),
+            }
+            for op in result["operations"]
+        ],
         "contention": {
             "collision_ops": result["collision_ops"],
             "collision_count": result["collision_count"],
