@@ -3,11 +3,13 @@ loadbench as a user does, and summarise alternating rounds as a ratio."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +43,28 @@ def loadbench_report(*args: str, env: dict[str, str] | None = None) -> dict:
 def summarise(ratios: list[float]) -> str:
     return (f"median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}, "
             f"{len(ratios)} rounds)")
+
+
+def pgbench_transfer_script(alpha: float) -> str:
+    """test-1's transfer for pgbench: uniform ids (alpha 0) or its random_zipfian (alpha > 1)."""
+    pick = "random(1, :accounts)" if alpha == 0 else f"random_zipfian(1, :accounts, {alpha})"
+    return (f"\\set from {pick}\n\\set to {pick}\n\\set amount random(1, 100)\n"
+            "SELECT transfer(:from, :to, :amount);\n")
+
+
+@contextlib.contextmanager
+def throwaway_postgres(alpha: float, prefix: str):
+    """A PostgreSQL cluster for one benchmark (synchronous_commit and fsync off: the clients are
+    measured, not the disk), a runs dir, and pgbench's transfer script: yields (url, env, script)."""
+    sys.path.insert(0, str(ROOT / "python"))
+    from loadbench.services import PostgresCluster
+
+    cluster = PostgresCluster.create(fsync=False)
+    cluster.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            script = Path(tmp) / "transfer.sql"
+            script.write_text(pgbench_transfer_script(alpha))
+            yield cluster.url, {"PG_URL": cluster.url, "LOADBENCH_RUNS_DIR": tmp}, script
+    finally:
+        cluster.destroy()

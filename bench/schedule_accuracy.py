@@ -19,13 +19,12 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from _anchor import loadbench, loadbench_report
+from _anchor import loadbench, loadbench_report, throwaway_postgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
-from loadbench.services import PostgresCluster, find_pg_binary  # noqa: E402
+from loadbench.services import find_pg_binary  # noqa: E402
 
 
 def null_schedule(rate: int, arrival: str, seconds: float, sessions: int) -> str:
@@ -66,23 +65,14 @@ def main() -> None:
         for arrival in ("regular", "poisson"):
             print(null_schedule(rate, arrival, args.seconds, args.sessions), flush=True)
 
-    cluster = PostgresCluster.create(fsync=False)
-    cluster.start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="lb-schedule-") as tmp:
-            env = {"PG_URL": cluster.url, "LOADBENCH_RUNS_DIR": tmp}
-            script = Path(tmp) / "transfer.sql"
-            script.write_text("\\set from random(1, :accounts)\n\\set to random(1, :accounts)\n"
-                              "\\set amount random(1, 100)\nSELECT transfer(:from, :to, :amount);\n")
-            loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-            pg = pgbench_at_rate(cluster.url, script, args.accounts, args.pg_clients, args.pg_rate, args.seconds)
-            loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-            entry = loadbench_report("--connectors", "postgres", "--accounts", str(args.accounts), "--skip-prep",
-                                     "--no-verify", "--concurrency", str(args.pg_clients), "--rate",
-                                     str(args.pg_rate), "--seconds", str(args.seconds), "--warmup", "1",
-                                     "--alpha", "0", env=env)["connectors"][0]
-    finally:
-        cluster.destroy()
+    with throwaway_postgres(0, "lb-schedule-") as (url, env, script):
+        loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+        pg = pgbench_at_rate(url, script, args.accounts, args.pg_clients, args.pg_rate, args.seconds)
+        loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+        entry = loadbench_report("--connectors", "postgres", "--accounts", str(args.accounts), "--skip-prep",
+                                 "--no-verify", "--concurrency", str(args.pg_clients), "--rate", str(args.pg_rate),
+                                 "--seconds", str(args.seconds), "--warmup", "1", "--alpha", "0",
+                                 env=env)["connectors"][0]
     s = entry["schedule"]
     print(f"\nPart 2: PostgreSQL, {args.pg_clients} connections, {args.pg_rate:,}/s Poisson, {args.seconds:g} s (ms)")
     print(f"{'tool':>10} {'tps':>8} {'lag avg':>8} {'lag p99':>8} {'lag max':>8} {'latency avg':>12} {'latency p99':>12}")

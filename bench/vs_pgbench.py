@@ -27,19 +27,12 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from _anchor import loadbench, loadbench_report
+from _anchor import loadbench, loadbench_report, throwaway_postgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
-from loadbench.services import PostgresCluster, find_pg_binary  # noqa: E402
-
-
-def pgbench_script(alpha: float) -> str:
-    pick = "random(1, :accounts)" if alpha == 0 else f"random_zipfian(1, :accounts, {alpha})"
-    return (f"\\set from {pick}\n\\set to {pick}\n\\set amount random(1, 100)\n"
-            "SELECT transfer(:from, :to, :amount);\n")
+from loadbench.services import find_pg_binary  # noqa: E402
 
 
 def children_cpu() -> float:
@@ -81,41 +74,33 @@ def main() -> None:
     if 0 < args.alpha <= 1:
         sys.exit("pgbench's random_zipfian needs alpha > 1; use 0 for uniform")
 
-    cluster = PostgresCluster.create(fsync=False)
-    cluster.start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="lb-vs-pgbench-") as tmp:
-            env = {"PG_URL": cluster.url, "LOADBENCH_RUNS_DIR": tmp}
-            script = Path(tmp) / "transfer.sql"
-            script.write_text(pgbench_script(args.alpha))
-            print(f"PostgreSQL at {cluster.url}, {args.accounts:,} accounts, alpha {args.alpha:g}, "
-                  f"{args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
-            print(f"{'clients':>8} {'pgbench tps':>12} {'loadbench tps':>14} {'ratio':>6} "
-                  f"{'pgbench cpu/txn':>16} {'loadbench cpu/txn':>18}"
-                  + (f" {'pipelined x' + str(args.pipeline) + ' tps':>20} {'ratio':>6}" if args.pipeline else ""))
-            for clients in (int(c) for c in args.concurrency.split(",")):
-                pg, lb, piped = [], [], []
-                for r in range(args.rounds):
-                    # Fresh accounts before each tool: as balances drain, more transfers are rejected.
-                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-                    pg.append(run_pgbench(cluster.url, script, args.accounts, clients, args.seconds))
-                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-                    lb.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha, 1, r + 1))
-                    if args.pipeline:
-                        loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-                        piped.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha,
-                                                   args.pipeline, r + 1))
-                pg_tps = statistics.median(t for t, _ in pg)
-                lb_tps = statistics.median(t for t, _ in lb)
-                line = (f"{clients:>8} {pg_tps:>12,.0f} {lb_tps:>14,.0f} {lb_tps / pg_tps:>6.2f} "
-                        f"{statistics.median(c for _, c in pg) * 1e6:>13.1f} us "
-                        f"{statistics.median(c for _, c in lb) * 1e6:>15.1f} us")
+    with throwaway_postgres(args.alpha, "lb-vs-pgbench-") as (url, env, script):
+        print(f"PostgreSQL at {url}, {args.accounts:,} accounts, alpha {args.alpha:g}, "
+              f"{args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
+        print(f"{'clients':>8} {'pgbench tps':>12} {'loadbench tps':>14} {'ratio':>6} "
+              f"{'pgbench cpu/txn':>16} {'loadbench cpu/txn':>18}"
+              + (f" {'pipelined x' + str(args.pipeline) + ' tps':>20} {'ratio':>6}" if args.pipeline else ""))
+        for clients in (int(c) for c in args.concurrency.split(",")):
+            pg, lb, piped = [], [], []
+            for r in range(args.rounds):
+                # Fresh accounts before each tool: as balances drain, more transfers are rejected.
+                loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                pg.append(run_pgbench(url, script, args.accounts, clients, args.seconds))
+                loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                lb.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha, 1, r + 1))
                 if args.pipeline:
-                    piped_tps = statistics.median(t for t, _ in piped)
-                    line += f" {piped_tps:>20,.0f} {piped_tps / pg_tps:>6.2f}"
-                print(line, flush=True)
-    finally:
-        cluster.destroy()
+                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                    piped.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha,
+                                               args.pipeline, r + 1))
+            pg_tps = statistics.median(t for t, _ in pg)
+            lb_tps = statistics.median(t for t, _ in lb)
+            line = (f"{clients:>8} {pg_tps:>12,.0f} {lb_tps:>14,.0f} {lb_tps / pg_tps:>6.2f} "
+                    f"{statistics.median(c for _, c in pg) * 1e6:>13.1f} us "
+                    f"{statistics.median(c for _, c in lb) * 1e6:>15.1f} us")
+            if args.pipeline:
+                piped_tps = statistics.median(t for t, _ in piped)
+                line += f" {piped_tps:>20,.0f} {piped_tps / pg_tps:>6.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
