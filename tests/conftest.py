@@ -31,8 +31,9 @@ class Cli:
         self.runs = cwd / "runs"
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
+        # No standard input, as in CI: nothing may wait for an answer.
         return subprocess.run([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
-                              capture_output=True, text=True, timeout=timeout)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
@@ -40,6 +41,19 @@ class Cli:
 
     def reports(self) -> list[Path]:
         return sorted(self.runs.glob("*.json")) if self.runs.is_dir() else []
+
+    def results(self) -> list[dict]:
+        """The lines of runs/results.jsonl."""
+        path = self.runs / "results.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def bench(self, *args: str, env: dict[str, str] | None = None) -> Path:
+        """A short bench (no warmup, quiet) that must succeed; the report it wrote."""
+        before = set(self.reports())
+        result = self("bench", "--warmup", "0", "--quiet", *args, env=env)
+        assert result.returncode == 0, result.stderr
+        (path,) = set(self.reports()) - before
+        return path
 
     def only_report(self) -> dict:
         found = self.reports()
@@ -50,3 +64,4 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
+

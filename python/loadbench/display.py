@@ -12,7 +12,7 @@ from rich.table import Table
 from loadbench.config import ConnectorSpec, RunPlan
 
 
-def _fmt_ms(ms: float) -> str:
+def fmt_ms(ms: float) -> str:
     if ms >= 100:
         return f"{ms:,.0f}"
     if ms >= 1:
@@ -70,7 +70,7 @@ class LiveDisplay:
         total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
         elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if p["phase"] in ("warmup", "measuring") else ""
         tps = f"{p['last_second_tps']:,.0f}" if p["phase"] == "measuring" and p["committed"] else ""
-        p99 = _fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
+        p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
         self._update(spec, p["phase"], elapsed, tps, p99)
 
     def finished(self, spec: ConnectorSpec, entry: dict) -> None:
@@ -79,8 +79,24 @@ class LiveDisplay:
             self._say(f"{spec.name}: failed: {entry['error']}")
             return
         self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
-                     f"{entry['tps']:,.0f}", _fmt_ms(entry["latency"]["p99"]))
+                     f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]))
         self._say(f"{spec.name}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s")
+
+
+def _usage(side: dict | None) -> str:
+    """``CPU %, RSS`` of one side of a run's resources: "97% 45 MB"."""
+    if side is None:
+        return "-"
+    # Non-breaking spaces: a narrow terminal wraps the table between cells, not inside this one.
+    return f"{side['cpu_percent_mean']:,.0f}%\u00a0{side['rss_bytes_mean'] / 1e6:,.0f}\u00a0MB"
+
+
+def resource_cells(entry: dict) -> tuple[str, str]:
+    """The harness and server cells of a measured entry (reports from before sampling: blank)."""
+    resources = entry.get("resources")
+    if resources is None:
+        return "", ""
+    return _usage(resources["harness"]), _usage(resources["server"])
 
 
 def summary_table(report: dict) -> Table:
@@ -89,9 +105,9 @@ def summary_table(report: dict) -> Table:
     title = (f"{report['test']}: {p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup), concurrency "
              f"{p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
              + (" (interrupted)" if report["interrupted"] else ""))
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=_RESOURCES_CAPTION, caption_justify="left")
     columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
-               "p99.9 ms", "max ms", "collisions", "verify"]
+               "p99.9 ms", "max ms", "collisions", "harness", "server", "verify"]
     for c in columns:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
@@ -103,7 +119,43 @@ def summary_table(report: dict) -> Table:
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
         table.add_row(
             e["name"], f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
-            f"{e['retries']:,}", _fmt_ms(lat["p50"]), _fmt_ms(lat["p95"]), _fmt_ms(lat["p99"]),
-            _fmt_ms(lat["p99.9"]), _fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", verdict,
+            f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
+            fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
+            verdict,
         )
     return table
+
+
+_RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"
+
+
+def _spread(s: dict | None, fmt) -> str:
+    if s is None:
+        return "-"
+    return fmt(s["mean"]) + (f" ± {fmt(s['stddev'])}" if s["stddev"] is not None else "")
+
+
+def sweep_table(report: dict) -> Table:
+    """The final table of a sweep: one row per point and connector, means (± standard deviation
+    over the iterations)."""
+    sweep = report["sweep"]
+    variables = sweep["variables"]
+    title = (f"{report['test']} sweep over {', '.join(variables) or 'repeated runs'}, {sweep['iterations']} "
+             f"iteration(s) per point" + (" (interrupted)" if report["interrupted"] else ""))
+    table = Table(title=title, title_justify="left", caption="± = sample standard deviation over the iterations; "
+                  "CPU in % of one core, mean over the measured window", caption_justify="left")
+    for c in (*variables, "connector", "runs", "TPS", "p50 ms", "p99 ms", "harness CPU", "server CPU"):
+        table.add_column(c, justify="left" if c == "connector" else "right")
+    for point in report["points"]:
+        values = [f"{point['values'][v]:g}" for v in variables]
+        for s in point["summary"]:
+            if not s["runs"]:
+                table.add_row(*values, s["name"], f"0 of {s['failed_runs']}", "failed", "", "", "", "")
+                continue
+            runs = f"{s['runs']}" + (f" of {s['runs'] + s['failed_runs']}" if s["failed_runs"] else "")
+            table.add_row(*values, s["name"], runs, _spread(s["tps"], lambda x: f"{x:,.0f}"),
+                          _spread(s["p50_ms"], fmt_ms), _spread(s["p99_ms"], fmt_ms),
+                          _spread(s["harness_cpu_percent"], lambda x: f"{x:,.0f}%"),
+                          _spread(s["server_cpu_percent"], lambda x: f"{x:,.0f}%"))
+    return table
+
