@@ -65,3 +65,14 @@ class Cli:
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
 
+
+@pytest.fixture(scope="session")
+def sample_runs(tmp_path_factory) -> Cli:
+    """A runs directory with a single run (sqlite and null) and a contention sweep (two points,
+    two iterations each): what plot, report and the notebook read."""
+    cli = Cli(tmp_path_factory.mktemp("sample-runs"))
+    cli.bench("--connectors", "sqlite,null", "--seconds", "2.1", "--concurrency", "2", "--accounts", "300")
+    result = cli("bench", "--contention-tests", "0", "1.2", "1.2", "2", "--iterations", "2", "--connectors",
+                 "sqlite,null", "--seconds", "0.3", "--warmup", "0", "--accounts", "300", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return cli

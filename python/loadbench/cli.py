@@ -1,4 +1,4 @@
-"""The command line: ``loadbench bench | prep | verify | matrix``.
+"""The command line: ``loadbench bench | prep | verify | matrix | report | plot``.
 
 Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
 input (before anything runs, no report written), 1 when the system under test fails, 130 when
@@ -7,6 +7,7 @@ interrupted.
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import sys
@@ -233,6 +234,45 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance) -> in
 
 
 
+@cli.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option("--csv", "as_csv", is_flag=True, help="Print a flat CSV instead: one row per connector run, ms and %.")
+def report(report_path, as_csv) -> int:
+    """Print a report's tables again (a single run or a sweep)."""
+    data = reports.load(report_path)
+    if as_csv:
+        rows = reports.rows(data, report_path)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return 0
+    _console().print(sweep_table(data) if reports.kind_of(data) == "sweep" else summary_table(data))
+    return 0
+
+
+@cli.command()
+@click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Directory for the figures (default: plots/ beside each report).")
+def plot(report_paths, out) -> int:
+    """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
+    distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
+    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any figure
+    try:
+        from loadbench import plots
+    except ImportError as exc:
+        raise ConfigError(f"plotting needs matplotlib and pandas ({exc.name} is missing): "
+                          "pip install 'loadbench[analysis]'") from None
+    for path, data in loaded:
+        directory = out if out is not None else path.parent / "plots"
+        try:
+            written = plots.plot_report(path, data, directory)
+        except OSError as exc:
+            raise ConfigError(f"cannot write figures to {directory}: {exc.strerror or exc}") from None
+        for figure in written:
+            click.echo(str(figure))
+    return 0
 
 
 
