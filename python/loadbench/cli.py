@@ -1,4 +1,4 @@
-"""The command line: ``loadbench bench | prep | verify | matrix | report | plot``.
+"""The command line: ``loadbench bench | prep | verify | matrix | report | plot | compare``.
 
 Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
 input (before anything runs, no report written), 1 when the system under test fails, 130 when
@@ -18,7 +18,7 @@ from rich.console import Console
 
 from loadbench import __version__, connectors, engine, reports, runner, sweeps
 from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
-from loadbench.display import LiveDisplay, summary_table, sweep_table
+from loadbench.display import LiveDisplay, compare_table, summary_table, sweep_table
 from loadbench.errors import ConfigError, LoadbenchError
 
 
@@ -274,6 +274,44 @@ def plot(report_paths, out) -> int:
             click.echo(str(figure))
     return 0
 
+
+@cli.command()
+@click.argument("a", required=False, metavar="A")
+@click.argument("b", required=False, metavar="B")
+@click.option("--refs", nargs=2, default=None, metavar="REF1 REF2",
+              help="Build and bench two git refs of a loadbench checkout (one after the other), then compare them.")
+@click.option("--repo", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="The loadbench checkout whose refs --refs builds.")
+@click.option("--bench-args", default="", metavar="'FLAGS'",
+              help="Flags of each bench of --refs, as one string, e.g. '--seconds 5 --connectors sqlite' "
+                   "(default: bench's defaults).")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a change beyond the noise makes B worse.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON rows instead of the table.")
+@_ENV_FILE
+@_RUNS_DIR
+def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file, runs_dir) -> int:
+    """Compare A and B, each a report file or a git sha (or ref) with results in runs/results.jsonl:
+    TPS and latency percentiles side by side, % change, and whether it is beyond the noise."""
+    from loadbench import compare as comparison
+
+    if refs and (a or b):
+        raise ConfigError("give either A and B or --refs REF1 REF2, not both")
+    if not refs and not (a and b):
+        raise ConfigError("compare needs A and B (report files or git shas), or --refs REF1 REF2")
+    runs = _runs_dir(Settings.load(env_file), runs_dir)
+    if refs:
+        from loadbench import bench_refs
+
+        args = bench_refs.parse_bench_args(bench_args)
+        a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
+    side_a, side_b = comparison.resolve(a, runs), comparison.resolve(b, runs)
+    changes = comparison.compare(side_a, side_b)
+    if as_json:
+        click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
+                              indent=1))
+    else:
+        _console().print(compare_table(changes, side_a.label, side_b.label))
+    return 1 if fail_on_regression and comparison.regressed(changes) else 0
 
 
 def _describe(check: dict) -> str:

@@ -159,3 +159,28 @@ def sweep_table(report: dict) -> Table:
                           _spread(s["server_cpu_percent"], lambda x: f"{x:,.0f}%"))
     return table
 
+
+def _metric_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
+
+
+def compare_table(changes: list, a_label: str, b_label: str) -> Table:
+    """``loadbench compare``'s table: one row per point, connector and metric (see compare.py)."""
+    table = Table(title=f"A = {a_label}\nB = {b_label}", title_justify="left",
+                  caption="BETTER/WORSE: |Welch t| >= 3 on the per-second values (or iterations); "
+                          "same: within the histogram's precision", caption_justify="left")
+    with_points = any(c.point for c in changes)
+    for column in (["point"] if with_points else []) + ["connector", "metric", "A", "B", "change", "t", "verdict"]:
+        table.add_column(column, justify="right" if column in ("A", "B", "change", "t") else "left")
+    styles = {"BETTER": "bold green", "WORSE": "bold red"}
+    for c in changes:
+        metric = "TPS" if c.metric == "tps" else c.metric.replace("_ms", " ms")
+        table.add_row(
+            *([c.point] if with_points else []), c.connector, metric, _metric_value(c.metric, c.a),
+            _metric_value(c.metric, c.b), f"{c.change_percent:+.1f}%" if c.change_percent is not None else "",
+            f"{c.t:+.1f}" if c.t is not None else "", f"[{styles[c.verdict]}]{c.verdict}[/]" if c.verdict in styles
+            else c.verdict,
+        )
+    return table
