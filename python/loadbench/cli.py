@@ -1,4 +1,4 @@
-"""The command line: ``loadbench bench | prep | verify | matrix | report | plot | compare``.
+"""The command line: ``loadbench bench | prep | verify | matrix | demo | report | plot | compare``.
 
 Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
 input (before anything runs, no report written), 1 when the system under test fails, 130 when
@@ -8,6 +8,7 @@ interrupted.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import signal
 import sys
@@ -232,6 +233,35 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance) -> in
         click.echo(f"{spec.name}: {'passed' if check['passed'] else 'FAILED'}: {_describe(check)}")
     return 1 if failed else 0
 
+
+@cli.command()
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Length of each measured window, seconds.")
+@click.option("--concurrency", type=int, default=50, show_default=True, help="Worker threads, one session each.")
+@click.option("--alpha", type=float, default=1.5, show_default=True,
+              help="Zipf exponent of account choice (1.5: a few hot accounts take most transfers).")
+@click.option("--systems", metavar="A,B", help="Connectors to show, comma-separated. Default: every configured one.")
+@click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+@click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
+@click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
+@_SERVER_PID
+@_ENV_FILE
+@_RUNS_DIR
+def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation, server_pids, env_file,
+         runs_dir) -> int:
+    """Run the systems available here side by side at high contention, with live bars."""
+    from loadbench import demo as showcase
+
+    plan = _resolve(env_file, runs_dir, systems, seconds=seconds, concurrency=concurrency, alpha=alpha,
+                    accounts=accounts, skip_prep=skip_prep, server_pids=server_pids)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    ready = showcase.available(plan.connectors, say=click.echo,
+                               ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
+    plan = dataclasses.replace(plan, connectors=ready)
+    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()))
+    console = _console()
+    console.print(summary_table(outcome.report))
+    console.print(f"report: {outcome.path}")
+    return outcome.exit_code
 
 
 @cli.command()
