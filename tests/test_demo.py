@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
-from loadbench import demo, reports
+from loadbench import connectors, demo, reports
 from loadbench.config import ConnectorSpec, Settings, make_plan
+from loadbench.errors import RunFailed
 
 
 def test_demo_runs_non_interactively_with_plain_lines(cli):
@@ -32,42 +34,63 @@ def test_demo_defaults_to_the_configured_systems(cli):
     assert cli.only_report()["parameters"]["connectors"] == ["sqlite"]  # null is never a default
 
 
-def spec(kind: str, url: str = "") -> ConnectorSpec:
-    return ConnectorSpec(name=kind, kind=kind, options={"url": url} if url else {}, target="t")
+def spec(name: str, url: str = "") -> ConnectorSpec:
+    return ConnectorSpec(name=name, kind=name, options={"url": url} if url else {}, target="t")
 
 
-def test_an_unreachable_system_is_offered_a_start_and_skipped_when_declined(monkeypatch):
-    started = []
-    monkeypatch.setitem(demo.LOCAL_SYSTEMS, "pg", demo.LocalSystem(lambda s: "refused", lambda: started.append(1)))
+@pytest.fixture
+def ghostdb(monkeypatch):
+    """A system in the registry that is not configured until loadbench starts it."""
+    state = {"up": False, "started_in": None}
+
+    def start(runs_dir):
+        state.update(up=True, started_in=runs_dir)
+
+    kind = connectors.ConnectorType("ghostdb", "a test system", "GHOST_URL",
+                                    lambda *args: spec("ghostdb") if state["up"] else None)
+    monkeypatch.setitem(connectors.CONNECTOR_TYPES, "ghostdb", kind)
+    monkeypatch.setitem(demo.LOCAL_STARTS, "ghostdb", start)
+    return state
+
+
+SETTINGS = Settings({}, {}, None)
+
+
+def test_a_system_loadbench_can_start_is_offered_and_skipped_when_declined(ghostdb, tmp_path):
     said, asked = [], []
-    ready = demo.available((spec("sqlite"), spec("pg")), ask=lambda q: asked.append(q) or False, say=said.append)
-    assert [s.name for s in ready] == ["sqlite"]
-    assert asked == ["pg is not reachable: refused. Start it locally?"] and started == []
-    assert said == ["pg: skipped: refused"]
+    chosen = demo.choose(SETTINGS, tmp_path, None, ask=lambda q: asked.append(q) or False, say=said.append)
+    assert chosen == "sqlite"  # the default selection: sqlite and ghostdb, null never
+    assert asked == ["ghostdb is not set up. Start one locally?"]
+    assert said == ["ghostdb: skipped: not configured (set GHOST_URL; or start one with "
+                    "`loadbench services up ghostdb`)"]
+    assert ghostdb["up"] is False
 
 
-def test_an_accepted_start_that_works_keeps_the_system(monkeypatch):
-    state = {"up": False}
-    system = demo.LocalSystem(lambda s: None if state["up"] else "down", lambda: state.update(up=True))
-    monkeypatch.setitem(demo.LOCAL_SYSTEMS, "pg", system)
-    assert [s.name for s in demo.available((spec("pg"),), ask=lambda q: True, say=print)] == ["pg"]
+def test_an_accepted_start_adds_the_system(ghostdb, tmp_path):
+    assert demo.choose(SETTINGS, tmp_path, "ghostdb,null", ask=lambda q: True, say=print) == "ghostdb,null"
+    assert ghostdb["started_in"] == tmp_path  # where `services` keeps its state
 
 
-def test_starting_postgres_without_the_services_command_says_so(monkeypatch):
+def test_a_configured_system_that_does_not_answer_is_skipped(monkeypatch, tmp_path):
+    kind = connectors.ConnectorType("remote", "a server", "REMOTE_URL",
+                                    lambda *args: spec("remote", "postgresql://u:pw@127.0.0.1:1/db"))
+    monkeypatch.setitem(connectors.CONNECTOR_TYPES, "remote", kind)
+    said = []
+    assert demo.choose(SETTINGS, tmp_path, "sqlite,remote", ask=lambda q: True, say=said.append) == "sqlite"
+    assert said[0].startswith("remote: skipped: nothing answers at 127.0.0.1:1")
+    with pytest.raises(RunFailed, match="no system to run"):
+        demo.choose(SETTINGS, tmp_path, "remote", ask=lambda q: True, say=said.append)
+
+
+def test_starting_postgres_without_the_services_command_says_so(monkeypatch, tmp_path):
     from loadbench.cli import cli
 
     monkeypatch.delitem(cli.commands, "services", raising=False)  # never start a real server here
-    assert demo.LOCAL_SYSTEMS["postgres"].start() == "not available in this build (no `loadbench services` command)"
-
-
-def test_tcp_reachability_reads_the_connector_url():
-    check = demo.LOCAL_SYSTEMS["postgres"].reachable
-    assert "nothing answers at 127.0.0.1:1" in check(spec("postgres", "postgresql://u:pw@127.0.0.1:1/db"))
+    assert demo.LOCAL_STARTS["postgres"](tmp_path) == "not available in this build (no `loadbench services` command)"
 
 
 def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):
-    settings = Settings({}, {}, None)
-    plan = make_plan(settings, (spec("sqlite"), spec("null")), runs_dir=tmp_path, seconds=1)
+    plan = make_plan(SETTINGS, (spec("sqlite"), spec("null")), runs_dir=tmp_path, seconds=1)
     out = io.StringIO()
     display = demo.BarsDisplay(plan, animate=True, console=Console(file=out, force_terminal=True, width=100))
     with display:
@@ -80,3 +103,16 @@ def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):
     assert demo.bar(150, 300) == "█" * (demo.BAR_WIDTH // 2)
     assert demo.bar(1, 300) == "▏"
     assert "400" in out.getvalue() and "300" in out.getvalue() and "█" * 10 in out.getvalue()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--concurrency", "0"], "--concurrency must be >= 1, got 0"),
+    (["--alpha", "-1"], "--alpha must be >= 0"),
+    (["--systems", "oracle"], "unknown connector 'oracle'"),
+])
+def test_bad_demo_input_is_one_line_and_exit_2(cli, args, message):
+    result = cli("demo", "--seconds", "0.2", *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("loadbench: error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert cli.reports() == []

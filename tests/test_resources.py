@@ -58,11 +58,14 @@ def test_an_unknown_server_pid_is_bad_input(cli):
     assert cli.reports() == []
 
 
-def test_server_pids_asks_the_finder_of_the_connector_kind(monkeypatch):
+def test_server_pids_asks_the_finder_of_the_connector_kind(monkeypatch, tmp_path):
     spec = ConnectorSpec(name="pg", kind="postgres", options={}, target="t")
-    assert resource_usage.server_pids(spec) == []
-    monkeypatch.setitem(resource_usage.SERVER_PID_FINDERS, "postgres", lambda s: [11, 12])
-    assert resource_usage.server_pids(spec, extra=(12, 13)) == [11, 12, 13]
+    assert resource_usage.server_pids(spec, tmp_path) == []
+    monkeypatch.setitem(resource_usage.SERVER_PID_FINDERS, "postgres",
+                        lambda s, runs: resource_usage.postmaster_pid(runs / "services" / "data"))
+    (tmp_path / "services" / "data").mkdir(parents=True)
+    (tmp_path / "services" / "data" / "postmaster.pid").write_text(f"{os.getpid()}\n")
+    assert resource_usage.server_pids(spec, tmp_path, extra=(os.getpid(), 13)) == [os.getpid(), 13]
 
 
 def test_postmaster_pid_reads_the_data_directory(tmp_path):

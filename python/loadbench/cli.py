@@ -251,12 +251,16 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
     """Run the systems available here side by side at high contention, with live bars."""
     from loadbench import demo as showcase
 
-    plan = _resolve(env_file, runs_dir, systems, seconds=seconds, concurrency=concurrency, alpha=alpha,
-                    accounts=accounts, skip_prep=skip_prep, server_pids=server_pids)
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    # The flags are checked first, with every configured connector, before anything is started.
+    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()), seconds=seconds,
+                     concurrency=concurrency, alpha=alpha, accounts=accounts, skip_prep=skip_prep, runs_dir=runs,
+                     server_pids=server_pids)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    ready = showcase.available(plan.connectors, say=click.echo,
-                               ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
-    plan = dataclasses.replace(plan, connectors=ready)
+    chosen = showcase.choose(settings, runs, systems, say=click.echo,
+                             ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
+    plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
     outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()))
     console = _console()
     console.print(summary_table(outcome.report))

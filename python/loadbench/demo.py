@@ -1,9 +1,10 @@
 """``loadbench demo``: the systems available here, side by side at high contention.
 
-The demo picks the configured connectors (``connectors.CONNECTOR_TYPES``), checks that each one's
-system is reachable and, where loadbench can start it locally (``LOCAL_SYSTEMS``), offers to; then
-it runs ``bench`` with the demo's defaults and draws one bar per system that grows with its live
-TPS. The bars are redrawn from the run's progress callback (no refresh thread: see display.py).
+The demo takes its systems from the connector registry (``connectors.CONNECTOR_TYPES``: the
+default selection, or ``--systems``). One that is not configured but that loadbench can start
+locally (``LOCAL_STARTS``) is offered a start; one that is configured must be reachable. Then it
+runs ``bench`` with the demo's defaults and draws one bar per system that grows with its live TPS,
+redrawn from the run's progress callback (no refresh thread: see display.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -19,52 +21,44 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from loadbench.config import ConnectorSpec, RunPlan
+from loadbench import connectors
+from loadbench.config import ConnectorSpec, RunPlan, Settings
 from loadbench.display import fmt_ms
 from loadbench.errors import RunFailed
 
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
+DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "http": 80, "https": 443}
 
 
-@dataclass(frozen=True)
-class LocalSystem:
-    """How the demo checks a system, and starts it when loadbench can."""
-
-    reachable: Callable[[ConnectorSpec], str | None]  # None when reachable, else why not
-    start: Callable[[], str | None] | None = None  # None when started, else why not; no start: nothing to start
-
-
-def _in_process(spec: ConnectorSpec) -> str | None:
-    return None  # embedded (SQLite) or no database (null): nothing to reach
-
-
-def _tcp(default_port: int) -> Callable[[ConnectorSpec], str | None]:
-    """Reachable when a TCP connection to the host and port of the connector's URL opens in 1 s."""
-
-    def check(spec: ConnectorSpec) -> str | None:
-        url = next((v for v in spec.options.values() if "://" in v), None)
-        if url is None:
-            return None  # no URL to check: the run will say what is wrong
-        parts = urlsplit(url)
-        host, port = parts.hostname or "localhost", parts.port or default_port
-        try:
-            socket.create_connection((host, port), timeout=1.0).close()
-        except OSError as exc:
-            return f"nothing answers at {host}:{port} ({exc.strerror or exc})"
+def _reachable(spec: ConnectorSpec) -> str | None:
+    """None when a TCP connection to the host and port of the connector's URL opens within 1 s (or
+    it has no URL: embedded, or nothing to check), else why not."""
+    url = next((v for v in spec.options.values() if "://" in v), None)
+    if url is None:
         return None
+    parts = urlsplit(url)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    if port is None:
+        return None  # the run will say what is wrong
+    host = parts.hostname or "localhost"
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError as exc:
+        return f"nothing answers at {host}:{port} ({exc.strerror or exc})"
+    return None
 
-    return check
 
+def _services_up(name: str) -> Callable[[Path], str | None]:
+    """Starts ``name`` with ``loadbench services up NAME``; None when it started, else why not."""
 
-def _services_up(name: str) -> Callable[[], str | None]:
-    def start() -> str | None:
+    def start(runs_dir: Path) -> str | None:
         from loadbench.cli import cli  # the command table, to know whether this build has `services`
 
         if "services" not in cli.commands:
             return "not available in this build (no `loadbench services` command)"
-        done = subprocess.run([sys.executable, "-m", "loadbench", "services", "up", name], capture_output=True,
-                              text=True)
+        done = subprocess.run([sys.executable, "-m", "loadbench", "services", "up", name, "--runs-dir", str(runs_dir)],
+                              capture_output=True, text=True)
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
             return f"`loadbench services up {name}` failed: {lines[-1]}"
@@ -73,31 +67,41 @@ def _services_up(name: str) -> Callable[[], str | None]:
     return start
 
 
-# By connector kind; a kind not listed is not checked (its run says what is wrong).
-LOCAL_SYSTEMS: dict[str, LocalSystem] = {
-    "sqlite": LocalSystem(_in_process),
-    "null": LocalSystem(_in_process),
-    "postgres": LocalSystem(_tcp(5432), _services_up("postgres")),
+# By connector name: the systems loadbench can start locally. Every configured one is checked with
+# _reachable before it runs.
+LOCAL_STARTS: dict[str, Callable[[Path], str | None]] = {
+    "postgres": _services_up("postgres"),
 }
 
 
-def available(specs: tuple[ConnectorSpec, ...], ask: Callable[[str], bool],
-              say: Callable[[str], None]) -> tuple[ConnectorSpec, ...]:
-    """The systems of ``specs`` that are reachable, after offering (``ask``) to start those that
-    loadbench can start."""
+def choose(settings: Settings, runs_dir: Path, names: str | None, ask: Callable[[str], bool],
+           say: Callable[[str], None]) -> str:
+    """The ``--connectors`` list of the systems to show: those named (default: the registry's default
+    selection) that are configured, after offering (``ask``) to start the ones loadbench can start,
+    and reachable. What is left out is said (``say``) with the reason."""
+    wanted = ([n.strip() for n in names.split(",") if n.strip()] if names is not None
+              else [n for n, t in connectors.CONNECTOR_TYPES.items() if t.default])
+    present = connectors.configured(settings, runs_dir)
+    for name in wanted:
+        if name not in present and name in LOCAL_STARTS and ask(f"{name} is not set up. Start one locally?"):
+            failure = LOCAL_STARTS[name](runs_dir)
+            if failure:
+                say(f"{name}: cannot start: {failure}")
+    present = connectors.configured(settings, runs_dir)  # a started service configures its connector
     ready = []
-    for spec in specs:
-        system = LOCAL_SYSTEMS.get(spec.kind, LocalSystem(_in_process))
-        why = system.reachable(spec)
-        if why and system.start is not None and ask(f"{spec.name} is not reachable: {why}. Start it locally?"):
-            why = system.start() or system.reachable(spec)
-        if why:
-            say(f"{spec.name}: skipped: {why}")
-            continue
-        ready.append(spec)
+    for name in wanted:
+        if name not in connectors.CONNECTOR_TYPES:
+            ready.append(name)  # select() says it is unknown
+        elif name not in present:
+            start = f"; or start one with `loadbench services up {name}`" if name in LOCAL_STARTS else ""
+            say(f"{name}: skipped: not configured (set {connectors.CONNECTOR_TYPES[name].needs}{start})")
+        elif (why := _reachable(present[name])) is not None:
+            say(f"{name}: skipped: {why}")
+        else:
+            ready.append(name)
     if not ready:
-        raise RunFailed("no system to run: none of " + ", ".join(s.name for s in specs) + " is reachable")
-    return tuple(ready)
+        raise RunFailed("no system to run: none of " + ", ".join(wanted) + " is set up and reachable")
+    return ",".join(ready)
 
 
 def bar(value: float, scale: float, width: int = BAR_WIDTH) -> str:

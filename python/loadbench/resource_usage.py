@@ -23,9 +23,10 @@ from loadbench.config import ConnectorSpec
 
 SAMPLE_INTERVAL_S = 1.0
 
-# Connector kind -> the PIDs of its local server (a PostgreSQL postmaster, say); descendants of
-# each are found at every sample. None is registered yet: a connector or `services` adds its own.
-SERVER_PID_FINDERS: dict[str, Callable[[ConnectorSpec], list[int]]] = {}
+# Connector kind -> the PIDs of its local server (a PostgreSQL postmaster, say), given the spec and
+# the runs directory (where `loadbench services` keeps its state); descendants of each are found at
+# every sample. None is registered yet: a connector or `services` adds its own.
+SERVER_PID_FINDERS: dict[str, Callable[[ConnectorSpec, Path], list[int]]] = {}
 
 # Why a kind has no server process of its own: its cost is the harness's.
 NO_SERVER = {
@@ -34,11 +35,11 @@ NO_SERVER = {
 }
 
 
-def server_pids(spec: ConnectorSpec, extra: Sequence[int] = ()) -> list[int]:
+def server_pids(spec: ConnectorSpec, runs_dir: Path, extra: Sequence[int] = ()) -> list[int]:
     """The server processes to sample for ``spec``: what its kind's finder knows, plus ``extra``
     (``--server-pid``)."""
     finder = SERVER_PID_FINDERS.get(spec.kind)
-    found = finder(spec) if finder is not None else []
+    found = finder(spec, runs_dir) if finder is not None else []
     return list(dict.fromkeys([*found, *extra]))
 
 

@@ -46,7 +46,7 @@ def measure(plan: RunPlan, display) -> Measurement:
     entries: list[dict] = []
     with display:
         for spec in plan.connectors:
-            sampler = resource_usage.ResourceSampler(spec.kind, resource_usage.server_pids(spec, plan.server_pids))
+            sampler = resource_usage.ResourceSampler(spec.kind, resource_usage.server_pids(spec, plan.runs_dir, plan.server_pids))
 
             def on_progress(p: dict, spec=spec) -> None:
                 sampler.on_progress(p)
