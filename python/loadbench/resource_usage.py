@@ -55,15 +55,24 @@ def postmaster_pid(data_dir: str | Path) -> list[int]:
 
 
 class ProcessGroup:
-    """Some root processes and, optionally, all their descendants, summed."""
+    """Some root processes and, optionally, all their descendants, summed.
+
+    Finding descendants reads every process's stat file, so it is done on the first sample and then
+    every ``REDISCOVER_EVERY`` samples: often enough for backends that come and go, rarely enough
+    for the monitor thread. (On the development VM, where a /proc read takes about 60 µs, a sample
+    of the harness alone takes 0.3 ms; a tree of 74 processes 23 ms, 38 ms rediscovering each time.)
+    """
+
+    REDISCOVER_EVERY = 5
 
     def __init__(self, roots: Sequence[int], descendants: bool):
         self.roots = list(roots)
         self.descendants = descendants
         # cpu_percent() measures since the previous call on the same object: keep one per process.
-        self._known: dict[int, psutil.Process] = {}
+        self._members: dict[int, psutil.Process] = {}
+        self._samples = 0
 
-    def _members(self) -> list[psutil.Process]:
+    def _discover(self) -> None:
         found: list[psutil.Process] = []
         for pid in self.roots:
             try:
@@ -72,23 +81,27 @@ class ProcessGroup:
                 if self.descendants:
                     found.extend(root.children(recursive=True))
             except psutil.Error:
-                continue  # gone (a server restart): sampled again if it comes back under that PID
-        return found
+                continue  # gone (a server restart): found again if it comes back under that PID
+        members = {}
+        for fresh in found:
+            known = self._members.get(fresh.pid)
+            members[fresh.pid] = known if known is not None and known == fresh else fresh  # == : not a reused PID
+        self._members = members
 
     def sample(self) -> tuple[float, int, int]:
         """``(cpu %, rss bytes, processes)`` since the previous sample."""
+        if self._samples % self.REDISCOVER_EVERY == 0 or not self._members:
+            self._discover()
+        self._samples += 1
         cpu, rss, count = 0.0, 0, 0
-        for fresh in self._members():
-            proc = self._known.get(fresh.pid)
-            if proc is None or proc != fresh:  # new, or its PID was reused
-                proc = self._known[fresh.pid] = fresh
+        for pid, proc in list(self._members.items()):
             try:
                 with proc.oneshot():
                     cpu += proc.cpu_percent(None)
                     rss += proc.memory_info().rss
                 count += 1
             except psutil.Error:
-                continue
+                del self._members[pid]  # exited since it was found
         return cpu, rss, count
 
 
