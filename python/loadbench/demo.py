@@ -18,12 +18,11 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from loadbench import connectors
 from loadbench.config import ConnectorSpec, RunPlan, Settings
-from loadbench.display import fmt_ms
+from loadbench.display import CallbackLive, fmt_ms
 from loadbench.errors import RunFailed
 
 BAR_WIDTH = 40
@@ -112,28 +111,15 @@ def bar(value: float, scale: float, width: int = BAR_WIDTH) -> str:
     return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
 
 
-class BarsDisplay:
+class BarsDisplay(CallbackLive):
     """One bar per system growing with its TPS of the last second (final TPS when done), redrawn
     from the progress callback; or, without animation, a plain line per phase and per second."""
 
     def __init__(self, plan: RunPlan, animate: bool, console: Console | None = None):
+        super().__init__(console or Console(), enabled=animate)
         self.plan = plan
-        self.console = console or Console()
-        self.animate = animate
         self.rows = {s.name: {"phase": "waiting", "tps": 0.0, "p99_ms": None} for s in plan.connectors}
-        self._live: Live | None = None
         self._said_second: dict[str, int] = {}
-
-    def __enter__(self) -> "BarsDisplay":
-        if self.animate:
-            self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
-            self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
-            self._live.__exit__(*exc)
 
     def _render(self) -> Table:
         scale = max((r["tps"] for r in self.rows.values()), default=0.0)
@@ -147,17 +133,13 @@ class BarsDisplay:
                           fmt_ms(r["p99_ms"]) if r["p99_ms"] is not None else "")
         return table
 
-    def _redraw(self) -> None:
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
-
     def _say(self, text: str) -> None:
-        if not self.animate:
+        if not self.live_enabled:
             self.console.print(text, highlight=False)
 
     def phase(self, spec: ConnectorSpec, phase: str) -> None:
         self.rows[spec.name].update(phase=phase)
-        self._redraw()
+        self.redraw()
         self._say(f"{spec.name}: {phase}")
 
     def progress(self, spec: ConnectorSpec, p: dict) -> None:
@@ -169,7 +151,7 @@ class BarsDisplay:
             if second > self._said_second.get(spec.name, 0):
                 self._said_second[spec.name] = second
                 self._say(f"{spec.name}: {second} s: {row['tps']:,.0f} TPS, p99 {fmt_ms(row['p99_ms'])} ms")
-        self._redraw()
+        self.redraw()
 
     def finished(self, spec: ConnectorSpec, entry: dict) -> None:
         row = self.rows[spec.name]
@@ -179,4 +161,4 @@ class BarsDisplay:
         else:
             row.update(phase="done", tps=entry["tps"], p99_ms=entry["latency"]["p99"])
             self._say(f"{spec.name}: done: {entry['tps']:,.0f} TPS, p99 {fmt_ms(entry['latency']['p99'])} ms")
-        self._redraw()
+        self.redraw()

@@ -20,21 +20,21 @@ def fmt_ms(ms: float) -> str:
     return f"{ms:.3f}"
 
 
-class LiveDisplay:
-    """Progress of the connectors of one plan, as a live table (terminal) or plain lines."""
+class CallbackLive:
+    """A rich Live table redrawn only when we call :meth:`redraw` (from the run's progress callback,
+    on the engine's monitor thread): no refresh thread, since a second thread sharing the file table
+    would slow every system call of a one-worker run. Subclasses draw it in ``_render``."""
 
-    def __init__(self, plan: RunPlan, quiet: bool = False, console: Console | None = None):
-        self.plan = plan
-        self.console = console or Console(stderr=True)
-        self.quiet = quiet
-        self.live_enabled = not quiet and self.console.is_terminal
-        self.rows: dict[str, list[str]] = {spec.name: [spec.name, "waiting", "", "", ""] for spec in plan.connectors}
+    def __init__(self, console: Console, enabled: bool):
+        self.console = console
+        self.live_enabled = enabled
         self._live: Live | None = None
 
-    def __enter__(self) -> "LiveDisplay":
+    def _render(self) -> Table:
+        raise NotImplementedError
+
+    def __enter__(self):
         if self.live_enabled:
-            # No refresh thread: the run's monitor drives updates (a second thread sharing the file
-            # table would slow every system call of a one-worker run).
             self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
             self._live.__enter__()
         return self
@@ -42,7 +42,22 @@ class LiveDisplay:
     def __exit__(self, *exc) -> None:
         if self._live is not None:
             self._live.update(self._render())
-            self._live.__exit__(*exc)
+            self._live.__exit__(*exc)  # draws it a last time
+
+    def redraw(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+
+class LiveDisplay(CallbackLive):
+    """Progress of the connectors of one plan, as a live table (terminal) or plain lines."""
+
+    def __init__(self, plan: RunPlan, quiet: bool = False, console: Console | None = None):
+        console = console or Console(stderr=True)
+        super().__init__(console, enabled=not quiet and console.is_terminal)
+        self.plan = plan
+        self.quiet = quiet
+        self.rows: dict[str, list[str]] = {spec.name: [spec.name, "waiting", "", "", ""] for spec in plan.connectors}
 
     def _render(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -55,8 +70,7 @@ class LiveDisplay:
 
     def _update(self, spec: ConnectorSpec, phase: str, elapsed: str = "", tps: str = "", p99: str = "") -> None:
         self.rows[spec.name] = [spec.name, phase, elapsed, tps, p99]
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
+        self.redraw()
 
     def _say(self, text: str) -> None:
         if not self.quiet and not self.live_enabled:

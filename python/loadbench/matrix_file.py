@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.9 and 3.10
     import tomli as tomllib
 
-from loadbench.errors import ConfigError
+from loadbench.errors import ConfigError, read_input
 
 LISTS = {"accounts": int, "concurrency": int, "alpha": float}
 SCALARS = {"iterations": int, "seconds": float, "warmup": float}
@@ -39,11 +39,7 @@ def _number(path: Path, key: str, value, kind: type):
 def load(path: Path) -> dict:
     """The file's settings, checked for type (ranges are checked with the flags')."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"matrix file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read matrix file {path}: {exc}") from None
+        data = tomllib.loads(read_input(path, "matrix file"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not TOML: {exc}") from None
     known = [*LISTS, *SCALARS, "connectors"]

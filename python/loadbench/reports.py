@@ -30,7 +30,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from loadbench.config import ConnectorSpec, RunPlan
-from loadbench.errors import ConfigError
+from loadbench.errors import ConfigError, read_input
 from loadbench.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -277,11 +277,7 @@ def load(path: str | Path) -> dict:
     """Reads and validates one report; a file that is not one is a one-line ConfigError."""
     path = Path(path)
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"report {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read report {path}: {exc}") from None
+        report = json.loads(read_input(path, "report"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"report {path} is not JSON (line {exc.lineno}: {exc.msg})") from None
     try:
