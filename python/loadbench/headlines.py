@@ -17,7 +17,7 @@ from loadbench import reports
 
 METRICS = ("tps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms")
 # The metrics whose per-second values the report holds (series.points), so that have a noise.
-PER_SECOND = {"tps": None, "p50_ms": "p50_ms", "p95_ms": "p95_ms", "p99_ms": "p99_ms"}
+PER_SECOND = ("tps", "p50_ms", "p95_ms", "p99_ms")
 HIGHER_IS_BETTER = {"tps"}
 
 
@@ -47,8 +47,7 @@ def of_entry(entry: dict) -> dict:
     lat = entry["latency"]
     resources = entry.get("resources")
     full = reports.full_seconds(entry["series"]["points"])
-    per_second = {m: [p["committed"] / p["duration_s"] if key is None else p[key] for p in full]
-                  for m, key in PER_SECOND.items()}
+    per_second = {m: [p["committed"] / p["duration_s"] if m == "tps" else p[m] for p in full] for m in PER_SECOND}
     return {
         "name": entry["name"],
         "status": entry["status"],
