@@ -34,8 +34,9 @@ class Cli:
         self.runs = cwd / "runs"
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
+        # No standard input, as in CI: nothing may wait for an answer.
         return subprocess.run([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
-                              capture_output=True, text=True, timeout=timeout)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
@@ -43,6 +44,19 @@ class Cli:
 
     def reports(self) -> list[Path]:
         return sorted(self.runs.glob("*.json")) if self.runs.is_dir() else []
+
+    def results(self) -> list[dict]:
+        """The lines of runs/results.jsonl."""
+        path = self.runs / "results.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def bench(self, *args: str, env: dict[str, str] | None = None) -> Path:
+        """A short bench (no warmup, quiet) that must succeed; the report it wrote."""
+        before = set(self.reports())
+        result = self("bench", "--warmup", "0", "--quiet", *args, env=env)
+        assert result.returncode == 0, result.stderr
+        (path,) = set(self.reports()) - before
+        return path
 
     def only_report(self) -> dict:
         found = self.reports()
@@ -92,3 +106,15 @@ def postgres():
         yield Postgres(cluster.url, cluster)
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def sample_runs(tmp_path_factory) -> Cli:
+    """A runs directory with a single run (sqlite and null) and a contention sweep (two points,
+    two iterations each): what plot, report and the notebook read."""
+    cli = Cli(tmp_path_factory.mktemp("sample-runs"))
+    cli.bench("--connectors", "sqlite,null", "--seconds", "2.1", "--concurrency", "2", "--accounts", "300")
+    result = cli("bench", "--contention-tests", "0", "1.2", "1.2", "2", "--iterations", "2", "--connectors",
+                 "sqlite,null", "--seconds", "0.3", "--warmup", "0", "--accounts", "300", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return cli

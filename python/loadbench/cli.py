@@ -1,4 +1,5 @@
-"""The command line: ``loadbench bench | prep | verify | services``.
+"""The command line: ``loadbench bench | prep | verify | matrix | demo | report | plot | compare |
+export | services``.
 
 Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
 input (before anything runs, no report written), 1 when the system under test fails, 130 when
@@ -7,6 +8,8 @@ interrupted.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import signal
 import sys
@@ -16,37 +19,82 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import __version__, connectors, engine, hlog, reports, runner
+from loadbench import __version__, connectors, engine, hlog, reports, runner, sweeps
 from loadbench import services as svc
-from loadbench.config import RunPlan, Settings, make_plan
-from loadbench.display import LiveDisplay, schedule_lines, summary_table
+from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
+from loadbench.display import LiveDisplay, compare_table, schedule_lines, summary_table, sweep_table
 from loadbench.errors import ConfigError, LoadbenchError
 
 
-def _plan_options(fn):
-    """Options shared by bench, prep and verify."""
-    options = [
-        click.option("--connectors", "connector_names", metavar="A,B",
-                     help="Connectors to use, comma-separated. Default: every configured one (not null)."),
-        click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000)."),
-        click.option("--initial-balance", type=int,
-                     help="Balance of each account (env SEED_INITIAL_BALANCE; default 1000)."),
-        click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
-        click.option("--runs-dir", type=click.Path(path_type=Path),
-                     help="Where reports (and the default SQLite file) go (env LOADBENCH_RUNS_DIR; default runs)."),
-        click.option("--pg-mode", type=click.Choice(connectors.PG_MODES),
-                     help="PostgreSQL-protocol transfer: one function call, or BEGIN/UPDATE/UPDATE/COMMIT "
-                          "(env PG_MODE; default function, statements for cockroachdb)."),
-        click.option("--isolation", type=click.Choice(connectors.ISOLATIONS),
-                     help="PostgreSQL-protocol isolation level (env PG_ISOLATION; default read_committed, "
-                          "serializable for cockroachdb)."),
-        click.option("--inflight", type=int,
-                     help="Transfers in flight per PostgreSQL connection, pipelined (env MAX_INFLIGHT_PER_WORKER; "
-                          "default 1)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _options(*options):
+    """A decorator applying ``options`` in the order listed (as they show in --help)."""
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return apply
+
+
+_ENV_FILE = click.option("--env-file", type=click.Path(path_type=Path),
+                         help="Read settings from this file (default ./.env).")
+_RUNS_DIR = click.option("--runs-dir", type=click.Path(path_type=Path),
+                         help="Where reports, results.jsonl (and the default SQLite file) go (env LOADBENCH_RUNS_DIR; "
+                              "default runs).")
+_SERVER_PID = click.option("--server-pid", "server_pids", type=int, multiple=True, metavar="PID",
+                           help="Sample CPU and memory of this database server process and its children during the "
+                                "run (repeatable; default: what the connector knows, none for SQLite).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of the table.")
+_QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
+
+# Where the load goes: bench, prep, verify and matrix.
+_target_options = _options(
+    click.option("--connectors", "connector_names", metavar="A,B",
+                 help="Connectors to use, comma-separated. Default: every configured one (not null)."),
+    click.option("--initial-balance", type=int, help="Balance of each account (env SEED_INITIAL_BALANCE; default 1000)."),
+    _ENV_FILE,
+    _RUNS_DIR,
+    click.option("--pg-mode", type=click.Choice(connectors.PG_MODES),
+                 help="PostgreSQL-protocol transfer: one function call, or BEGIN/UPDATE/UPDATE/COMMIT "
+                      "(env PG_MODE; default function, statements for cockroachdb)."),
+    click.option("--isolation", type=click.Choice(connectors.ISOLATIONS),
+                 help="PostgreSQL-protocol isolation level (env PG_ISOLATION; default read_committed, "
+                      "serializable for cockroachdb)."),
+    click.option("--inflight", type=int,
+                 help="Transfers in flight per PostgreSQL connection, pipelined (env MAX_INFLIGHT_PER_WORKER; "
+                      "default 1)."),
+)
+_ACCOUNTS = click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+
+# How each run goes: bench and matrix.
+_run_options = _options(
+    click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10)."),
+    click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted (default seconds/10, max 30)."),
+    click.option("--seed", type=int, help="Seed of the account choice (default: random, recorded in the report)."),
+    click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy (default 10)."),
+    click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30)."),
+    click.option("--operations", type=int,
+                 help="End the window after this many operations (split over the workers); --seconds bounds it."),
+    click.option("--rate", type=float,
+                 help="Open loop: start operations on a schedule at this total rate (ops/s) and measure latency "
+                      "from each one's intended start (default 0: closed loop)."),
+    click.option("--arrival", type=click.Choice(["poisson", "regular"]),
+                 help="Open loop: gaps between intended starts, exponential or constant (default poisson)."),
+    click.option("--max-lag", type=float,
+                 help="Open loop: skip (and count) operations that could not start within this many seconds of "
+                      "their intended start (default 0: never skip)."),
+    click.option("--scatter", is_flag=True,
+                 help="Scatter account ids with a fixed permutation, so the hottest Zipf ranks are not the lowest ids."),
+    click.option("--threads", type=int,
+                 help="Event-loop threads driving network connectors' sessions (default 0: one per core). "
+                      "Blocking connectors (SQLite) use one thread per session."),
+    click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
+    click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
+    click.option("--iterations", type=int, default=None,
+                 help="Run each point this many times; the report gives mean and spread per point (default 1)."),
+    _SERVER_PID,
+    _JSON,
+    _QUIET,
+)
 
 
 def _runs_dir(settings: Settings, runs_dir: Path | None) -> Path:
@@ -58,13 +106,47 @@ def _runs_dir(settings: Settings, runs_dir: Path | None) -> Path:
     return runs
 
 
-def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, pg_mode: str | None,
-             isolation: str | None, inflight: int | None, **plan_args) -> RunPlan:
+def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, pg_mode: str | None = None,
+             isolation: str | None = None, inflight: int | None = None, **plan_args) -> RunPlan:
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     choices = connectors.Choices(pg_mode=pg_mode, isolation=isolation, inflight=inflight)
     specs = connectors.select(settings, runs, connector_names, choices)
     return make_plan(settings, specs, runs_dir=runs, **plan_args)
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _finish(outcome: runner.BenchOutcome, as_json: bool) -> int:
+    """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed."""
+    report = outcome.report
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        console = _console()
+        console.print(sweep_table(report) if reports.kind_of(report) == "sweep" else summary_table(report))
+        if reports.kind_of(report) != "sweep":
+            for line in schedule_lines(report):
+                click.echo(line)
+        console.print(f"report: {outcome.path}")
+    for _, _, _, entry in reports.runs(report):
+        if entry["status"] == "failed":
+            click.echo(f"loadbench: {entry['error']}", err=True)
+        elif entry["status"] == "verification_failed":
+            click.echo(f"loadbench: {entry['name']}: verification failed: {_describe(entry['verification'])}", err=True)
+    return outcome.exit_code
+
+
+def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> int:
+    quiet = quiet or as_json
+
+    def say(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
+    return _finish(sweeps.run(plan, sweep, lambda p: LiveDisplay(p, quiet=quiet), say), as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,55 +157,87 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("test", default="test-1")
-@click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10).")
 @click.option("--concurrency", type=int, help="Worker threads, one session each (default 10).")
 @click.option("--alpha", type=float, help="Zipf exponent of account choice: 0 uniform, higher = hotter (default 0.5).")
-@click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted (default seconds/10, max 30).")
-@click.option("--seed", type=int, help="Seed of the account choice (default: random, recorded in the report).")
-@click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy (default 10).")
-@click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30).")
-@click.option("--operations", type=int,
-              help="End the window after this many operations (split over the workers); --seconds bounds it.")
-@click.option("--rate", type=float,
-              help="Open loop: start operations on a schedule at this total rate (ops/s) and measure latency "
-                   "from each one's intended start (default 0: closed loop).")
-@click.option("--arrival", type=click.Choice(["poisson", "regular"]),
-              help="Open loop: gaps between intended starts, exponential or constant (default poisson).")
-@click.option("--max-lag", type=float,
-              help="Open loop: skip (and count) operations that could not start within this many seconds of "
-                   "their intended start (default 0: never skip).")
-@click.option("--scatter", is_flag=True,
-              help="Scatter account ids with a fixed permutation, so the hottest Zipf ranks are not the lowest ids.")
-@click.option("--threads", type=int,
-              help="Event-loop threads driving network connectors' sessions (default 0: one per core). "
-                   "Blocking connectors (SQLite) use one thread per session.")
-@click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
-@click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of the table.")
-@click.option("--quiet", is_flag=True, help="No live progress.")
-@_plan_options
-def bench(test, as_json, quiet, env_file, runs_dir, connector_names, **kwargs) -> int:
-    """Seed, load for --seconds at --concurrency, verify, and write a report to runs/."""
+@click.option("--contention-tests", type=(float, float, float, int), default=None,
+              metavar="START END STEP CONCURRENCY",
+              help="Sweep alpha from START to END (included) by STEP at CONCURRENCY workers; one report holds every point.")
+@click.option("--concurrency-tests", type=(int, int, int, float), default=None, metavar="START END STEP ALPHA",
+              help="Sweep concurrency (workers) from START to END (included) by STEP at ALPHA; one report holds every point.")
+@_run_options
+@_ACCOUNTS
+@_target_options
+def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet, env_file, runs_dir, connector_names,
+          **kwargs) -> int:
+    """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
+    concurrency: one report holding every point)."""
+    if contention_tests and concurrency_tests:
+        raise ConfigError("use one of --contention-tests and --concurrency-tests")
+    sweep = None
+    for flag, given, make in (("--contention-tests", contention_tests, sweeps.contention),
+                              ("--concurrency-tests", concurrency_tests, sweeps.concurrency)):
+        if given:
+            for fixed in ("concurrency", "alpha"):
+                if kwargs[fixed] is not None:
+                    raise ConfigError(f"--{fixed} cannot be combined with {flag} (it sets both)")
+            sweep, fixed_value = make(*given, iterations=1 if iterations is None else iterations)
+            kwargs["concurrency" if flag == "--contention-tests" else "alpha"] = fixed_value
+    if sweep is None and iterations not in (None, 1):
+        sweep = sweeps.repeat(iterations)
     plan = _resolve(env_file, runs_dir, connector_names, test=test, **kwargs)
-    outcome = runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json))
-    if as_json:
-        click.echo(json.dumps(outcome.report, indent=1))
-    else:
-        console = Console(width=None if sys.stdout.isatty() else 160)
-        console.print(summary_table(outcome.report))
-        for line in schedule_lines(outcome.report):
-            click.echo(line)
-        console.print(f"report: {outcome.path}")
-    for entry in outcome.report["connectors"]:
-        if entry["status"] == "failed":
-            click.echo(f"loadbench: {entry['error']}", err=True)
-        elif entry["status"] == "verification_failed":
-            click.echo(f"loadbench: {entry['name']}: verification failed: {_describe(entry['verification'])}", err=True)
-    return outcome.exit_code
+    if sweep is not None:
+        return _sweep(plan, sweep, as_json, quiet)
+    return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json)), as_json)
+
+
+def _number_list(text: str | None, kind: type, flag: str) -> list | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ConfigError(f"{flag} is empty")
+    try:
+        return [kind(t.replace("_", "")) for t in items]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: every value must be {'an integer' if kind is int else 'a number'}") from None
 
 
 @cli.command()
-@_plan_options
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--accounts", "accounts_list", metavar="N,N,...",
+              help="Accounts (rows) to seed at each point, comma-separated (default: SEED_ACCOUNTS, 100000).")
+@click.option("--concurrency", "concurrency_list", metavar="N,N,...",
+              help=f"Worker counts, comma-separated (default {DEFAULT_CONCURRENCY}).")
+@click.option("--alpha", "alpha_list", metavar="A,A,...",
+              help=f"Zipf exponents, comma-separated (default {DEFAULT_ALPHA}).")
+@_run_options
+@_target_options
+def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, seconds, warmup, as_json, quiet, env_file,
+           runs_dir, connector_names, **kwargs) -> int:
+    """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
+    lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
+    `connectors`; flags win). One report holds every point."""
+    from loadbench import matrix_file
+
+    spec = matrix_file.load(file) if file is not None else {}
+    accounts = _number_list(accounts_list, int, "--accounts") or spec.get("accounts")
+    concurrency = _number_list(concurrency_list, int, "--concurrency") or spec.get("concurrency")
+    alpha = _number_list(alpha_list, float, "--alpha") or spec.get("alpha")
+    if kwargs["skip_prep"] and accounts and len(accounts) > 1:
+        raise ConfigError("--skip-prep cannot be used with more than one accounts value (each one is seeded)")
+    plan = _resolve(env_file, runs_dir, connector_names or spec.get("connectors"),
+                    seconds=seconds if seconds is not None else spec.get("seconds"),
+                    warmup=warmup if warmup is not None else spec.get("warmup"),
+                    accounts=accounts[0] if accounts else None, concurrency=concurrency[0] if concurrency else None,
+                    alpha=alpha[0] if alpha else None, **kwargs)
+    sweep = sweeps.grid(accounts or [plan.accounts], concurrency or [plan.concurrency], alpha or [plan.alpha],
+                        iterations if iterations is not None else spec.get("iterations", 1))
+    return _sweep(plan, sweep, as_json, quiet)
+
+
+@cli.command()
+@_ACCOUNTS
+@_target_options
 def prep(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
     """Create the schema and seed the accounts (resets them if present)."""
     plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
@@ -137,7 +251,8 @@ def prep(env_file, runs_dir, connector_names, accounts, initial_balance, **choic
 
 
 @cli.command()
-@_plan_options
+@_ACCOUNTS
+@_target_options
 def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
     """Check that money is conserved and no balance is negative."""
     plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
@@ -151,6 +266,120 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **cho
         failed |= not check["passed"]
         click.echo(f"{spec.name}: {'passed' if check['passed'] else 'FAILED'}: {_describe(check)}")
     return 1 if failed else 0
+
+
+@cli.command()
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Length of each measured window, seconds.")
+@click.option("--concurrency", type=int, default=50, show_default=True, help="Worker threads, one session each.")
+@click.option("--alpha", type=float, default=1.5, show_default=True,
+              help="Zipf exponent of account choice (1.5: a few hot accounts take most transfers).")
+@click.option("--systems", metavar="A,B", help="Connectors to show, comma-separated. Default: every configured one.")
+@click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+@click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
+@click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
+@_SERVER_PID
+@_ENV_FILE
+@_RUNS_DIR
+def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation, server_pids, env_file,
+         runs_dir) -> int:
+    """Run the systems available here side by side at high contention, with live bars."""
+    from loadbench import demo as showcase
+
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    # The flags are checked first, with every configured connector, before anything is started.
+    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()), seconds=seconds,
+                     concurrency=concurrency, alpha=alpha, accounts=accounts, skip_prep=skip_prep, runs_dir=runs,
+                     server_pids=server_pids)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    chosen = showcase.choose(settings, runs, systems, say=click.echo,
+                             ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
+    plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
+    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()))
+    console = _console()
+    console.print(summary_table(outcome.report))
+    console.print(f"report: {outcome.path}")
+    return outcome.exit_code
+
+
+@cli.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option("--csv", "as_csv", is_flag=True, help="Print a flat CSV instead: one row per connector run, ms and %.")
+def report(report_path, as_csv) -> int:
+    """Print a report's tables again (a single run or a sweep)."""
+    data = reports.load(report_path)
+    if as_csv:
+        rows = reports.rows(data, report_path)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return 0
+    _console().print(sweep_table(data) if reports.kind_of(data) == "sweep" else summary_table(data))
+    return 0
+
+
+@cli.command()
+@click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Directory for the figures (default: plots/ beside each report).")
+def plot(report_paths, out) -> int:
+    """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
+    distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
+    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any figure
+    try:
+        from loadbench import plots
+    except ImportError as exc:
+        raise ConfigError(f"plotting needs matplotlib and pandas ({exc.name} is missing): "
+                          "pip install 'loadbench[analysis]'") from None
+    for path, data in loaded:
+        directory = out if out is not None else path.parent / "plots"
+        try:
+            written = plots.plot_report(path, data, directory)
+        except OSError as exc:
+            raise ConfigError(f"cannot write figures to {directory}: {exc.strerror or exc}") from None
+        for figure in written:
+            click.echo(str(figure))
+    return 0
+
+
+@cli.command()
+@click.argument("a", required=False, metavar="A")
+@click.argument("b", required=False, metavar="B")
+@click.option("--refs", nargs=2, default=None, metavar="REF1 REF2",
+              help="Build and bench two git refs of a loadbench checkout (one after the other), then compare them.")
+@click.option("--repo", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="The loadbench checkout whose refs --refs builds.")
+@click.option("--bench-args", default="", metavar="'FLAGS'",
+              help="Flags of each bench of --refs, as one string, e.g. '--seconds 5 --connectors sqlite' "
+                   "(default: bench's defaults).")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a change beyond the noise makes B worse.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON rows instead of the table.")
+@_ENV_FILE
+@_RUNS_DIR
+def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file, runs_dir) -> int:
+    """Compare A and B, each a report file or a git sha (or ref) with results in runs/results.jsonl:
+    TPS and latency percentiles side by side, % change, and whether it is beyond the noise."""
+    from loadbench import compare as comparison
+
+    if refs and (a or b):
+        raise ConfigError("give either A and B or --refs REF1 REF2, not both")
+    if not refs and not (a and b):
+        raise ConfigError("compare needs A and B (report files or git shas), or --refs REF1 REF2")
+    runs = _runs_dir(Settings.load(env_file), runs_dir)
+    if refs:
+        from loadbench import bench_refs
+
+        args = bench_refs.parse_bench_args(bench_args)
+        a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
+    side_a, side_b = comparison.resolve(a, runs), comparison.resolve(b, runs)
+    changes = comparison.compare(side_a, side_b)
+    if as_json:
+        click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
+                              indent=1))
+    else:
+        _console().print(compare_table(changes, side_a.label, side_b.label))
+    return 1 if fail_on_regression and comparison.regressed(changes) else 0
 
 
 @cli.group()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+import psutil
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
@@ -154,6 +155,7 @@ class RunPlan:
     verify: bool
     connectors: tuple[ConnectorSpec, ...]
     runs_dir: Path
+    server_pids: tuple[int, ...] = ()  # --server-pid: database processes to sample (not a parameter of the load)
 
     def scenario_dict(self) -> dict:
         return {
@@ -212,6 +214,34 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
+# The checks of the values a sweep varies; ``name`` is the flag the value came from.
+
+def check_alpha(alpha: float, name: str = "--alpha") -> float:
+    alpha = _finite(name, alpha)
+    if alpha < 0:
+        raise ConfigError(f"{name} must be >= 0, got {alpha:g}")
+    return alpha
+
+
+def check_concurrency(concurrency: int, name: str = "--concurrency") -> int:
+    if concurrency < 1:
+        raise ConfigError(f"{name} must be >= 1, got {concurrency}")
+    return concurrency
+
+
+def check_accounts(accounts: int, name: str = "--accounts") -> int:
+    if not 2 <= accounts <= MAX_ACCOUNTS:
+        raise ConfigError(f"{name} must be in [2, 2^53], got {accounts}")
+    return accounts
+
+
+def check_server_pids(pids: tuple[int, ...]) -> tuple[int, ...]:
+    for pid in pids:
+        if pid <= 0 or not psutil.pid_exists(pid):
+            raise ConfigError(f"--server-pid {pid}: no such process")
+    return tuple(pids)
+
+
 def make_plan(
     settings: Settings,
     connectors: tuple[ConnectorSpec, ...],
@@ -235,6 +265,7 @@ def make_plan(
     skip_prep: bool = False,
     verify: bool | None = None,
     runs_dir: Path | None = None,
+    server_pids: tuple[int, ...] = (),
 ) -> RunPlan:
     """Validates flags (None = not given) against settings and defaults."""
     if test not in TESTS:
@@ -245,16 +276,12 @@ def make_plan(
     warmup = _finite("--warmup", default_warmup(seconds) if warmup is None else warmup)
     if warmup < 0:
         raise ConfigError(f"--warmup must be >= 0, got {warmup:g}")
-    concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
-    if concurrency < 1:
-        raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
-    alpha = _finite("--alpha", DEFAULT_ALPHA if alpha is None else alpha)
-    if alpha < 0:
-        raise ConfigError(f"--alpha must be >= 0, got {alpha:g}")
+    concurrency = check_concurrency(DEFAULT_CONCURRENCY if concurrency is None else concurrency)
+    alpha = check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
     if accounts is None:
         accounts = settings.integer("SEED_ACCOUNTS", DEFAULT_ACCOUNTS, minimum=2)
-    elif not 2 <= accounts <= MAX_ACCOUNTS:
-        raise ConfigError(f"--accounts must be in [2, 2^53], got {accounts}")
+    else:
+        check_accounts(accounts)
     if initial_balance is None:
         initial_balance = settings.integer("SEED_INITIAL_BALANCE", DEFAULT_INITIAL_BALANCE, minimum=0)
     elif initial_balance < 0:
@@ -314,4 +341,5 @@ def make_plan(
         verify=verify,
         connectors=connectors,
         runs_dir=runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs")),
+        server_pids=check_server_pids(server_pids),
     )

@@ -12,7 +12,7 @@ from rich.table import Table
 from loadbench.config import ConnectorSpec, RunPlan
 
 
-def _fmt_ms(ms: float) -> str:
+def fmt_ms(ms: float) -> str:
     if ms >= 100:
         return f"{ms:,.0f}"
     if ms >= 1:
@@ -20,21 +20,21 @@ def _fmt_ms(ms: float) -> str:
     return f"{ms:.3f}"
 
 
-class LiveDisplay:
-    """Progress of the connectors of one plan, as a live table (terminal) or plain lines."""
+class CallbackLive:
+    """A rich Live table redrawn only when we call :meth:`redraw` (from the run's progress callback,
+    on the engine's monitor thread): no refresh thread, since a second thread sharing the file table
+    would slow every system call of a one-worker run. Subclasses draw it in ``_render``."""
 
-    def __init__(self, plan: RunPlan, quiet: bool = False, console: Console | None = None):
-        self.plan = plan
-        self.console = console or Console(stderr=True)
-        self.quiet = quiet
-        self.live_enabled = not quiet and self.console.is_terminal
-        self.rows: dict[str, list[str]] = {spec.name: [spec.name, "waiting", "", "", ""] for spec in plan.connectors}
+    def __init__(self, console: Console, enabled: bool):
+        self.console = console
+        self.live_enabled = enabled
         self._live: Live | None = None
 
-    def __enter__(self) -> "LiveDisplay":
+    def _render(self) -> Table:
+        raise NotImplementedError
+
+    def __enter__(self):
         if self.live_enabled:
-            # No refresh thread: the run's monitor drives updates (a second thread sharing the file
-            # table would slow every system call of a one-worker run).
             self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
             self._live.__enter__()
         return self
@@ -42,7 +42,22 @@ class LiveDisplay:
     def __exit__(self, *exc) -> None:
         if self._live is not None:
             self._live.update(self._render())
-            self._live.__exit__(*exc)
+            self._live.__exit__(*exc)  # draws it a last time
+
+    def redraw(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+
+class LiveDisplay(CallbackLive):
+    """Progress of the connectors of one plan, as a live table (terminal) or plain lines."""
+
+    def __init__(self, plan: RunPlan, quiet: bool = False, console: Console | None = None):
+        console = console or Console(stderr=True)
+        super().__init__(console, enabled=not quiet and console.is_terminal)
+        self.plan = plan
+        self.quiet = quiet
+        self.rows: dict[str, list[str]] = {spec.name: [spec.name, "waiting", "", "", ""] for spec in plan.connectors}
 
     def _render(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -55,8 +70,7 @@ class LiveDisplay:
 
     def _update(self, spec: ConnectorSpec, phase: str, elapsed: str = "", tps: str = "", p99: str = "") -> None:
         self.rows[spec.name] = [spec.name, phase, elapsed, tps, p99]
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
+        self.redraw()
 
     def _say(self, text: str) -> None:
         if not self.quiet and not self.live_enabled:
@@ -70,7 +84,7 @@ class LiveDisplay:
         total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
         elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if p["phase"] in ("warmup", "measuring") else ""
         tps = f"{p['last_second_tps']:,.0f}" if p["phase"] == "measuring" and p["committed"] else ""
-        p99 = _fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
+        p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
         self._update(spec, p["phase"], elapsed, tps, p99)
 
     def finished(self, spec: ConnectorSpec, entry: dict) -> None:
@@ -79,7 +93,7 @@ class LiveDisplay:
             self._say(f"{spec.name}: failed: {entry['error']}")
             return
         self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
-                     f"{entry['tps']:,.0f}", _fmt_ms(entry["latency"]["p99"]))
+                     f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]))
         self._say(f"{spec.name}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s")
 
 
@@ -97,11 +111,27 @@ def schedule_lines(report: dict) -> list[str]:
                 f"{schedule['achieved_per_s']:,.0f}/s, {verdict}: {schedule['dropped']:,} dropped, "
                 f"{schedule['unstarted']:,} never started")
         if lag:
-            line += f"; start lag p50 {_fmt_ms(lag['p50'])} ms, p99 {_fmt_ms(lag['p99'])} ms, max {_fmt_ms(lag['max'])} ms"
+            line += f"; start lag p50 {fmt_ms(lag['p50'])} ms, p99 {fmt_ms(lag['p99'])} ms, max {fmt_ms(lag['max'])} ms"
         if service:
-            line += f"; service time p99 {_fmt_ms(service['p99'])} ms (latency above counts from the intended start)"
+            line += f"; service time p99 {fmt_ms(service['p99'])} ms (latency above counts from the intended start)"
         lines.append(line)
     return lines
+
+
+def _usage(side: dict | None) -> str:
+    """``CPU %, RSS`` of one side of a run's resources: "97% 45 MB"."""
+    if side is None:
+        return "-"
+    # Non-breaking spaces: a narrow terminal wraps the table between cells, not inside this one.
+    return f"{side['cpu_percent_mean']:,.0f}%\u00a0{side['rss_bytes_mean'] / 1e6:,.0f}\u00a0MB"
+
+
+def resource_cells(entry: dict) -> tuple[str, str]:
+    """The harness and server cells of a measured entry (reports from before sampling: blank)."""
+    resources = entry.get("resources")
+    if resources is None:
+        return "", ""
+    return _usage(resources["harness"]), _usage(resources["server"])
 
 
 def summary_table(report: dict) -> Table:
@@ -110,9 +140,9 @@ def summary_table(report: dict) -> Table:
     title = (f"{report['test']}: {p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup), concurrency "
              f"{p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
              + (" (interrupted)" if report["interrupted"] else ""))
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption=_RESOURCES_CAPTION, caption_justify="left")
     columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
-               "p99.9 ms", "max ms", "collisions", "verify"]
+               "p99.9 ms", "max ms", "collisions", "harness", "server", "verify"]
     for c in columns:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
@@ -124,7 +154,68 @@ def summary_table(report: dict) -> Table:
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
         table.add_row(
             e["name"], f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
-            f"{e['retries']:,}", _fmt_ms(lat["p50"]), _fmt_ms(lat["p95"]), _fmt_ms(lat["p99"]),
-            _fmt_ms(lat["p99.9"]), _fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", verdict,
+            f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
+            fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
+            verdict,
+        )
+    return table
+
+
+_RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"
+
+
+def _spread(s: dict | None, fmt) -> str:
+    if s is None:
+        return "-"
+    return fmt(s["mean"]) + (f" ± {fmt(s['stddev'])}" if s["stddev"] is not None else "")
+
+
+def sweep_table(report: dict) -> Table:
+    """The final table of a sweep: one row per point and connector, means (± standard deviation
+    over the iterations)."""
+    sweep = report["sweep"]
+    variables = sweep["variables"]
+    title = (f"{report['test']} sweep over {', '.join(variables) or 'repeated runs'}, {sweep['iterations']} "
+             f"iteration(s) per point" + (" (interrupted)" if report["interrupted"] else ""))
+    table = Table(title=title, title_justify="left", caption="± = sample standard deviation over the iterations; "
+                  "CPU in % of one core, mean over the measured window", caption_justify="left")
+    for c in (*variables, "connector", "runs", "TPS", "p50 ms", "p99 ms", "harness CPU", "server CPU"):
+        table.add_column(c, justify="left" if c == "connector" else "right")
+    for point in report["points"]:
+        values = [f"{point['values'][v]:g}" for v in variables]
+        for s in point["summary"]:
+            if not s["runs"]:
+                table.add_row(*values, s["name"], f"0 of {s['failed_runs']}", "failed", "", "", "", "")
+                continue
+            runs = f"{s['runs']}" + (f" of {s['runs'] + s['failed_runs']}" if s["failed_runs"] else "")
+            table.add_row(*values, s["name"], runs, _spread(s["tps"], lambda x: f"{x:,.0f}"),
+                          _spread(s["p50_ms"], fmt_ms), _spread(s["p99_ms"], fmt_ms),
+                          _spread(s["harness_cpu_percent"], lambda x: f"{x:,.0f}%"),
+                          _spread(s["server_cpu_percent"], lambda x: f"{x:,.0f}%"))
+    return table
+
+
+def _metric_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
+
+
+def compare_table(changes: list, a_label: str, b_label: str) -> Table:
+    """``loadbench compare``'s table: one row per point, connector and metric (see compare.py)."""
+    table = Table(title=f"A = {a_label}\nB = {b_label}", title_justify="left",
+                  caption="BETTER/WORSE: |Welch t| >= 3 on the per-second values (or iterations); "
+                          "same: within the histogram's precision", caption_justify="left")
+    with_points = any(c.point for c in changes)
+    for column in (["point"] if with_points else []) + ["connector", "metric", "A", "B", "change", "t", "verdict"]:
+        table.add_column(column, justify="right" if column in ("A", "B", "change", "t") else "left")
+    styles = {"BETTER": "bold green", "WORSE": "bold red"}
+    for c in changes:
+        metric = "TPS" if c.metric == "tps" else c.metric.replace("_ms", " ms")
+        table.add_row(
+            *([c.point] if with_points else []), c.connector, metric, _metric_value(c.metric, c.a),
+            _metric_value(c.metric, c.b), f"{c.change_percent:+.1f}%" if c.change_percent is not None else "",
+            f"{c.t:+.1f}" if c.t is not None else "", f"[{styles[c.verdict]}]{c.verdict}[/]" if c.verdict in styles
+            else c.verdict,
         )
     return table

@@ -1,6 +1,8 @@
 """The two ways a command fails: the user asked for something that cannot be (exit 2), or the
 system under test failed while we ran (exit 1). Both carry one line for the user."""
 
+from pathlib import Path
+
 
 class LoadbenchError(Exception):
     """A failure to report as one line; ``exit_code`` is what the command exits with."""
@@ -18,3 +20,14 @@ class RunFailed(LoadbenchError):
     """The system under test failed (could not connect, verification failed, ...)."""
 
     exit_code = 1
+
+
+def read_input(path: Path, what: str) -> str:
+    """The text of a file the user named (a report, a matrix file); a missing or unreadable one is a
+    one-line ConfigError naming ``what`` it should have been."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None

@@ -1,4 +1,5 @@
-"""Reports: one JSON file per ``bench`` invocation, described by ``schema/report-v1.schema.json``.
+"""Reports: one JSON file per ``bench`` invocation, described by ``schema/report-v1.schema.json``
+(a single run) or ``schema/sweep-v1.schema.json`` (a sweep: many runs, see :mod:`loadbench.sweeps`).
 
 What each figure means (the README repeats this):
 - The measured window opens when warmup ends and lasts ``--seconds``; an operation counts when
@@ -6,6 +7,9 @@ What each figure means (the README repeats this):
 - ``latency`` covers committed and rejected operations (both are complete answers); failed
   operations are counted by kind but not timed. Latency of an operation includes its retries.
 - ``histogram`` is the full distribution: every counted operation, 3 significant figures.
+
+Reading them back: :func:`load` (one report, validated), :func:`rows` (flat rows, one per connector
+run) and :func:`load_all` (every report of a directory as a pandas DataFrame).
 """
 
 from __future__ import annotations
@@ -15,29 +19,66 @@ import json
 import os
 import statistics
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import jsonschema
+from referencing import Registry, Resource
 
 from loadbench.config import ConnectorSpec, RunPlan
-from loadbench.errors import ConfigError
+from loadbench.errors import ConfigError, read_input
+from loadbench.histogram import Histogram
+
+if TYPE_CHECKING:
+    import pandas
 
 SCHEMA_VERSION = 1
 PERCENTILE_KEYS = ("50", "90", "95", "99", "99.9", "99.99")
+SCHEMA_FILES = {"bench": "report-v1.schema.json", "sweep": "sweep-v1.schema.json"}
+
+
+def _schema_text(name: str) -> dict:
+    return json.loads(resources.files("loadbench").joinpath(f"schema/{name}").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    text = resources.files("loadbench").joinpath("schema/report-v1.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    """The single-run report's schema."""
+    return _schema_text(SCHEMA_FILES["bench"])
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    # The sweep schema refers to the single-run schema's definitions by its $id.
+    docs = {k: (schema() if k == "bench" else _schema_text(name)) for k, name in SCHEMA_FILES.items()}
+    registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs.values())
+    return jsonschema.Draft202012Validator(docs[kind], registry=registry)
+
+
+def kind_of(report: dict) -> str:
+    """``"sweep"`` for a sweep report, else ``"bench"`` (single-run reports carry no kind)."""
+    return "sweep" if isinstance(report, dict) and report.get("kind") == "sweep" else "bench"
 
 
 def validate(report: dict) -> None:
-    """Raises jsonschema.ValidationError when ``report`` does not follow the schema."""
-    jsonschema.validate(report, schema())
+    """Raises jsonschema.ValidationError when ``report`` does not follow its schema."""
+    error = jsonschema.exceptions.best_match(_validator(kind_of(report)).iter_errors(report))
+    if error is not None:
+        raise error
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, as reports write times."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def full_seconds(points: list[dict]) -> list[dict]:
+    """The per-second points that cover a full second (the last one of a window may be short)."""
+    return [p for p in points if 0.5 <= p["duration_s"] <= 1.5]
 
 
 def _ms(ns: float) -> float:
@@ -46,7 +87,7 @@ def _ms(ns: float) -> float:
 
 def _per_second(points: list[dict]) -> tuple[float, float]:
     """Mean and standard deviation of per-second TPS over the full one-second intervals."""
-    full = [p["committed"] / p["duration_s"] for p in points if 0.5 <= p["duration_s"] <= 1.5]
+    full = [p["committed"] / p["duration_s"] for p in full_seconds(points)]
     if not full:
         return 0.0, 0.0
     return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else 0.0
@@ -245,8 +286,8 @@ def build(plan: RunPlan, entries: list[dict], started_at: datetime, finished_at:
         "test": plan.test,
         "status": "interrupted" if interrupted else ("failed" if failed else "ok"),
         "interrupted": interrupted,
-        "started_at": started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "finished_at": finished_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "started_at": timestamp(started_at),
+        "finished_at": timestamp(finished_at),
         "parameters": plan.parameters(),
         "machine": machine,
         "connectors": entries,
@@ -254,27 +295,30 @@ def build(plan: RunPlan, entries: list[dict], started_at: datetime, finished_at:
 
 
 def write(report: dict, runs_dir: Path) -> Path:
-    """Validates and writes ``runs_dir/<test>-<UTC timestamp>.json`` atomically (temp file + rename)."""
+    """Validates and writes ``runs_dir/<test>[-sweep]-<UTC timestamp>.json`` atomically."""
     validate(report)
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = runs_dir / f"{report['test']}-{stamp}.json"
+    stem = f"{report['test']}-sweep" if kind_of(report) == "sweep" else report["test"]
+    path = runs_dir / f"{stem}-{stamp}.json"
     n = 1
     while path.exists():
         n += 1
-        path = runs_dir / f"{report['test']}-{stamp}-{n}.json"
+        path = runs_dir / f"{stem}-{stamp}-{n}.json"
     text = json.dumps(report, indent=1, allow_nan=False)
     write_atomic(path, text)
     return path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` so that readers see the old file, the new one, or none: never half."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yields a temporary path beside ``path`` to write; on success it replaces ``path`` in one
+    rename, so readers see the old file, the new one, or none: never half. On failure it is removed."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -283,15 +327,17 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through :func:`replacing`."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def load(path: str | Path) -> dict:
     """Reads and validates one report; a file that is not one is a one-line ConfigError."""
     path = Path(path)
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"report {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read report {path}: {exc}") from None
+        report = json.loads(read_input(path, "report"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"report {path} is not JSON (line {exc.lineno}: {exc.msg})") from None
     try:
@@ -300,3 +346,101 @@ def load(path: str | Path) -> dict:
         where = "/".join(str(p) for p in exc.absolute_path) or "top level"
         raise ConfigError(f"report {path} is not a loadbench report ({where}: {exc.message})") from None
     return report
+
+
+def runs(report: dict) -> Iterator[tuple[dict, int, dict, dict]]:
+    """Every connector run of a report as ``(point values, iteration, parameters, entry)``; a
+    single-run report is one point with no values and one iteration."""
+    if kind_of(report) == "bench":
+        for entry in report["connectors"]:
+            yield {}, 0, report["parameters"], entry
+        return
+    for point in report["points"]:
+        for i, iteration in enumerate(point["iterations"]):
+            for entry in iteration["connectors"]:
+                yield point["values"], i, iteration["parameters"], entry
+
+
+def _flat(entry: dict) -> dict:
+    if entry["status"] == "failed":
+        return {"error": entry["error"]}
+    lat = entry["latency"]
+    resources_ = entry.get("resources") or {}
+    harness, server = resources_.get("harness"), resources_.get("server")
+    return {
+        "tps": entry["tps"],
+        "tps_per_second_mean": entry["series"]["tps_mean"],
+        "tps_per_second_stddev": entry["series"]["tps_stddev"],
+        "measured_seconds": entry["measured_seconds"],
+        "committed": entry["committed"],
+        "rejected": entry["rejected"],
+        "failed": entry["failed"],
+        "retries": entry["retries"],
+        "mean_ms": lat["mean"],
+        **{f"p{k}_ms": lat[f"p{k}"] for k in PERCENTILE_KEYS},
+        "max_ms": lat["max"],
+        "collision_rate": entry["collision_rate"],
+        "harness_cpu_percent": harness["cpu_percent_mean"] if harness else None,
+        "harness_rss_mb": harness["rss_bytes_mean"] / 1e6 if harness else None,
+        "server_cpu_percent": server["cpu_percent_mean"] if server else None,
+        "server_rss_mb": server["rss_bytes_mean"] / 1e6 if server else None,
+        "verified": entry["verification"].get("passed") if entry["verification"]["checked"] else None,
+    }
+
+
+def rows(report: dict, path: str | Path = "") -> list[dict]:
+    """One flat dict of scalars per connector run (the columns of ``report --csv``)."""
+    found = []
+    for values, iteration, params, entry in runs(report):
+        found.append({
+            "report": str(path),
+            "kind": kind_of(report),
+            "test": report["test"],
+            "started_at": report["started_at"],
+            "point": ", ".join(f"{k}={v:g}" for k, v in values.items()),
+            "iteration": iteration,
+            "accounts": params["accounts"],
+            "concurrency": params["concurrency"],
+            "alpha": params["alpha"],
+            "seconds": params["seconds"],
+            "seed": params["seed"],
+            "connector": entry["name"],
+            "status": entry["status"],
+            **_flat(entry),
+        })
+    return found
+
+
+def frame(loaded: Iterable[tuple[str | Path, dict]]) -> "pandas.DataFrame":
+    """Reports already read, as ``(path, report)``, as the DataFrame of :func:`load_all`."""
+    import pandas as pd
+
+    records = []
+    for path, report in loaded:
+        for row, (_, _, _, entry) in zip(rows(report, path), runs(report)):
+            measured = entry["status"] != "failed"
+            row["histogram"] = Histogram.from_report(entry["histogram"]) if measured else None
+            row["tps_series"] = ([p["committed"] / p["duration_s"] if p["duration_s"] > 0 else 0.0
+                                  for p in entry["series"]["points"]] if measured else [])
+            records.append(row)
+    return pd.DataFrame.from_records(records)
+
+
+def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
+    """Every report of a directory (its ``*.json``; files that are not reports are skipped with a
+    warning), or of a list of files, as a DataFrame with one row per connector run: the columns of
+    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.histogram.Histogram`) and
+    ``tps_series`` (per-second TPS over the window). Needs pandas (``loadbench[analysis]``)."""
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        paths, lenient = sorted(Path(source).glob("*.json")), True
+    else:
+        paths, lenient = ([Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]), False
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append((path, load(path)))
+        except ConfigError as exc:
+            if not lenient:
+                raise
+            warnings.warn(str(exc), stacklevel=2)
+    return frame(loaded)

@@ -1,8 +1,13 @@
-"""The bench command's work: for each connector in turn, prep, run, verify; then one report.
+"""The bench command's work: for each connector in turn, prep, run, verify; then one report,
+recorded in ``runs/`` and summed up in ``runs/results.jsonl``.
 
 Connectors run one after another, never at once, so they do not compete for the machine.
 A connector that fails is recorded as failed and the others still run; Ctrl-C (or SIGTERM) ends
 the current run early, skips the rest, and still writes the report (marked interrupted).
+
+A display is anything with ``phase(spec, text)``, ``progress(spec, dict)``, ``finished(spec,
+entry)`` and a context manager's enter and exit (:class:`~loadbench.display.LiveDisplay`, the
+demo's bars). Its ``progress`` is called on the engine's monitor thread.
 """
 
 from __future__ import annotations
@@ -12,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from loadbench import engine, machine, reports
+from loadbench import engine, machine, reports, resource_usage, results_log
 from loadbench.config import RunPlan
-from loadbench.display import LiveDisplay
 from loadbench.errors import RunFailed
 
 EXIT_INTERRUPTED = 130
@@ -39,15 +43,25 @@ def preflight(plan: RunPlan) -> None:
         engine.check(spec)
 
 
-def bench(plan: RunPlan, display: LiveDisplay) -> BenchOutcome:
+@dataclass
+class Measurement:
+    entries: list[dict]  # one per connector that ran or failed
+    interrupted: bool
+
+
+def measure(plan: RunPlan, display) -> Measurement:
+    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage."""
     preflight(plan)
-    started = datetime.now(timezone.utc)
-    machine_info = machine.describe()
     entries: list[dict] = []
-    interrupted = False
     with display:
         for spec in plan.connectors:
             prep_seconds = None
+            sampler = resource_usage.ResourceSampler(spec.kind, resource_usage.server_pids(spec, plan.runs_dir, plan.server_pids))
+
+            def on_progress(p: dict, spec=spec) -> None:
+                sampler.on_progress(p)
+                display.progress(spec, p)
+
             try:
                 if plan.prep:
                     display.phase(spec, "prep")
@@ -55,24 +69,38 @@ def bench(plan: RunPlan, display: LiveDisplay) -> BenchOutcome:
                     engine.prep(plan, spec)
                     prep_seconds = time.monotonic() - began
                 display.phase(spec, "opening")
-                result = engine.run(plan, spec, on_progress=lambda p, spec=spec: display.progress(spec, p))
+                sampler.start()
+                result = engine.run(plan, spec, on_progress=on_progress)
             except RunFailed as exc:
                 entries.append(reports.failed_entry(spec, str(exc)))
                 display.finished(spec, entries[-1])
                 continue
             except KeyboardInterrupt:
                 entries.append(reports.failed_entry(spec, "interrupted before the run started"))
-                interrupted = True
-                break
+                return Measurement(entries, interrupted=True)
             entry = reports.connector_entry(spec, result, _verify(plan, spec), plan.verify, plan)
             entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
+            entry["resources"] = sampler.finish()
             entries.append(entry)
             display.finished(spec, entry)
             if result["interrupted"]:
-                interrupted = True
-                break
-    report = reports.build(plan, entries, started, datetime.now(timezone.utc), interrupted, machine_info)
-    return BenchOutcome(report, reports.write(report, plan.runs_dir))
+                return Measurement(entries, interrupted=True)
+    return Measurement(entries, interrupted=False)
+
+
+def bench(plan: RunPlan, display) -> BenchOutcome:
+    started = datetime.now(timezone.utc)
+    machine_info = machine.describe()
+    done = measure(plan, display)
+    report = reports.build(plan, done.entries, started, datetime.now(timezone.utc), done.interrupted, machine_info)
+    return BenchOutcome(report, record(report, plan.runs_dir))
+
+
+def record(report: dict, runs_dir: Path) -> Path:
+    """Writes the report and appends its line to ``runs_dir/results.jsonl``; the report's path."""
+    path = reports.write(report, runs_dir)
+    results_log.append(runs_dir, report, path)
+    return path
 
 
 def _verify(plan: RunPlan, spec) -> dict | None:

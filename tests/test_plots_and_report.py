@@ -1,0 +1,135 @@
+"""plot draws every figure of a report as valid PNG and SVG images; report prints a report's
+tables again or a flat CSV of it; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+from PIL import Image
+
+from loadbench.histogram import Histogram
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def single_and_sweep(cli):
+    single, sweep = sorted(cli.reports(), key=lambda p: "sweep" in p.name)
+    return single, sweep
+
+
+def assert_valid_images(paths):
+    for path in paths:
+        data = path.read_bytes()
+        if path.suffix == ".png":
+            assert data.startswith(PNG_MAGIC), path
+            with Image.open(path) as image:
+                image.verify()
+                assert image.size[0] >= 600 and image.size[1] >= 300
+        else:
+            root = ElementTree.fromstring(data)
+            assert root.tag.endswith("svg"), path
+            assert len(data) > 5000  # axes, labels and data, not an empty canvas
+
+
+def test_plot_writes_every_figure_of_a_single_run_and_a_sweep(sample_runs, tmp_path):
+    single, sweep = single_and_sweep(sample_runs)
+    result = sample_runs("plot", str(single), str(sweep), "--out", str(tmp_path / "figs"))
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    expected = [f"{single.stem}-{name}.{fmt}" for name in ("tps", "latency-percentiles", "latency-cdf", "timeline")
+                for fmt in ("png", "svg")]
+    expected += [f"{sweep.stem}-{name}.{fmt}" for name in ("tps-vs-alpha", "p99-vs-alpha", "latency-cdf")
+                 for fmt in ("png", "svg")]
+    assert written == sorted(expected)
+    assert result.stdout.split() == [str(tmp_path / "figs" / name) for name in expected]
+    assert_valid_images((tmp_path / "figs").iterdir())
+
+
+def test_plot_titles_and_axes_carry_units(sample_runs):
+    from loadbench import plots, reports
+
+    single, sweep = single_and_sweep(sample_runs)
+    runs = reports.load_all([single, sweep])
+    sweep_runs = runs[runs["kind"] == "sweep"]
+    for fig in (plots.tps_by_connector(runs[runs["kind"] == "bench"]), plots.tps_vs(sweep_runs, "alpha"),
+                plots.tps_timeline(runs[runs["kind"] == "bench"])):
+        ax = fig.axes[0]
+        assert ax.get_title() and "TPS" in ax.get_ylabel() and ax.get_xlabel()
+    ax = plots.latency_cdf(plots.merged_histograms(runs, ["connector"])).axes[0]
+    assert ax.get_xlabel() == "latency (ms, log scale)" and ax.get_xscale() == "log"
+    assert ax.get_ylabel() == "operations at or below (%)"
+    assert plots.latency_percentiles(runs).axes[0].get_ylabel() == "latency (ms, log scale)"
+    # sqlite and null differ by more than 20x: a log axis keeps both visible.
+    assert plots.tps_vs(sweep_runs, "alpha").axes[0].get_yscale() == "log"
+
+
+def test_plot_defaults_to_a_plots_directory_beside_the_report(cli):
+    report = cli.bench("--connectors", "null", "--seconds", "0.3")
+    result = cli("plot", str(report))
+    assert result.returncode == 0, result.stderr
+    assert len(list((cli.runs / "plots").glob("*.png"))) == 4
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "report nope.json does not exist"),
+    ("{", "report nope.json is not JSON"),
+    ('{"schema_version": 1, "test": "x"}', "report nope.json is not a loadbench report"),
+])
+@pytest.mark.parametrize("command", ["plot", "report"])
+def test_a_bad_report_is_one_line_and_exit_2_and_nothing_is_written(cli, command, content, message):
+    if content is not None:
+        (cli.cwd / "nope.json").write_text(content)
+    result = cli(command, "nope.json", *(["--out", "figs"] if command == "plot" else []))
+    assert result.returncode == 2
+    assert result.stderr.startswith("loadbench: error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert not (cli.cwd / "figs").exists()
+
+
+def test_report_prints_the_tables_again(sample_runs):
+    single, sweep = single_and_sweep(sample_runs)
+    entries = json.loads(single.read_text())["connectors"]
+    out = sample_runs("report", str(single)).stdout
+    for e in entries:
+        assert f"{e['tps']:,.0f}" in out and e["name"] in out
+    out = sample_runs("report", str(sweep)).stdout
+    assert "sweep over alpha" in out and "1.2" in out and "±" in out
+
+
+def test_report_csv_has_one_flat_row_per_connector_run(sample_runs):
+    single, sweep = single_and_sweep(sample_runs)
+    result = sample_runs("report", str(sweep), "--csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    report = json.loads(sweep.read_text())
+    runs = [(p["values"]["alpha"], i, e) for p in report["points"] for i, it in enumerate(p["iterations"])
+            for e in it["connectors"]]
+    assert len(rows) == len(runs) == 2 * 2 * 2
+    for row, (alpha, iteration, entry) in zip(rows, runs):
+        assert float(row["alpha"]) == alpha and int(row["iteration"]) == iteration
+        assert row["connector"] == entry["name"]
+        assert float(row["tps"]) == pytest.approx(entry["tps"])
+        assert float(row["p99_ms"]) == entry["latency"]["p99"]
+    single_rows = list(csv.DictReader(io.StringIO(sample_runs("report", str(single), "--csv").stdout)))
+    assert [r["connector"] for r in single_rows] == ["sqlite", "null"]
+    assert single_rows[0]["verified"] == "True" and single_rows[1]["verified"] == ""
+
+
+def test_load_all_reads_a_directory_and_skips_what_is_not_a_report(sample_runs, tmp_path):
+    from loadbench import reports
+
+    (tmp_path / "junk.json").write_text("{}")
+    for path in sample_runs.reports():
+        (tmp_path / path.name).write_text(path.read_text())
+    with pytest.warns(UserWarning, match="junk.json is not a loadbench report"):
+        runs = reports.load_all(tmp_path)
+    assert len(runs) == 2 + 8
+    assert set(runs["kind"]) == {"bench", "sweep"}
+    sqlite = runs[(runs["connector"] == "sqlite") & (runs["kind"] == "sweep")]
+    total = functools.reduce(Histogram.merge, sqlite["histogram"])
+    assert total.count == sqlite["committed"].sum() + sqlite["rejected"].sum()
