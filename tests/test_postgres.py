@@ -192,3 +192,14 @@ def test_ctrl_c_during_a_postgres_run_writes_an_interrupted_report(cli, postgres
     assert proc.returncode == 130
     entry = only_entry(cli)
     assert entry["interrupted"] and entry["verification"]["passed"]
+
+
+def test_the_local_server_process_is_sampled(cli, postgres):
+    if postgres.cluster is None:
+        pytest.skip("needs a cluster of our own to know its postmaster")
+    result = cli(*BENCH, "--connectors", "postgres", "--concurrency", "4", env={"PG_URL": postgres.url})
+    assert result.returncode == 0, result.stderr
+    resources = only_entry(cli)["resources"]
+    assert resources["server"] is not None
+    assert resources["server"]["pids"] == [postgres.cluster.postmaster_pid()]
+    assert resources["server"]["cpu_percent_mean"] > 0  # the backends (the postmaster's children) worked

@@ -196,3 +196,36 @@ def _side(samples: list[dict], side: str, pids: list[int]) -> dict:
         "rss_bytes_mean": round(mean(f"{side}_rss_bytes")),
         "rss_bytes_max": max(s[f"{side}_rss_bytes"] for s in samples),
     }
+
+
+def _listening_pid(port: int) -> list[int]:
+    """The process listening on a loopback TCP port (needs the right to see it: root, or its owner)."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return [conn.pid]
+    except (psutil.AccessDenied, OSError):
+        pass
+    return []
+
+
+def _postgres_server(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
+    """PostgreSQL's postmaster (its backends are its children): the cluster `services up` started,
+    or whatever listens on the URL's port when the URL points at this machine."""
+    from urllib.parse import urlsplit
+
+    from loadbench import services
+
+    url = spec.options.get("url", "")
+    cluster = services.running_postgres(runs_dir)
+    if cluster is not None and cluster.url == url:
+        return postmaster_pid(cluster.data_dir)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 5432
+    except ValueError:
+        return []
+    return _listening_pid(port) if host in ("localhost", "127.0.0.1", "::1") else []
+
+
+SERVER_PID_FINDERS["postgres"] = _postgres_server
