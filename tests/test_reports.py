@@ -111,3 +111,24 @@ def test_layout_arithmetic_matches_hdrhistogram():
     assert layout.lowest_equivalent(2049) == 2048
     assert layout.highest_equivalent(2048) == 2049
     assert layout.lowest_equivalent(1_000_000) == 999_936
+
+
+def test_report_merge_adds_the_histograms_of_several_reports(cli):
+    for seconds in ("0.4", "0.6"):
+        result = cli("bench", "--connectors", "sqlite,null", "--seconds", seconds, "--warmup", "0", "--concurrency",
+                     "2", "--accounts", "200", "--quiet")
+        assert result.returncode == 0, result.stderr
+    paths = cli.reports()
+    loaded = [reports.load(p) for p in paths]
+    merged = reports.merge_histograms(loaded)
+    assert list(merged) == ["sqlite", "null"]
+    for name, (runs, h) in merged.items():
+        entries = [e for r in loaded for e in r["connectors"] if e["name"] == name]
+        assert runs == 2
+        assert h.count == sum(e["samples"] for e in entries)
+        assert h.max_ns == max(e["histogram"]["max_ns"] for e in entries)
+        one = Histogram.from_report(entries[0]["histogram"]).merge(Histogram.from_report(entries[1]["histogram"]))
+        assert h.percentile(99.9) == one.percentile(99.9)
+    printed = cli("report", "--merge", *map(str, paths))
+    assert printed.returncode == 0, printed.stderr
+    assert "merged over 2 report(s)" in printed.stdout and "sqlite" in printed.stdout

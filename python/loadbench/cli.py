@@ -22,7 +22,8 @@ from rich.console import Console
 from loadbench import __version__, connectors, engine, hlog, reports, runner, sweeps
 from loadbench import services as svc
 from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
-from loadbench.display import LiveDisplay, compare_table, schedule_lines, summary_table, sweep_table
+from loadbench.display import (LiveDisplay, compare_table, merged_table, schedule_lines, summary_table,
+                               sweep_table)
 from loadbench.errors import ConfigError, LoadbenchError
 
 
@@ -303,19 +304,26 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
 
 
 @cli.command()
-@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--csv", "as_csv", is_flag=True, help="Print a flat CSV instead: one row per connector run, ms and %.")
-def report(report_path, as_csv) -> int:
-    """Print a report's tables again (a single run or a sweep)."""
-    data = reports.load(report_path)
+@click.option("--merge", is_flag=True,
+              help="Merge the latency histograms of every run of each connector across the reports, and print "
+                   "the merged distribution (exact: the histograms add bucket by bucket).")
+def report(report_paths, as_csv, merge) -> int:
+    """Print reports' tables again (single runs or sweeps), or merge their histograms."""
+    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any output
+    if merge:
+        _console().print(merged_table(reports.merge_histograms([data for _, data in loaded]), len(loaded)))
+        return 0
     if as_csv:
-        rows = reports.rows(data, report_path)
+        rows = [row for path, data in loaded for row in reports.rows(data, path)]
         columns = list(dict.fromkeys(key for row in rows for key in row))
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         return 0
-    _console().print(sweep_table(data) if reports.kind_of(data) == "sweep" else summary_table(data))
+    for _, data in loaded:
+        _console().print(sweep_table(data) if reports.kind_of(data) == "sweep" else summary_table(data))
     return 0
 
 

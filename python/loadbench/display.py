@@ -219,3 +219,15 @@ def compare_table(changes: list, a_label: str, b_label: str) -> Table:
             else c.verdict,
         )
     return table
+
+
+def merged_table(merged: dict, reports_read: int) -> Table:
+    """Latency of each connector over every run in several reports, from their merged histograms."""
+    table = Table(title=f"latency merged over {reports_read} report(s), ms", title_justify="left")
+    for c in ("connector", "runs", "operations", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"):
+        table.add_column(c, justify="left" if c == "connector" else "right")
+    for name, (runs, h) in merged.items():
+        pct = [fmt_ms(h.percentile(p) / 1e6) for p in (50, 90, 99, 99.9, 99.99)]
+        table.add_row(name, str(runs), f"{h.count:,}", fmt_ms(h.min_ns / 1e6), *pct, fmt_ms(h.max_ns / 1e6),
+                      fmt_ms(h.mean_ns / 1e6))
+    return table

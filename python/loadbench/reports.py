@@ -444,3 +444,22 @@ def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
                 raise
             warnings.warn(str(exc), stacklevel=2)
     return frame(loaded)
+
+
+def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, "Histogram"]]:
+    """Every measured run of each connector across reports (single runs and sweep points), its
+    latency histograms merged: ``{name: (runs, histogram)}``, in first-seen order."""
+    from loadbench.histogram import Histogram
+
+    merged: dict[str, tuple[int, Histogram]] = {}
+    for report in loaded:
+        for _, _, _, entry in runs(report):
+            if entry["status"] == "failed" or not entry["histogram"]["count"]:
+                continue
+            h = Histogram.from_report(entry["histogram"])
+            if entry["name"] in merged:
+                count, so_far = merged[entry["name"]]
+                merged[entry["name"]] = (count + 1, so_far.merge(h))
+            else:
+                merged[entry["name"]] = (1, h)
+    return merged
