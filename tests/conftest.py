@@ -16,7 +16,7 @@ from loadbench.services import PostgresCluster
 # Settings a developer's shell may carry that would change what the tests run against.
 _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",
              "NULL_DELAY_NS", "PG_URL", "CRDB_URL", "SUPABASE_DB_URL", "PLANETSCALE_PG_URL", "PG_MODE", "PG_ISOLATION",
-             "MAX_INFLIGHT_PER_WORKER")
+             "MAX_INFLIGHT_PER_WORKER", "LOADBENCH_DB_DIR", "LOADBENCH_RESULTS_DIR")
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "connectors/sql_session.hpp"
 #include "engine/async_workload.hpp"
 #include "engine/outcome.hpp"
 
@@ -99,6 +100,30 @@ public:
     }
     // Sessions [k * g, (k + 1) * g) share one connection (pipelining).
     virtual std::size_t sessions_per_connection() const { return 1; }
+
+    // --- SQL scenarios (scenarios defined in files); see connectors/sql_session.hpp ----------
+    // Runs `script` (DDL) on a scratch copy of the schema that is thrown away afterwards (an
+    // in-memory database, a rolled-back transaction), then prepares every statement there: the
+    // first refusal, or nullopt when everything prepares. Touches no data.
+    virtual std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& /*script*/,
+                                                     const std::vector<std::string>& /*statements*/) {
+        return std::nullopt;
+    }
+    // Runs each statement of `script` in order (schema set-up and tear-down).
+    virtual void sql_execute(const std::vector<std::string>& /*script*/) { no_sql(); }
+    // One query's rows (verification).
+    virtual SqlRows sql_query(const std::string& /*sql*/) { no_sql(); }
+    // A blocking session with `statements` prepared: the load itself for blocking connectors,
+    // seeding for every SQL connector.
+    virtual std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& /*statements*/) { no_sql(); }
+    // Event-loop connectors: the load's sessions.
+    virtual void open_async_sql_session(asio::io_context&, std::size_t /*index*/,
+                                        const std::vector<std::string>& /*statements*/, AsyncSqlOpenCallback& done) {
+        done.open_failed("this connector has no event-loop sessions");
+    }
+
+private:
+    [[noreturn]] static void no_sql() { throw ConnectorError("this connector runs no SQL scenarios"); }
 };
 
 // Connector options arrive as plain strings (from the Python side's config).

@@ -42,6 +42,12 @@ private:
     std::shared_ptr<std::atomic<std::int64_t>> first_op_ns_;
 };
 
+class NullSqlSession final : public SqlSession {
+public:
+    SqlReply execute(std::size_t, std::span<const SqlValue>) override { return {true, ErrorKind::none, false, 1}; }
+    SqlReply control(SqlControl) override { return {}; }
+};
+
 }  // namespace
 
 NullConnector::NullConnector(const ConnectorOptions& options)
@@ -53,6 +59,10 @@ NullConnector::NullConnector(const ConnectorOptions& options)
 
 std::unique_ptr<TransferSession> NullConnector::open_transfer_session() {
     return std::make_unique<NullSession>(delay_ns_, stall_at_ns_, stall_ns_, first_op_ns_);
+}
+
+std::unique_ptr<SqlSession> NullConnector::open_sql_session(const std::vector<std::string>&) {
+    return std::make_unique<NullSqlSession>();
 }
 
 }  // namespace loadbench

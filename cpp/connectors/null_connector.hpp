@@ -1,5 +1,6 @@
-// NullConnector: commits every transfer without doing anything, so a run measures the harness
-// alone (sampling, timing, recording). For testing comparisons and schedules it can stand in for
+// NullConnector: commits every transfer (and every SQL statement of a file-defined scenario, as if
+// it changed one row) without doing anything, so a run measures the harness alone (sampling,
+// timing, recording). For testing comparisons and schedules it can stand in for
 // a database with known behaviour: `delay_ns` makes every operation take that long, and
 // `stall_at_ms` + `stall_ms` freeze it like a paused server: every operation that overlaps
 // [first operation + stall_at, + stall] ends no earlier than the end of that stall.
@@ -19,6 +20,10 @@ public:
     void prep_accounts(const AccountsSpec&) override {}
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec&) override { return std::nullopt; }
     std::unique_ptr<TransferSession> open_transfer_session() override;
+
+    void sql_execute(const std::vector<std::string>&) override {}
+    SqlRows sql_query(const std::string&) override { return {}; }
+    std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& statements) override;
 
 private:
     std::int64_t delay_ns_ = 0;

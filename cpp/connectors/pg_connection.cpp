@@ -10,24 +10,43 @@
 
 namespace loadbench {
 
-namespace {
-
-std::string first_line(const char* text) {
+std::string pg_first_line(const char* text) {
     std::string s = text ? text : "";
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     const auto nl = s.find('\n');
     return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-}  // namespace
-
 void PgRequest::set_params(std::initializer_list<long long> values) {
+    values_ = inline_values_;
     param_count = 0;
     for (long long v : values) {
         char* buf = text_[param_count];
         auto [end, ec] = std::to_chars(buf, buf + sizeof(text_[0]) - 1, v);
         *end = '\0';
         ++param_count;
+    }
+}
+
+void PgRequest::set_values(std::span<const SqlValue> values) {
+    params_.set(values);
+    values_ = params_.data();
+    param_count = params_.count();
+}
+
+void PgTextParams::set(std::span<const SqlValue> values) {
+    if (scratch_.size() < values.size() * kSlot) scratch_.resize(values.size() * kSlot);
+    pointers_.resize(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const SqlValue& v = values[i];
+        char* buf = scratch_.data() + i * kSlot;
+        switch (v.type) {
+            case SqlType::null: pointers_[i] = nullptr; continue;
+            case SqlType::text: pointers_[i] = v.text; continue;
+            case SqlType::integer: *std::to_chars(buf, buf + kSlot - 1, v.integer).ptr = '\0'; break;
+            case SqlType::real: *std::to_chars(buf, buf + kSlot - 1, v.real).ptr = '\0'; break;
+        }
+        pointers_[i] = buf;
     }
 }
 
@@ -239,7 +258,7 @@ void PgConnection::drain() {
             reply_.first_value_true = PQntuples(res) > 0 && PQnfields(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
         } else if (!reply_.message.size() || reply_.ok) {  // keep the first error of the request
             reply_.ok = false;
-            reply_.message = first_line(PQresultErrorMessage(res));
+            reply_.message = pg_first_line(PQresultErrorMessage(res));
             if (status == PGRES_PIPELINE_ABORTED) reply_.message = "pipeline aborted by an earlier error";
             classify_pg_error(PQresultErrorField(res, PG_DIAG_SQLSTATE), reply_);
         }
@@ -262,7 +281,7 @@ void PgConnection::finish_front() {
 void PgConnection::lost(const std::string& message) {
     if (state_ == State::closed) return;
     const bool opening = static_cast<bool>(open_done_);
-    last_error_ = first_line(message.c_str());
+    last_error_ = pg_first_line(message.c_str());
     close_socket();
     {
         std::lock_guard lock(cancel_mutex_);

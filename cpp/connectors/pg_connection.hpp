@@ -17,9 +17,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "connectors/sql_session.hpp"
 #include "engine/outcome.hpp"
 
 namespace loadbench {
@@ -49,13 +51,31 @@ struct PgReply {
     bool first_value_true = false;  // first column of the first row is boolean true
 };
 
-// One execution of a prepared statement with up to three bigint parameters. Owned by the caller
-// and reused; must stay alive until complete() is called.
+// Values as libpq text-format parameters: text by pointer (NUL-terminated, borrowed), null as a
+// null pointer, numbers formatted into a buffer kept between calls, so nothing is allocated once
+// warm.
+class PgTextParams {
+public:
+    void set(std::span<const SqlValue> values);
+    const char* const* data() const { return pointers_.data(); }
+    int count() const { return static_cast<int>(pointers_.size()); }
+
+private:
+    static constexpr std::size_t kSlot = 32;  // an int64 or a shortest round-trip double, and its NUL
+    std::vector<char> scratch_;
+    std::vector<const char*> pointers_;
+};
+
+// One execution of a prepared statement. Owned by the caller and reused; must stay alive until
+// complete() is called. set_params() takes up to kInlineParams bigints (test-1's path: formatted
+// into inline buffers, nothing else touched); set_values() any number of SqlValues.
 class PgRequest {
 public:
+    static constexpr int kInlineParams = 3;
     const char* statement = nullptr;
     int param_count = 0;
     void set_params(std::initializer_list<long long> values);
+    void set_values(std::span<const SqlValue> values);
     virtual void complete(const PgReply& reply) = 0;
 
 protected:
@@ -63,9 +83,14 @@ protected:
 
 private:
     friend class PgConnection;
-    char text_[3][24] = {};
-    const char* values_[3] = {text_[0], text_[1], text_[2]};
+    char text_[kInlineParams][24] = {};
+    const char* inline_values_[kInlineParams] = {text_[0], text_[1], text_[2]};
+    const char* const* values_ = inline_values_;
+    PgTextParams params_;  // set_values()
 };
+
+// The first line of a libpq message, without trailing blanks.
+std::string pg_first_line(const char* text);
 
 // Maps a server error (SQLSTATE) to the engine's kind and whether retrying may succeed.
 void classify_pg_error(const char* sqlstate, PgReply& reply);

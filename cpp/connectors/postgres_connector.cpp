@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -38,6 +39,30 @@ const PgStatement kCredit{"lb_credit", "UPDATE accounts SET balance = balance + 
 const PgStatement kCommit{"lb_commit", "COMMIT"};
 const PgStatement kRollback{"lb_rollback", "ROLLBACK"};
 
+// `name=value;name=value` as SET statements. Names are checked and values quoted: they become SQL.
+std::vector<std::string> parse_session_settings(const std::string& text) {
+    std::vector<std::string> sets;
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+        std::size_t end = text.find(';', begin);
+        if (end == std::string::npos) end = text.size();
+        const std::string item = text.substr(begin, end - begin);
+        begin = end + 1;
+        if (item.empty()) continue;
+        const auto eq = item.find('=');
+        const std::string name = item.substr(0, eq);
+        const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+        });
+        if (eq == std::string::npos || !name_ok)
+            throw ConnectorError("session_settings: expected name=value, got '" + item + "'");
+        std::string value;
+        for (char c : item.substr(eq + 1)) value += c == '\'' ? std::string("''") : std::string(1, c);
+        sets.push_back("SET " + name + " = '" + value + "'");
+    }
+    return sets;
+}
+
 PgOptions parse_options(const ConnectorOptions& options) {
     PgOptions o;
     o.url = option_required(options, "url");
@@ -54,6 +79,7 @@ PgOptions parse_options(const ConnectorOptions& options) {
         throw ConnectorError("isolation must be read_committed or serializable, got '" + isolation + "'");
     o.serializable = isolation == "serializable";
     o.inflight = static_cast<std::size_t>(option_int(options, "inflight", 1, 1, 1024));
+    o.session_settings = parse_session_settings(option_string(options, "session_settings", ""));
     if (o.inflight > 1 && !o.function_mode)
         throw ConnectorError("inflight > 1 (pipelining) needs mode=function: a statements-mode transfer waits on each reply");
     char* error = nullptr;
@@ -202,7 +228,7 @@ struct PostgresConnector::Groups {
         std::shared_ptr<PgConnection> conn;
         bool open = false;
         std::string error;
-        std::vector<AsyncTransferOpenCallback*> waiting;  // sessions of the group waiting for it to open
+        std::vector<GroupOpened> waiting;  // sessions of the group waiting for it to open
     };
     std::mutex mutex;
     std::map<std::size_t, Group> by_group;
@@ -270,33 +296,47 @@ std::optional<AccountsCheck> PostgresConnector::verify_accounts(const AccountsSp
     }
 }
 
+std::vector<std::string> PostgresConnector::connection_setup() const {
+    std::vector<std::string> setup = {"SET application_name = 'loadbench'",
+                                      options_.serializable ? "SET default_transaction_isolation = 'serializable'"
+                                                            : "SET default_transaction_isolation = 'read committed'"};
+    setup.insert(setup.end(), options_.session_settings.begin(), options_.session_settings.end());
+    return setup;
+}
+
 void PostgresConnector::open_async_transfer_session(asio::io_context& io, std::size_t index,
                                                     AsyncTransferOpenCallback& done) {
+    open_in_group(io, index,
+                  options_.function_mode ? std::vector<PgStatement>{kCallTransfer}
+                                         : std::vector<PgStatement>{kBegin, kDebit, kCredit, kCommit, kRollback},
+                  [this, &done](const std::shared_ptr<PgConnection>& conn, const std::string& error) {
+                      deliver(conn, error, done);
+                  });
+}
+
+void PostgresConnector::open_in_group(asio::io_context& io, std::size_t index, std::vector<PgStatement> statements,
+                                      GroupOpened done) {
     const std::size_t group_index = index / options_.inflight;
     std::shared_ptr<PgConnection> to_open;
     {
         std::lock_guard lock(groups_->mutex);
         Groups::Group& group = groups_->by_group[group_index];
         if (group.open || !group.error.empty()) {  // a later session of an opened group
-            asio::post(io, [this, conn = group.conn, error = group.error, &done] { deliver(conn, error, done); });
+            asio::post(io, [conn = group.conn, error = group.error, done = std::move(done)] { done(conn, error); });
             return;
         }
-        group.waiting.push_back(&done);
+        group.waiting.push_back(std::move(done));
         if (group.conn) return;  // its first session is opening it; this one waits
         PgConnectionSettings settings;
         settings.conninfo = options_.url;
-        settings.setup = {"SET application_name = 'loadbench'",
-                          options_.serializable ? "SET default_transaction_isolation = 'serializable'"
-                                                : "SET default_transaction_isolation = 'read committed'"};
-        settings.statements = options_.function_mode
-                                  ? std::vector<PgStatement>{kCallTransfer}
-                                  : std::vector<PgStatement>{kBegin, kDebit, kCredit, kCommit, kRollback};
+        settings.setup = connection_setup();
+        settings.statements = std::move(statements);
         settings.depth = options_.inflight;
         settings.users = options_.inflight;
         group.conn = to_open = std::make_shared<PgConnection>(io, std::move(settings));
     }
     to_open->open([this, group_index](std::string error) {
-        std::vector<AsyncTransferOpenCallback*> waiting;
+        std::vector<GroupOpened> waiting;
         std::shared_ptr<PgConnection> conn;
         {
             std::lock_guard lock(groups_->mutex);
@@ -306,7 +346,7 @@ void PostgresConnector::open_async_transfer_session(asio::io_context& io, std::s
             waiting.swap(group.waiting);
             conn = group.conn;
         }
-        for (AsyncTransferOpenCallback* callback : waiting) deliver(conn, error, *callback);
+        for (GroupOpened& opened : waiting) opened(conn, error);
     });
 }
 

@@ -6,12 +6,17 @@
 // Options: `url` (required), `flavor` = postgres | cockroachdb, `mode` = function (one round trip:
 // SELECT transfer(...)) | statements (BEGIN; UPDATE; UPDATE; COMMIT, as an ORM would),
 // `isolation` = read_committed | serializable, `inflight` = transfers in flight per connection
-// (pipeline mode; function mode only).
+// (pipeline mode; function mode only), `session_settings` = `name=value;name=value` (run as SET
+// on every connection: configuration presets such as synchronous_commit=off).
+// SQL scenarios (postgres_sql.cpp) use the same connections, settings and pipelining.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "connectors/connector.hpp"
+#include "connectors/pg_connection.hpp"
 
 namespace loadbench {
 
@@ -21,7 +26,9 @@ struct PgOptions {
     bool function_mode = true;
     bool serializable = false;
     std::size_t inflight = 1;
+    std::vector<std::string> session_settings;  // SET statements
 };
+
 
 class PostgresConnector final : public Connector {
 public:
@@ -36,11 +43,26 @@ public:
     void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
     std::size_t sessions_per_connection() const override { return options_.inflight; }
 
+    // postgres_sql.cpp
+    std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,
+                                             const std::vector<std::string>& statements) override;
+    void sql_execute(const std::vector<std::string>& script) override;
+    SqlRows sql_query(const std::string& sql) override;
+    std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& statements) override;
+    void open_async_sql_session(asio::io_context& io, std::size_t index, const std::vector<std::string>& statements,
+                                AsyncSqlOpenCallback& done) override;
+
     static std::string library_version();
 
 private:
     struct Groups;
-    void deliver(const std::shared_ptr<class PgConnection>& conn, const std::string& error,
+    using GroupOpened = std::function<void(const std::shared_ptr<PgConnection>& conn, const std::string& error)>;
+    // Session `index` gets the connection of its pipeline group (opened by the group's first
+    // session, with `statements` prepared); `done` runs on `io`'s thread.
+    void open_in_group(asio::io_context& io, std::size_t index, std::vector<PgStatement> statements, GroupOpened done);
+    // What every connection runs first: application name, isolation, session settings.
+    std::vector<std::string> connection_setup() const;
+    void deliver(const std::shared_ptr<PgConnection>& conn, const std::string& error,
                  AsyncTransferOpenCallback& done) const;
     PgOptions options_;
     std::unique_ptr<Groups> groups_;  // connections shared by the sessions of a pipeline group

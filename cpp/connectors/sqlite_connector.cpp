@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <cstdint>
 
 #include "connectors/options.hpp"
 
@@ -11,16 +12,33 @@ namespace loadbench {
 namespace {
 
 // `default` is SQLite out of the box: rollback journal, synchronous=FULL, no busy timeout.
-constexpr std::array<SqliteMode, 3> kSqliteModes = {{
-    {"default", "DELETE", nullptr, 0},
-    {"wal", "WAL", "NORMAL", 5000},
-    {"fast", "WAL", "OFF", 5000},
+const std::array<SqliteMode, 3> kSqliteModes = {{
+    {"default", "DELETE", "", 0, "", ""},
+    {"wal", "WAL", "NORMAL", 5000, "", ""},
+    {"fast", "WAL", "OFF", 5000, "", ""},
 }};
 
 SqliteMode find_mode(const std::string& name) {
     for (const auto& mode : kSqliteModes)
         if (name == mode.name) return mode;
     throw ConnectorError("unknown SQLite mode '" + name + "' (expected default, wal or fast)");
+}
+
+// A pragma value from the options, checked against what the pragma accepts: it goes into SQL text.
+std::string pragma_option(const ConnectorOptions& options, const std::string& key, const std::string& fallback,
+                          std::initializer_list<const char*> allowed) {
+    const std::string value = option_string(options, key, fallback);
+    if (value.empty() || allowed.size() == 0) return value;
+    for (const char* a : allowed)
+        if (value == a) return value;
+    std::string list;
+    for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    throw ConnectorError("connector option '" + key + "' must be one of " + list + ", got '" + value + "'");
+}
+
+std::string integer_pragma(const ConnectorOptions& options, const std::string& key) {
+    if (options.find(key) == options.end()) return {};
+    return std::to_string(option_int(options, key, 0, INT64_MIN, INT64_MAX));
 }
 
 ErrorKind classify(int rc) {
@@ -40,7 +58,9 @@ constexpr int kOpenBusyTimeoutMs = 10'000;
 SQLite::Database open_database(const std::string& file, const SqliteMode& mode, int flags) {
     try {
         SQLite::Database db(file, flags | SQLite::OPEN_NOMUTEX, kOpenBusyTimeoutMs);
-        if (mode.synchronous) db.exec(std::string("PRAGMA synchronous=") + mode.synchronous);
+        if (!mode.synchronous.empty()) db.exec("PRAGMA synchronous=" + mode.synchronous);
+        if (!mode.cache_size.empty()) db.exec("PRAGMA cache_size=" + mode.cache_size);
+        if (!mode.mmap_size.empty()) db.exec("PRAGMA mmap_size=" + mode.mmap_size);
         return db;
     } catch (const SQLite::Exception& e) {
         throw ConnectorError("cannot open '" + file + "': " + e.what());
@@ -98,18 +118,121 @@ private:
     std::string last_error_;
 };
 
+// One prepared statement on the raw C API: the hot path binds and steps it with nothing between.
+class PreparedStatement {
+public:
+    PreparedStatement(sqlite3* db, const std::string& sql) {
+        const char* tail = nullptr;
+        const int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                          &stmt_, &tail);
+        if (rc != SQLITE_OK) {
+            std::string message = sqlite3_errmsg(db);
+            sqlite3_finalize(stmt_);
+            throw ConnectorError(message);
+        }
+        if (!stmt_) throw ConnectorError("the statement is empty");
+        while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';')) ++tail;
+        if (tail && *tail) {
+            sqlite3_finalize(stmt_);
+            throw ConnectorError("one statement only: found more after the first");
+        }
+        readonly_ = sqlite3_stmt_readonly(stmt_) != 0;
+    }
+    ~PreparedStatement() { sqlite3_finalize(stmt_); }
+    PreparedStatement(const PreparedStatement&) = delete;
+    PreparedStatement& operator=(const PreparedStatement&) = delete;
+
+    sqlite3_stmt* get() const { return stmt_; }
+    bool readonly() const { return readonly_; }
+
+private:
+    sqlite3_stmt* stmt_ = nullptr;
+    bool readonly_ = false;
+};
+
+class SqliteSqlSession final : public SqlSession {
+public:
+    SqliteSqlSession(const std::string& file, const SqliteMode& mode, const std::vector<std::string>& statements)
+        : db_(open_database(file, mode, SQLite::OPEN_READWRITE)),
+          begin_(db_.getHandle(), "BEGIN IMMEDIATE"),
+          commit_(db_.getHandle(), "COMMIT"),
+          rollback_(db_.getHandle(), "ROLLBACK") {
+        statements_.reserve(statements.size());
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            try {
+                statements_.push_back(std::make_unique<PreparedStatement>(db_.getHandle(), statements[i]));
+            } catch (const ConnectorError& e) {
+                throw ConnectorError("statement " + std::to_string(i + 1) + " does not prepare on '" + file +
+                                     "': " + e.what());
+            }
+        }
+        // Only now: preparing reads the schema, which may wait for a session still opening (the
+        // open's own timeout applies); the mode's timeout governs the load.
+        db_.setBusyTimeout(mode.busy_timeout_ms);
+    }
+
+    SqlReply execute(std::size_t statement, std::span<const SqlValue> values) override {
+        const PreparedStatement& p = *statements_[statement];
+        sqlite3_stmt* stmt = p.get();
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const SqlValue& v = values[i];
+            const int at = static_cast<int>(i) + 1;
+            switch (v.type) {
+                case SqlType::null: sqlite3_bind_null(stmt, at); break;
+                case SqlType::integer: sqlite3_bind_int64(stmt, at, v.integer); break;
+                case SqlType::real: sqlite3_bind_double(stmt, at, v.real); break;
+                case SqlType::text: sqlite3_bind_text(stmt, at, v.text, static_cast<int>(v.size), SQLITE_STATIC); break;
+            }
+        }
+        std::int64_t rows = 0;
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) ++rows;
+        sqlite3_reset(stmt);
+        if (rc != SQLITE_DONE) return fail(rc);
+        return {true, ErrorKind::none, false, p.readonly() ? rows : sqlite3_changes64(db_.getHandle())};
+    }
+
+    SqlReply control(SqlControl what) override {
+        if (what == SqlControl::rollback && sqlite3_get_autocommit(db_.getHandle())) return {};  // nothing open
+        const PreparedStatement& p = what == SqlControl::begin ? begin_ : what == SqlControl::commit ? commit_ : rollback_;
+        const int rc = sqlite3_step(p.get());
+        sqlite3_reset(p.get());
+        return rc == SQLITE_DONE ? SqlReply{} : fail(rc);
+    }
+
+    void interrupt() noexcept override { sqlite3_interrupt(db_.getHandle()); }
+    std::string last_error() const override { return last_error_; }
+
+private:
+    SqlReply fail(int rc) {
+        last_error_ = std::string(sqlite3_errstr(rc)) + ": " + db_.getErrorMsg();
+        const ErrorKind kind = classify(rc);
+        return SqlReply::failed(kind, kind == ErrorKind::busy);
+    }
+
+    SQLite::Database db_;
+    PreparedStatement begin_, commit_, rollback_;
+    std::vector<std::unique_ptr<PreparedStatement>> statements_;
+    std::string last_error_;
+};
+
 }  // namespace
 
 SqliteConnector::SqliteConnector(const ConnectorOptions& options)
     : file_(option_required(options, "file")), mode_(find_mode(option_string(options, "mode", "wal"))) {
+    mode_.journal_mode = pragma_option(options, "journal_mode", mode_.journal_mode,
+                                       {"DELETE", "TRUNCATE", "PERSIST", "MEMORY", "WAL", "OFF"});
+    mode_.synchronous = pragma_option(options, "synchronous", mode_.synchronous, {"OFF", "NORMAL", "FULL", "EXTRA"});
     mode_.busy_timeout_ms =
         static_cast<int>(option_int(options, "busy_timeout_ms", mode_.busy_timeout_ms, 0, 3'600'000));
+    mode_.cache_size = integer_pragma(options, "cache_size");
+    mode_.mmap_size = integer_pragma(options, "mmap_size");
 }
 
 void SqliteConnector::prep_accounts(const AccountsSpec& spec) {
     SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     try {
-        db.exec(std::string("PRAGMA journal_mode=") + mode_.journal_mode);
+        db.exec("PRAGMA journal_mode=" + mode_.journal_mode);
         db.exec("DROP TABLE IF EXISTS accounts");
         db.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
         SQLite::Transaction txn(db);
@@ -121,7 +244,7 @@ void SqliteConnector::prep_accounts(const AccountsSpec& spec) {
             insert.reset();
         }
         txn.commit();
-        if (std::string(mode_.journal_mode) == "WAL") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        if (mode_.journal_mode == "WAL") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch (const SQLite::Exception& e) {
         throw ConnectorError("'" + file_ + "': " + e.what());
     }
@@ -153,6 +276,66 @@ std::unique_ptr<TransferSession> SqliteConnector::open_transfer_session() {
     } catch (const SQLite::Exception& e) {
         throw ConnectorError("cannot prepare test-1 statements on '" + file_ + "' (was it prepped?): " +
                              e.what());
+    }
+}
+
+// The check runs the DDL on an in-memory database: the same library and dialect, and nothing of
+// the real file is touched.
+std::optional<SqlCheckFailure> SqliteConnector::sql_check(const std::vector<std::string>& script,
+                                                          const std::vector<std::string>& statements) {
+    SQLite::Database db(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (std::size_t i = 0; i < script.size(); ++i) {
+        try {
+            db.exec(script[i]);
+        } catch (const SQLite::Exception& e) {
+            return SqlCheckFailure{true, i, e.what()};
+        }
+    }
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+        try {
+            PreparedStatement p(db.getHandle(), statements[i]);
+        } catch (const ConnectorError& e) {
+            return SqlCheckFailure{false, i, e.what()};
+        }
+    }
+    return std::nullopt;
+}
+
+void SqliteConnector::sql_execute(const std::vector<std::string>& script) {
+    SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    try {
+        db.exec("PRAGMA journal_mode=" + mode_.journal_mode);
+        for (const std::string& sql : script) db.exec(sql);
+        if (mode_.journal_mode == "WAL") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (const SQLite::Exception& e) {
+        throw ConnectorError("'" + file_ + "': " + e.what());
+    }
+}
+
+SqlRows SqliteConnector::sql_query(const std::string& sql) {
+    SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READONLY);
+    try {
+        SQLite::Statement q(db, sql);
+        SqlRows rows;
+        while (q.executeStep()) {
+            auto& row = rows.emplace_back();
+            for (int c = 0; c < q.getColumnCount(); ++c) {
+                const SQLite::Column column = q.getColumn(c);
+                if (column.isNull()) row.emplace_back(std::nullopt);
+                else row.emplace_back(column.getString());
+            }
+        }
+        return rows;
+    } catch (const SQLite::Exception& e) {
+        throw ConnectorError("'" + file_ + "': " + e.what());
+    }
+}
+
+std::unique_ptr<SqlSession> SqliteConnector::open_sql_session(const std::vector<std::string>& statements) {
+    try {
+        return std::make_unique<SqliteSqlSession>(file_, mode_, statements);
+    } catch (const SQLite::Exception& e) {
+        throw ConnectorError("cannot open '" + file_ + "': " + e.what());
     }
 }
 

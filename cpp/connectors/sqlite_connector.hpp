@@ -1,7 +1,9 @@
-// SqliteConnector: test-1 on an SQLite file through SQLiteCpp, one connection per worker.
-// Options: `file` (required), `mode` = default | wal | fast (see kSqliteModes), `busy_timeout_ms`
-// (overrides the mode's). Transfers take the write lock up front (BEGIN IMMEDIATE) so two writers
-// never deadlock upgrading a read lock; BUSY/LOCKED come back to the engine as retryable.
+// SqliteConnector: test-1 and SQL scenarios on an SQLite file through SQLiteCpp, one connection per
+// worker. Options: `file` (required), `mode` = default | wal | fast (see kSqliteModes); these
+// override the mode's: `journal_mode`, `synchronous`, `busy_timeout_ms`, and `cache_size`,
+// `mmap_size` (PRAGMA values; unset: SQLite's defaults). Transactions take the write lock up front
+// (BEGIN IMMEDIATE) so two writers never deadlock upgrading a read lock; BUSY/LOCKED come back to
+// the engine as retryable.
 #pragma once
 
 #include <string>
@@ -11,10 +13,12 @@
 namespace loadbench {
 
 struct SqliteMode {
-    const char* name;
-    const char* journal_mode;  // set on the file by prep (it persists in the file)
-    const char* synchronous;   // nullptr: SQLite's default (FULL)
+    std::string name;
+    std::string journal_mode;  // set on the file by prep (it persists in the file)
+    std::string synchronous;   // empty: SQLite's default (FULL)
     int busy_timeout_ms;       // 0: SQLite's default (fail at once)
+    std::string cache_size;    // PRAGMA cache_size per connection; empty: SQLite's default
+    std::string mmap_size;     // PRAGMA mmap_size per connection; empty: SQLite's default (0)
 };
 
 class SqliteConnector final : public Connector {
@@ -24,6 +28,12 @@ public:
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
     std::unique_ptr<TransferSession> open_transfer_session() override;
+
+    std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,
+                                             const std::vector<std::string>& statements) override;
+    void sql_execute(const std::vector<std::string>& script) override;
+    SqlRows sql_query(const std::string& sql) override;
+    std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& statements) override;
 
     static std::string library_version();
 

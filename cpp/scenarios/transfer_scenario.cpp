@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "scenarios/open_adapter.hpp"
+
 namespace loadbench {
 namespace {
 
@@ -39,28 +41,6 @@ private:
     Transfer transfer_;
 };
 
-// Adapts the connector's open callback to the engine's, wrapping the session with the planner. It
-// owns itself from open_session() until its one callback, which deletes it.
-class OpenAdapter final : public AsyncTransferOpenCallback {
-public:
-    OpenAdapter(const TransferPlanner& planner, SessionOpenCallback& done) : planner_(planner), done_(done) {}
-    void opened(std::unique_ptr<AsyncTransferSession> session) override {
-        auto& done = done_;
-        auto wrapped = std::make_unique<AsyncTransferWorkerSession>(std::move(session), planner_);
-        delete this;
-        done.opened(std::move(wrapped));
-    }
-    void open_failed(std::string error) override {
-        auto& done = done_;
-        delete this;
-        done.open_failed(std::move(error));
-    }
-
-private:
-    const TransferPlanner& planner_;
-    SessionOpenCallback& done_;
-};
-
 }  // namespace
 
 TransferPlanner::TransferPlanner(const TransferParams& params)
@@ -93,7 +73,14 @@ AsyncTransferWorkload::AsyncTransferWorkload(TransferParams params, std::shared_
     : planner_(params), connector_(std::move(connector)) {}
 
 void AsyncTransferWorkload::open_session(asio::io_context& io, std::size_t index, SessionOpenCallback& done) {
-    connector_->open_async_transfer_session(io, index, *new OpenAdapter(planner_, done));
+    const TransferPlanner& planner = planner_;
+    connector_->open_async_transfer_session(
+        io, index,
+        adapt_open<AsyncTransferSession, AsyncTransferOpenCallback>(
+            [&planner](std::unique_ptr<AsyncTransferSession> session) {
+                return std::make_unique<AsyncTransferWorkerSession>(std::move(session), planner);
+            },
+            done));
 }
 
 std::unique_ptr<Run> make_transfer_run(const RunConfig& config, const TransferParams& params,

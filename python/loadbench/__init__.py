@@ -2,7 +2,9 @@
 
 Public API: :mod:`loadbench.config` (run plans), :mod:`loadbench.engine` (one run),
 :mod:`loadbench.runner` (prep, run, verify, report), :mod:`loadbench.reports` (read and write
-reports), :mod:`loadbench.histogram` (stored latency histograms). ``loadbench._core`` is private.
+reports), :mod:`loadbench.histogram` (stored latency histograms), :mod:`loadbench.scenario_files`
+(scenarios in TOML files), :mod:`loadbench.presets` (configuration presets), :mod:`loadbench.results`
+(the write test's results files). ``loadbench._core`` is private.
 """
 
 __version__ = "0.1.0"

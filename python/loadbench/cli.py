@@ -19,11 +19,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import __version__, connectors, engine, hlog, reports, runner, sweeps
+from loadbench import __version__, connectors, engine, hlog, presets, reports, runner, sweeps
 from loadbench import services as svc
 from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
-from loadbench.display import (LiveDisplay, compare_table, merged_table, schedule_lines, summary_table,
-                               sweep_table)
+from loadbench.display import (LiveDisplay, compare_table, comparison_table, merged_table, schedule_lines,
+                               summary_table, sweep_table)
 from loadbench.errors import ConfigError, LoadbenchError
 
 
@@ -65,6 +65,14 @@ _target_options = _options(
                       "default 1)."),
 )
 _ACCOUNTS = click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+# What is loaded, beyond test-1's accounts: bench and prep.
+_scenario_options = _options(
+    click.option("--config-id", metavar="ID[,ID]|all",
+                 help="Configuration presets to run under, comma-separated, or all (see README: base-0, wal-1, ..., "
+                      "pg-base-0, ...). Default: the connectors as configured; for write, each one's base preset."),
+    click.option("--set", "set_values", multiple=True, metavar="NAME=VALUE",
+                 help="Scenario files: override an integer var (e.g. --set scale=10), repeatable."),
+)
 
 # How each run goes: bench and matrix.
 _run_options = _options(
@@ -108,12 +116,32 @@ def _runs_dir(settings: Settings, runs_dir: Path | None) -> Path:
 
 
 def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, pg_mode: str | None = None,
-             isolation: str | None = None, inflight: int | None = None, **plan_args) -> RunPlan:
+             isolation: str | None = None, inflight: int | None = None, config_id: str | None = None,
+             results_dir: Path | None = None, **plan_args) -> RunPlan:
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     choices = connectors.Choices(pg_mode=pg_mode, isolation=isolation, inflight=inflight)
     specs = connectors.select(settings, runs, connector_names, choices)
-    return make_plan(settings, specs, runs_dir=runs, **plan_args)
+    # The write test always runs under a preset (its results file is named after it): the base
+    # one unless --config-id says otherwise.
+    specs = presets.select(config_id, specs, settings, base_by_default=plan_args.get("test") == "write")
+    if results_dir is None:
+        results_dir = Path(settings.string("LOADBENCH_RESULTS_DIR", "results") or "results")
+    return make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
+
+
+def _set_vars(values: tuple[str, ...]) -> dict[str, int]:
+    """``--set NAME=VALUE`` (repeatable): integer vars of a scenario file."""
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = int(value.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"--set {item!r}: expected NAME=INTEGER") from None
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {item!r}: expected NAME=INTEGER")
+    return out
 
 
 def _console() -> Console:
@@ -131,12 +159,16 @@ def _finish(outcome: runner.BenchOutcome, as_json: bool) -> int:
         if reports.kind_of(report) != "sweep":
             for line in schedule_lines(report):
                 click.echo(line)
+            if report["parameters"].get("concurrency_levels"):
+                console.print(comparison_table(report))
         console.print(f"report: {outcome.path}")
+        for path in outcome.results_paths:
+            console.print(f"results: {path}")
     for _, _, _, entry in reports.runs(report):
         if entry["status"] == "failed":
             click.echo(f"loadbench: {entry['error']}", err=True)
         elif entry["status"] == "verification_failed":
-            click.echo(f"loadbench: {entry['name']}: verification failed: {_describe(entry['verification'])}", err=True)
+            click.echo(f"loadbench: {_label(entry)}: verification failed: {_describe(entry['verification'])}", err=True)
     return outcome.exit_code
 
 
@@ -165,13 +197,24 @@ def cli() -> None:
               help="Sweep alpha from START to END (included) by STEP at CONCURRENCY workers; one report holds every point.")
 @click.option("--concurrency-tests", type=(int, int, int, float), default=None, metavar="START END STEP ALPHA",
               help="Sweep concurrency (workers) from START to END (included) by STEP at ALPHA; one report holds every point.")
+@click.option("--configs", metavar="C[,C]",
+              help="write: the concurrency levels, one run each on the same tables (default 1,2,4,8,16,32,64,128).")
+@click.option("--total-writes", type=int, help="write: writes per concurrency level (default 100000).")
+@click.option("--results-dir", type=click.Path(path_type=Path),
+              help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; default results).")
 @_run_options
 @_ACCOUNTS
+@_scenario_options
 @_target_options
 def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet, env_file, runs_dir, connector_names,
-          **kwargs) -> int:
+          set_values, **kwargs) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
-    concurrency: one report holding every point)."""
+    concurrency: one report holding every point).
+
+    TEST is test-1 (money transfers, built in), write (inserts across five tables, per preset and
+    concurrency level, with results/<configuration-id>.json), or a scenario file: a path to a
+    .toml file, or a shipped one by name (tpcb, test-1.toml, write.toml).
+    """
     if contention_tests and concurrency_tests:
         raise ConfigError("use one of --contention-tests and --concurrency-tests")
     sweep = None
@@ -185,7 +228,10 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
             kwargs["concurrency" if flag == "--contention-tests" else "alpha"] = fixed_value
     if sweep is None and iterations not in (None, 1):
         sweep = sweeps.repeat(iterations)
-    plan = _resolve(env_file, runs_dir, connector_names, test=test, **kwargs)
+    if sweep is not None and test == "write":
+        raise ConfigError("the write test sweeps its own concurrency levels (--configs); "
+                          "--contention-tests, --concurrency-tests and --iterations do not apply")
+    plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
     if sweep is not None:
         return _sweep(plan, sweep, as_json, quiet)
     return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json)), as_json)
@@ -237,17 +283,27 @@ def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, second
 
 
 @cli.command()
+@click.argument("test", default="test-1")
 @_ACCOUNTS
+@_scenario_options
 @_target_options
-def prep(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
-    """Create the schema and seed the accounts (resets them if present)."""
-    plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
-                    **choices)
+def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, set_values, **choices) -> int:
+    """Create the schema and seed it (resets it if present): test-1's accounts, or a scenario
+    file's tables and seed rows."""
+    plan = _resolve(env_file, runs_dir, connector_names, test=test, accounts=accounts,
+                    initial_balance=initial_balance, set_vars=_set_vars(set_values), **choices)
+    for spec in plan.connectors:
+        engine.check_sql(plan, spec)
     for spec in plan.connectors:
         began = time.monotonic()
         engine.prep(plan, spec)
-        click.echo(f"{spec.name}: seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each "
-                   f"in {time.monotonic() - began:.2f} s")
+        if plan.scenario is None:
+            what = f"seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each"
+        else:
+            seeded = plan.scenario.seeded()
+            what = f"created the {len(plan.scenario.tables)} tables of {plan.scenario.name}, seeded " + (
+                ", ".join(f"{rows:,} {table}" for table, rows in seeded.items()) if seeded else "nothing")
+        click.echo(f"{spec.label}: {what} in {time.monotonic() - began:.2f} s")
     return 0
 
 
@@ -467,8 +523,16 @@ def export(report_path, as_hlog, out) -> int:
 def _describe(check: dict) -> str:
     if "error" in check:
         return check["error"]
+    if "checks" in check:
+        failed = [c for c in check["checks"] if not c["passed"]]
+        return "; ".join(f"{c['name']}: got {c['actual']}, expected {c['expected']}" for c in failed) or "passed"
     return (f"{check['accounts']:,} accounts, total {check['total']:,} (expected {check['expected_total']:,}), "
             f"{check['negative_balances']} negative")
+
+
+def _label(entry: dict) -> str:
+    preset = entry.get("configuration_id")
+    return f"{entry['name']} {preset}" if preset else entry["name"]
 
 
 def _terminate(signum, frame) -> None:

@@ -13,7 +13,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import psutil
 from dotenv import dotenv_values
@@ -21,7 +21,10 @@ from dotenv.parser import parse_stream
 
 from loadbench.errors import ConfigError
 
-TESTS = ("test-1",)
+if TYPE_CHECKING:
+    from loadbench.scenario_files import Scenario
+
+TESTS = ("test-1", "write")
 ARRIVALS = ("poisson", "regular")
 
 DEFAULT_SECONDS = 10.0
@@ -32,6 +35,10 @@ DEFAULT_INITIAL_BALANCE = 1_000
 DEFAULT_MAX_AMOUNT = 100
 DEFAULT_MAX_TRIES = 10
 DEFAULT_OP_TIMEOUT = 30.0
+DEFAULT_TOTAL_WRITES = 100_000
+DEFAULT_WRITE_LEVELS = (1, 2, 4, 8, 16, 32, 64, 128)
+# A run of a fixed number of operations is bounded by --seconds only when given.
+UNBOUNDED_SECONDS = 7 * 24 * 3600.0
 MAX_WARMUP_DEFAULT = 30.0
 MAX_ACCOUNTS = 2**53  # the Zipf sampler's key space: exact doubles
 
@@ -125,6 +132,13 @@ class ConnectorSpec:
     settings: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     sessions_per_connection: int = 1  # transfers in flight per connection (pipelining)
+    dialect: str = ""  # SQL dialect for scenario files: sqlite | postgres | cockroachdb | null (no SQL)
+    configuration_id: str | None = None  # the preset it runs under (--config-id)
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name it: the connector, and its preset when it has one."""
+        return f"{self.name} {self.configuration_id}" if self.configuration_id else self.name
 
     def core_dict(self) -> dict:
         return {"kind": self.kind, "options": dict(self.options)}
@@ -156,6 +170,16 @@ class RunPlan:
     connectors: tuple[ConnectorSpec, ...]
     runs_dir: Path
     server_pids: tuple[int, ...] = ()  # --server-pid: database processes to sample (not a parameter of the load)
+    scenario: "Scenario | None" = None        # a scenario file (write, tpcb, path.toml); None: test-1
+    pools: Mapping[str, list[str]] = field(default_factory=dict)  # its generated pools
+    concurrency_levels: tuple[int, ...] = ()  # write: one run per level
+    results_dir: Path | None = None           # write: where results/<configuration-id>.json go
+
+    def core_scenario(self, connector: ConnectorSpec) -> dict:
+        """The core's scenario dict for one connector (a file scenario depends on its dialect)."""
+        if self.scenario is None:
+            return self.scenario_dict()
+        return self.scenario.core_dict(connector.dialect, self.pools)
 
     def scenario_dict(self) -> dict:
         return {
@@ -184,8 +208,9 @@ class RunPlan:
         }
 
     def parameters(self) -> dict:
-        """The plan as the report records it."""
-        return {
+        """The plan as the report records it (test-1's own parameters are kept, at their defaults,
+        for other scenarios, so readers of older reports find every field)."""
+        params = {
             "seconds": self.seconds,
             "warmup_seconds": self.warmup,
             "concurrency": self.concurrency,
@@ -204,8 +229,15 @@ class RunPlan:
             "scatter": self.scatter,
             "prep": self.prep,
             "verify": self.verify,
-            "connectors": [c.name for c in self.connectors],
+            "connectors": sorted({c.name for c in self.connectors}, key=[c.name for c in self.connectors].index),
         }
+        if self.scenario is not None:
+            params["scenario"] = self.scenario.describe()
+        if any(c.configuration_id for c in self.connectors):
+            params["configuration_ids"] = [c.configuration_id or c.name for c in self.connectors]
+        if self.concurrency_levels:
+            params["concurrency_levels"] = list(self.concurrency_levels)
+        return params
 
 
 def _finite(name: str, value: float) -> float:
@@ -266,10 +298,39 @@ def make_plan(
     verify: bool | None = None,
     runs_dir: Path | None = None,
     server_pids: tuple[int, ...] = (),
+    set_vars: Mapping[str, int] | None = None,
+    configs: str | None = None,
+    total_writes: int | None = None,
+    results_dir: Path | None = None,
 ) -> RunPlan:
-    """Validates flags (None = not given) against settings and defaults."""
-    if test not in TESTS:
-        raise ConfigError(f"unknown test {test!r} (known: {', '.join(TESTS)})")
+    """Validates flags (None = not given) against settings and defaults.
+
+    ``test`` is ``test-1`` (the built-in transfer), ``write`` (write.toml per concurrency level of
+    ``configs``, ``total_writes`` each) or a scenario file (a path, or a shipped file's name).
+    """
+    from loadbench import fake_pools, scenario_files
+
+    scenario = None
+    if test != "test-1":
+        path = scenario_files.builtin_dir() / "write.toml" if test == "write" else scenario_files.resolve_path(test)
+        if path is None:
+            known = ", ".join([*TESTS, *(n for n in scenario_files.builtin_names() if n not in TESTS)])
+            raise ConfigError(f"unknown test {test!r} (known: {known}, or a path to a .toml scenario file)")
+        scenario = scenario_files.load(path, set_vars)
+        for flag, value in (("--alpha", alpha), ("--accounts", accounts), ("--initial-balance", initial_balance),
+                            ("--scatter", scatter or None)):
+            if value is not None:
+                raise ConfigError(f"{flag} applies to test-1 only (a scenario file sets its own generators and "
+                                  f"vars: use --set NAME=VALUE)")
+    elif set_vars:
+        raise ConfigError("--set applies to scenario files (test-1 takes --accounts, --alpha, ...)")
+    levels: tuple[int, ...] = ()
+    if test == "write":
+        levels, operations, seconds, warmup = _write_levels(configs, total_writes, concurrency, operations, seconds,
+                                                            warmup)
+        concurrency = levels[0]
+    elif configs is not None or total_writes is not None:
+        raise ConfigError(f"{'--configs' if configs is not None else '--total-writes'} applies to the write test only")
     seconds = _finite("--seconds", DEFAULT_SECONDS if seconds is None else seconds)
     if seconds <= 0:
         raise ConfigError(f"--seconds must be > 0, got {seconds:g}")
@@ -319,8 +380,22 @@ def make_plan(
         verify = settings.boolean("VERIFY", True)
     if not connectors:
         raise ConfigError("no connector selected")
+    pools: dict[str, list[str]] = {}
+    if scenario is not None:
+        for spec in connectors:
+            if not spec.dialect:
+                raise ConfigError(f"connector {spec.name!r} cannot run scenario files (it speaks no SQL)")
+            if spec.dialect != "null":
+                scenario.ddl(spec.dialect)  # every table has DDL for it
+                scenario.statements(spec.dialect)
+            if spec.sessions_per_connection > 1:
+                for op in scenario.operations:
+                    if op.transaction or len(op.statements) > 1:
+                        raise scenario.error(f"ops.{op.name}", f"a transaction or several statements cannot be "
+                                             f"pipelined ({spec.name}: --inflight must be 1)")
+        pools = fake_pools.generate(scenario.pools, seed, str(scenario.path))
     return RunPlan(
-        test=test,
+        test=test if scenario is None else scenario.name,
         seconds=seconds,
         warmup=warmup,
         concurrency=concurrency,
@@ -342,4 +417,35 @@ def make_plan(
         connectors=connectors,
         runs_dir=runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs")),
         server_pids=check_server_pids(server_pids),
+        scenario=scenario,
+        pools=pools,
+        concurrency_levels=levels,
+        results_dir=results_dir,
     )
+
+
+def _write_levels(configs: str | None, total_writes: int | None, concurrency: int | None, operations: int | None,
+                  seconds: float | None, warmup: float | None) -> tuple[tuple[int, ...], int, float, float]:
+    """The write test's concurrency levels, writes per level, window bound and warmup."""
+    if configs is not None and concurrency is not None:
+        raise ConfigError("give --configs (the write test's concurrency levels) or --concurrency, not both")
+    if operations is not None and total_writes is not None:
+        raise ConfigError("give --total-writes or --operations, not both")
+    if configs is None:
+        levels = (concurrency,) if concurrency is not None else DEFAULT_WRITE_LEVELS
+    else:
+        try:
+            levels = tuple(int(c) for c in configs.split(",") if c.strip())
+        except ValueError:
+            raise ConfigError(f"--configs must be comma-separated concurrency levels such as 1,2,4, got {configs!r}") from None
+        if not levels:
+            raise ConfigError("--configs is empty")
+        if len(set(levels)) != len(levels):
+            raise ConfigError("--configs names a concurrency level twice")
+    if any(c < 1 for c in levels):
+        raise ConfigError(f"every concurrency level must be >= 1, got {min(levels)}")
+    total = total_writes if total_writes is not None else operations if operations is not None else DEFAULT_TOTAL_WRITES
+    if total < 1:
+        raise ConfigError(f"--total-writes must be >= 1, got {total}")
+    # A fixed total of writes: no warmup (every write counts), and no time limit unless asked.
+    return levels, total, UNBOUNDED_SECONDS if seconds is None else seconds, 0.0 if warmup is None else warmup

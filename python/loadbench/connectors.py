@@ -57,7 +57,7 @@ def _sqlite(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSp
             raise ConfigError(f"SQLITE_FILE={found[0]!r} (from {found[1]}): directory {directory} is not writable")
     mode = _one_of(settings, "SQLITE_MODE", None, SQLITE_MODES, DEFAULT_SQLITE_MODE)
     return ConnectorSpec(name="sqlite", kind="sqlite", options={"file": str(file), "mode": mode},
-                         target=str(file.resolve()), settings={"mode": mode})
+                         target=str(file.resolve()), settings={"mode": mode}, dialect="sqlite")
 
 
 def _null(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec:
@@ -68,7 +68,8 @@ def _null(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec
         "stall_at_ms": str(settings.integer("NULL_STALL_AT_MS", -1, minimum=-1)),
         "stall_ms": str(settings.integer("NULL_STALL_MS", 0, minimum=0)),
     }
-    return ConnectorSpec(name="null", kind="null", options=options, target="none", settings=dict(options))
+    return ConnectorSpec(name="null", kind="null", options=options, target="none", settings=dict(options),
+                         dialect="null")
 
 
 def _one_of(settings: Settings, env: str, flag_value: str | None, allowed: tuple[str, ...], default: str,
@@ -126,7 +127,7 @@ def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Ch
         return ConnectorSpec(name=name, kind="postgres", options=options, target=redact_url(url),
                              settings={"flavor": flavor, "mode": mode, "isolation": isolation,
                                        "inflight": str(inflight)},
-                             secrets=tuple(url_secrets(url)), sessions_per_connection=inflight)
+                             secrets=tuple(url_secrets(url)), sessions_per_connection=inflight, dialect=flavor)
 
     return build
 

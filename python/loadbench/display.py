@@ -57,7 +57,7 @@ class LiveDisplay(CallbackLive):
         super().__init__(console, enabled=not quiet and console.is_terminal)
         self.plan = plan
         self.quiet = quiet
-        self.rows: dict[str, list[str]] = {spec.name: [spec.name, "waiting", "", "", ""] for spec in plan.connectors}
+        self.rows: dict[str, list[str]] = {spec.label: [spec.label, "waiting", "", "", ""] for spec in plan.connectors}
 
     def _render(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -69,7 +69,7 @@ class LiveDisplay(CallbackLive):
         return table
 
     def _update(self, spec: ConnectorSpec, phase: str, elapsed: str = "", tps: str = "", p99: str = "") -> None:
-        self.rows[spec.name] = [spec.name, phase, elapsed, tps, p99]
+        self.rows[spec.label] = [spec.label, phase, elapsed, tps, p99]
         self.redraw()
 
     def _say(self, text: str) -> None:
@@ -78,11 +78,15 @@ class LiveDisplay(CallbackLive):
 
     def phase(self, spec: ConnectorSpec, phase: str) -> None:
         self._update(spec, phase)
-        self._say(f"{spec.name}: {phase}")
+        self._say(f"{spec.label}: {phase}")
 
     def progress(self, spec: ConnectorSpec, p: dict) -> None:
         total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
-        elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if p["phase"] in ("warmup", "measuring") else ""
+        elapsed = ""
+        if p["phase"] in ("warmup", "measuring"):
+            # A fixed number of operations ends the window, not the clock: no total to show.
+            bounded = p["phase"] == "warmup" or not self.plan.operations
+            elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if bounded else f"{p['elapsed_s']:.1f} s"
         tps = f"{p['last_second_tps']:,.0f}" if p["phase"] == "measuring" and p["committed"] else ""
         p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
         self._update(spec, p["phase"], elapsed, tps, p99)
@@ -90,11 +94,12 @@ class LiveDisplay(CallbackLive):
     def finished(self, spec: ConnectorSpec, entry: dict) -> None:
         if entry["status"] == "failed":
             self._update(spec, "failed")
-            self._say(f"{spec.name}: failed: {entry['error']}")
+            self._say(f"{spec.label}: failed: {entry['error']}")
             return
         self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
                      f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]))
-        self._say(f"{spec.name}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s")
+        self._say(f"{spec.label}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s"
+                  + (f" at concurrency {entry['sessions']}" if self.plan.concurrency_levels else ""))
 
 
 def schedule_lines(report: dict) -> list[str]:
@@ -134,26 +139,62 @@ def resource_cells(entry: dict) -> tuple[str, str]:
     return _usage(resources["harness"]), _usage(resources["server"])
 
 
-def summary_table(report: dict) -> Table:
-    """The final table of a report: one row per connector."""
+def _row_label(entry: dict, report: dict) -> str:
+    label = entry["name"] + (f" {entry['configuration_id']}" if entry.get("configuration_id") else "")
+    if report["parameters"].get("concurrency_levels") and "sessions" in entry:
+        label += f" c={entry['sessions']}"
+    return label
+
+
+def _title(report: dict) -> str:
     p = report["parameters"]
-    title = (f"{report['test']}: {p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup), concurrency "
-             f"{p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
-             + (" (interrupted)" if report["interrupted"] else ""))
-    table = Table(title=title, title_justify="left", caption=_RESOURCES_CAPTION, caption_justify="left")
+    window = (f"{p['operations']:,} operations" if p["operations"] and p["seconds"] >= 86400
+              else f"{p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup)")
+    if "scenario" in p:
+        levels = p.get("concurrency_levels") or [p["concurrency"]]
+        ops = ", ".join(o["name"] for o in p["scenario"]["operations"])
+        what = f"{window}, concurrency {','.join(map(str, levels))}, operations {ops}"
+    else:
+        what = f"{window}, concurrency {p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
+    return f"{report['test']}: {what}" + (" (interrupted)" if report["interrupted"] else "")
+
+
+def comparison_table(report: dict) -> Table:
+    """The write test's comparison: committed writes per second per preset (rows) and concurrency
+    level (columns), with the failed writes beside them."""
+    levels = report["parameters"].get("concurrency_levels") or [report["parameters"]["concurrency"]]
+    title = f"{report['test']}: writes/s (failed writes) by configuration and concurrency"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    table.add_column("configuration")
+    for level in levels:
+        table.add_column(f"c={level}", justify="right")
+    rows: dict[str, dict[int, str]] = {}
+    for e in report["connectors"]:
+        label = e["name"] + (f" {e['configuration_id']}" if e.get("configuration_id") else "")
+        cells = rows.setdefault(label, {})
+        if e["status"] != "failed":
+            cells[e["sessions"]] = f"{e['tps']:,.0f}" + (f" ({e['failed']:,})" if e["failed"] else "")
+    for label, cells in rows.items():
+        table.add_row(label, *[cells.get(level, "-") for level in levels])
+    return table
+
+
+def summary_table(report: dict) -> Table:
+    """The final table of a report: one row per connector (and configuration, and level)."""
+    table = Table(title=_title(report), title_justify="left", caption=_RESOURCES_CAPTION, caption_justify="left")
     columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
                "p99.9 ms", "max ms", "collisions", "harness", "server", "verify"]
     for c in columns:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
         if e["status"] == "failed":
-            table.add_row(e["name"], *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            table.add_row(_row_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
             continue
         lat = e["latency"]
         v = e["verification"]
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
         table.add_row(
-            e["name"], f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
+            _row_label(e, report), f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
             f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
             fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
             verdict,

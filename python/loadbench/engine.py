@@ -7,9 +7,9 @@ early and the result comes back marked ``interrupted``.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
-from loadbench import _core
+from loadbench import _core, scenario_files
 from loadbench.config import ConnectorSpec, RunPlan
 from loadbench.errors import ConfigError, RunFailed
 from loadbench.secrets import scrub
@@ -35,13 +35,90 @@ def check(spec: ConnectorSpec) -> None:
     _native_call(spec, "unreachable", _core.check, spec.core_dict())
 
 
+def check_sql(plan: RunPlan, spec: ConnectorSpec) -> None:
+    """A scenario file's SQL on this connector's database, before anything changes there: the
+    tables' DDL runs on a scratch copy and every statement is prepared. A refusal is a ConfigError
+    naming the file, the TOML key and the database's message."""
+    scenario = plan.scenario
+    if scenario is None or spec.dialect == "null":
+        return
+    texts, keys, _ = scenario.statements(spec.dialect)
+    for seed in scenario.seeds:
+        texts.append(scenario.seed_sql(seed, spec.dialect))
+        keys.append(seed.statement.key)
+    creates = scenario.create_tables(spec.dialect)
+    failure = _native_call(spec, "check", _core.sql_check, spec.core_dict(), creates, texts)
+    if failure is None:
+        return
+    if failure["in_script"]:
+        key = f"tables.{scenario.tables[failure['index']][0]}"
+    else:
+        key = keys[failure["index"]]
+    raise scenario.error(key, f"does not prepare on {spec.label}: {scrub(failure['message'], spec.secrets)}")
+
+
 def prep(plan: RunPlan, spec: ConnectorSpec) -> None:
-    _native_call(spec, "prep", _core.prep, plan.scenario_dict(), spec.core_dict())
+    """test-1: seed the accounts. A scenario file: drop and create its tables, insert its seeds."""
+    if plan.scenario is None:
+        _native_call(spec, "prep", _core.prep, plan.scenario_dict(), spec.core_dict())
+        return
+    if spec.dialect == "null":
+        return
+    _native_call(spec, "prep", _core.sql_execute, spec.core_dict(), plan.scenario.ddl(spec.dialect))
+    _native_call(spec, "prep", _core.sql_seed, plan.core_scenario(spec), spec.core_dict(), plan.seed)
 
 
-def verify(plan: RunPlan, spec: ConnectorSpec) -> dict | None:
-    """The verification result (None when the connector keeps no data)."""
-    return _native_call(spec, "verify", _core.verify, plan.scenario_dict(), spec.core_dict())
+def teardown(plan: RunPlan, spec: ConnectorSpec) -> None:
+    """A scenario file's tables dropped."""
+    if plan.scenario is not None and spec.dialect != "null":
+        _native_call(spec, "teardown", _core.sql_execute, spec.core_dict(), plan.scenario.teardown())
+
+
+def verify(plan: RunPlan, spec: ConnectorSpec, committed: Mapping[str, int] | None = None,
+           uncounted: int = 0) -> dict | None:
+    """The verification result (None when the connector keeps no data). For a scenario file,
+    ``committed`` is what each operation committed since prep, and ``uncounted`` how many
+    operations completed outside the measured windows (which may or may not have committed, so
+    an expectation that counts commits becomes a range)."""
+    if plan.scenario is None:
+        return _native_call(spec, "verify", _core.verify, plan.scenario_dict(), spec.core_dict())
+    if spec.dialect == "null":
+        return None
+    scenario = plan.scenario
+    committed = {name: 0 for name in scenario.operation_names()} | dict(committed or {})
+    checks = []
+    for check in scenario.checks:
+        actual = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.sql))
+        entry = {"name": check.name, "actual": actual}
+        if check.expect_sql is not None:
+            expected = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.expect_sql))
+            entry.update(expected=expected, passed=actual == expected)
+        else:
+            low, high = sorted(
+                scenario_files.evaluate_expectation(check.expect, scenario.vars, scenario.seeded(), counts)
+                for counts in (committed, {k: v + uncounted for k, v in committed.items()}))
+            entry.update(expected=low if low == high else [low, high],
+                         passed=isinstance(actual, int) and low <= actual <= high)
+        checks.append(entry)
+    return {"passed": all(c["passed"] for c in checks), "checks": checks}
+
+
+def _scalar(rows: list[list[str | None]]) -> int | float | str | None:
+    """The first value of a query's answer, as a number when it is one."""
+    if not rows or not rows[0]:
+        return None
+    text = rows[0][0]
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> dict:
@@ -49,7 +126,7 @@ def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None
 
     ``on_progress`` is called about four times a second from the engine's monitor thread.
     """
-    native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.scenario_dict(), spec.core_dict())
+    native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.core_scenario(spec), spec.core_dict())
     result = native.run(on_progress)
     if result["error"] and result["interrupted"]:
         raise KeyboardInterrupt  # Ctrl-C while the sessions were opening
