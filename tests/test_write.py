@@ -170,3 +170,19 @@ def test_presets_configure_any_test_and_leave_unconfigurable_connectors_as_they_
     assert all(e["verification"]["passed"] for e in entries[:2])
     assert {p.name for p in (cli.cwd / "db").glob("*.db")} == {"base-0.db", "busy-4.db"}
     assert not (cli.cwd / "results").exists()  # results files are the write test's
+
+
+def test_report_merge_compare_and_hlog_keep_each_preset_and_level_apart(cli):
+    write(cli, "--configs", "1,2", "--total-writes", "200", "--config-id", "base-0,wal-1", "--connectors", "sqlite")
+    path = next((cli.cwd / "runs").glob("write-*.json"))
+    labels = ["sqlite base-0 c=1", "sqlite base-0 c=2", "sqlite wal-1 c=1", "sqlite wal-1 c=2"]
+    report = reports.load(path)
+    assert [reports.entry_label(e, report) for e in report["connectors"]] == labels
+    merged = reports.merge_histograms([report])
+    assert list(merged) == labels and all(runs == 1 for runs, _ in merged.values())
+    compared = json.loads(cli("compare", str(path), str(path), "--json").stdout)
+    assert list(dict.fromkeys(c["connector"] for c in compared["changes"])) == labels
+    hlog = cli("export", str(path), "--hlog")
+    assert hlog.returncode == 0, hlog.stderr
+    tags = [line.split(",")[0] for line in path.with_suffix(".hlog").read_text().splitlines() if line.startswith("Tag=")]
+    assert tags == [f"Tag={label.replace(' ', '/')}" for label in labels]

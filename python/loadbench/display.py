@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from loadbench import reports
 from loadbench.config import ConnectorSpec, RunPlan
 
 
@@ -139,11 +140,6 @@ def resource_cells(entry: dict) -> tuple[str, str]:
     return _usage(resources["harness"]), _usage(resources["server"])
 
 
-def _row_label(entry: dict, report: dict) -> str:
-    label = entry["name"] + (f" {entry['configuration_id']}" if entry.get("configuration_id") else "")
-    if report["parameters"].get("concurrency_levels") and "sessions" in entry:
-        label += f" c={entry['sessions']}"
-    return label
 
 
 def _title(report: dict) -> str:
@@ -188,13 +184,13 @@ def summary_table(report: dict) -> Table:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
         if e["status"] == "failed":
-            table.add_row(_row_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            table.add_row(reports.entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
             continue
         lat = e["latency"]
         v = e["verification"]
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
         table.add_row(
-            _row_label(e, report), f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
+            reports.entry_label(e, report), f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
             f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
             fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
             verdict,

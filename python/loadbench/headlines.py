@@ -40,16 +40,17 @@ def _noise(source: str, samples: dict[str, list[float]]) -> dict:
     }
 
 
-def of_entry(entry: dict) -> dict:
-    """The headline of one connector entry of a report."""
+def of_entry(entry: dict, name: str | None = None) -> dict:
+    """The headline of one connector entry of a report, under ``name`` (default: the entry's)."""
+    name = name or entry["name"]
     if entry["status"] == "failed":
-        return {"name": entry["name"], "status": "failed", "error": entry["error"]}
+        return {"name": name, "status": "failed", "error": entry["error"]}
     lat = entry["latency"]
     resources = entry.get("resources")
     full = reports.full_seconds(entry["series"]["points"])
     per_second = {m: [p["committed"] / p["duration_s"] if m == "tps" else p[m] for p in full] for m in PER_SECOND}
     return {
-        "name": entry["name"],
+        "name": name,
         "status": entry["status"],
         "runs": 1,
         "tps": entry["tps"],
@@ -84,7 +85,7 @@ def of_summary(row: dict, entries: list[dict]) -> dict:
 def points(report: dict) -> list[dict]:
     """``[{"values": {variable: value}, "connectors": [headline, ...]}]`` for any report."""
     if report.get("kind") != "sweep":
-        return [{"values": {}, "connectors": [of_entry(e) for e in report["connectors"]]}]
+        return [{"values": {}, "connectors": [of_entry(e, reports.entry_label(e, report)) for e in report["connectors"]]}]
     return [
         {
             "values": point["values"],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from loadbench import reports
 from loadbench.reports import write_atomic
 
 LOG_FORMAT_VERSION = "1.3"
@@ -47,10 +48,11 @@ def render(report: dict) -> str:
         if entry["status"] == "failed" or entry["histogram"]["count"] == 0:
             continue
         start, length = entry["warmup_seconds"], entry["measured_seconds"]
-        lines.append(_interval_line(entry["name"], start, length, entry["histogram"]))
+        tag = reports.entry_label(entry, report).replace(" ", "/")  # a tag ends at a comma; no spaces either
+        lines.append(_interval_line(tag, start, length, entry["histogram"]))
         schedule = entry.get("schedule")
         if schedule and schedule["service_histogram"] and schedule["service_histogram"]["count"]:
-            lines.append(_interval_line(f"{entry['name']}.service", start, length, schedule["service_histogram"]))
+            lines.append(_interval_line(f"{tag}.service", start, length, schedule["service_histogram"]))
     return "".join(lines)
 
 

@@ -404,7 +404,8 @@ def rows(report: dict, path: str | Path = "") -> list[dict]:
             "alpha": params["alpha"],
             "seconds": params["seconds"],
             "seed": params["seed"],
-            "connector": entry["name"],
+            "connector": entry_label(entry, report),
+            "configuration_id": entry.get("configuration_id", ""),
             "status": entry["status"],
             **_flat(entry),
         })
@@ -446,6 +447,17 @@ def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
     return frame(loaded)
 
 
+def entry_label(entry: dict, report: dict) -> str:
+    """A connector entry's name, unique within its report: with its configuration preset, and its
+    concurrency level when the report ran several (the write test)."""
+    label = entry["name"]
+    if entry.get("configuration_id"):
+        label += f" {entry['configuration_id']}"
+    if report["parameters"].get("concurrency_levels") and entry.get("sessions") is not None:
+        label += f" c={entry['sessions']}"
+    return label
+
+
 def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, "Histogram"]]:
     """Every measured run of each connector across reports (single runs and sweep points), its
     latency histograms merged: ``{name: (runs, histogram)}``, in first-seen order."""
@@ -457,9 +469,10 @@ def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, "Histogram"]]:
             if entry["status"] == "failed" or not entry["histogram"]["count"]:
                 continue
             h = Histogram.from_report(entry["histogram"])
-            if entry["name"] in merged:
-                count, so_far = merged[entry["name"]]
-                merged[entry["name"]] = (count + 1, so_far.merge(h))
+            label = entry_label(entry, report)
+            if label in merged:
+                count, so_far = merged[label]
+                merged[label] = (count + 1, so_far.merge(h))
             else:
-                merged[entry["name"]] = (1, h)
+                merged[label] = (1, h)
     return merged
