@@ -453,7 +453,7 @@ def entry_label(entry: dict, report: dict) -> str:
     label = entry["name"]
     if entry.get("configuration_id"):
         label += f" {entry['configuration_id']}"
-    if report["parameters"].get("concurrency_levels") and entry.get("sessions") is not None:
+    if report.get("parameters", {}).get("concurrency_levels") and entry.get("sessions") is not None:
         label += f" c={entry['sessions']}"
     return label
 
