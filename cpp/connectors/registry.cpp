@@ -5,6 +5,7 @@
 #include "connectors/null_connector.hpp"
 #include "connectors/pg_connection.hpp"
 #include "connectors/postgres_connector.hpp"
+#include "connectors/rpc_connector.hpp"
 #include "connectors/sqlite_connector.hpp"
 
 namespace loadbench {
@@ -13,10 +14,11 @@ std::shared_ptr<Connector> make_connector(const std::string& kind, const Connect
     if (kind == "null") return std::make_shared<NullConnector>(options);
     if (kind == "sqlite") return std::make_shared<SqliteConnector>(options);
     if (kind == "postgres") return std::make_shared<PostgresConnector>(options);
+    if (kind == "rpc") return std::make_shared<RpcConnector>(options);
     throw ConnectorError("unknown connector kind '" + kind + "'");
 }
 
-std::vector<std::string> connector_kinds() { return {"null", "sqlite", "postgres"}; }
+std::vector<std::string> connector_kinds() { return {"null", "sqlite", "postgres", "rpc"}; }
 
 std::map<std::string, std::string> library_versions() {
     return {
