@@ -131,6 +131,51 @@ def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Ch
     return build
 
 
+def check_http_url(url: str, source: str) -> None:
+    """An http:// URL of an application server, or a one-line ConfigError (that never shows a secret)."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
+    if parts.scheme == "https":
+        raise ConfigError(f"{source}: {shown}: https:// is not supported yet (plain http:// only)")
+    if parts.scheme != "http":
+        raise ConfigError(f"{source}: {shown} must start with http://")
+    if not parts.hostname:
+        raise ConfigError(f"{source}: {shown} names no host")
+    if parts.username or parts.password:
+        raise ConfigError(f"{source}: {shown}: credentials in the URL are not supported")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{source}: {shown} has an invalid port")
+
+
+def _rpc(env: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:
+    """A keynote-style JSON RPC application server at ``env``'s URL (POST <url>/rpc)."""
+
+    def build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+        found = settings.get(env)
+        if found is None:
+            return None
+        url, origin = found
+        check_http_url(url, f"{env} (from {origin})")
+        name = RPC_SERVERS[env]
+        return ConnectorSpec(name=name, kind="rpc", options={"url": url}, target=redact_url(url),
+                             settings={"protocol": "rpc", "env": env}, secrets=tuple(url_secrets(url)))
+
+    return build
+
+
+# Application servers speaking the rpc protocol, by the variable that configures each.
+RPC_SERVERS = {
+    "PG_RPC_URL": "postgres-rpc",
+    "CRDB_RPC_URL": "cockroachdb-rpc",
+    "SQLITE_RPC_URL": "sqlite-rpc",
+    "PLANETSCALE_RPC_URL": "planetscale-rpc",
+    "BUN_URL": "bun",
+}
+
 CONNECTOR_TYPES: dict[str, ConnectorType] = {
     t.name: t
     for t in (
@@ -143,6 +188,8 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
                       _pg_family("supabase", "SUPABASE_DB_URL", "postgres")),
         ConnectorType("planetscale", "PlanetScale for PostgreSQL", "PLANETSCALE_PG_URL",
                       _pg_family("planetscale", "PLANETSCALE_PG_URL", "postgres")),
+        *(ConnectorType(name, "JSON RPC application server over HTTP (keynote protocol)", env, _rpc(env))
+          for env, name in RPC_SERVERS.items()),
         ConnectorType("null", "does nothing: measures the harness itself", "nothing", _null, default=False),
     )
 }
