@@ -59,7 +59,7 @@ def main() -> None:
             rows[sessions] = (entry, harness["rss_bytes_max"])
             print(f"sessions {entry['sessions']:>6} connections {entry['connections']:>6}: "
                   f"{entry['throughput']['operations_per_s']:>8.0f} transfers/s, failed {entry['failed']}, "
-                  f"reconnects {entry['reconnects']}, p99 {entry['latency']['p99_ms']:.1f} ms, "
+                  f"reconnects {entry['reconnects']}, p99 {entry['latency']['p99']:.1f} ms, "
                   f"harness RSS peak {harness['rss_bytes_max'] / 2**20:.1f} MiB", flush=True)
         (_, rss_small), (big, rss_big) = rows[args.baseline], rows[args.sessions]
         per_session = (rss_big - rss_small) / (args.sessions - args.baseline)

@@ -60,7 +60,7 @@ def run_loadbench(env: dict, accounts: int, connections: int, threads: int, seco
                               "--warmup", "1", "--alpha", "0", env=env)
     entry = report["connectors"][0]
     lat = entry["latency"]
-    pct = {p: lat[f"p{p}_ms"] for p in ("50", "90", "99")}
+    pct = {p: lat[f"p{p}"] for p in ("50", "90", "99")}
     return entry["throughput"]["operations_per_s"], pct
 
 
