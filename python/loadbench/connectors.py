@@ -167,6 +167,32 @@ def _rpc(env: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:
     return build
 
 
+def _supabase_rest(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    url, key = settings.get("SUPABASE_URL"), settings.get("SUPABASE_ANON_KEY")
+    if url is None or key is None:
+        return None
+    check_http_url(url[0], f"SUPABASE_URL (from {url[1]})")
+    db = settings.get("SUPABASE_DB_URL")
+    if db is None:
+        raise ConfigError("supabase-rest: set SUPABASE_DB_URL too (prep creates the transfer function and verify "
+                          "reads the accounts through it)")
+    check_pg_url(db[0], f"SUPABASE_DB_URL (from {db[1]})")
+    return ConnectorSpec(name="supabase-rest", kind="supabase-rest",
+                         options={"url": url[0], "anon_key": key[0], "db_url": db[0]},
+                         target=redact_url(url[0]), settings={"protocol": "postgrest", "database": redact_url(db[0])},
+                         secrets=(key[0], *url_secrets(url[0]), *url_secrets(db[0])))
+
+
+def _convex(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    found = settings.get("CONVEX_URL")
+    if found is None:
+        return None
+    check_http_url(found[0], f"CONVEX_URL (from {found[1]})")
+    return ConnectorSpec(name="convex", kind="convex", options={"url": found[0]}, target=redact_url(found[0]),
+                         settings={"protocol": "convex-http", "mutation": "transfer:transfer"},
+                         secrets=tuple(url_secrets(found[0])))
+
+
 # Application servers speaking the rpc protocol, by the variable that configures each.
 RPC_SERVERS = {
     "PG_RPC_URL": "postgres-rpc",
@@ -190,6 +216,9 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
                       _pg_family("planetscale", "PLANETSCALE_PG_URL", "postgres")),
         *(ConnectorType(name, "JSON RPC application server over HTTP (keynote protocol)", env, _rpc(env))
           for env, name in RPC_SERVERS.items()),
+        ConnectorType("supabase-rest", "Supabase's REST API (PostgREST rpc), contract-tested only",
+                      "SUPABASE_URL and SUPABASE_ANON_KEY (and SUPABASE_DB_URL)", _supabase_rest),
+        ConnectorType("convex", "Convex's HTTP API (mutation), contract-tested only", "CONVEX_URL", _convex),
         ConnectorType("null", "does nothing: measures the harness itself", "nothing", _null, default=False),
     )
 }
