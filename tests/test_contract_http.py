@@ -90,3 +90,57 @@ def test_convex_function_errors_are_counted_with_the_message(cli):
     entry = only_entry(cli)
     assert entry["errors"].get("other", 0) > 0
     assert "account_missing" in json.dumps(entry["error_examples"])
+
+
+# --- SpacetimeDB (WebSocket) ------------------------------------------------------------------
+
+from tests.fakes import spacetimedb  # noqa: E402
+
+
+def stdb_env(fake, **extra) -> dict[str, str]:
+    return {"STDB_URL": fake.url, "STDB_MODULE": "loadbench-test1", **extra}
+
+
+def test_spacetimedb_calls_the_transfer_reducer_over_the_websocket_protocol(cli):
+    with FakeServer(spacetimedb.make_app(unsolicited=True)) as fake:
+        result = cli(*BENCH, "--alpha", "1.5", "--connectors", "spacetimedb",
+                     env=stdb_env(fake, USE_SPACETIME_METRICS_ENDPOINT="1"))
+        state = fake.app[spacetimedb.STATE]
+    assert result.returncode == 0, result.stderr
+    entry = only_entry(cli)
+    assert entry["committed"] > 50
+    assert entry["errors"] == {}
+    assert entry["verification"]["passed"]
+    assert state["bad_messages"] == 0
+    assert state["connections"] == 8
+    # The server's own count covers warmup and the window; here there is no warmup.
+    assert entry["server_committed"] >= entry["committed"]
+    assert state["committed"] >= entry["committed"] and state["transfers"] >= entry["samples"]
+
+
+def test_spacetimedb_insufficient_funds_is_a_rejection(cli):
+    with FakeServer(spacetimedb.make_app()) as fake:
+        result = cli(*BENCH, "--alpha", "2", "--initial-balance", "5", "--connectors", "spacetimedb",
+                     env=stdb_env(fake))
+    assert result.returncode == 0, result.stderr
+    entry = only_entry(cli)
+    assert entry["rejected"] > 0
+    assert entry["errors"] == {}
+    assert entry["verification"]["passed"]
+
+
+def test_spacetimedb_dropped_websockets_are_reopened_and_counted(cli):
+    with FakeServer(spacetimedb.make_app(drop_after=100)) as fake:
+        result = cli(*BENCH, "--connectors", "spacetimedb", env=stdb_env(fake))
+    assert result.returncode == 0, result.stderr
+    entry = only_entry(cli)
+    assert entry["reconnects"] >= 8
+    assert set(entry["errors"]) <= {"connection"}
+    assert entry["verification"]["passed"]
+
+
+def test_spacetimedb_unknown_module_is_bad_input(cli):
+    with FakeServer(spacetimedb.make_app()) as fake:
+        result = cli(*BENCH, "--connectors", "spacetimedb", env={"STDB_URL": fake.url, "STDB_MODULE": "nope"})
+    assert result.returncode == 2
+    assert "no database 'nope'" in result.stderr

@@ -8,6 +8,7 @@
 #include "connectors/rpc_connector.hpp"
 #include "connectors/supabase_rest_connector.hpp"
 #include "connectors/convex_connector.hpp"
+#include "connectors/spacetimedb_connector.hpp"
 #include "connectors/sqlite_connector.hpp"
 
 namespace loadbench {
@@ -19,10 +20,11 @@ std::shared_ptr<Connector> make_connector(const std::string& kind, const Connect
     if (kind == "rpc") return std::make_shared<RpcConnector>(options);
     if (kind == "supabase-rest") return std::make_shared<SupabaseRestConnector>(options);
     if (kind == "convex") return std::make_shared<ConvexConnector>(options);
+    if (kind == "spacetimedb") return std::make_shared<SpacetimeDbConnector>(options);
     throw ConnectorError("unknown connector kind '" + kind + "'");
 }
 
-std::vector<std::string> connector_kinds() { return {"null", "sqlite", "postgres", "rpc", "supabase-rest", "convex"}; }
+std::vector<std::string> connector_kinds() { return {"null", "sqlite", "postgres", "rpc", "supabase-rest", "convex", "spacetimedb"}; }
 
 std::map<std::string, std::string> library_versions() {
     return {

@@ -193,6 +193,31 @@ def _convex(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSp
                          secrets=tuple(url_secrets(found[0])))
 
 
+def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    url, module = settings.get("STDB_URL"), settings.get("STDB_MODULE")
+    if url is None:
+        return None
+    if module is None:
+        raise ConfigError("spacetimedb: set STDB_MODULE too (the database the module was published as)")
+    shown = url[0]
+    if shown.startswith("ws://"):
+        shown = "http://" + shown[len("ws://"):]
+    check_http_url(shown, f"STDB_URL (from {url[1]})")
+    options = {"url": url[0], "module": module[0]}
+    secrets: tuple[str, ...] = tuple(url_secrets(url[0]))
+    token = settings.get("STDB_TOKEN")
+    if token is not None:
+        options["token"] = token[0]
+        secrets += (token[0],)
+    info = {"protocol": "v1.json.spacetimedb", "module": module[0]}
+    if settings.boolean("USE_SPACETIME_METRICS_ENDPOINT", False):
+        metrics = settings.string("STDB_METRICS_URL") or shown.rstrip("/") + "/v1/metrics"
+        check_http_url(metrics, "STDB_METRICS_URL")
+        info["metrics_url"] = redact_url(metrics)
+    return ConnectorSpec(name="spacetimedb", kind="spacetimedb", options=options, target=redact_url(url[0]),
+                         settings=info, secrets=secrets)
+
+
 # Application servers speaking the rpc protocol, by the variable that configures each.
 RPC_SERVERS = {
     "PG_RPC_URL": "postgres-rpc",
@@ -219,6 +244,8 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
         ConnectorType("supabase-rest", "Supabase's REST API (PostgREST rpc), contract-tested only",
                       "SUPABASE_URL and SUPABASE_ANON_KEY (and SUPABASE_DB_URL)", _supabase_rest),
         ConnectorType("convex", "Convex's HTTP API (mutation), contract-tested only", "CONVEX_URL", _convex),
+        ConnectorType("spacetimedb", "SpacetimeDB's WebSocket protocol (transfer reducer), contract-tested only",
+                      "STDB_URL and STDB_MODULE", _spacetimedb),
         ConnectorType("null", "does nothing: measures the harness itself", "nothing", _null, default=False),
     )
 }

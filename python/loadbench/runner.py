@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from loadbench import engine, machine, reports, resource_usage, results_log
+from loadbench import engine, machine, reports, resource_usage, results_log, server_counters
 from loadbench.config import RunPlan
 from loadbench.errors import RunFailed
 
@@ -69,8 +69,11 @@ def measure(plan: RunPlan, display) -> Measurement:
                     engine.prep(plan, spec)
                     prep_seconds = time.monotonic() - began
                 display.phase(spec, "opening")
+                counter = server_counters.for_spec(spec)
+                counted_before = counter.read() if counter else None
                 sampler.start()
                 result = engine.run(plan, spec, on_progress=on_progress)
+                server_committed = counter.read() - counted_before if counter else None
             except RunFailed as exc:
                 entries.append(reports.failed_entry(spec, str(exc)))
                 display.finished(spec, entries[-1])
@@ -81,6 +84,8 @@ def measure(plan: RunPlan, display) -> Measurement:
             entry = reports.connector_entry(spec, result, _verify(plan, spec), plan.verify, plan)
             entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
             entry["resources"] = sampler.finish()
+            if server_committed is not None:
+                entry["server_committed"] = server_committed
             entries.append(entry)
             display.finished(spec, entry)
             if result["interrupted"]:
