@@ -65,6 +65,7 @@ void HttpConnection::on_connected(const boost::system::error_code& ec) {
             state_ = State::closed;
             return std::exchange(open_done_, nullptr)(last_error_);
         }
+        reopen_counts_ = true;  // the server went away: the connection that finally opens is a reopen
         return schedule_reconnect();
     }
     boost::system::error_code ignored;
