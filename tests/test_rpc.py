@@ -55,6 +55,7 @@ def test_two_thousand_sessions_from_one_process(cli, rpc_servers, tmp_path):
     assert result.returncode == 0, result.stderr
     entry = only_entry(cli)
     assert entry["sessions"] == entry["connections"] == 2000
+    assert entry["threads"] == 2  # 1,000 sessions per event-loop thread
     assert entry["committed"] > 2000
     assert entry["failed"] == 0
     assert entry["verification"]["passed"]
@@ -94,3 +95,10 @@ def test_https_url_is_bad_input(cli):
     assert result.returncode == 2
     assert "not supported" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_open_parallelism_must_be_positive(cli):
+    result = cli(*BENCH, "--open-parallelism", "0", "--connectors", "sqlite-rpc",
+                 env={"SQLITE_RPC_URL": "http://127.0.0.1:1"})
+    assert result.returncode == 2
+    assert "--open-parallelism must be >= 1" in result.stderr
