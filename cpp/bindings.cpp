@@ -14,6 +14,7 @@
 #include "connectors/registry.hpp"
 #include "engine/run.hpp"
 #include "scenarios/sql_scenario.hpp"
+#include "net/rpc_server.hpp"
 #include "scenarios/transfer_scenario.hpp"
 
 namespace py = pybind11;
@@ -482,6 +483,24 @@ PYBIND11_MODULE(_core, m) {
             return c->sql_query(sql);
         },
         py::arg("connector"), py::arg("sql"));
+
+    m.def(
+        "serve_rpc",
+        [](const py::dict& config, const py::dict& connector, const py::object& on_listening) {
+            DictReader r(config, "rpc server config");
+            RpcServerConfig c;
+            c.host = r.get<std::string>("host", c.host);
+            c.port = r.get<unsigned short>("port", c.port);
+            c.threads = r.get<std::size_t>("threads", c.threads);
+            c.pool = r.get<std::size_t>("pool", c.pool);
+            c.max_tries = r.get<int>("max_tries", c.max_tries);
+            RpcServer server(c, connector_from(connector));
+            on_listening(server.bind());
+            py::gil_scoped_release release;
+            server.serve(true);
+        },
+        py::arg("config"), py::arg("connector"), py::arg("on_listening"),
+        "Binds, calls on_listening(port), then serves the rpc protocol until SIGINT or SIGTERM.");
 
     m.def("library_versions", &library_versions);
     m.def("connector_kinds", &connector_kinds);

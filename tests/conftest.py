@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,9 @@ from loadbench.services import PostgresCluster
 # Settings a developer's shell may carry that would change what the tests run against.
 _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",
              "NULL_DELAY_NS", "PG_URL", "CRDB_URL", "SUPABASE_DB_URL", "PLANETSCALE_PG_URL", "PG_MODE", "PG_ISOLATION",
-             "MAX_INFLIGHT_PER_WORKER", "LOADBENCH_DB_DIR", "LOADBENCH_RESULTS_DIR")
+             "MAX_INFLIGHT_PER_WORKER", "LOADBENCH_DB_DIR", "LOADBENCH_RESULTS_DIR", "PG_RPC_URL", "CRDB_RPC_URL",
+             "SQLITE_RPC_URL", "PLANETSCALE_RPC_URL", "BUN_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "CONVEX_URL",
+             "STDB_URL", "STDB_MODULE", "STDB_METRICS_URL", "USE_SPACETIME_METRICS_ENDPOINT")
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -62,6 +66,65 @@ class Cli:
         found = self.reports()
         assert len(found) == 1, found
         return json.loads(found[0].read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RpcServer:
+    """``loadbench rpc-server`` as a subprocess on a fixed loopback port (restartable on it)."""
+
+    def __init__(self, cwd: Path, backend: str, env: dict[str, str], threads: int = 2):
+        self.cwd, self.backend, self.env, self.threads = cwd, backend, env, threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RpcServer":
+        deadline = time.monotonic() + 30
+        while True:  # the port may linger a moment after a kill
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "loadbench", "rpc-server", "--backend", self.backend, "--port", str(self.port),
+                 "--threads", str(self.threads)],
+                cwd=self.cwd, env=clean_env(self.env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            line = self.process.stdout.readline()
+            if f":{self.port}" in line:
+                return self
+            self.process.wait(timeout=10)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"rpc-server did not start: {line!r} {self.process.stderr.read()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        """SIGTERM, as a user's Ctrl-C would; the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def rpc_servers(tmp_path: Path):
+    """Starts rpc servers (``start(backend, env)``) and kills whatever is left at the end."""
+    started: list[RpcServer] = []
+
+    def start(backend: str, env: dict[str, str] | None = None, threads: int = 2) -> RpcServer:
+        server = RpcServer(tmp_path, backend, env or {}, threads).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
 
 
 @pytest.fixture

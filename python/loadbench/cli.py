@@ -96,6 +96,9 @@ _run_options = _options(
     click.option("--threads", type=int,
                  help="Event-loop threads driving network connectors' sessions (default 0: one per core). "
                       "Blocking connectors (SQLite) use one thread per session."),
+    click.option("--open-parallelism", type=int,
+                 help="Network connectors: sessions being opened at once, at most, so thousands of sessions do "
+                      "not storm the server (default 64)."),
     click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
     click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
     click.option("--iterations", type=int, default=None,
@@ -190,7 +193,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("test", default="test-1")
-@click.option("--concurrency", type=int, help="Worker threads, one session each (default 10).")
+@click.option("--concurrency", type=int,
+              help="Sessions (clients), each with one transfer in flight (default 10). Blocking connectors (SQLite) "
+                   "run a thread per session; network connectors run them all on --threads event loops.")
 @click.option("--alpha", type=float, help="Zipf exponent of account choice: 0 uniform, higher = hotter (default 0.5).")
 @click.option("--contention-tests", type=(float, float, float, int), default=None,
               metavar="START END STEP CONCURRENCY",
@@ -446,6 +451,31 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
     return 1 if fail_on_regression and comparison.regressed(changes) else 0
 
 
+@cli.command("rpc-server")
+@click.option("--backend", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
+              help="The database behind the server, reached through loadbench's own connector (SQLITE_FILE / "
+                   "SQLITE_MODE, or PG_URL / a `services up postgres` cluster).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=0, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--threads", type=int, default=0, show_default=True, help="Event-loop threads (0: one per core).")
+@click.option("--pool", type=int, default=0, show_default=True,
+              help="PostgreSQL connections in all, shared by the threads (0: 8 per thread); SQLite uses one "
+                   "connection per thread.")
+@_ENV_FILE
+@_RUNS_DIR
+def rpc_server(backend, host, port, threads, pool, env_file, runs_dir) -> int:
+    """Serve the keynote-style JSON RPC (POST /rpc: transfer, seed, verify, health) over HTTP/1.1
+    on a native Boost.Beast server, backed by SQLite or PostgreSQL, until Ctrl-C or SIGTERM. Point
+    SQLITE_RPC_URL or PG_RPC_URL at the URL it prints to measure client -> app server -> database."""
+    from loadbench import rpc_server as server
+
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    spec = connectors.select(settings, runs, backend)[0]
+    return server.serve(spec, host=host, port=port, threads=threads, pool=pool,
+                        on_listening=lambda url: click.echo(f"rpc-server: {backend} ({spec.target}) at {url}"))
+
+
 @cli.group()
 def services() -> None:
     """Local servers for benchmarking: a throwaway PostgreSQL cluster."""
@@ -540,9 +570,22 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _raise_open_file_limit() -> None:
+    """Thousands of network sessions need thousands of descriptors: lift the soft limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``loadbench`` and ``python -m loadbench``."""
     signal.signal(signal.SIGTERM, _terminate)
+    _raise_open_file_limit()
     try:
         code = cli.main(args=argv, prog_name="loadbench", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version

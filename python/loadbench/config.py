@@ -39,6 +39,7 @@ DEFAULT_TOTAL_WRITES = 100_000
 DEFAULT_WRITE_LEVELS = (1, 2, 4, 8, 16, 32, 64, 128)
 # A run of a fixed number of operations is bounded by --seconds only when given.
 UNBOUNDED_SECONDS = 7 * 24 * 3600.0
+DEFAULT_OPEN_PARALLELISM = 64
 MAX_WARMUP_DEFAULT = 30.0
 MAX_ACCOUNTS = 2**53  # the Zipf sampler's key space: exact doubles
 
@@ -161,6 +162,7 @@ class RunPlan:
     op_timeout: float
     operations: int
     threads: int
+    open_parallelism: int  # network connectors: sessions being opened at once, at most
     rate: float          # open loop: total operations/s; 0: closed loop
     arrival: str         # poisson | regular
     max_lag: float       # open loop: skip operations later than this (s); 0: never
@@ -196,6 +198,7 @@ class RunPlan:
         return {
             "concurrency": self.concurrency * connector.sessions_per_connection,
             "threads": self.threads,
+            "open_parallelism": self.open_parallelism,
             "warmup_s": self.warmup,
             "measure_s": self.seconds,
             "seed": self.seed,
@@ -223,6 +226,7 @@ class RunPlan:
             "op_timeout_seconds": self.op_timeout,
             "operations": self.operations,
             "threads": self.threads,
+            "open_parallelism": self.open_parallelism,
             "rate": self.rate,
             "arrival": self.arrival,
             "max_lag_seconds": self.max_lag,
@@ -290,6 +294,7 @@ def make_plan(
     op_timeout: float | None = None,
     operations: int | None = None,
     threads: int | None = None,
+    open_parallelism: int | None = None,
     rate: float | None = None,
     arrival: str | None = None,
     max_lag: float | None = None,
@@ -361,6 +366,9 @@ def make_plan(
     threads = 0 if threads is None else threads
     if threads < 0:
         raise ConfigError(f"--threads must be >= 0 (0: one per core), got {threads}")
+    open_parallelism = DEFAULT_OPEN_PARALLELISM if open_parallelism is None else open_parallelism
+    if open_parallelism < 1:
+        raise ConfigError(f"--open-parallelism must be >= 1, got {open_parallelism}")
     rate = _finite("--rate", 0.0 if rate is None else rate)
     if rate < 0:
         raise ConfigError(f"--rate must be >= 0 (0: closed loop), got {rate:g}")
@@ -408,6 +416,7 @@ def make_plan(
         op_timeout=op_timeout,
         operations=operations,
         threads=threads,
+        open_parallelism=open_parallelism,
         rate=rate,
         arrival=arrival,
         max_lag=max_lag,

@@ -132,6 +132,102 @@ def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Ch
     return build
 
 
+def check_http_url(url: str, source: str) -> None:
+    """An http:// URL of an application server, or a one-line ConfigError (that never shows a secret)."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
+    if parts.scheme == "https":
+        raise ConfigError(f"{source}: {shown}: https:// is not supported yet (plain http:// only)")
+    if parts.scheme != "http":
+        raise ConfigError(f"{source}: {shown} must start with http://")
+    if not parts.hostname:
+        raise ConfigError(f"{source}: {shown} names no host")
+    if parts.username or parts.password:
+        raise ConfigError(f"{source}: {shown}: credentials in the URL are not supported")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{source}: {shown} has an invalid port")
+
+
+def _rpc(env: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:
+    """A keynote-style JSON RPC application server at ``env``'s URL (POST <url>/rpc)."""
+
+    def build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+        found = settings.get(env)
+        if found is None:
+            return None
+        url, origin = found
+        check_http_url(url, f"{env} (from {origin})")
+        name = RPC_SERVERS[env]
+        return ConnectorSpec(name=name, kind="rpc", options={"url": url}, target=redact_url(url),
+                             settings={"protocol": "rpc", "env": env}, secrets=tuple(url_secrets(url)))
+
+    return build
+
+
+def _supabase_rest(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    url, key = settings.get("SUPABASE_URL"), settings.get("SUPABASE_ANON_KEY")
+    if url is None or key is None:
+        return None
+    check_http_url(url[0], f"SUPABASE_URL (from {url[1]})")
+    db = settings.get("SUPABASE_DB_URL")
+    if db is None:
+        raise ConfigError("supabase-rest: set SUPABASE_DB_URL too (prep creates the transfer function and verify "
+                          "reads the accounts through it)")
+    check_pg_url(db[0], f"SUPABASE_DB_URL (from {db[1]})")
+    return ConnectorSpec(name="supabase-rest", kind="supabase-rest",
+                         options={"url": url[0], "anon_key": key[0], "db_url": db[0]},
+                         target=redact_url(url[0]), settings={"protocol": "postgrest", "database": redact_url(db[0])},
+                         secrets=(key[0], *url_secrets(url[0]), *url_secrets(db[0])))
+
+
+def _convex(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    found = settings.get("CONVEX_URL")
+    if found is None:
+        return None
+    check_http_url(found[0], f"CONVEX_URL (from {found[1]})")
+    return ConnectorSpec(name="convex", kind="convex", options={"url": found[0]}, target=redact_url(found[0]),
+                         settings={"protocol": "convex-http", "mutation": "transfer:transfer"},
+                         secrets=tuple(url_secrets(found[0])))
+
+
+def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    url, module = settings.get("STDB_URL"), settings.get("STDB_MODULE")
+    if url is None:
+        return None
+    if module is None:
+        raise ConfigError("spacetimedb: set STDB_MODULE too (the database the module was published as)")
+    shown = url[0]
+    if shown.startswith("ws://"):
+        shown = "http://" + shown[len("ws://"):]
+    check_http_url(shown, f"STDB_URL (from {url[1]})")
+    options = {"url": url[0], "module": module[0]}
+    secrets: tuple[str, ...] = tuple(url_secrets(url[0]))
+    token = settings.get("STDB_TOKEN")
+    if token is not None:
+        options["token"] = token[0]
+        secrets += (token[0],)
+    info = {"protocol": "v1.json.spacetimedb", "module": module[0]}
+    if settings.boolean("USE_SPACETIME_METRICS_ENDPOINT", False):
+        metrics = settings.string("STDB_METRICS_URL") or shown.rstrip("/") + "/v1/metrics"
+        check_http_url(metrics, "STDB_METRICS_URL")
+        info["metrics_url"] = redact_url(metrics)
+    return ConnectorSpec(name="spacetimedb", kind="spacetimedb", options=options, target=redact_url(url[0]),
+                         settings=info, secrets=secrets)
+
+
+# Application servers speaking the rpc protocol, by the variable that configures each.
+RPC_SERVERS = {
+    "PG_RPC_URL": "postgres-rpc",
+    "CRDB_RPC_URL": "cockroachdb-rpc",
+    "SQLITE_RPC_URL": "sqlite-rpc",
+    "PLANETSCALE_RPC_URL": "planetscale-rpc",
+    "BUN_URL": "bun",
+}
+
 CONNECTOR_TYPES: dict[str, ConnectorType] = {
     t.name: t
     for t in (
@@ -144,6 +240,13 @@ CONNECTOR_TYPES: dict[str, ConnectorType] = {
                       _pg_family("supabase", "SUPABASE_DB_URL", "postgres")),
         ConnectorType("planetscale", "PlanetScale for PostgreSQL", "PLANETSCALE_PG_URL",
                       _pg_family("planetscale", "PLANETSCALE_PG_URL", "postgres")),
+        *(ConnectorType(name, "JSON RPC application server over HTTP (keynote protocol)", env, _rpc(env))
+          for env, name in RPC_SERVERS.items()),
+        ConnectorType("supabase-rest", "Supabase's REST API (PostgREST rpc), contract-tested only",
+                      "SUPABASE_URL and SUPABASE_ANON_KEY (and SUPABASE_DB_URL)", _supabase_rest),
+        ConnectorType("convex", "Convex's HTTP API (mutation), contract-tested only", "CONVEX_URL", _convex),
+        ConnectorType("spacetimedb", "SpacetimeDB's WebSocket protocol (transfer reducer), contract-tested only",
+                      "STDB_URL and STDB_MODULE", _spacetimedb),
         ConnectorType("null", "does nothing: measures the harness itself", "nothing", _null, default=False),
     )
 }

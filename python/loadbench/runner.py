@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from loadbench import engine, machine, reports, resource_usage, results, results_log
+from loadbench import engine, machine, reports, resource_usage, results, results_log, server_counters
 from loadbench.config import RunPlan
 from loadbench.errors import RunFailed
 
@@ -109,9 +109,12 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict]) -> bool:
                 display.progress(spec, p)
 
             display.phase(spec, f"opening {level} sessions" if plan.concurrency_levels else "opening")
-            sampler.start()
+            counter = server_counters.for_spec(spec)  # a server's own count of committed work, if it has one
             try:
+                counted_before = counter.read() if counter else None
+                sampler.start()
                 result = engine.run(level_plan, spec, on_progress=on_progress)
+                server_committed = counter.read() - counted_before if counter else None
             except RunFailed as exc:
                 sampler.finish()
                 entries.append(reports.failed_entry(spec, str(exc)))
@@ -124,6 +127,8 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict]) -> bool:
             entry = reports.connector_entry(spec, result, verification, plan.verify, level_plan)
             entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
             entry["resources"] = resources
+            if server_committed is not None:
+                entry["server_committed"] = server_committed
             if spec.configuration_id:
                 entry["configuration_id"] = spec.configuration_id
             entries.append(entry)

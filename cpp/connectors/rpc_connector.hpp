@@ -1,0 +1,52 @@
+// RpcConnector: test-1 through an application server speaking the keynote-style JSON RPC over
+// HTTP: POST <url>/rpc with {"name": ..., "args": {...}}, answered {"ok": true, "result": ...}
+// or {"ok": false, "error": "..."} (HTTP 500). Transfers are `transfer` calls on keep-alive
+// connections, one per session; prep is `seed`, verify is `verify`, check is `health`.
+// Account ids on the wire are 0-based, as the keynote servers seed them (loadbench's id - 1).
+// A reply {"ok": true, "result": {"transferred": false}} (the bundled server's) counts as a
+// rejection; a plain {"ok": true} counts as committed.
+//
+// Options: `url` (required, http://host:port[/prefix]), `control_timeout_s` (seed/verify, default 600).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "connectors/connector.hpp"
+#include "net/http_connection.hpp"
+
+namespace loadbench {
+
+class HttpTransferProtocol;
+
+class RpcConnector final : public Connector {
+public:
+    explicit RpcConnector(const ConnectorOptions& options);
+
+    void check() override;
+    void prep_accounts(const AccountsSpec& spec) override;
+    std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
+
+    bool is_async() const override { return true; }
+    void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
+
+private:
+    std::string call(const std::string& body, double timeout_s, const std::string& what);
+
+    HttpUrl url_;
+    double control_timeout_s_;
+    std::once_flag resolved_;
+    std::shared_ptr<const TcpEndpoints> endpoints_;
+    std::string resolve_error_;
+    std::shared_ptr<const HttpTransferProtocol> protocol_;
+};
+
+// The rpc wire format, shared by the connector and the bundled server (and unit-tested).
+namespace rpc {
+std::string transfer_body(const Transfer& t);  // ids made 0-based
+// Reads a reply body into an attempt; `error` gets the server's message on failure.
+Attempt interpret_transfer_reply(unsigned status, const std::string& body, std::string& error);
+}  // namespace rpc
+
+}  // namespace loadbench

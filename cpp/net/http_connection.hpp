@@ -1,0 +1,110 @@
+// HttpConnection: one HTTP/1.1 keep-alive connection driven on an io_context (Boost.Beast), with
+// one request in flight. A lost connection fails the request in flight (as a connection error: it
+// may have been applied), then reopens with backoff (10 ms doubling to 1 s) and counts the
+// reopen; a request sent meanwhile waits for it. Timeouts are the engine's: its watchdog calls
+// interrupt(), which fails what is in flight as a timeout and reopens the connection.
+//
+// http_call() is the blocking form for control-plane calls (check, prep, verify), with a timeout.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/outcome.hpp"
+#include "net/http_url.hpp"
+
+namespace loadbench {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+using TcpEndpoints = std::vector<asio::ip::tcp::endpoint>;
+
+// Resolves the URL's host once (blocking); throws ConnectorError when it cannot.
+TcpEndpoints resolve_endpoints(const HttpUrl& url);
+
+// Receives the outcome of HttpConnection::send(), exactly once, on the io_context's thread and
+// never inside send() itself.
+class HttpResponseHandler {
+public:
+    virtual void on_response(const HttpResponse& response) = 0;
+    virtual void on_failure(ErrorKind kind, const std::string& message) = 0;
+
+protected:
+    ~HttpResponseHandler() = default;
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+public:
+    HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints);
+    ~HttpConnection();
+
+    // Connects; done("") on success, else the error (no retry: a failed first open is reported).
+    void open(std::function<void(std::string)> done);
+    // Sends `request` (owned by the caller, alive until the handler is called).
+    void send(HttpRequest& request, HttpResponseHandler& handler);
+    // Thread-safe: fails the request in flight now (as a timeout) and reopens the connection.
+    void interrupt() noexcept;
+    // No more requests: closes the socket and stops reconnecting.
+    void close();
+
+    std::uint64_t reconnects() const { return reconnects_; }
+    const std::string& last_error() const { return last_error_; }
+
+private:
+    enum class State { idle, connecting, ready, busy, backoff, closed };
+
+    void start_connect();
+    void on_connected(const boost::system::error_code& ec);
+    void write();
+    void read();
+    void lost(ErrorKind kind, const std::string& message);
+    void schedule_reconnect();
+    void close_socket();
+    void complete_failure(ErrorKind kind, const std::string& message);
+
+    asio::io_context& io_;
+    std::shared_ptr<const TcpEndpoints> endpoints_;
+    asio::ip::tcp::socket socket_;
+    asio::steady_timer timer_;
+    boost::beast::flat_buffer buffer_;
+    std::optional<http::response_parser<http::string_body>> parser_;
+    State state_ = State::idle;
+    bool ever_connected_ = false;
+    bool reopen_counts_ = false;  // the next successful connect is a counted reopen
+    int backoff_ms_ = 0;
+    HttpRequest* request_ = nullptr;        // waiting to be sent, or in flight
+    HttpResponseHandler* handler_ = nullptr;
+    std::function<void(std::string)> open_done_;
+    std::atomic<std::uint64_t> request_seq_{0};  // interrupt() acts only on the request it saw
+    std::uint64_t reconnects_ = 0;
+    std::string last_error_;
+};
+
+struct HttpCallResult {
+    unsigned status = 0;
+    std::string body;
+};
+
+// One blocking request on a fresh connection; throws ConnectorError (naming `what`) on a network
+// error or when `timeout_s` passes.
+HttpCallResult http_call(const HttpUrl& url, http::verb method, const std::string& target,
+                         const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+                         double timeout_s, const std::string& what);
+
+}  // namespace loadbench

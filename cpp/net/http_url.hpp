@@ -1,0 +1,24 @@
+// HttpUrl: where an HTTP or WebSocket endpoint lives (scheme, host, port, base path), parsed once
+// from a connector's URL. Plain http:// and ws:// only: TLS is not implemented yet, and an
+// https:// URL is a configuration error that says so. Userinfo is refused so no secret can ride
+// in a URL this layer would later print.
+#pragma once
+
+#include <string>
+
+namespace loadbench {
+
+struct HttpUrl {
+    std::string scheme;     // http or ws
+    std::string host;       // as written (a name or an IPv4 address; [v6] without brackets)
+    std::string port;       // decimal; the scheme's default when the URL names none
+    std::string base_path;  // "" or "/prefix" (no trailing slash)
+
+    std::string host_header() const;  // host[:port] for the Host header
+    std::string origin() const;       // scheme://host:port, for messages
+};
+
+// Throws ConnectorConfigError (one line, the URL not repeated) when `url` is not usable.
+HttpUrl parse_http_url(const std::string& url);
+
+}  // namespace loadbench

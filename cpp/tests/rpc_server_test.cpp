@@ -1,0 +1,85 @@
+// End to end in one process: the rpc connector drives the bundled rpc server over SQLite through
+// the event-loop engine; money is conserved, and the server's seed and verify answer.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "connectors/rpc_connector.hpp"
+#include "connectors/sqlite_connector.hpp"
+#include "engine/run.hpp"
+#include "net/rpc_server.hpp"
+#include "scenarios/transfer_scenario.hpp"
+
+namespace loadbench {
+namespace {
+
+class RpcServerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("loadbench-rpc-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir_);
+        auto sqlite = std::make_shared<SqliteConnector>(ConnectorOptions{{"file", (dir_ / "t.db").string()}, {"mode", "wal"}});
+        server_ = std::make_unique<RpcServer>(RpcServerConfig{.threads = 2}, sqlite);
+        port_ = server_->bind();
+        thread_ = std::thread([this] { server_->serve(false); });
+    }
+    void TearDown() override {
+        server_->stop();
+        thread_.join();
+        server_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+    std::filesystem::path dir_;
+    std::unique_ptr<RpcServer> server_;
+    unsigned short port_ = 0;
+    std::thread thread_;
+};
+
+TEST_F(RpcServerTest, HealthSeedAndVerifyAnswer) {
+    RpcConnector c(ConnectorOptions{{"url", url()}});
+    c.check();
+    c.prep_accounts({.accounts = 100, .initial_balance = 10});
+    const auto check = c.verify_accounts({.accounts = 100, .initial_balance = 10});
+    ASSERT_TRUE(check);
+    EXPECT_TRUE(check->passed);
+    EXPECT_EQ(check->total, 1000);
+    EXPECT_FALSE(c.verify_accounts({.accounts = 100, .initial_balance = 11})->passed);
+}
+
+TEST_F(RpcServerTest, ManySessionsConserveMoney) {
+    auto c = std::make_shared<RpcConnector>(ConnectorOptions{{"url", url()}});
+    TransferParams params;
+    params.accounts = {.accounts = 50, .initial_balance = 100};
+    params.alpha = 1.0;
+    c->prep_accounts(params.accounts);
+    RunConfig config;
+    config.concurrency = 64;
+    config.threads = 2;
+    config.warmup_s = 0;
+    config.measure_s = 0.5;
+    auto run = make_transfer_run(config, params, c);
+    const RunResult r = run->run();
+    ASSERT_EQ(r.error, "");
+    EXPECT_GT(r.counters.committed, 100u);
+    EXPECT_EQ(r.counters.failed, 0u);
+    EXPECT_EQ(r.sessions, 64u);
+    EXPECT_TRUE(c->verify_accounts(params.accounts)->passed);
+}
+
+TEST_F(RpcServerTest, UnreachableServerFailsCheckWithOneLine) {
+    RpcConnector c(ConnectorOptions{{"url", "http://127.0.0.1:1"}});
+    try {
+        c.check();
+        FAIL();
+    } catch (const ConnectorError& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.find('\n'), std::string::npos);
+        EXPECT_NE(what.find("cannot connect to"), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace loadbench
