@@ -131,18 +131,19 @@ def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Ch
     return build
 
 
-def check_http_url(url: str, source: str) -> None:
-    """An http:// URL of an application server, or a one-line ConfigError (that never shows a secret)."""
+def check_http_url(url: str, source: str, tls: bool = True) -> None:
+    """An http:// (or, with ``tls``, https://) URL of a server, or a one-line ConfigError (that never
+    shows a secret)."""
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
-    if parts.scheme == "https":
-        raise ConfigError(f"{source}: {shown}: https:// is not supported yet (plain http:// only)")
-    if parts.scheme != "http":
-        raise ConfigError(f"{source}: {shown} must start with http://")
+    if parts.scheme == "https" and not tls:
+        raise ConfigError(f"{source}: {shown}: TLS is not supported for this connector yet (plain http:// only)")
+    if parts.scheme not in (("http", "https") if tls else ("http",)):
+        raise ConfigError(f"{source}: {shown} must start with {'http:// or https://' if tls else 'http://'}")
     if not parts.hostname:
         raise ConfigError(f"{source}: {shown} names no host")
     if parts.username or parts.password:
@@ -202,7 +203,7 @@ def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> Connec
     shown = url[0]
     if shown.startswith("ws://"):
         shown = "http://" + shown[len("ws://"):]
-    check_http_url(shown, f"STDB_URL (from {url[1]})")
+    check_http_url(shown, f"STDB_URL (from {url[1]})", tls=False)
     options = {"url": url[0], "module": module[0]}
     secrets: tuple[str, ...] = tuple(url_secrets(url[0]))
     token = settings.get("STDB_TOKEN")
@@ -212,7 +213,7 @@ def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> Connec
     info = {"protocol": "v1.json.spacetimedb", "module": module[0]}
     if settings.boolean("USE_SPACETIME_METRICS_ENDPOINT", False):
         metrics = settings.string("STDB_METRICS_URL") or shown.rstrip("/") + "/v1/metrics"
-        check_http_url(metrics, "STDB_METRICS_URL")
+        check_http_url(metrics, "STDB_METRICS_URL", tls=False)
         info["metrics_url"] = redact_url(metrics)
     return ConnectorSpec(name="spacetimedb", kind="spacetimedb", options=options, target=redact_url(url[0]),
                          settings=info, secrets=secrets)
