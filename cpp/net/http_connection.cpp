@@ -239,12 +239,14 @@ void call_chain(Stream& stream, beast::tcp_stream& tcp, const TcpEndpoints& endp
                 std::chrono::milliseconds timeout, const char*& step, boost::system::error_code& failure,
                 std::function<void(std::function<void()>)> handshake) {
     tcp.expires_after(timeout);
-    tcp.async_connect(endpoints, [&, handshake](const boost::system::error_code& ec, const tcp::endpoint&) {
+    // Everything the handlers use outlives io.run() in http_call, except the by-value arguments:
+    // those are captured by value.
+    tcp.async_connect(endpoints, [&, timeout, handshake](const boost::system::error_code& ec, const tcp::endpoint&) {
         if (ec) return void(failure = ec);
-        handshake([&] {
+        handshake([&, timeout] {
             step = "send to";
             tcp.expires_after(timeout);
-            http::async_write(stream, request, [&](const boost::system::error_code& ec, std::size_t) {
+            http::async_write(stream, request, [&, timeout](const boost::system::error_code& ec, std::size_t) {
                 if (ec) return void(failure = ec);
                 step = "read the reply of";
                 tcp.expires_after(timeout);
