@@ -188,3 +188,14 @@ def test_spacetimedb_unknown_module_is_bad_input(cli):
         result = cli(*BENCH, "--connectors", "spacetimedb", env={"STDB_URL": fake.url, "STDB_MODULE": "nope"})
     assert result.returncode == 2
     assert "no database 'nope'" in result.stderr
+
+
+def test_spacetimedb_over_wss_verifies_the_servers_certificate(cli, certificate):
+    with FakeServer(spacetimedb.make_app(), tls_context(certificate)) as fake:
+        url = fake.url.replace("https://", "wss://")
+        result = cli(*BENCH, "--connectors", "spacetimedb",
+                     env={"STDB_URL": url, "STDB_MODULE": "loadbench-test1", "SSL_CERT_FILE": str(certificate[0])})
+    assert result.returncode == 0, result.stderr
+    entry = only_entry(cli)
+    assert entry["committed"] > 50 and entry["errors"] == {}
+    assert entry["verification"]["passed"]

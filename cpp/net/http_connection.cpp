@@ -46,9 +46,6 @@ std::shared_ptr<TlsClient> make_tls_client(const HttpUrl& url) {
     return tls;
 }
 
-namespace {
-
-// Prepares a fresh TLS stream's SSL object: the server name it asks for (SNI).
 bool set_server_name(SSL* ssl, const std::string& host) {
     const bool is_address = host.find_first_not_of("0123456789.") == std::string::npos || host.find(':') != std::string::npos;
     return is_address || SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
@@ -62,8 +59,6 @@ std::string tls_error(const boost::system::error_code& ec) {
     }
     return "TLS handshake failed: " + message;
 }
-
-}  // namespace
 
 HttpConnection::HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
                                std::shared_ptr<TlsClient> tls)

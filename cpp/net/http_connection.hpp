@@ -50,6 +50,10 @@ struct TlsClient {
 };
 // nullptr for a plain http:// URL; throws ConnectorError when the CAs cannot be loaded.
 std::shared_ptr<TlsClient> make_tls_client(const HttpUrl& url);
+// Prepares a fresh TLS stream's SSL object: the server name it asks for (SNI); false on failure.
+bool set_server_name(SSL* ssl, const std::string& host);
+// A TLS failure in one line ("TLS handshake failed: certificate verify failed").
+std::string tls_error(const boost::system::error_code& ec);
 
 // Receives the outcome of HttpConnection::send(), exactly once, on the io_context's thread and
 // never inside send() itself.

@@ -9,7 +9,7 @@ namespace loadbench {
 std::string HttpUrl::host_header() const {
     const bool v6 = host.find(':') != std::string::npos;
     const std::string h = v6 ? "[" + host + "]" : host;
-    const bool default_port = ((scheme == "http" || scheme == "ws") && port == "80") || (scheme == "https" && port == "443");
+    const bool default_port = (!tls() && port == "80") || (tls() && port == "443");
     return default_port ? h : h + ":" + port;
 }
 
@@ -18,12 +18,11 @@ std::string HttpUrl::origin() const { return scheme + "://" + host_header(); }
 HttpUrl parse_http_url(const std::string& url) {
     HttpUrl u;
     const auto colon = url.find("://");
-    if (colon == std::string::npos) throw ConnectorConfigError("URL must start with http:// (or ws://)");
+    if (colon == std::string::npos) throw ConnectorConfigError("URL must start with http:// or https:// (or ws://, wss://)");
     u.scheme = url.substr(0, colon);
     for (char& c : u.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (u.scheme == "wss") throw ConnectorConfigError("wss:// is not supported yet (ws:// only)");
-    if (u.scheme != "http" && u.scheme != "https" && u.scheme != "ws")
-        throw ConnectorConfigError("URL must start with http://, https:// (or ws://)");
+    if (u.scheme != "http" && u.scheme != "https" && u.scheme != "ws" && u.scheme != "wss")
+        throw ConnectorConfigError("URL must start with http:// or https:// (or ws://, wss://)");
     std::string rest = url.substr(colon + 3);
     const auto slash = rest.find('/');
     std::string authority = rest.substr(0, slash);

@@ -201,9 +201,10 @@ def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> Connec
     if module is None:
         raise ConfigError("spacetimedb: set STDB_MODULE too (the database the module was published as)")
     shown = url[0]
-    if shown.startswith("ws://"):
-        shown = "http://" + shown[len("ws://"):]
-    check_http_url(shown, f"STDB_URL (from {url[1]})", tls=False)
+    for ws, http in (("ws://", "http://"), ("wss://", "https://")):
+        if shown.startswith(ws):
+            shown = http + shown[len(ws):]
+    check_http_url(shown, f"STDB_URL (from {url[1]})")
     options = {"url": url[0], "module": module[0]}
     secrets: tuple[str, ...] = tuple(url_secrets(url[0]))
     token = settings.get("STDB_TOKEN")
@@ -213,7 +214,7 @@ def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> Connec
     info = {"protocol": "v1.json.spacetimedb", "module": module[0]}
     if settings.boolean("USE_SPACETIME_METRICS_ENDPOINT", False):
         metrics = settings.string("STDB_METRICS_URL") or shown.rstrip("/") + "/v1/metrics"
-        check_http_url(metrics, "STDB_METRICS_URL", tls=False)
+        check_http_url(metrics, "STDB_METRICS_URL")
         info["metrics_url"] = redact_url(metrics)
     return ConnectorSpec(name="spacetimedb", kind="spacetimedb", options=options, target=redact_url(url[0]),
                          settings=info, secrets=secrets)
