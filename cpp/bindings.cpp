@@ -495,9 +495,11 @@ PYBIND11_MODULE(_core, m) {
             c.pool = r.get<std::size_t>("pool", c.pool);
             c.max_tries = r.get<int>("max_tries", c.max_tries);
             RpcServer server(c, connector_from(connector));
-            on_listening(server.bind());
+            const unsigned short port = server.bind();
+            server.stop_on_signals();
+            on_listening(port);
             py::gil_scoped_release release;
-            server.serve(true);
+            server.serve();
         },
         py::arg("config"), py::arg("connector"), py::arg("on_listening"),
         "Binds, calls on_listening(port), then serves the rpc protocol until SIGINT or SIGTERM.");

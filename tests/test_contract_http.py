@@ -92,6 +92,50 @@ def test_convex_function_errors_are_counted_with_the_message(cli):
     assert "account_missing" in json.dumps(entry["error_examples"])
 
 
+# --- TLS (https://) ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost: (certificate file, key file)."""
+    import subprocess
+
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def tls_context(certificate):
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_convex_over_https_verifies_the_servers_certificate(cli, certificate):
+    with FakeServer(convex.make_app(), tls_context(certificate)) as fake:
+        assert fake.url.startswith("https://localhost:")
+        result = cli(*BENCH, "--connectors", "convex", env={"CONVEX_URL": fake.url, "SSL_CERT_FILE": str(certificate[0])})
+    assert result.returncode == 0, result.stderr
+    entry = only_entry(cli)
+    assert entry["committed"] > 50 and entry["errors"] == {}
+    assert entry["verification"]["passed"]
+
+
+def test_an_untrusted_certificate_is_refused_in_one_line(cli, certificate, tmp_path):
+    other = tmp_path / "empty-ca.pem"
+    other.write_text("")
+    with FakeServer(convex.make_app(), tls_context(certificate)) as fake:
+        result = cli(*BENCH, "--connectors", "convex", env={"CONVEX_URL": fake.url, "SSL_CERT_FILE": str(other)})
+    assert result.returncode == 1
+    assert "certificate verify failed" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 # --- SpacetimeDB (WebSocket) ------------------------------------------------------------------
 
 from tests.fakes import spacetimedb  # noqa: E402
@@ -144,3 +188,14 @@ def test_spacetimedb_unknown_module_is_bad_input(cli):
         result = cli(*BENCH, "--connectors", "spacetimedb", env={"STDB_URL": fake.url, "STDB_MODULE": "nope"})
     assert result.returncode == 2
     assert "no database 'nope'" in result.stderr
+
+
+def test_spacetimedb_over_wss_verifies_the_servers_certificate(cli, certificate):
+    with FakeServer(spacetimedb.make_app(), tls_context(certificate)) as fake:
+        url = fake.url.replace("https://", "wss://")
+        result = cli(*BENCH, "--connectors", "spacetimedb",
+                     env={"STDB_URL": url, "STDB_MODULE": "loadbench-test1", "SSL_CERT_FILE": str(certificate[0])})
+    assert result.returncode == 0, result.stderr
+    entry = only_entry(cli)
+    assert entry["committed"] > 50 and entry["errors"] == {}
+    assert entry["verification"]["passed"]

@@ -86,7 +86,9 @@ std::int64_t int_field(const json& o, const char* name) {
 }  // namespace
 
 ConvexConnector::ConvexConnector(const ConnectorOptions& options)
-    : url_(parse_http_url(option_required(options, "url"))), protocol_(std::make_shared<ConvexProtocol>(url_)) {}
+    : url_(parse_http_url(option_required(options, "url"))),
+      tls_(make_tls_client(url_)),
+      protocol_(std::make_shared<ConvexProtocol>(url_)) {}
 
 // One query or mutation through the HTTP API; the function's value as JSON text.
 std::string ConvexConnector::call(const char* kind, const std::string& path, const std::string& args_json,
@@ -152,7 +154,7 @@ void ConvexConnector::open_async_transfer_session(asio::io_context& io, std::siz
         }
     });
     if (!endpoints_) return asio::post(io, [&done, error = resolve_error_] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints_, protocol_, done);
+    open_http_transfer_session(io, endpoints_, protocol_, done, tls_);
 }
 
 }  // namespace loadbench

@@ -36,6 +36,7 @@ private:
     HttpUrl url_;
     std::once_flag resolved_;
     std::shared_ptr<const TcpEndpoints> endpoints_;
+    std::shared_ptr<TlsClient> tls_;  // https only
     std::string resolve_error_;
     std::shared_ptr<const HttpTransferProtocol> protocol_;
 };

@@ -98,6 +98,7 @@ RpcConnector::RpcConnector(const ConnectorOptions& options)
     : url_(parse_http_url(option_required(options, "url"))),
       control_timeout_s_(static_cast<double>(option_int(options, "control_timeout_s", 600, 1, 86'400))) {
     protocol_ = std::make_shared<RpcProtocol>(url_);
+    tls_ = make_tls_client(url_);
 }
 
 std::string RpcConnector::call(const std::string& body, double timeout_s, const std::string& what) {
@@ -149,7 +150,7 @@ void RpcConnector::open_async_transfer_session(asio::io_context& io, std::size_t
         }
     });
     if (!endpoints_) return asio::post(io, [&done, error = resolve_error_] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints_, protocol_, done);
+    open_http_transfer_session(io, endpoints_, protocol_, done, tls_);
 }
 
 }  // namespace loadbench

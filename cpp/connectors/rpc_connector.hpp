@@ -38,6 +38,7 @@ private:
     double control_timeout_s_;
     std::once_flag resolved_;
     std::shared_ptr<const TcpEndpoints> endpoints_;
+    std::shared_ptr<TlsClient> tls_;  // https only
     std::string resolve_error_;
     std::shared_ptr<const HttpTransferProtocol> protocol_;
 };

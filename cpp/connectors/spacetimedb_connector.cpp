@@ -128,6 +128,7 @@ SpacetimeDbConnector::SpacetimeDbConnector(const ConnectorOptions& options)
     ws->subprotocol = kSubprotocol;
     ws->bearer = token_;
     ws_settings_ = std::move(ws);
+    tls_ = make_tls_client(url_);
 }
 
 HttpCallResult SpacetimeDbConnector::http(http::verb method, const std::string& path, const std::string& body,
@@ -190,7 +191,7 @@ void SpacetimeDbConnector::open_async_transfer_session(asio::io_context& io, std
         }
     });
     if (!endpoints_) return asio::post(io, [&done, error = resolve_error_] { done.open_failed(error); });
-    auto conn = std::make_shared<WsConnection>(io, endpoints_, ws_settings_);
+    auto conn = std::make_shared<WsConnection>(io, endpoints_, ws_settings_, tls_);
     conn->open(
         [](std::string_view greeting) -> std::string {
             const json message = json::parse(greeting, nullptr, false);

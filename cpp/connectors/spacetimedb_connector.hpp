@@ -7,7 +7,8 @@
 // verify call the `seed` and `verify` reducers over HTTP (/v1/database/<module>/call/<reducer>) and
 // read the `verification` table through /v1/database/<module>/sql. The module is spacetimedb/.
 //
-// Options: `url` (required, http:// or ws://), `module` (required), `token` (optional bearer token).
+// Options: `url` (required: http://, ws://, or over TLS https://, wss://), `module` (required),
+// `token` (optional bearer token).
 #pragma once
 
 #include <memory>
@@ -41,6 +42,7 @@ private:
     std::shared_ptr<const WsSettings> ws_settings_;
     std::once_flag resolved_;
     std::shared_ptr<const TcpEndpoints> endpoints_;
+    std::shared_ptr<TlsClient> tls_;  // https:// and wss:// only
     std::string resolve_error_;
 };
 

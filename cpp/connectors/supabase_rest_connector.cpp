@@ -96,6 +96,7 @@ SupabaseRestConnector::SupabaseRestConnector(const ConnectorOptions& options)
       db_url_(option_required(options, "db_url")),
       database_(std::make_unique<PostgresConnector>(ConnectorOptions{{"url", db_url_}, {"mode", "function"}})) {
     protocol_ = std::make_shared<PostgrestProtocol>(url_, anon_key_);
+    tls_ = make_tls_client(url_);
 }
 
 SupabaseRestConnector::~SupabaseRestConnector() = default;
@@ -136,7 +137,7 @@ void SupabaseRestConnector::open_async_transfer_session(asio::io_context& io, st
         }
     });
     if (!endpoints_) return asio::post(io, [&done, error = resolve_error_] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints_, protocol_, done);
+    open_http_transfer_session(io, endpoints_, protocol_, done, tls_);
 }
 
 }  // namespace loadbench

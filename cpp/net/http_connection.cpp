@@ -2,6 +2,8 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -32,8 +34,35 @@ TcpEndpoints resolve_endpoints(const HttpUrl& url) {
     return out;
 }
 
-HttpConnection::HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints)
-    : io_(io), endpoints_(std::move(endpoints)), socket_(io), timer_(io) {}
+std::shared_ptr<TlsClient> make_tls_client(const HttpUrl& url) {
+    if (!url.tls()) return nullptr;
+    auto tls = std::make_shared<TlsClient>();
+    tls->host = url.host;
+    boost::system::error_code ec;
+    tls->context.set_default_verify_paths(ec);  // the system's CAs, or SSL_CERT_FILE / SSL_CERT_DIR
+    if (ec) throw ConnectorError("TLS: cannot load the trusted certificates: " + ec.message());
+    tls->context.set_verify_mode(asio::ssl::verify_peer);
+    tls->context.set_verify_callback(asio::ssl::host_name_verification(url.host));
+    return tls;
+}
+
+bool set_server_name(SSL* ssl, const std::string& host) {
+    const bool is_address = host.find_first_not_of("0123456789.") == std::string::npos || host.find(':') != std::string::npos;
+    return is_address || SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+}
+
+std::string tls_error(const boost::system::error_code& ec) {
+    std::string message = ec.message();
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const unsigned long reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+        if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED) message = "certificate verify failed";
+    }
+    return "TLS handshake failed: " + message;
+}
+
+HttpConnection::HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
+                               std::shared_ptr<TlsClient> tls)
+    : io_(io), endpoints_(std::move(endpoints)), tls_(std::move(tls)), socket_(io), timer_(io) {}
 
 HttpConnection::~HttpConnection() { close_socket(); }
 
@@ -45,31 +74,50 @@ void HttpConnection::open(std::function<void(std::string)> done) {
 void HttpConnection::close_socket() {
     boost::system::error_code ignored;
     if (socket_.is_open()) socket_.close(ignored);
+    if (tls_stream_ && tls_stream_->next_layer().is_open()) tls_stream_->next_layer().close(ignored);
 }
 
 void HttpConnection::start_connect() {
     state_ = State::connecting;
     close_socket();
     buffer_.clear();
-    asio::async_connect(socket_, *endpoints_,
+    if (tls_) {
+        tls_stream_.emplace(io_, tls_->context);
+        if (!set_server_name(tls_stream_->native_handle(), tls_->host))
+            return asio::post(io_, [self = shared_from_this()] { self->connect_failed("TLS: cannot set the server name"); });
+    }
+    asio::async_connect(tcp_socket(), *endpoints_,
                         [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
                             self->on_connected(ec);
                         });
 }
 
+void HttpConnection::connect_failed(const std::string& message) {
+    if (state_ != State::connecting) return;
+    last_error_ = message;
+    close_socket();
+    if (open_done_) {
+        state_ = State::closed;
+        return std::exchange(open_done_, nullptr)(last_error_);
+    }
+    reopen_counts_ = true;  // the server went away: the connection that finally opens is a reopen
+    schedule_reconnect();
+}
+
 void HttpConnection::on_connected(const boost::system::error_code& ec) {
     if (state_ != State::connecting) return;  // closed (or interrupted) meanwhile
-    if (ec) {
-        last_error_ = "cannot connect: " + ec.message();
-        if (open_done_) {
-            state_ = State::closed;
-            return std::exchange(open_done_, nullptr)(last_error_);
-        }
-        reopen_counts_ = true;  // the server went away: the connection that finally opens is a reopen
-        return schedule_reconnect();
-    }
+    if (ec) return connect_failed("cannot connect: " + ec.message());
     boost::system::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
+    tcp_socket().set_option(tcp::no_delay(true), ignored);
+    if (!tls_stream_) return on_ready();
+    tls_stream_->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (self->state_ != State::connecting) return;
+        if (ec) return self->connect_failed(tls_error(ec));
+        self->on_ready();
+    });
+}
+
+void HttpConnection::on_ready() {
     state_ = State::ready;
     backoff_ms_ = 0;
     if (ever_connected_ && reopen_counts_) ++reconnects_;
@@ -95,18 +143,20 @@ void HttpConnection::send(HttpRequest& request, HttpResponseHandler& handler) {
 
 void HttpConnection::write() {
     state_ = State::busy;
-    http::async_write(socket_, *request_,
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                          if (self->state_ != State::busy) return;
-                          if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
-                          self->read();
-                      });
+    with_stream([this](auto& stream) {
+        http::async_write(stream, *request_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+            if (self->state_ != State::busy) return;
+            if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
+            self->read();
+        });
+    });
 }
 
 void HttpConnection::read() {
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
-    http::async_read(socket_, buffer_, *parser_,
+    with_stream([this](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                          if (self->state_ != State::busy) return;
                          if (ec == http::error::body_limit || ec == http::error::bad_version ||
@@ -125,6 +175,7 @@ void HttpConnection::read() {
                          }
                          handler->on_response(response);
                      });
+    });
 }
 
 void HttpConnection::complete_failure(ErrorKind kind, const std::string& message) {
@@ -174,11 +225,40 @@ void HttpConnection::close() {
     close_socket();
 }
 
+namespace {
+
+// The connect-send-read chain of http_call, on a plain or a TLS stream.
+template <class Stream>
+void call_chain(Stream& stream, beast::tcp_stream& tcp, const TcpEndpoints& endpoints, HttpRequest& request,
+                http::response_parser<http::string_body>& parser, beast::flat_buffer& buffer,
+                std::chrono::milliseconds timeout, const char*& step, boost::system::error_code& failure,
+                std::function<void(std::function<void()>)> handshake) {
+    tcp.expires_after(timeout);
+    // Everything the handlers use outlives io.run() in http_call, except the by-value arguments:
+    // those are captured by value.
+    tcp.async_connect(endpoints, [&, timeout, handshake](const boost::system::error_code& ec, const tcp::endpoint&) {
+        if (ec) return void(failure = ec);
+        handshake([&, timeout] {
+            step = "send to";
+            tcp.expires_after(timeout);
+            http::async_write(stream, request, [&, timeout](const boost::system::error_code& ec, std::size_t) {
+                if (ec) return void(failure = ec);
+                step = "read the reply of";
+                tcp.expires_after(timeout);
+                http::async_read(stream, buffer, parser, [&](const boost::system::error_code& ec, std::size_t) {
+                    if (ec) failure = ec;
+                });
+            });
+        });
+    });
+}
+
+}  // namespace
+
 HttpCallResult http_call(const HttpUrl& url, http::verb method, const std::string& target,
                          const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
                          double timeout_s, const std::string& what) {
     asio::io_context io;
-    beast::tcp_stream stream(io);
     const auto timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
     const TcpEndpoints endpoints = resolve_endpoints(url);
     HttpRequest request{method, target, 11};
@@ -194,27 +274,33 @@ HttpCallResult http_call(const HttpUrl& url, http::verb method, const std::strin
     parser.body_limit(kBodyLimit);
     boost::system::error_code failure;
     const char* step = "connect to";
-    stream.expires_after(timeout);
-    stream.async_connect(endpoints, [&](const boost::system::error_code& ec, const tcp::endpoint&) {
-        if (ec) return void(failure = ec);
-        step = "send to";
-        stream.expires_after(timeout);
-        http::async_write(stream, request, [&](const boost::system::error_code& ec, std::size_t) {
-            if (ec) return void(failure = ec);
-            step = "read the reply of";
-            stream.expires_after(timeout);
-            http::async_read(stream, buffer, parser, [&](const boost::system::error_code& ec, std::size_t) {
-                if (ec) failure = ec;
-            });
-        });
-    });
+    const auto tls = make_tls_client(url);
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+    if (tls) {
+        secure.emplace(io, tls->context);
+        if (!set_server_name(secure->native_handle(), tls->host)) throw ConnectorError(what + ": TLS: cannot set the server name");
+        auto& tcp = beast::get_lowest_layer(*secure);
+        call_chain(*secure, tcp, endpoints, request, parser, buffer, timeout, step, failure,
+                   [&](std::function<void()> next) {
+                       step = "complete the TLS handshake with";
+                       tcp.expires_after(timeout);
+                       secure->async_handshake(asio::ssl::stream_base::client, [&, next](const boost::system::error_code& ec) {
+                           if (ec) return void(failure = ec);
+                           next();
+                       });
+                   });
+    } else {
+        plain.emplace(io);
+        call_chain(*plain, *plain, endpoints, request, parser, buffer, timeout, step, failure,
+                   [](std::function<void()> next) { next(); });
+    }
     io.run();
     if (failure) {
-        const std::string reason = failure == beast::error::timeout ? "timed out" : failure.message();
+        std::string reason = failure == beast::error::timeout ? "timed out" : failure.message();
+        if (failure.category() == asio::error::get_ssl_category()) reason = tls_error(failure);
         throw ConnectorError(what + ": cannot " + step + " " + url.origin() + ": " + reason);
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     HttpResponse response = parser.release();
     return {response.result_int(), std::move(response.body())};
 }

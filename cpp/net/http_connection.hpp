@@ -4,13 +4,18 @@
 // reopen; a request sent meanwhile waits for it. Timeouts are the engine's: its watchdog calls
 // interrupt(), which fails what is in flight as a timeout and reopens the connection.
 //
+// https:// URLs run over TLS (OpenSSL through Boost.Asio's ssl::stream): the server's certificate
+// is verified against the system's CAs (or SSL_CERT_FILE's) and the URL's host name, with SNI.
+//
 // http_call() is the blocking form for control-plane calls (check, prep, verify), with a timeout.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -38,6 +43,18 @@ using TcpEndpoints = std::vector<asio::ip::tcp::endpoint>;
 // Resolves the URL's host once (blocking); throws ConnectorError when it cannot.
 TcpEndpoints resolve_endpoints(const HttpUrl& url);
 
+// What a TLS connection needs: the verifying context and the name to check (and send as SNI).
+struct TlsClient {
+    asio::ssl::context context{asio::ssl::context::tls_client};
+    std::string host;
+};
+// nullptr for a plain http:// URL; throws ConnectorError when the CAs cannot be loaded.
+std::shared_ptr<TlsClient> make_tls_client(const HttpUrl& url);
+// Prepares a fresh TLS stream's SSL object: the server name it asks for (SNI); false on failure.
+bool set_server_name(SSL* ssl, const std::string& host);
+// A TLS failure in one line ("TLS handshake failed: certificate verify failed").
+std::string tls_error(const boost::system::error_code& ec);
+
 // Receives the outcome of HttpConnection::send(), exactly once, on the io_context's thread and
 // never inside send() itself.
 class HttpResponseHandler {
@@ -51,7 +68,8 @@ protected:
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 public:
-    HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints);
+    HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
+                   std::shared_ptr<TlsClient> tls = nullptr);
     ~HttpConnection();
 
     // Connects; done("") on success, else the error (no retry: a failed first open is reported).
@@ -71,6 +89,14 @@ private:
 
     void start_connect();
     void on_connected(const boost::system::error_code& ec);
+    void on_ready();
+    void connect_failed(const std::string& message);
+    asio::ip::tcp::socket& tcp_socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
+    template <class F>
+    void with_stream(F&& f) {  // the plain socket, or the TLS stream over it
+        if (tls_stream_) f(*tls_stream_);
+        else f(socket_);
+    }
     void write();
     void read();
     void lost(ErrorKind kind, const std::string& message);
@@ -80,7 +106,9 @@ private:
 
     asio::io_context& io_;
     std::shared_ptr<const TcpEndpoints> endpoints_;
-    asio::ip::tcp::socket socket_;
+    std::shared_ptr<TlsClient> tls_;
+    asio::ip::tcp::socket socket_;                                          // plain http
+    std::optional<boost::beast::ssl_stream<asio::ip::tcp::socket>> tls_stream_;  // https, one per connect
     asio::steady_timer timer_;
     boost::beast::flat_buffer buffer_;
     std::optional<http::response_parser<http::string_body>> parser_;

@@ -43,8 +43,9 @@ private:
 }  // namespace
 
 void open_http_transfer_session(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
-                                std::shared_ptr<const HttpTransferProtocol> protocol, AsyncTransferOpenCallback& done) {
-    auto conn = std::make_shared<HttpConnection>(io, std::move(endpoints));
+                                std::shared_ptr<const HttpTransferProtocol> protocol, AsyncTransferOpenCallback& done,
+                                std::shared_ptr<TlsClient> tls) {
+    auto conn = std::make_shared<HttpConnection>(io, std::move(endpoints), std::move(tls));
     conn->open([conn, protocol = std::move(protocol), &done](std::string error) {
         if (!error.empty()) return done.open_failed(error);
         HttpRequest request;

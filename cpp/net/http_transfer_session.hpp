@@ -24,7 +24,8 @@ public:
 
 // Opens one session on `io` (connects, then done.opened or done.open_failed).
 void open_http_transfer_session(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
-                                std::shared_ptr<const HttpTransferProtocol> protocol, AsyncTransferOpenCallback& done);
+                                std::shared_ptr<const HttpTransferProtocol> protocol, AsyncTransferOpenCallback& done,
+                                std::shared_ptr<TlsClient> tls = nullptr);
 
 // A reply's status class as the engine sees it: 429 and 503 are busy (retryable), other 5xx and
 // 4xx are the caller's to interpret; returns ErrorKind::none for 2xx.

@@ -9,7 +9,7 @@ namespace loadbench {
 std::string HttpUrl::host_header() const {
     const bool v6 = host.find(':') != std::string::npos;
     const std::string h = v6 ? "[" + host + "]" : host;
-    const bool default_port = (scheme == "http" || scheme == "ws") && port == "80";
+    const bool default_port = (!tls() && port == "80") || (tls() && port == "443");
     return default_port ? h : h + ":" + port;
 }
 
@@ -18,12 +18,11 @@ std::string HttpUrl::origin() const { return scheme + "://" + host_header(); }
 HttpUrl parse_http_url(const std::string& url) {
     HttpUrl u;
     const auto colon = url.find("://");
-    if (colon == std::string::npos) throw ConnectorConfigError("URL must start with http:// (or ws://)");
+    if (colon == std::string::npos) throw ConnectorConfigError("URL must start with http:// or https:// (or ws://, wss://)");
     u.scheme = url.substr(0, colon);
     for (char& c : u.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (u.scheme == "https" || u.scheme == "wss")
-        throw ConnectorConfigError(u.scheme + ":// is not supported yet (plain http:// and ws:// only)");
-    if (u.scheme != "http" && u.scheme != "ws") throw ConnectorConfigError("URL must start with http:// (or ws://)");
+    if (u.scheme != "http" && u.scheme != "https" && u.scheme != "ws" && u.scheme != "wss")
+        throw ConnectorConfigError("URL must start with http:// or https:// (or ws://, wss://)");
     std::string rest = url.substr(colon + 3);
     const auto slash = rest.find('/');
     std::string authority = rest.substr(0, slash);
@@ -48,7 +47,7 @@ HttpUrl parse_http_url(const std::string& url) {
     }
     if (u.host.empty()) throw ConnectorConfigError("URL names no host");
     if (port.empty()) {
-        u.port = "80";
+        u.port = u.tls() ? "443" : "80";
     } else {
         unsigned value = 0;
         auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);

@@ -318,6 +318,7 @@ RpcServer::RpcServer(RpcServerConfig config, std::shared_ptr<Connector> backend)
 
 RpcServer::~RpcServer() {
     stop();
+    signals_.reset();
     for (auto& lane : lanes_)
         if (lane->thread.joinable()) lane->thread.join();
 }
@@ -358,14 +359,19 @@ void RpcServer::accept() {
     });
 }
 
-void RpcServer::serve(bool stop_on_signals) {
-    std::optional<asio::signal_set> signals;
-    if (stop_on_signals) {
-        signals.emplace(lanes_[0]->io, SIGINT, SIGTERM);
-        signals->async_wait([this](const boost::system::error_code& ec, int) {
-            if (!ec) stop();
-        });
-    }
+struct RpcServer::Signals {
+    asio::signal_set set;
+    explicit Signals(asio::io_context& io) : set(io, SIGINT, SIGTERM) {}
+};
+
+void RpcServer::stop_on_signals() {
+    signals_ = std::make_unique<Signals>(lanes_[0]->io);
+    signals_->set.async_wait([this](const boost::system::error_code& ec, int) {
+        if (!ec) stop();
+    });
+}
+
+void RpcServer::serve() {
     accept();
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     for (auto& lane : lanes_) guards.push_back(asio::make_work_guard(lane->io));

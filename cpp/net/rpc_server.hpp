@@ -36,8 +36,11 @@ public:
 
     // Listens; returns the port. Throws ConnectorError when the address cannot be bound.
     unsigned short bind();
-    // Serves until stop() (or, with `stop_on_signals`, SIGINT / SIGTERM); blocks.
-    void serve(bool stop_on_signals);
+    // From now on SIGINT and SIGTERM stop the server (call before announcing it: a signal that
+    // arrives before serve() is kept for it).
+    void stop_on_signals();
+    // Serves until stop() (or a signal, after stop_on_signals()); blocks.
+    void serve();
     // Thread-safe.
     void stop();
 
@@ -53,6 +56,8 @@ private:
     std::vector<std::unique_ptr<Lane>> lanes_;
     struct Listener;
     std::unique_ptr<Listener> listener_;
+    struct Signals;
+    std::unique_ptr<Signals> signals_;
     std::size_t next_lane_ = 0;
     std::atomic<std::uint64_t> requests_{0};
     std::atomic<std::size_t> session_index_{0};

@@ -2,8 +2,10 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -15,8 +17,8 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 WsConnection::WsConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
-                           std::shared_ptr<const WsSettings> settings)
-    : io_(io), endpoints_(std::move(endpoints)), settings_(std::move(settings)), timer_(io) {}
+                           std::shared_ptr<const WsSettings> settings, std::shared_ptr<TlsClient> tls)
+    : io_(io), endpoints_(std::move(endpoints)), settings_(std::move(settings)), tls_(std::move(tls)), timer_(io) {}
 
 WsConnection::~WsConnection() { close_stream(); }
 
@@ -27,56 +29,76 @@ void WsConnection::open(std::function<std::string(std::string_view)> greeting, s
 }
 
 void WsConnection::close_stream() {
-    if (!ws_) return;
     boost::system::error_code ignored;
-    beast::get_lowest_layer(*ws_).close(ignored);
+    if (ws_) beast::get_lowest_layer(*ws_).close(ignored);
+    if (wss_) beast::get_lowest_layer(*wss_).close(ignored);
 }
 
 void WsConnection::start_connect() {
     state_ = State::connecting;
     close_stream();
-    ws_.emplace(io_);
     buffer_.clear();
-    asio::async_connect(beast::get_lowest_layer(*ws_), *endpoints_,
-                        [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
-                            if (self->state_ != State::connecting) return;
-                            if (ec) return self->on_open("cannot connect: " + ec.message());
-                            self->on_connected();
-                        });
+    if (tls_) {
+        wss_.emplace(io_, tls_->context);
+        if (!set_server_name(wss_->next_layer().native_handle(), tls_->host))
+            return asio::post(io_, [self = shared_from_this()] { self->on_open("TLS: cannot set the server name"); });
+    } else {
+        ws_.emplace(io_);
+    }
+    auto& socket = wss_ ? beast::get_lowest_layer(*wss_) : beast::get_lowest_layer(*ws_);
+    asio::async_connect(socket, *endpoints_, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
+        if (self->state_ != State::connecting) return;
+        if (ec) return self->on_open("cannot connect: " + ec.message());
+        self->on_connected();
+    });
 }
 
 void WsConnection::on_connected() {
     boost::system::error_code ignored;
-    beast::get_lowest_layer(*ws_).set_option(tcp::no_delay(true), ignored);
-    ws_->set_option(websocket::stream_base::decorator([settings = settings_](websocket::request_type& req) {
-        req.set(beast::http::field::sec_websocket_protocol, settings->subprotocol);
-        req.set(beast::http::field::user_agent, "loadbench");
-        if (!settings->bearer.empty()) req.set(beast::http::field::authorization, "Bearer " + settings->bearer);
-    }));
-    ws_->text(true);
-    upgrade_ = {};
-    ws_->async_handshake(upgrade_, settings_->host_header, settings_->target,
-                         [self = shared_from_this()](const boost::system::error_code& ec) {
-                             if (self->state_ != State::connecting) return;
-                             if (ec) {
-                                 const unsigned status = self->upgrade_.result_int();
-                                 return self->on_open("WebSocket upgrade refused" +
-                                                      (status ? " (HTTP " + std::to_string(status) + ")" : std::string()) +
-                                                      ": " + ec.message());
-                             }
-                             if (self->upgrade_[beast::http::field::sec_websocket_protocol] != self->settings_->subprotocol)
-                                 return self->on_open("the server did not accept subprotocol " + self->settings_->subprotocol);
-                             self->read_greeting();
-                         });
+    auto& socket = wss_ ? beast::get_lowest_layer(*wss_) : beast::get_lowest_layer(*ws_);
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (!wss_) return upgrade();
+    wss_->next_layer().async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (self->state_ != State::connecting) return;
+        if (ec) return self->on_open(tls_error(ec));
+        self->upgrade();
+    });
+}
+
+void WsConnection::upgrade() {
+    with_ws([this](auto& ws) {
+        ws.set_option(websocket::stream_base::decorator([settings = settings_](websocket::request_type& req) {
+            req.set(beast::http::field::sec_websocket_protocol, settings->subprotocol);
+            req.set(beast::http::field::user_agent, "loadbench");
+            if (!settings->bearer.empty()) req.set(beast::http::field::authorization, "Bearer " + settings->bearer);
+        }));
+        ws.text(true);
+        upgrade_ = {};
+        ws.async_handshake(upgrade_, settings_->host_header, settings_->target,
+                           [self = shared_from_this()](const boost::system::error_code& ec) {
+                               if (self->state_ != State::connecting) return;
+                               if (ec) {
+                                   const unsigned status = self->upgrade_.result_int();
+                                   return self->on_open("WebSocket upgrade refused" +
+                                                        (status ? " (HTTP " + std::to_string(status) + ")" : std::string()) +
+                                                        ": " + ec.message());
+                               }
+                               if (self->upgrade_[beast::http::field::sec_websocket_protocol] != self->settings_->subprotocol)
+                                   return self->on_open("the server did not accept subprotocol " + self->settings_->subprotocol);
+                               self->read_greeting();
+                           });
+    });
 }
 
 void WsConnection::read_greeting() {
-    ws_->async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    with_ws([this](auto& ws) {
+    ws.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         if (self->state_ != State::connecting) return;
         if (ec) return self->on_open("connection lost before the greeting: " + ec.message());
         const std::string text = beast::buffers_to_string(self->buffer_.data());
         self->buffer_.consume(self->buffer_.size());
         self->on_open(self->greeting_ ? self->greeting_(text) : std::string());
+    });
     });
 }
 
@@ -111,15 +133,18 @@ void WsConnection::send(const std::string& text, WsReplyHandler& handler) {
 
 void WsConnection::write() {
     state_ = State::busy;
-    ws_->async_write(asio::buffer(*outgoing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-        if (self->state_ != State::busy) return;
-        if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
-        self->read_reply();
+    with_ws([this](auto& ws) {
+        ws.async_write(asio::buffer(*outgoing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+            if (self->state_ != State::busy) return;
+            if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
+            self->read_reply();
+        });
     });
 }
 
 void WsConnection::read_reply() {
-    ws_->async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    with_ws([this](auto& ws) {
+    ws.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         if (self->state_ != State::busy) return;
         if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
         const std::string text = beast::buffers_to_string(self->buffer_.data());
@@ -128,6 +153,7 @@ void WsConnection::read_reply() {
         self->state_ = State::ready;
         self->outgoing_ = nullptr;
         std::exchange(self->handler_, nullptr)->on_reply();
+    });
     });
 }
 

@@ -4,7 +4,8 @@
 // Opening is TCP connect + WebSocket handshake with a subprotocol (refused if the server does not
 // select it) + the server's first message (a greeting the handler may check). A lost connection
 // fails what is in flight, then reopens with backoff (10 ms doubling to 1 s), counted; interrupt()
-// (the engine's watchdog) fails the request in flight as a timeout and reopens.
+// (the engine's watchdog) fails the request in flight as a timeout and reopens. With a TlsClient
+// the WebSocket runs over TLS (wss://).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -46,7 +47,8 @@ protected:
 
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
 public:
-    WsConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints, std::shared_ptr<const WsSettings> settings);
+    WsConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints, std::shared_ptr<const WsSettings> settings,
+                 std::shared_ptr<TlsClient> tls = nullptr);
     ~WsConnection();
 
     // done("") once connected, upgraded and greeted; `greeting` checks the first message ("" if fine).
@@ -59,10 +61,17 @@ public:
 
 private:
     using Stream = boost::beast::websocket::stream<asio::ip::tcp::socket>;
+    using TlsStream = boost::beast::websocket::stream<boost::beast::ssl_stream<asio::ip::tcp::socket>>;
     enum class State { connecting, ready, busy, backoff, closed };
 
     void start_connect();
     void on_connected();
+    void upgrade();
+    template <class F>
+    void with_ws(F&& f) {  // the plain WebSocket, or the one over TLS
+        if (wss_) f(*wss_);
+        else f(*ws_);
+    }
     void read_greeting();
     void on_open(const std::string& error);
     void write();
@@ -75,7 +84,9 @@ private:
     asio::io_context& io_;
     std::shared_ptr<const TcpEndpoints> endpoints_;
     std::shared_ptr<const WsSettings> settings_;
+    std::shared_ptr<TlsClient> tls_;
     std::optional<Stream> ws_;
+    std::optional<TlsStream> wss_;
     boost::beast::websocket::response_type upgrade_;
     asio::steady_timer timer_;
     boost::beast::flat_buffer buffer_;

@@ -77,8 +77,16 @@ TEST(HttpUrl, DefaultsThePortAndHandlesIpv6) {
     EXPECT_EQ(u.host_header(), "[::1]:3000");
 }
 
+TEST(HttpUrl, HttpsMeansTlsOnPort443) {
+    const HttpUrl u = parse_http_url("https://demo.supabase.co");
+    EXPECT_TRUE(u.tls());
+    EXPECT_EQ(u.port, "443");
+    EXPECT_EQ(u.host_header(), "demo.supabase.co");
+    EXPECT_FALSE(parse_http_url("http://x").tls());
+    EXPECT_TRUE(parse_http_url("wss://maincloud.example").tls());
+}
+
 TEST(HttpUrl, RefusesWhatItCannotUse) {
-    EXPECT_THROW(parse_http_url("https://example.com"), ConnectorConfigError);
     EXPECT_THROW(parse_http_url("postgres://x"), ConnectorConfigError);
     EXPECT_THROW(parse_http_url("http://user:secret@host"), ConnectorConfigError);
     EXPECT_THROW(parse_http_url("http://host:99999"), ConnectorConfigError);

@@ -22,7 +22,7 @@ protected:
         auto sqlite = std::make_shared<SqliteConnector>(ConnectorOptions{{"file", (dir_ / "t.db").string()}, {"mode", "wal"}});
         server_ = std::make_unique<RpcServer>(RpcServerConfig{.threads = 2}, sqlite);
         port_ = server_->bind();
-        thread_ = std::thread([this] { server_->serve(false); });
+        thread_ = std::thread([this] { server_->serve(); });
     }
     void TearDown() override {
         server_->stop();

@@ -132,18 +132,19 @@ def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Ch
     return build
 
 
-def check_http_url(url: str, source: str) -> None:
-    """An http:// URL of an application server, or a one-line ConfigError (that never shows a secret)."""
+def check_http_url(url: str, source: str, tls: bool = True) -> None:
+    """An http:// (or, with ``tls``, https://) URL of a server, or a one-line ConfigError (that never
+    shows a secret)."""
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
-    if parts.scheme == "https":
-        raise ConfigError(f"{source}: {shown}: https:// is not supported yet (plain http:// only)")
-    if parts.scheme != "http":
-        raise ConfigError(f"{source}: {shown} must start with http://")
+    if parts.scheme == "https" and not tls:
+        raise ConfigError(f"{source}: {shown}: TLS is not supported for this connector yet (plain http:// only)")
+    if parts.scheme not in (("http", "https") if tls else ("http",)):
+        raise ConfigError(f"{source}: {shown} must start with {'http:// or https://' if tls else 'http://'}")
     if not parts.hostname:
         raise ConfigError(f"{source}: {shown} names no host")
     if parts.username or parts.password:
@@ -201,8 +202,9 @@ def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> Connec
     if module is None:
         raise ConfigError("spacetimedb: set STDB_MODULE too (the database the module was published as)")
     shown = url[0]
-    if shown.startswith("ws://"):
-        shown = "http://" + shown[len("ws://"):]
+    for ws, http in (("ws://", "http://"), ("wss://", "https://")):
+        if shown.startswith(ws):
+            shown = http + shown[len(ws):]
     check_http_url(shown, f"STDB_URL (from {url[1]})")
     options = {"url": url[0], "module": module[0]}
     secrets: tuple[str, ...] = tuple(url_secrets(url[0]))

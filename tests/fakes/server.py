@@ -12,8 +12,9 @@ from aiohttp import web
 class FakeServer:
     """``with FakeServer(app) as server: server.url``; the app's startup runs on the server's loop."""
 
-    def __init__(self, app: web.Application):
+    def __init__(self, app: web.Application, ssl_context=None):
         self.app = app
+        self.ssl_context = ssl_context
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -22,14 +23,14 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://localhost:{self.port}" if self.ssl_context else f"http://127.0.0.1:{self.port}"
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         runner = web.AppRunner(self.app, access_log=None)
         try:
             self._loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
             self._loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]
         except BaseException as exc:  # reported to the test thread
