@@ -41,6 +41,9 @@ struct AccountsCheck {
     std::int64_t total = 0;
     std::int64_t expected_total = 0;
     std::uint64_t negative_balances = 0;
+    // Accounts whose balance is no longer the initial one (the keynote rpc `verify`'s `changed`);
+    // nullopt where the system does not say.
+    std::optional<std::uint64_t> changed;
     bool passed = false;
 };
 

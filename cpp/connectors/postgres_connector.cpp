@@ -281,12 +281,14 @@ std::optional<AccountsCheck> PostgresConnector::verify_accounts(const AccountsSp
         pqxx::connection c(options_.url);
         pqxx::nontransaction n(c);
         const pqxx::result r = n.exec(
-            "SELECT count(*), coalesce(sum(balance), 0), coalesce(sum(CASE WHEN balance < 0 THEN 1 ELSE 0 END), 0) "
+            "SELECT count(*), coalesce(sum(balance), 0), coalesce(sum(CASE WHEN balance < 0 THEN 1 ELSE 0 END), 0), "
+            "coalesce(sum(CASE WHEN balance <> " + std::to_string(spec.initial_balance) + " THEN 1 ELSE 0 END), 0) "
             "FROM accounts");
         AccountsCheck check;
         check.accounts = r[0][0].as<std::uint64_t>();
         check.total = r[0][1].as<std::int64_t>();
         check.negative_balances = r[0][2].as<std::uint64_t>();
+        check.changed = r[0][3].as<std::uint64_t>();
         check.expected_total = static_cast<std::int64_t>(spec.accounts) * spec.initial_balance;
         check.passed = check.accounts == spec.accounts && check.total == check.expected_total &&
                        check.negative_balances == 0;

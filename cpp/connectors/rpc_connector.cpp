@@ -135,6 +135,7 @@ std::optional<AccountsCheck> RpcConnector::verify_accounts(const AccountsSpec& s
     check.accounts = static_cast<std::uint64_t>(as_int(result->at("accounts"), "accounts"));
     check.total = as_int(result->at("total"), "total");
     if (result->contains("negative")) check.negative_balances = static_cast<std::uint64_t>(as_int((*result)["negative"], "negative"));
+    if (result->contains("changed")) check.changed = static_cast<std::uint64_t>(as_int((*result)["changed"], "changed"));
     check.expected_total = static_cast<std::int64_t>(spec.accounts) * spec.initial_balance;
     check.passed = check.accounts == spec.accounts && check.total == check.expected_total && check.negative_balances == 0;
     return check;

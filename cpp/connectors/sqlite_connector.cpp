@@ -255,12 +255,15 @@ std::optional<AccountsCheck> SqliteConnector::verify_accounts(const AccountsSpec
     try {
         SQLite::Statement q(db,
                             "SELECT COUNT(*), COALESCE(SUM(balance), 0), "
-                            "COALESCE(SUM(CASE WHEN balance < 0 THEN 1 ELSE 0 END), 0) FROM accounts");
+                            "COALESCE(SUM(CASE WHEN balance < 0 THEN 1 ELSE 0 END), 0), "
+                            "COALESCE(SUM(CASE WHEN balance <> ? THEN 1 ELSE 0 END), 0) FROM accounts");
+        q.bind(1, static_cast<std::int64_t>(spec.initial_balance));
         q.executeStep();
         AccountsCheck check;
         check.accounts = static_cast<std::uint64_t>(q.getColumn(0).getInt64());
         check.total = q.getColumn(1).getInt64();
         check.negative_balances = static_cast<std::uint64_t>(q.getColumn(2).getInt64());
+        check.changed = static_cast<std::uint64_t>(q.getColumn(3).getInt64());
         check.expected_total = static_cast<std::int64_t>(spec.accounts) * spec.initial_balance;
         check.passed = check.accounts == spec.accounts && check.total == check.expected_total &&
                        check.negative_balances == 0;

@@ -257,11 +257,13 @@ private:
                     if (!check) {
                         reply = ok_reply({{"skipped", true}});
                     } else {
-                        reply = ok_reply({{"accounts", check->accounts},
-                                          {"total", check->total},
-                                          {"expected", check->expected_total},
-                                          {"negative", check->negative_balances},
-                                          {"passed", check->passed}});
+                        json result = {{"accounts", check->accounts},
+                                       {"total", check->total},
+                                       {"expected", check->expected_total},
+                                       {"negative", check->negative_balances},
+                                       {"passed", check->passed}};
+                        if (check->changed) result["changed"] = *check->changed;
+                        reply = ok_reply(std::move(result));
                     }
                 }
             } catch (const std::exception& e) {

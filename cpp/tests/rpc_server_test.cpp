@@ -46,7 +46,10 @@ TEST_F(RpcServerTest, HealthSeedAndVerifyAnswer) {
     ASSERT_TRUE(check);
     EXPECT_TRUE(check->passed);
     EXPECT_EQ(check->total, 1000);
-    EXPECT_FALSE(c.verify_accounts({.accounts = 100, .initial_balance = 11})->passed);
+    EXPECT_EQ(check->changed, 0u);  // freshly seeded: every balance is the initial one
+    const auto against_other_balance = c.verify_accounts({.accounts = 100, .initial_balance = 11});
+    EXPECT_FALSE(against_other_balance->passed);
+    EXPECT_EQ(against_other_balance->changed, 100u);
 }
 
 TEST_F(RpcServerTest, ManySessionsConserveMoney) {
@@ -66,7 +69,9 @@ TEST_F(RpcServerTest, ManySessionsConserveMoney) {
     EXPECT_GT(r.counters.committed, 100u);
     EXPECT_EQ(r.counters.failed, 0u);
     EXPECT_EQ(r.sessions, 64u);
-    EXPECT_TRUE(c->verify_accounts(params.accounts)->passed);
+    const auto check = c->verify_accounts(params.accounts);
+    EXPECT_TRUE(check->passed);
+    EXPECT_GT(check->changed.value_or(0), 0u);  // transfers moved money between accounts
 }
 
 TEST_F(RpcServerTest, UnreachableServerFailsCheckWithOneLine) {
