@@ -9,7 +9,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "connectors/connector.hpp"
@@ -34,10 +33,8 @@ private:
     std::string call(const char* kind, const std::string& path, const std::string& args_json, const std::string& what);
 
     HttpUrl url_;
-    std::once_flag resolved_;
-    std::shared_ptr<const TcpEndpoints> endpoints_;
+    SharedEndpoints endpoints_;
     std::shared_ptr<TlsClient> tls_;  // https only
-    std::string resolve_error_;
     std::shared_ptr<const HttpTransferProtocol> protocol_;
 };
 

@@ -142,16 +142,10 @@ std::optional<AccountsCheck> RpcConnector::verify_accounts(const AccountsSpec& s
 }
 
 void RpcConnector::open_async_transfer_session(asio::io_context& io, std::size_t, AsyncTransferOpenCallback& done) {
-    // Resolved once, on first use (the engine opens sessions from several threads).
-    std::call_once(resolved_, [this] {
-        try {
-            endpoints_ = std::make_shared<const TcpEndpoints>(resolve_endpoints(url_));
-        } catch (const ConnectorError& e) {
-            resolve_error_ = e.what();
-        }
-    });
-    if (!endpoints_) return asio::post(io, [&done, error = resolve_error_] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints_, protocol_, done, tls_);
+    std::string error;
+    const auto endpoints = endpoints_.get(url_, error);
+    if (!endpoints) return asio::post(io, [&done, error] { done.open_failed(error); });
+    open_http_transfer_session(io, endpoints, protocol_, done, tls_);
 }
 
 }  // namespace loadbench

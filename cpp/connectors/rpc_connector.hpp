@@ -10,7 +10,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "connectors/connector.hpp"
@@ -36,10 +35,8 @@ private:
 
     HttpUrl url_;
     double control_timeout_s_;
-    std::once_flag resolved_;
-    std::shared_ptr<const TcpEndpoints> endpoints_;
+    SharedEndpoints endpoints_;
     std::shared_ptr<TlsClient> tls_;  // https only
-    std::string resolve_error_;
     std::shared_ptr<const HttpTransferProtocol> protocol_;
 };
 

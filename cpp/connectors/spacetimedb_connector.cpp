@@ -183,15 +183,10 @@ std::optional<AccountsCheck> SpacetimeDbConnector::verify_accounts(const Account
 
 void SpacetimeDbConnector::open_async_transfer_session(asio::io_context& io, std::size_t,
                                                        AsyncTransferOpenCallback& done) {
-    std::call_once(resolved_, [this] {
-        try {
-            endpoints_ = std::make_shared<const TcpEndpoints>(resolve_endpoints(url_));
-        } catch (const ConnectorError& e) {
-            resolve_error_ = e.what();
-        }
-    });
-    if (!endpoints_) return asio::post(io, [&done, error = resolve_error_] { done.open_failed(error); });
-    auto conn = std::make_shared<WsConnection>(io, endpoints_, ws_settings_, tls_);
+    std::string error;
+    const auto endpoints = endpoints_.get(url_, error);
+    if (!endpoints) return asio::post(io, [&done, error] { done.open_failed(error); });
+    auto conn = std::make_shared<WsConnection>(io, endpoints, ws_settings_, tls_);
     conn->open(
         [](std::string_view greeting) -> std::string {
             const json message = json::parse(greeting, nullptr, false);

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "connectors/connector.hpp"
@@ -40,10 +39,8 @@ private:
     std::string module_;
     std::string token_;
     std::shared_ptr<const WsSettings> ws_settings_;
-    std::once_flag resolved_;
-    std::shared_ptr<const TcpEndpoints> endpoints_;
+    SharedEndpoints endpoints_;
     std::shared_ptr<TlsClient> tls_;  // https:// and wss:// only
-    std::string resolve_error_;
 };
 
 namespace stdb {

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "connectors/connector.hpp"
@@ -37,10 +36,8 @@ private:
     std::string anon_key_;
     std::string db_url_;
     std::unique_ptr<PostgresConnector> database_;
-    std::once_flag resolved_;
-    std::shared_ptr<const TcpEndpoints> endpoints_;
+    SharedEndpoints endpoints_;
     std::shared_ptr<TlsClient> tls_;  // https only
-    std::string resolve_error_;
     std::shared_ptr<const HttpTransferProtocol> protocol_;
 };
 

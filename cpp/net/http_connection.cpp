@@ -34,6 +34,18 @@ TcpEndpoints resolve_endpoints(const HttpUrl& url) {
     return out;
 }
 
+std::shared_ptr<const TcpEndpoints> SharedEndpoints::get(const HttpUrl& url, std::string& error) {
+    std::call_once(resolved_, [&] {
+        try {
+            endpoints_ = std::make_shared<const TcpEndpoints>(resolve_endpoints(url));
+        } catch (const ConnectorError& e) {
+            error_ = e.what();
+        }
+    });
+    if (!endpoints_) error = error_;
+    return endpoints_;
+}
+
 std::shared_ptr<TlsClient> make_tls_client(const HttpUrl& url) {
     if (!url.tls()) return nullptr;
     auto tls = std::make_shared<TlsClient>();

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +43,19 @@ using TcpEndpoints = std::vector<asio::ip::tcp::endpoint>;
 
 // Resolves the URL's host once (blocking); throws ConnectorError when it cannot.
 TcpEndpoints resolve_endpoints(const HttpUrl& url);
+
+// A connector's server addresses, resolved on the first session's open (the engine opens sessions
+// from several threads) and shared by every session after; a failure fails every open alike.
+class SharedEndpoints {
+public:
+    // The endpoints, or nullptr when they cannot be resolved; `error` then says why.
+    std::shared_ptr<const TcpEndpoints> get(const HttpUrl& url, std::string& error);
+
+private:
+    std::once_flag resolved_;
+    std::shared_ptr<const TcpEndpoints> endpoints_;
+    std::string error_;
+};
 
 // What a TLS connection needs: the verifying context and the name to check (and send as SNI).
 struct TlsClient {

@@ -279,7 +279,10 @@ TEST(Engine, EachOperationTypeGetsItsOwnCountsAndLatencies) {
     EXPECT_EQ(r.by_type[0].rejected, 0u);
     EXPECT_EQ(r.by_type[1].committed, 0u);
     EXPECT_GT(r.by_type[1].rejected, 100u);
-    EXPECT_LT(r.by_type[0].latency.max(), r.by_type[1].latency.min());
+    // Each histogram holds its own type's latencies: every slow one slept 200 µs; the fast ones are
+    // typically far below (not all: on a loaded machine a thread can be descheduled mid-operation).
+    EXPECT_GE(r.by_type[1].latency.min(), 200'000u);
+    EXPECT_LT(r.by_type[0].latency.value_at_percentile(50), 200'000u);
     EXPECT_EQ(r.by_type[0].latency.count() + r.by_type[1].latency.count(), r.latency.count());
 }
 
