@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 import time
@@ -38,9 +39,19 @@ class Cli:
         self.runs = cwd / "runs"
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
-        # No standard input, as in CI: nothing may wait for an answer.
-        return subprocess.run([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        # No standard input, as in CI: nothing may wait for an answer. Its own process group, so that
+        # a command that times out is killed with everything it started (compare --refs's builds),
+        # which would otherwise go on loading the machine under the tests that follow.
+        with subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),

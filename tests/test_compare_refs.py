@@ -28,7 +28,7 @@ def test_compare_refs_builds_benches_and_compares_two_commits(cli):
     first, second = git(clone, "rev-parse", "HEAD~1"), git(clone, "rev-parse", "HEAD")
 
     result = cli("compare", "--refs", "HEAD~1", "HEAD", "--repo", "clone", "--json",
-                 "--bench-args", "--connectors null --seconds 1.2 --warmup 0 --concurrency 1", timeout=300)
+                 "--bench-args", "--connectors null --seconds 1.2 --warmup 0 --concurrency 1", timeout=900)
     assert result.returncode == 0, result.stderr
     compared = json.loads(result.stdout)
     assert [c["metric"] for c in compared["changes"]] == ["tps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms"]
