@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """loadbench vs pgbench on one throwaway PostgreSQL: test-1's transfer as one function call
 (`SELECT transfer(from, to, amount)`), same accounts, same uniform (alpha 0) or Zipf (alpha > 1,
-pgbench's random_zipfian) choice, at each concurrency; rounds alternate the two tools. Prints TPS,
-the ratio, and each tool's own CPU time per transaction.
+pgbench's random_zipfian) choice, at each concurrency; in each round both tools run back to back,
+taking turns to go first. Prints median TPS, the median and range of the rounds' TPS ratios, and
+each tool's own CPU time per transaction.
 
     .venv/bin/python bench/vs_pgbench.py [--concurrency 1,8,32,64] [--seconds 10] [--rounds 2]
                                          [--pipeline 8]
@@ -77,31 +78,40 @@ def main() -> None:
     with throwaway_postgres(args.alpha, "lb-vs-pgbench-") as (url, env, script):
         print(f"PostgreSQL at {url}, {args.accounts:,} accounts, alpha {args.alpha:g}, "
               f"{args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
-        print(f"{'clients':>8} {'pgbench tps':>12} {'loadbench tps':>14} {'ratio':>6} "
+        print(f"{'clients':>8} {'pgbench tps':>12} {'loadbench tps':>14} {'ratio':>6} {'range':<11}"
               f"{'pgbench cpu/txn':>16} {'loadbench cpu/txn':>18}"
               + (f" {'pipelined x' + str(args.pipeline) + ' tps':>20} {'ratio':>6}" if args.pipeline else ""))
         for clients in (int(c) for c in args.concurrency.split(",")):
             pg, lb, piped = [], [], []
             for r in range(args.rounds):
                 # Fresh accounts before each tool: as balances drain, more transfers are rejected.
-                loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-                pg.append(run_pgbench(url, script, args.accounts, clients, args.seconds))
-                loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
-                lb.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha, 1, r + 1))
+                # The tools take turns going first, so a drift of the machine favours neither.
+                def pgbench_round() -> None:
+                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                    pg.append(run_pgbench(url, script, args.accounts, clients, args.seconds))
+
+                def loadbench_round() -> None:
+                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                    lb.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha, 1, r + 1))
+
+                for run in (pgbench_round, loadbench_round) if r % 2 == 0 else (loadbench_round, pgbench_round):
+                    run()
                 if args.pipeline:
                     loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
                     piped.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha,
                                                args.pipeline, r + 1))
-            pg_tps = statistics.median(t for t, _ in pg)
-            lb_tps = statistics.median(t for t, _ in lb)
-            line = (f"{clients:>8} {pg_tps:>12,.0f} {lb_tps:>14,.0f} {lb_tps / pg_tps:>6.2f} "
+            # Each round's two runs are a pair, measured back to back: the ratio is the
+            # median of the rounds' ratios (min and max show the spread).
+            ratios = [l[0] / p[0] for p, l in zip(pg, lb)]
+            line = (f"{clients:>8} {statistics.median(t for t, _ in pg):>12,.0f} "
+                    f"{statistics.median(t for t, _ in lb):>14,.0f} {statistics.median(ratios):>6.2f} "
+                    f"{min(ratios):>5.2f}-{max(ratios):<5.2f}"
                     f"{statistics.median(c for _, c in pg) * 1e6:>13.1f} us "
                     f"{statistics.median(c for _, c in lb) * 1e6:>15.1f} us")
             if args.pipeline:
-                piped_tps = statistics.median(t for t, _ in piped)
-                line += f" {piped_tps:>20,.0f} {piped_tps / pg_tps:>6.2f}"
+                piped_ratios = [q[0] / p[0] for p, q in zip(pg, piped)]
+                line += f" {statistics.median(t for t, _ in piped):>20,.0f} {statistics.median(piped_ratios):>6.2f}"
             print(line, flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,5 @@
 #include "connectors/pg_connection.hpp"
 
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 
@@ -88,7 +87,7 @@ public:
 };
 
 PgConnection::PgConnection(asio::io_context& io, PgConnectionSettings settings)
-    : io_(io), settings_(std::move(settings)), socket_(io), reconnect_timer_(io), users_left_(settings_.users) {
+    : io_(io), settings_(std::move(settings)), socket_(io, *this), reconnect_timer_(io), users_left_(settings_.users) {
     pipeline_ = settings_.depth > 1;
 }
 
@@ -105,9 +104,23 @@ void PgConnection::open(std::function<void(std::string)> done) {
 }
 
 void PgConnection::close_socket() {
-    boost::system::error_code ignored;
-    if (socket_.is_open()) socket_.close(ignored);  // closes our dup of libpq's socket, cancels waits
+    socket_.close();  // closes our dup of libpq's socket; pending waits are cancelled
     reading_ = writing_ = false;
+}
+
+// Every wait of this connection completes here.
+void PgConnection::on_ready(FdReadiness::Direction direction, const boost::system::error_code& ec) {
+    (direction == FdReadiness::Direction::read ? reading_ : writing_) = false;
+    if (ec || !conn_) return;
+    if (state_ == State::connecting) {
+        switch (const auto status = PQconnectPoll(conn_)) {
+            case PGRES_POLLING_OK: return on_connected();
+            case PGRES_POLLING_FAILED: return lost(PQerrorMessage(conn_));
+            default: return poll_connect(status);
+        }
+    }
+    if (direction == FdReadiness::Direction::write) return flush();
+    on_readable();
 }
 
 void PgConnection::start_connect() {
@@ -123,26 +136,21 @@ void PgConnection::start_connect() {
 }
 
 void PgConnection::poll_connect(PostgresPollingStatusType wanted) {
-    close_socket();
     const int fd = PQsocket(conn_);
     if (fd < 0) return lost(PQerrorMessage(conn_));
-    socket_.assign(::dup(fd));  // libpq may switch sockets while connecting: follow it each step
-    const auto what = wanted == PGRES_POLLING_READING ? asio::posix::stream_descriptor::wait_read
-                                                      : asio::posix::stream_descriptor::wait_write;
-    socket_.async_wait(what, [self = shared_from_this()](const boost::system::error_code& ec) {
-        if (ec || self->state_ != State::connecting) return;
-        switch (const auto status = PQconnectPoll(self->conn_)) {
-            case PGRES_POLLING_OK: return self->on_connected();
-            case PGRES_POLLING_FAILED: return self->lost(PQerrorMessage(self->conn_));
-            default: return self->poll_connect(status);
-        }
-    });
+    // libpq may switch sockets while connecting (another address, SSL refused): follow it each
+    // step. Connect waits re-arm: PQconnectPoll must not run before the socket is ready.
+    if (const auto ec = socket_.watch(fd)) return lost("cannot watch the connection's socket: " + ec.message());
+    reading_ = writing_ = false;
+    const auto direction = wanted == PGRES_POLLING_READING ? FdReadiness::Direction::read : FdReadiness::Direction::write;
+    (direction == FdReadiness::Direction::read ? reading_ : writing_) = true;
+    socket_.wait(direction, FdReadiness::Mode::rearm, shared_from_this());
 }
 
 void PgConnection::on_connected() {
     if (PQsetnonblocking(conn_, 1) != 0) return lost(PQerrorMessage(conn_));
-    close_socket();
-    socket_.assign(::dup(PQsocket(conn_)));
+    if (const auto ec = socket_.watch(PQsocket(conn_))) return lost("cannot watch the connection's socket: " + ec.message());
+    reading_ = writing_ = false;
     {
         std::lock_guard lock(cancel_mutex_);
         if (cancel_) PQfreeCancel(cancel_);
@@ -169,7 +177,7 @@ void PgConnection::run_setup(std::size_t step) {
         const int sent = s.prepare_name.empty() ? PQsendQuery(conn_, s.sql.c_str())
                                                 : PQsendPrepare(conn_, s.prepare_name.c_str(), s.sql.c_str(), 0, nullptr);
         if (!sent) return lost(PQerrorMessage(conn_));
-        sent_.push_back(&s);
+        push_sent(&s);
         return flush();
     }
     if (pipeline_ && !PQenterPipelineMode(conn_)) return lost(PQerrorMessage(conn_));
@@ -194,9 +202,14 @@ void PgConnection::send_available() {
             (pipeline_ && !PQpipelineSync(conn_)))
             return lost(PQerrorMessage(conn_));
         waiting_.pop_front();
-        sent_.push_back(r);
+        push_sent(r);
     }
     flush();
+}
+
+void PgConnection::push_sent(PgRequest* request) {
+    request->reads_when_sent_ = reads_;
+    sent_.push_back(request);
 }
 
 void PgConnection::flush() {
@@ -204,26 +217,26 @@ void PgConnection::flush() {
     if (pending < 0) return lost(PQerrorMessage(conn_));
     if (pending > 0 && !writing_) {
         writing_ = true;
-        socket_.async_wait(asio::posix::stream_descriptor::wait_write,
-                           [self = shared_from_this()](const boost::system::error_code& ec) {
-                               self->writing_ = false;
-                               if (!ec && self->conn_) self->flush();
-                           });
+        socket_.wait(FdReadiness::Direction::write, FdReadiness::Mode::rearm, shared_from_this());
     }
     if (!sent_.empty()) arm_read();
 }
 
+// The closed loop's wait costs no system call (an edge wait) when the oldest request in flight was
+// sent after libpq's last read: then every byte of its answer arrives after that read, as new
+// data, and wakes the wait. Otherwise part of the answer may have been read, and the rest may be
+// in the socket already (libpq's read stops when its buffer is full): the wait re-arms, so data
+// already there counts. In pipeline mode that is most waits; they serve several answers each.
 void PgConnection::arm_read() {
     if (reading_) return;
     reading_ = true;
-    socket_.async_wait(asio::posix::stream_descriptor::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->reading_ = false;
-                           if (!ec) self->on_readable();
-                       });
+    const bool sent_after_last_read = sent_.front()->reads_when_sent_ == reads_;
+    socket_.wait(FdReadiness::Direction::read, sent_after_last_read ? FdReadiness::Mode::edge : FdReadiness::Mode::rearm,
+                 shared_from_this());
 }
 
 void PgConnection::on_readable() {
+    ++reads_;
     if (!PQconsumeInput(conn_)) return lost(PQerrorMessage(conn_));
     drain();
 }

@@ -9,7 +9,6 @@
 #include <libpq-fe.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
@@ -23,6 +22,7 @@
 
 #include "connectors/sql_session.hpp"
 #include "engine/outcome.hpp"
+#include "net/fd_readiness.hpp"
 
 namespace loadbench {
 
@@ -87,6 +87,7 @@ private:
     const char* inline_values_[kInlineParams] = {text_[0], text_[1], text_[2]};
     const char* const* values_ = inline_values_;
     PgTextParams params_;  // set_values()
+    std::uint64_t reads_when_sent_ = 0;  // PgConnection's read count when this was sent
 };
 
 // The first line of a libpq message, without trailing blanks.
@@ -95,7 +96,7 @@ std::string pg_first_line(const char* text);
 // Maps a server error (SQLSTATE) to the engine's kind and whether retrying may succeed.
 void classify_pg_error(const char* sqlstate, PgReply& reply);
 
-class PgConnection : public std::enable_shared_from_this<PgConnection> {
+class PgConnection : public std::enable_shared_from_this<PgConnection>, private FdReadiness::Listener {
 public:
     PgConnection(asio::io_context& io, PgConnectionSettings settings);
     ~PgConnection();
@@ -115,6 +116,7 @@ private:
     enum class State { idle, connecting, setting_up, ready, broken, closed };
     class SetupStep;
 
+    void on_ready(FdReadiness::Direction direction, const boost::system::error_code& ec) override;
     void start_connect();
     void poll_connect(PostgresPollingStatusType wanted);
     void on_connected();
@@ -124,6 +126,7 @@ private:
     void arm_read();
     void on_readable();
     void drain();
+    void push_sent(PgRequest* request);
     void finish_front();
     void lost(const std::string& message);
     void schedule_reconnect();
@@ -132,7 +135,7 @@ private:
 
     asio::io_context& io_;
     PgConnectionSettings settings_;
-    asio::posix::stream_descriptor socket_;
+    FdReadiness socket_;  // watches a duplicate of libpq's socket
     asio::steady_timer reconnect_timer_;
     PGconn* conn_ = nullptr;
     State state_ = State::idle;
@@ -141,6 +144,7 @@ private:
     bool writing_ = false;
     std::deque<PgRequest*> waiting_;  // submitted, not yet sent
     std::deque<PgRequest*> sent_;     // sent, awaiting their results
+    std::uint64_t reads_ = 0;         // PQconsumeInput calls so far
     PgReply reply_;                   // of sent_.front(), being assembled
     std::function<void(std::string)> open_done_;
     std::unique_ptr<SetupStep> setup_step_;
