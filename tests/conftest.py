@@ -54,8 +54,12 @@ class Cli:
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        # SIGINT back to its default in the child: a test run started in the background (`cmd &` in a
+        # script) inherits SIGINT ignored, which Python then keeps, and the Ctrl-C the tests send
+        # would never arrive.
         return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def reports(self) -> list[Path]:
         return sorted(self.runs.glob("*.json")) if self.runs.is_dir() else []
