@@ -112,6 +112,7 @@ def main() -> None:
                 piped_ratios = [q[0] / p[0] for p, q in zip(pg, piped)]
                 line += f" {statistics.median(t for t, _ in piped):>20,.0f} {statistics.median(piped_ratios):>6.2f}"
             print(line, flush=True)
+            print(f"{'':>8} rounds' ratios: {' '.join(f'{r:.2f}' for r in ratios)}", flush=True)
 
 if __name__ == "__main__":
     main()
