@@ -53,14 +53,23 @@ def pgbench_transfer_script(alpha: float) -> str:
 
 
 @contextlib.contextmanager
-def throwaway_postgres(alpha: float, prefix: str):
+def throwaway_postgres(alpha: float, prefix: str, server_cpus: set[int] | None = None):
     """A PostgreSQL cluster for one benchmark (synchronous_commit and fsync off: the clients are
-    measured, not the disk), a runs dir, and pgbench's transfer script: yields (url, env, script)."""
+    measured, not the disk), a runs dir, and pgbench's transfer script: yields (url, env, script).
+    With server_cpus, the server (postmaster, its helpers, and so every backend it forks later)
+    runs on those CPUs only."""
     sys.path.insert(0, str(ROOT / "python"))
+    import psutil
+    from loadbench.resource_usage import postmaster_pid
     from loadbench.services import PostgresCluster
 
     cluster = PostgresCluster.create(fsync=False)
     cluster.start()
+    if server_cpus:
+        (pid,) = postmaster_pid(cluster.data_dir)
+        postmaster = psutil.Process(pid)
+        for process in [postmaster, *postmaster.children(recursive=True)]:
+            process.cpu_affinity(sorted(server_cpus))
     try:
         with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
             script = Path(tmp) / "transfer.sql"

@@ -6,7 +6,10 @@ taking turns to go first. Prints median TPS, the median and range of the rounds'
 each tool's own CPU time per transaction.
 
     .venv/bin/python bench/vs_pgbench.py [--concurrency 1,8,32,64] [--seconds 10] [--rounds 2]
-                                         [--pipeline 8]
+                                         [--pipeline 8] [--pin]
+
+--pin puts the server on the first CPU and both clients on the others, so that neither tool's
+work takes CPU from the server: the TPS ratio then says whether a client keeps up with it.
 
 CPU per transaction: pgbench's is its whole process (rusage of the child, connection setup
 included) over the transactions it reports; loadbench's is its process during the measured window
@@ -71,11 +74,22 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--alpha", type=float, default=0.0, help="0 (uniform) or > 1 (pgbench's zipfian)")
     parser.add_argument("--pipeline", type=int, default=8, help="also run loadbench with this many in flight per connection (0: skip)")
+    parser.add_argument("--pin", action="store_true",
+                        help="server on the first CPU, the clients on the others: they no longer compete for a core")
     args = parser.parse_args()
     if 0 < args.alpha <= 1:
         sys.exit("pgbench's random_zipfian needs alpha > 1; use 0 for uniform")
 
-    with throwaway_postgres(args.alpha, "lb-vs-pgbench-") as (url, env, script):
+    server_cpus = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            sys.exit("--pin needs at least 2 CPUs")
+        server_cpus = {cpus[0]}
+    with throwaway_postgres(args.alpha, "lb-vs-pgbench-", server_cpus) as (url, env, script):
+        if server_cpus:
+            os.sched_setaffinity(0, set(cpus[1:]))  # pgbench and loadbench inherit it
+            print(f"pinned: server on CPU {cpus[0]}, clients on {cpus[1:]}")
         print(f"PostgreSQL at {url}, {args.accounts:,} accounts, alpha {args.alpha:g}, "
               f"{args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
         print(f"{'clients':>8} {'pgbench tps':>12} {'loadbench tps':>14} {'ratio':>6} {'range':<11}"
