@@ -95,23 +95,27 @@ def main() -> None:
         print(f"{'clients':>8} {'pgbench tps':>12} {'loadbench tps':>14} {'ratio':>6} {'range':<11}"
               f"{'pgbench cpu/txn':>16} {'loadbench cpu/txn':>18}"
               + (f" {'pipelined x' + str(args.pipeline) + ' tps':>20} {'ratio':>6}" if args.pipeline else ""))
+
+        def fresh_accounts() -> None:
+            # Before each tool's run: as balances drain, more transfers are rejected.
+            loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+
         for clients in (int(c) for c in args.concurrency.split(",")):
             pg, lb, piped = [], [], []
             for r in range(args.rounds):
-                # Fresh accounts before each tool: as balances drain, more transfers are rejected.
                 # The tools take turns going first, so a drift of the machine favours neither.
                 def pgbench_round() -> None:
-                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                    fresh_accounts()
                     pg.append(run_pgbench(url, script, args.accounts, clients, args.seconds))
 
                 def loadbench_round() -> None:
-                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                    fresh_accounts()
                     lb.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha, 1, r + 1))
 
                 for run in (pgbench_round, loadbench_round) if r % 2 == 0 else (loadbench_round, pgbench_round):
                     run()
                 if args.pipeline:
-                    loadbench("prep", "--connectors", "postgres", "--accounts", str(args.accounts), env=env)
+                    fresh_accounts()
                     piped.append(run_loadbench(env, args.accounts, clients, args.seconds, args.alpha,
                                                args.pipeline, r + 1))
             # Each round's two runs are a pair, measured back to back: the ratio is the
@@ -126,7 +130,8 @@ def main() -> None:
                 piped_ratios = [q[0] / p[0] for p, q in zip(pg, piped)]
                 line += f" {statistics.median(t for t, _ in piped):>20,.0f} {statistics.median(piped_ratios):>6.2f}"
             print(line, flush=True)
-            print(f"{'':>8} rounds' ratios: {' '.join(f'{r:.2f}' for r in ratios)}", flush=True)
+            print(f"{'':>8} rounds' ratios: {' '.join(f'{x:.2f}' for x in ratios)}", flush=True)
+
 
 if __name__ == "__main__":
     main()

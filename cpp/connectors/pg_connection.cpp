@@ -1,6 +1,5 @@
 #include "connectors/pg_connection.hpp"
 
-
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
@@ -105,12 +104,10 @@ void PgConnection::open(std::function<void(std::string)> done) {
 
 void PgConnection::close_socket() {
     socket_.close();  // closes our dup of libpq's socket; pending waits are cancelled
-    reading_ = writing_ = false;
 }
 
 // Every wait of this connection completes here.
 void PgConnection::on_ready(FdReadiness::Direction direction, const boost::system::error_code& ec) {
-    (direction == FdReadiness::Direction::read ? reading_ : writing_) = false;
     if (ec || !conn_) return;
     if (state_ == State::connecting) {
         switch (const auto status = PQconnectPoll(conn_)) {
@@ -141,16 +138,13 @@ void PgConnection::poll_connect(PostgresPollingStatusType wanted) {
     // libpq may switch sockets while connecting (another address, SSL refused): follow it each
     // step. Connect waits re-arm: PQconnectPoll must not run before the socket is ready.
     if (const auto ec = socket_.watch(fd)) return lost("cannot watch the connection's socket: " + ec.message());
-    reading_ = writing_ = false;
     const auto direction = wanted == PGRES_POLLING_READING ? FdReadiness::Direction::read : FdReadiness::Direction::write;
-    (direction == FdReadiness::Direction::read ? reading_ : writing_) = true;
     socket_.wait(direction, FdReadiness::Mode::rearm, shared_from_this());
 }
 
 void PgConnection::on_connected() {
     if (PQsetnonblocking(conn_, 1) != 0) return lost(PQerrorMessage(conn_));
     if (const auto ec = socket_.watch(PQsocket(conn_))) return lost("cannot watch the connection's socket: " + ec.message());
-    reading_ = writing_ = false;
     {
         std::lock_guard lock(cancel_mutex_);
         if (cancel_) PQfreeCancel(cancel_);
@@ -215,8 +209,7 @@ void PgConnection::push_sent(PgRequest* request) {
 void PgConnection::flush() {
     const int pending = PQflush(conn_);
     if (pending < 0) return lost(PQerrorMessage(conn_));
-    if (pending > 0 && !writing_) {
-        writing_ = true;
+    if (pending > 0 && !socket_.waiting(FdReadiness::Direction::write)) {
         socket_.wait(FdReadiness::Direction::write, FdReadiness::Mode::rearm, shared_from_this());
     }
     if (!sent_.empty()) arm_read();
@@ -228,8 +221,7 @@ void PgConnection::flush() {
 // in the socket already (libpq's read stops when its buffer is full): the wait re-arms, so data
 // already there counts. In pipeline mode that is most waits; they serve several answers each.
 void PgConnection::arm_read() {
-    if (reading_) return;
-    reading_ = true;
+    if (socket_.waiting(FdReadiness::Direction::read)) return;
     const bool sent_after_last_read = sent_.front()->reads_when_sent_ == reads_;
     socket_.wait(FdReadiness::Direction::read, sent_after_last_read ? FdReadiness::Mode::edge : FdReadiness::Mode::rearm,
                  shared_from_this());

@@ -140,8 +140,6 @@ private:
     PGconn* conn_ = nullptr;
     State state_ = State::idle;
     bool pipeline_ = false;
-    bool reading_ = false;
-    bool writing_ = false;
     std::deque<PgRequest*> waiting_;  // submitted, not yet sent
     std::deque<PgRequest*> sent_;     // sent, awaiting their results
     std::uint64_t reads_ = 0;         // PQconsumeInput calls so far

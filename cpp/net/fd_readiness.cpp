@@ -12,7 +12,7 @@ namespace loadbench {
 FdReadiness::Wait::Wait(FdReadiness& owner, Direction direction)
     : reactor_op(boost::system::error_code(), &Wait::perform, &Wait::complete), owner(owner), direction(direction) {}
 
-// Runs on the io_context for a completed or cancelled wait, and with owner == nullptr when the
+// Runs on the io_context for a completed or cancelled wait, and with scheduler == nullptr when the
 // io_context is destroyed with the wait still queued (then it only lets go of its keep-alive).
 void FdReadiness::Wait::complete(void* scheduler, asio::detail::operation* base, const boost::system::error_code&,
                                  std::size_t) {
@@ -20,14 +20,11 @@ void FdReadiness::Wait::complete(void* scheduler, asio::detail::operation* base,
     std::shared_ptr<void> keep_alive = std::move(w.keep_alive);  // *this may not outlive it
     const boost::system::error_code ec = std::exchange(w.ec_, boost::system::error_code());
     w.queued = false;
-    if (!scheduler) {
-        w.again = false;
-        w.again_keep_alive.reset();
-        return;
-    }
+    const bool again = std::exchange(w.again, false);
+    if (!scheduler) return;
     FdReadiness& owner = w.owner;
     if (w.generation != owner.generation_) {  // cancelled by close(); its caller may want a new wait
-        if (std::exchange(w.again, false)) owner.start(w, w.again_mode, std::exchange(w.again_keep_alive, nullptr));
+        if (again) owner.start(w, w.again_mode, std::move(keep_alive));
         return;
     }
     owner.listener_.on_ready(w.direction, ec);
@@ -72,7 +69,6 @@ void FdReadiness::wait(Direction direction, Mode mode, std::shared_ptr<void> kee
         if (w.generation == generation_) return;  // already waiting
         w.again = true;  // a cancelled wait is still on its way back: start this one after it
         w.again_mode = mode;
-        w.again_keep_alive = std::move(keep_alive);
         return;
     }
     start(w, mode, std::move(keep_alive));

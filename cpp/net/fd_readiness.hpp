@@ -50,11 +50,17 @@ public:
     boost::system::error_code watch(int fd);
     // Cancels the pending waits (they complete with operation_aborted) and closes the duplicate.
     void close();
-    bool is_open() const { return fd_ >= 0; }
+
+    // Whether a wait in that direction is pending on what is watched now.
+    bool waiting(Direction direction) const {
+        const Wait& w = direction == Direction::read ? read_wait_ : write_wait_;
+        return w.queued && w.generation == generation_;
+    }
 
     // At most one wait per direction: a second one while the first is pending is ignored.
     // `keep_alive` must own this object (the listener's shared_ptr): it is held until the wait
-    // completes, because the reactor holds the wait until then.
+    // completes, because the reactor holds the wait until then. A wait asked for while a cancelled
+    // one is still on its way back starts after it, on the keep-alive the cancelled one holds.
     void wait(Direction direction, Mode mode, std::shared_ptr<void> keep_alive);
 
 private:
@@ -67,7 +73,6 @@ private:
         unsigned generation = 0;         // of the registration it was queued on
         bool again = false;              // asked for while a cancelled wait was still queued
         Mode again_mode = Mode::rearm;
-        std::shared_ptr<void> again_keep_alive;
         std::shared_ptr<void> keep_alive;
 
     private:
