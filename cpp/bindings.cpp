@@ -60,6 +60,7 @@ RunConfig run_config_from(const py::dict& d) {
     c.warmup_s = r.get<double>("warmup_s", c.warmup_s);
     c.measure_s = r.get<double>("measure_s", c.measure_s);
     c.seed = r.get<std::uint64_t>("seed", c.seed);
+    c.stream_offset = r.get<std::uint64_t>("stream_offset", c.stream_offset);
     c.max_tries = r.get<int>("max_tries", c.max_tries);
     c.op_timeout_s = r.get<double>("op_timeout_s", c.op_timeout_s);
     c.operations = r.get<std::uint64_t>("operations", c.operations);
@@ -238,6 +239,8 @@ py::dict result_dict(const RunResult& r) {
     out["interrupted"] = r.interrupted;
     out["warmup_s"] = r.warmup_s;
     out["measured_s"] = r.measured_s;
+    out["window_start_unix_ns"] = r.window_start_unix_ns;
+    out["window_end_unix_ns"] = r.window_end_unix_ns;
     out["sessions"] = r.sessions;
     out["threads"] = r.threads;
     out["cpu_s"] = r.cpu_s;
@@ -319,6 +322,7 @@ py::dict progress_dict(const Progress& p) {
     out["committed"] = p.committed;
     out["last_second_tps"] = p.last_second_tps;
     out["last_second_p99_ns"] = p.last_second_p99_ns;
+    out["reconnects"] = p.reconnects;
     return out;
 }
 

@@ -1,4 +1,5 @@
 #include "connectors/pg_connection.hpp"
+#include "engine/connection_events.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -178,7 +179,10 @@ void PgConnection::run_setup(std::size_t step) {
     const bool reconnected = !open_done_;
     state_ = State::ready;
     reconnect_backoff_ms_ = 0;
-    if (reconnected) ++reconnects_;
+    if (reconnected) {
+        ++reconnects_;
+        note_reconnect();
+    }
     if (open_done_) std::exchange(open_done_, nullptr)("");
     send_available();
 }

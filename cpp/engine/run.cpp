@@ -9,6 +9,7 @@
 
 #include "engine/async_threads.hpp"
 #include "engine/async_workload.hpp"
+#include "engine/connection_events.hpp"
 
 #ifdef __linux__
 #include <sched.h>
@@ -31,6 +32,12 @@ constexpr std::int64_t kSecondNs = 1'000'000'000;
 // per-operation timeout needs a finer watchdog.
 constexpr std::int64_t kMaxSleepNs = 250'000'000;
 constexpr std::int64_t kMinSleepNs = 5'000'000;
+
+// The wall clock, for placing windows in time; every duration comes from the steady clock.
+std::int64_t unix_now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 std::int64_t seconds_to_ns(double s) { return static_cast<std::int64_t>(std::llround(s * 1e9)); }
 
@@ -134,6 +141,7 @@ void Run::launch(bool caller_is_thread_zero) {
     if (started_) throw std::logic_error("run: already started");
     started_ = true;
     phase_started_ns_ = now_ns();
+    reconnects_at_start_ = g_reconnect_events.load(std::memory_order_relaxed);
     running_ = static_cast<int>(thread_count_);
     // Event loops exist before the monitor takes its private copy of the file table, so that its
     // wake-ups (a post to interrupt a session) reach their eventfds.
@@ -183,8 +191,8 @@ void Run::session_open_failed(const std::string& error) {
 SessionState Run::new_session_state(std::size_t index) const {
     SessionState s;
     s.index = index;
-    s.rng = Rng::for_stream(config_.seed, index);
-    s.arrivals = Rng::for_stream(config_.seed ^ 0x5EEDA771FA11ULL, index);
+    s.rng = Rng::for_stream(config_.seed, config_.stream_offset + index);
+    s.arrivals = Rng::for_stream(config_.seed ^ 0x5EEDA771FA11ULL, config_.stream_offset + index);
     const std::uint64_t n = config_.concurrency;
     s.quota = config_.operations / n + (index < config_.operations % n ? 1 : 0);
     return s;
@@ -480,6 +488,7 @@ void Run::monitor_main() {
     }
 
     const std::int64_t t0 = now_ns();
+    const std::int64_t t0_unix = unix_now_ns();
     schedule_origin_ns_ = t0;
     window_open_ns_ = t0 + seconds_to_ns(config_.warmup_s);
     warmup_end_ns_ = window_open_ns_;
@@ -550,6 +559,10 @@ void Run::monitor_main() {
     result.interrupted = interrupted_.load();
     result.warmup_s = static_cast<double>(std::min(end, window_open_ns_) - t0) / 1e9;
     result.measured_s = static_cast<double>(std::max<std::int64_t>(end - window_open_ns_, 0)) / 1e9;
+    if (end > window_open_ns_) {
+        result.window_start_unix_ns = t0_unix + (window_open_ns_ - t0);
+        result.window_end_unix_ns = t0_unix + (end - t0);
+    }
     result.cpu_s = measuring ? cpu_at_close - cpu_at_open : 0;
     result.sessions = config_.concurrency;
     result.threads = thread_count_;
@@ -585,6 +598,7 @@ void Run::finish(RunResult&& result) {
 Progress Run::progress() const {
     std::lock_guard lock(progress_mutex_);
     Progress p = progress_;
+    p.reconnects = g_reconnect_events.load(std::memory_order_relaxed) - reconnects_at_start_;
     p.elapsed_s = static_cast<double>(now_ns() - phase_started_ns_) / 1e9;
     return p;
 }

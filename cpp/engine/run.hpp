@@ -35,7 +35,11 @@ struct RunConfig {
     std::size_t concurrency = 10;  // sessions (logical clients), each with one operation in flight
     double warmup_s = 1.0;         // >= 0
     double measure_s = 10.0;       // > 0
-    std::uint64_t seed = 1;        // session i draws from Rng::for_stream(seed, i)
+    std::uint64_t seed = 1;        // session i draws from Rng::for_stream(seed, stream_offset + i)
+    // The first random stream this run's sessions use. Runs that follow one another on the same data
+    // (the write test's levels, a sweep's points) give each run streams no earlier run used, so no
+    // session replays another's choices (and re-inserts its rows).
+    std::uint64_t stream_offset = 0;
     int max_tries = 10;            // attempts per operation for retryable errors (1 = never retry)
     double op_timeout_s = 30.0;    // per attempt; 0 disables
     // > 0: the window closes once this many operations completed in it (split evenly over the
@@ -67,6 +71,7 @@ struct Progress {
     std::uint64_t committed = 0;  // counted so far (whole seconds of the measured window)
     double last_second_tps = 0;
     std::uint64_t last_second_p99_ns = 0;
+    std::uint64_t reconnects = 0;  // connections re-established since the run started (process-wide count)
 };
 
 struct RunResult {
@@ -74,6 +79,10 @@ struct RunResult {
     bool interrupted = false;
     double warmup_s = 0;
     double measured_s = 0;  // actual length of the measured window
+    // The measured window on the wall clock (UTC, ns since the Unix epoch): where it lies among
+    // other connectors' windows. 0 when the window never opened.
+    std::int64_t window_start_unix_ns = 0;
+    std::int64_t window_end_unix_ns = 0;
     std::size_t sessions = 0;
     std::size_t threads = 0;
     double cpu_s = 0;  // CPU time of this process (every thread) during the measured window
@@ -221,6 +230,7 @@ private:
     std::atomic<std::int64_t> warmup_end_ns_{0};
     std::atomic<std::int64_t> measure_end_ns_{INT64_MAX};
     std::int64_t window_open_ns_ = 0;  // monitor: when the measured window opened (== warmup end)
+    std::uint64_t reconnects_at_start_ = 0;  // g_reconnect_events when the run started
 
     std::mutex open_error_mutex_;
     std::string open_error_;

@@ -1,4 +1,5 @@
 #include "net/http_connection.hpp"
+#include "engine/connection_events.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
@@ -132,7 +133,10 @@ void HttpConnection::on_connected(const boost::system::error_code& ec) {
 void HttpConnection::on_ready() {
     state_ = State::ready;
     backoff_ms_ = 0;
-    if (ever_connected_ && reopen_counts_) ++reconnects_;
+    if (ever_connected_ && reopen_counts_) {
+        ++reconnects_;
+        note_reconnect();
+    }
     ever_connected_ = true;
     reopen_counts_ = false;
     if (open_done_) std::exchange(open_done_, nullptr)("");

@@ -1,4 +1,5 @@
 #include "net/ws_connection.hpp"
+#include "engine/connection_events.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
@@ -114,7 +115,10 @@ void WsConnection::on_open(const std::string& error) {
     }
     state_ = State::ready;
     backoff_ms_ = 0;
-    if (ever_opened_) ++reconnects_;
+    if (ever_opened_) {
+        ++reconnects_;
+        note_reconnect();
+    }
     ever_opened_ = true;
     if (open_done_) std::exchange(open_done_, nullptr)("");
     if (handler_) write();
