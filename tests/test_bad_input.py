@@ -41,7 +41,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, name):
 
 @pytest.mark.parametrize("dotenv, message", [
     ("SEED_ACCOUNTS=abc\n", "SEED_ACCOUNTS='abc' (from .env) must be an integer"),
-    ("SQLITE_MODE=wal\nthis line is not a setting\n", ".env:2: cannot parse 'this line is not a setting'"),
+    ("SQLITE_MODE=wal\nthis line is not a setting\n", ".env:2: cannot parse this line (expected NAME=VALUE)"),
     ("SEED_INITIAL_BALANCE=-4\n", "SEED_INITIAL_BALANCE='-4' (from .env) must be an integer >= 0"),
 ])
 def test_malformed_dotenv_is_one_line_and_exit_2(cli, dotenv, message):

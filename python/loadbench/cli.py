@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import __version__, connectors, engine, hlog, presets, reports, runner, sweeps
+from loadbench import __version__, connectors, engine, hlog, presets, reports, runner, secrets, sweeps
 from loadbench import services as svc
 from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
 from loadbench.display import (LiveDisplay, compare_table, comparison_table, merged_table, schedule_lines,
@@ -521,20 +521,27 @@ def services_down(name, runs_dir, env_file) -> int:
 @services.command("status")
 @_with_services_options
 def services_status(runs_dir, env_file) -> int:
-    """Local services, and whether every configured connector can be reached."""
+    """Local services, and whether every configured connector can be reached (exit 0: all of
+    them; 1: one is not reachable; 2: one is configured wrongly, e.g. a malformed URL)."""
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     cluster = svc.running_postgres(runs)
     click.echo(f"local postgres: {'running at ' + cluster.url if cluster else 'not running'}")
-    unreachable = 0
-    for name, spec in connectors.configured(settings, runs).items():
+    code = 0
+    for name, kind in connectors.CONNECTOR_TYPES.items():
         try:
+            spec = kind.build(settings, runs, connectors.Choices())
+            if spec is None:
+                continue
             engine.check(spec)
             click.echo(f"{name}: reachable ({spec.target})")
+        except ConfigError as exc:
+            code = 2
+            click.echo(f"{name}: NOT usable: {exc}")
         except LoadbenchError as exc:
-            unreachable += 1
+            code = max(code, 1)
             click.echo(f"{name}: NOT reachable: {exc}")
-    return 1 if unreachable else 0
+    return code
 
 
 @cli.command()
@@ -584,6 +591,7 @@ def _raise_open_file_limit() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``loadbench`` and ``python -m loadbench``."""
+    secrets.install_excepthook()  # a bug's traceback never shows a configured secret
     signal.signal(signal.SIGTERM, _terminate)
     _raise_open_file_limit()
     try:
@@ -602,5 +610,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _error(message: str, code: int) -> None:
-    print(f"loadbench: error: {message}", file=sys.stderr)
+    print(f"loadbench: error: {secrets.scrub_all(message)}", file=sys.stderr)
     sys.exit(code)

@@ -11,6 +11,7 @@ import io
 import math
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
@@ -75,8 +76,12 @@ class Settings:
                 raise ConfigError(f"cannot read {path}: {exc}") from None
             for binding in parse_stream(io.StringIO(text)):
                 if binding.error:
+                    # The line is not shown: it may hold a password (an unclosed quote in one, say).
                     line = binding.original.line
-                    raise ConfigError(f"{path}:{line}: cannot parse {binding.original.string.strip()!r}")
+                    name = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=", binding.original.string)
+                    what = (f"the value of {name.group(1)} (an unclosed quote?)" if name
+                            else "this line (expected NAME=VALUE)")
+                    raise ConfigError(f"{path}:{line}: cannot parse {what}")
             values = {k: v for k, v in dotenv_values(path).items() if v is not None}
         return cls(os.environ if environ is None else environ, values, path if path.is_file() else None)
 

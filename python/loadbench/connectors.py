@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from loadbench import services
+from loadbench import pg_conninfo, services
 from loadbench.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
-from loadbench.secrets import redact_url, url_secrets
+from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 
 SQLITE_MODES = ("default", "wal", "fast")
 DEFAULT_SQLITE_MODE = "wal"
@@ -87,19 +87,50 @@ def _one_of(settings: Settings, env: str, flag_value: str | None, allowed: tuple
 
 
 def check_pg_url(url: str, source: str) -> None:
-    """A PostgreSQL URL we can use, or a one-line ConfigError (that never shows the password)."""
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("postgres", "postgresql"):
+    """A PostgreSQL connection string we can use, or a one-line ConfigError (that never shows a
+    secret): a ``postgresql://`` (or ``postgres://``) URL, or libpq's keyword=value pairs
+    (``host=... user=... password=... dbname=...``), read with libpq's own rules
+    (:mod:`loadbench.pg_conninfo`). It must name a host (a directory for a Unix socket), every port
+    must be a number in [1, 65535], and a URL must read the same by libpq and by the redaction rule
+    (:mod:`loadbench.secrets`): an '@' or '/' written raw in a password, or an '@' in a path or query
+    after ``user:`` or ``host:port``, must be percent-encoded."""
+    remember(secrets_of(url))
+    shown = redact(url)
+    uri = pg_conninfo.is_uri(url)
+    if not uri and _has_scheme(url):
         raise ConfigError(f"{source}: {shown} must start with postgresql:// or postgres://")
-    if not parts.hostname and "host=" not in parts.query:
+    if not uri and "=" not in url:  # it may be a password put in the wrong place: not shown
+        raise ConfigError(f"{source} is neither a postgresql:// URL nor a keyword=value connection string "
+                          "(host=... user=... password=... dbname=...)")
+    what = "URL" if uri else "connection string"
+    try:
+        parsed = pg_conninfo.parse(url)
+        if uri and userinfo_end(url) != (parsed.userinfo_end if parsed.userinfo_end >= 0 else None):
+            raise pg_conninfo.ConninfoError(
+                "libpq would read it another way: write '@' and '/' in the user name or password, and '@' "
+                "in the database name or a parameter, as %40 and %2F")
+        ports = pg_conninfo.ports(parsed.options)
+    except pg_conninfo.ConninfoError as exc:
+        raise ConfigError(f"{source}: {shown} is not a valid {what}: {exc}") from None
+    hosts = (parsed.options.get("hostaddr") or parsed.options.get("host") or "").split(",")
+    if not any(hosts):
         raise ConfigError(f"{source}: {shown} names no host")
-    if port is not None and not 0 < port < 65536:
-        raise ConfigError(f"{source}: {shown} has an invalid port")
+    if len(ports) > 1 and len(ports) != len(hosts):
+        raise ConfigError(f"{source}: {shown} gives {len(ports)} ports for {len(hosts)} hosts")
+
+
+def pg_endpoint(url: str) -> tuple[str, int] | None:
+    """The first host and port libpq connects to for a PostgreSQL connection string (either form;
+    a host starting with '/' is a Unix socket directory), or None when it does not parse."""
+    try:
+        return pg_conninfo.host_and_port(pg_conninfo.parse(url).options)
+    except pg_conninfo.ConninfoError:
+        return None
+
+
+def _has_scheme(text: str) -> bool:
+    head, sep, _ = text.partition("://")
+    return bool(sep) and head.replace("+", "").replace(".", "").replace("-", "").isalnum() and head[:1].isalpha()
 
 
 def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:
@@ -124,31 +155,36 @@ def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Ch
         if inflight > 1 and mode != "function":
             raise ConfigError(f"{name}: --inflight {inflight} (pipelining) needs --pg-mode function")
         options = {"url": url, "flavor": flavor, "mode": mode, "isolation": isolation, "inflight": str(inflight)}
-        return ConnectorSpec(name=name, kind="postgres", options=options, target=redact_url(url),
+        return ConnectorSpec(name=name, kind="postgres", options=options, target=redact(url),
                              settings={"flavor": flavor, "mode": mode, "isolation": isolation,
                                        "inflight": str(inflight)},
-                             secrets=tuple(url_secrets(url)), sessions_per_connection=inflight, dialect=flavor)
+                             secrets=tuple(secrets_of(url)), sessions_per_connection=inflight, dialect=flavor)
 
     return build
 
 
 def check_http_url(url: str, source: str, tls: bool = True) -> None:
     """An http:// (or, with ``tls``, https://) URL of a server, or a one-line ConfigError (that never
-    shows a secret)."""
-    shown = redact_url(url)
+    shows a secret). User information is refused (keys go in their own settings), and so is any
+    '@' that the redaction rule (:mod:`loadbench.secrets`) could read as ending one: write an '@'
+    in a path or query as %40."""
+    remember(secrets_of(url))
+    shown = redact(url)
+    scheme = url.partition("://")[0].lower() if _has_scheme(url) else ""
+    if scheme == "https" and not tls:
+        raise ConfigError(f"{source}: {shown}: TLS is not supported for this connector yet (plain http:// only)")
+    if scheme not in (("http", "https") if tls else ("http",)):
+        raise ConfigError(f"{source}: {shown} must start with {'http:// or https://' if tls else 'http://'}")
+    if userinfo_end(url) is not None:
+        raise ConfigError(f"{source}: {shown}: credentials in the URL are not supported (keys go in their own "
+                          "setting; write an '@' in a path or query as %40)")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
-    if parts.scheme == "https" and not tls:
-        raise ConfigError(f"{source}: {shown}: TLS is not supported for this connector yet (plain http:// only)")
-    if parts.scheme not in (("http", "https") if tls else ("http",)):
-        raise ConfigError(f"{source}: {shown} must start with {'http:// or https://' if tls else 'http://'}")
+    except ValueError:  # its text may quote the URL: not shown
+        raise ConfigError(f"{source}: {shown} is not a valid URL (its host or port)") from None
     if not parts.hostname:
         raise ConfigError(f"{source}: {shown} names no host")
-    if parts.username or parts.password:
-        raise ConfigError(f"{source}: {shown}: credentials in the URL are not supported")
     if port is not None and not 0 < port < 65536:
         raise ConfigError(f"{source}: {shown} has an invalid port")
 
@@ -163,8 +199,8 @@ def _rpc(env: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:
         url, origin = found
         check_http_url(url, f"{env} (from {origin})")
         name = RPC_SERVERS[env]
-        return ConnectorSpec(name=name, kind="rpc", options={"url": url}, target=redact_url(url),
-                             settings={"protocol": "rpc", "env": env}, secrets=tuple(url_secrets(url)))
+        return ConnectorSpec(name=name, kind="rpc", options={"url": url}, target=redact(url),
+                             settings={"protocol": "rpc", "env": env}, secrets=tuple(secrets_of(url)))
 
     return build
 
@@ -173,6 +209,7 @@ def _supabase_rest(settings: Settings, runs_dir: Path, choices: Choices) -> Conn
     url, key = settings.get("SUPABASE_URL"), settings.get("SUPABASE_ANON_KEY")
     if url is None or key is None:
         return None
+    remember([key[0]])
     check_http_url(url[0], f"SUPABASE_URL (from {url[1]})")
     db = settings.get("SUPABASE_DB_URL")
     if db is None:
@@ -181,8 +218,8 @@ def _supabase_rest(settings: Settings, runs_dir: Path, choices: Choices) -> Conn
     check_pg_url(db[0], f"SUPABASE_DB_URL (from {db[1]})")
     return ConnectorSpec(name="supabase-rest", kind="supabase-rest",
                          options={"url": url[0], "anon_key": key[0], "db_url": db[0]},
-                         target=redact_url(url[0]), settings={"protocol": "postgrest", "database": redact_url(db[0])},
-                         secrets=(key[0], *url_secrets(url[0]), *url_secrets(db[0])))
+                         target=redact(url[0]), settings={"protocol": "postgrest", "database": redact(db[0])},
+                         secrets=(key[0], *secrets_of(url[0]), *secrets_of(db[0])))
 
 
 def _convex(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
@@ -190,9 +227,9 @@ def _convex(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSp
     if found is None:
         return None
     check_http_url(found[0], f"CONVEX_URL (from {found[1]})")
-    return ConnectorSpec(name="convex", kind="convex", options={"url": found[0]}, target=redact_url(found[0]),
+    return ConnectorSpec(name="convex", kind="convex", options={"url": found[0]}, target=redact(found[0]),
                          settings={"protocol": "convex-http", "mutation": "transfer:transfer"},
-                         secrets=tuple(url_secrets(found[0])))
+                         secrets=tuple(secrets_of(found[0])))
 
 
 def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
@@ -207,17 +244,20 @@ def _spacetimedb(settings: Settings, runs_dir: Path, choices: Choices) -> Connec
             shown = http + shown[len(ws):]
     check_http_url(shown, f"STDB_URL (from {url[1]})")
     options = {"url": url[0], "module": module[0]}
-    secrets: tuple[str, ...] = tuple(url_secrets(url[0]))
+    secrets: tuple[str, ...] = tuple(secrets_of(url[0]))
     token = settings.get("STDB_TOKEN")
     if token is not None:
+        remember([token[0]])
         options["token"] = token[0]
         secrets += (token[0],)
     info = {"protocol": "v1.json.spacetimedb", "module": module[0]}
     if settings.boolean("USE_SPACETIME_METRICS_ENDPOINT", False):
         metrics = settings.string("STDB_METRICS_URL") or shown.rstrip("/") + "/v1/metrics"
         check_http_url(metrics, "STDB_METRICS_URL")
-        info["metrics_url"] = redact_url(metrics)
-    return ConnectorSpec(name="spacetimedb", kind="spacetimedb", options=options, target=redact_url(url[0]),
+        options["metrics_url"] = metrics  # the URL read (server_counters); reports show it redacted
+        info["metrics_url"] = redact(metrics)
+        secrets += tuple(secrets_of(metrics))
+    return ConnectorSpec(name="spacetimedb", kind="spacetimedb", options=options, target=redact(url[0]),
                          settings=info, secrets=secrets)
 
 

@@ -33,14 +33,23 @@ DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "http": 80
 def _reachable(spec: ConnectorSpec) -> str | None:
     """None when a TCP connection to the host and port of the connector's URL opens within 1 s (or
     it has no URL: embedded, or nothing to check), else why not."""
-    url = next((v for v in spec.options.values() if "://" in v), None)
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-    if port is None:
-        return None  # the run will say what is wrong
-    host = parts.hostname or "localhost"
+    if spec.kind == "postgres":  # a URL or keyword=value pairs, read as libpq reads them
+        endpoint = connectors.pg_endpoint(spec.options["url"])
+        if endpoint is None or endpoint[0].startswith("/"):
+            return None  # a Unix socket, or the run will say what is wrong
+        host, port = endpoint
+    else:
+        url = next((v for v in spec.options.values() if "://" in v), None)
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url)
+            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        except ValueError:  # its text may quote part of the URL
+            return None  # the run will say what is wrong
+        if port is None:
+            return None
+        host = parts.hostname or "localhost"
     try:
         socket.create_connection((host, port), timeout=1.0).close()
     except OSError as exc:

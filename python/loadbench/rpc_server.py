@@ -18,19 +18,28 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from loadbench import _core
+from loadbench import _core, engine
 from loadbench.config import ConnectorSpec
-from loadbench.errors import ConfigError, RunFailed
+from loadbench.errors import ConfigError, LoadbenchError, RunFailed
 from loadbench.secrets import scrub
 
 
 def serve(spec: ConnectorSpec, *, host: str = "127.0.0.1", port: int = 0, threads: int = 0, pool: int = 0,
           on_listening: Callable[[str], None] | None = None) -> int:
-    """Serves until SIGINT or SIGTERM; ``on_listening`` gets the URL once the port is bound."""
+    """Serves until SIGINT or SIGTERM; ``on_listening`` gets the URL once the port is bound.
+
+    The backend is contacted once first, as bench does: a wrong password or a malformed
+    connection string is a ConfigError (exit 2), an unreachable database RunFailed (exit 1), both
+    before the port is bound (the server's pool connects lazily, and would otherwise answer
+    ``health`` while every transfer fails)."""
     if not 0 <= port < 65536:
         raise ConfigError(f"--port must be in [0, 65535], got {port}")
     if threads < 0 or pool < 0:
         raise ConfigError("--threads and --pool must be >= 0")
+    try:
+        engine.check(spec)
+    except LoadbenchError as exc:
+        raise type(exc)(f"rpc-server: {exc}") from None
 
     def listening(bound: int) -> None:
         shown = f"[{host}]" if ":" in host else host

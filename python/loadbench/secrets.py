@@ -1,55 +1,247 @@
-"""Keeping secrets out of reports, logs and errors.
+"""Keeping secrets out of every output: tables, reports, results lines, logs, errors, figures.
 
-Connection URLs are shown with their password replaced, and every message that leaves the
-program passes through :func:`scrub` with the secrets of every configured connector.
+Two tools, used together:
+
+- :func:`redact` shows a connection setting with its secrets masked, **by position in the text,
+  before any parsing** (parsers disagree on a URL with a raw ``@ / ? #`` in its password, and
+  each disagreement leaked part of one):
+
+  - a URL (``scheme://...``): everything between the first ``:`` after ``//`` and the ``@`` that
+    ends the user information is masked; the user name stays. That ``@`` is the *last* of these
+    three: libpq's (the first ``@`` before any ``/``), RFC 3986's (the last ``@`` before the first
+    ``/ ? #``), and the last ``@`` in the URL that is followed by a host list (``host[:port]``,
+    comma-separated, possibly empty) and then ``/``, ``?``, ``#`` or the end. So a password that
+    holds ``@ / ? #`` raw is masked whole, whoever reads it; the price is that an ``@`` written
+    raw at the end of a path or query (``?user=a@b``) with a ``:`` before it masks from that
+    ``:`` on (write it ``%40`` to keep it readable). The value of every secret query parameter
+    (``password``, ``sslpassword``, ``apikey``, ``token``, ... ; the name compared %-decoded, in
+    any case) is masked up to the next ``&``.
+  - a PostgreSQL keyword=value string (``host=h password='x y'``): the value of ``password`` and
+    ``sslpassword`` (quoted or not, libpq's backslash escapes), and of any value that is itself a
+    URL holding a secret; where libpq would stop reading (an unclosed quote, a word without
+    ``=``), everything from there on.
+
+  The result is still a connection string the same client reads (the mask is plain text), and
+  says where it connects (host, port, database, user).
+- :func:`scrub` cleans a message that may quote a secret in part (libpq and Beast errors quote
+  the host, port or parameter they could not use, which is part of a password when the URL was
+  misread): every occurrence of a secret, **and of every piece of one 4 characters or longer**,
+  is masked, then every URL and keyword=value password left in the message is redacted.
+
+Every secret a connector is configured with is also remembered here (:func:`remember`), so the
+last-resort paths (an error line, a traceback) are scrubbed of all of them.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import sys
+import traceback
+from urllib.parse import unquote, unquote_plus
+
+from loadbench import pg_conninfo
 
 MASK = "***"
-_SECRET_QUERY_KEYS = {"password", "sslpassword", "apikey", "api_key", "token", "access_token", "key", "secret"}
+MIN_PIECE = 4  # pieces of a secret this long or longer are masked wherever they appear
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passwd", "pwd", "apikey", "api_key", "token",
+                               "access_token", "auth", "key", "secret", "client_secret"})
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_HOST = r"(?:\[[\w.:%-]*\]|[\w.~%-]*)(?::[0-9]*)?"
+_HOST_LIST = re.compile(rf"{_HOST}(?:,{_HOST})*(?=[/?#]|\Z)")
+_USER_COLON = re.compile(r"[^:/?#\[]*:")  # a user name (it may hold a raw '@'), then ':'
+_QUERY_PARAM = re.compile(r"(?<=[?&])([^&=?#]*)=([^&]*)")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]*")
+_PAIR_IN_TEXT = re.compile(r"\b(password|sslpassword)(\s*=\s*)(?!\*\*\*)('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)+)",
+                           re.IGNORECASE)
+
+_remembered: set[str] = set()
 
 
-def redact_url(url: str) -> str:
-    """``scheme://user:secret@host/db?password=x`` -> ``scheme://user:***@host/db?password=***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":" + MASK
-        netloc = f"{userinfo}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+def redact(value: str) -> str:
+    """A connection setting shown with its secrets masked (see the module's rule): a URL, a
+    PostgreSQL keyword=value string, or anything else (shown as is when it holds no ``@``)."""
+    return _apply(value, _spans(value))
 
 
-def url_secrets(url: str) -> list[str]:
-    """The secret strings inside a URL (its password and secret query values), to scrub elsewhere."""
+# The historical name: every connection setting goes through it, URL or not.
+redact_url = redact
+
+
+def secrets_of(value: str) -> list[str]:
+    """The secret strings of a connection setting, to scrub from messages: each masked part as
+    written, and as a client would decode it (%-decoded; libpq's keyword=value unescaping)."""
     found: list[str] = []
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            found.append(parts.password)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key.lower() in _SECRET_QUERY_KEYS and value:
-                found.append(value)
-    except ValueError:
-        found.append(url)
-    return found
+    for start, end in _spans(value):
+        raw = value[start:end]
+        found += [raw, unquote(raw), unquote_plus(raw)]
+    if not _SCHEME.match(value) and "=" in value:  # keyword=value: also the values as libpq unescapes them
+        fields, _ = pg_conninfo.read_pairs(value)
+        for f in fields:
+            if f.keyword.lower() in pg_conninfo.SECRET_KEYWORDS:
+                found.append(f.value)
+            elif _spans(f.value):
+                found += secrets_of(f.value)
+    return list(dict.fromkeys(s for s in found if s))
+
+
+url_secrets = secrets_of
+
+
+def userinfo_end(url: str) -> int | None:
+    """The index of the '@' that ends a URL's user information by the module's rule (the last of
+    libpq's, RFC 3986's and the raw-password reading's), or None when the URL has none."""
+    m = _SCHEME.match(url)
+    return _userinfo_end(url, m.end()) if m else None
+
+
+def remember(secrets: list[str] | tuple[str, ...]) -> None:
+    """Adds secrets to those every last-resort output (:func:`scrub_all`) is scrubbed of."""
+    _remembered.update(s for s in secrets if s)
+
+
+def scrub_all(text: str) -> str:
+    """``text`` scrubbed of every secret :func:`remember` was given."""
+    return scrub(text, tuple(_remembered))
 
 
 def scrub(text: str, secrets: list[str] | tuple[str, ...]) -> str:
-    """Replaces every occurrence of every secret (longest first) in ``text``."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    """``text`` with every occurrence of each secret, and of each piece of one at least
+    ``MIN_PIECE`` characters long, replaced by ``***``; then every URL's password and every
+    ``password=...`` left in it redacted (secrets nobody told us about)."""
+    known = sorted({s for s in secrets if s}, key=len, reverse=True)
+    for secret in known:
         text = text.replace(secret, MASK)
-    # A URL with an inline password that we did not know about is still masked.
-    return re.sub(r"(\w+://[^/\s:@]+:)[^@\s/]+@", r"\1" + MASK + "@", text)
+    pieces = [s for s in known if len(s) >= MIN_PIECE]
+    if pieces:
+        text = _mask_pieces(text, pieces)
+    text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
+    return _PAIR_IN_TEXT.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+
+
+def install_excepthook() -> None:
+    """Tracebacks (of a bug, never of bad input) are printed scrubbed of every remembered secret."""
+    def hook(kind, value, tb) -> None:
+        sys.stderr.write(scrub_all("".join(traceback.format_exception(kind, value, tb))))
+
+    sys.excepthook = hook
+
+
+# --- where the secrets are -----------------------------------------------------------------------
+
+def _spans(value: str) -> list[tuple[int, int]]:
+    """The [start, end) index ranges of ``value`` to mask, sorted and merged."""
+    m = _SCHEME.match(value)
+    if m:
+        spans = _url_spans(value, m.end())
+    elif "=" in value:
+        spans = _pair_spans(value)
+    elif "@" in value:  # no scheme, no keyword: user:password@host at most
+        spans = _userinfo_spans(value, 0)
+    else:
+        spans = []
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        elif end > start:
+            merged.append((start, end))
+    return merged
+
+
+def _url_spans(url: str, rest: int) -> list[tuple[int, int]]:
+    spans = _userinfo_spans(url, rest)
+    for m in _QUERY_PARAM.finditer(url, rest):
+        if unquote(m.group(1)).strip().lower() in SECRET_QUERY_KEYS:
+            spans.append(m.span(2))
+    return spans
+
+
+def _userinfo_spans(url: str, rest: int) -> list[tuple[int, int]]:
+    """The password of ``user:password@``: from the first ':' to the '@' the rule picks (a user
+    name holds no ':'). When a '[' comes first (a bracketed host inside what the rule masks), from
+    that '[' on, so the result still reads as ``user@***@host``."""
+    at = _userinfo_end(url, rest)
+    if at is None:
+        return []
+    end = next((i for i in range(rest, at) if url[i] in ":["), None)
+    if end is None:
+        return []  # a user name, no password
+    return [(end + 1, at)] if url[end] == ":" else [(end, at)]
+
+
+def _userinfo_end(url: str, rest: int) -> int | None:
+    """The index of the '@' that ends the user information (the module's rule), or None."""
+    candidates = []
+    first_slash = url.find("/", rest)
+    first_at = url.find("@", rest)
+    if first_at != -1 and (first_slash == -1 or first_at < first_slash):
+        candidates.append(first_at)  # libpq's
+    authority_end = len(url)
+    for c in "/?#":
+        i = url.find(c, rest)
+        if i != -1:
+            authority_end = min(authority_end, i)
+    rfc = url.rfind("@", rest, authority_end)
+    if rfc != -1:
+        candidates.append(rfc)  # RFC 3986's (Python's urlsplit)
+    if _USER_COLON.match(url, rest):
+        # user:password, where the password may hold a raw '@ / ? #': the last '@' followed by a host.
+        at = url.rfind("@", rest)
+        while at != -1:
+            if _HOST_LIST.match(url, at + 1):
+                candidates.append(at)
+                break
+            at = url.rfind("@", rest, at)
+    return max(candidates) if candidates else None
+
+
+def _pair_spans(text: str) -> list[tuple[int, int]]:
+    """The values of secret keywords (quotes included); in a value that is itself a URL or a
+    connection string, its own secrets (the whole value when it is quoted or escaped); where
+    libpq stops reading (an unclosed quote, a word without '='), everything from there on: it may
+    be the rest of a password."""
+    fields, stop = pg_conninfo.read_pairs(text)
+    spans = []
+    for f in fields:
+        if f.keyword.lower() in pg_conninfo.SECRET_KEYWORDS:
+            spans.append((f.start, f.end))
+        elif inner := _spans(f.value):
+            verbatim = text[f.start:f.end] == f.value
+            spans += [(f.start + a, f.start + b) for a, b in inner] if verbatim else [(f.start, f.end)]
+    if stop is not None:
+        spans.append((stop, len(text)))
+    return spans
+
+
+def _apply(value: str, spans: list[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out += [value[last:start], MASK]
+        last = end
+    out.append(value[last:])
+    return "".join(out)
+
+
+def _mask_pieces(text: str, secrets: list[str]) -> str:
+    """Masks, left to right, the longest run at each place that is a piece (``MIN_PIECE`` or more
+    characters) of a secret."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        best = 0
+        for secret in secrets:
+            j = i + MIN_PIECE
+            if j > n or text[i:j] not in secret:
+                continue
+            while j < n and text[i:j + 1] in secret:
+                j += 1
+            best = max(best, j - i)
+        if best:
+            if not out or out[-1] != MASK:
+                out.append(MASK)
+            i += best
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

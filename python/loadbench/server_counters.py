@@ -14,6 +14,7 @@ import urllib.request
 
 from loadbench.config import ConnectorSpec
 from loadbench.errors import RunFailed
+from loadbench.secrets import redact, scrub, secrets_of
 
 METRIC = "spacetime_num_txns_total"
 LABELS = {"committed": "true", "reducer": "transfer", "txn_type": "Reducer"}
@@ -33,6 +34,8 @@ def parse_counter(text: str, metric: str, labels: dict[str, str]) -> int | None:
 
 
 class ServerCounter:
+    """Reads the counter at ``url`` (which may hold a token in its query: messages show it redacted)."""
+
     def __init__(self, url: str):
         self.url = url
 
@@ -41,11 +44,12 @@ class ServerCounter:
             with urllib.request.urlopen(self.url, timeout=10) as response:
                 text = response.read().decode("utf-8", "replace")
         except OSError as exc:
-            raise RunFailed(f"cannot read the server's metrics at {self.url}: {exc}") from None
+            reason = scrub(str(exc), secrets_of(self.url))
+            raise RunFailed(f"cannot read the server's metrics at {redact(self.url)}: {reason}") from None
         value = parse_counter(text, METRIC, LABELS)
         return 0 if value is None else value  # no sample yet: nothing committed
 
 
 def for_spec(spec: ConnectorSpec) -> ServerCounter | None:
-    url = spec.settings.get("metrics_url")
+    url = spec.options.get("metrics_url")
     return ServerCounter(url) if url else None
