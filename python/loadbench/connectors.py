@@ -109,6 +109,7 @@ def check_pg_url(url: str, source: str) -> None:
             raise pg_conninfo.ConninfoError(
                 "libpq would read it another way: write '@' and '/' in the user name or password, and '@' "
                 "in the database name or a parameter, as %40 and %2F")
+        pg_conninfo.check_after_secrets(parsed)
         ports = pg_conninfo.ports(parsed.options)
     except pg_conninfo.ConninfoError as exc:
         raise ConfigError(f"{source}: {shown} is not a valid {what}: {exc}") from None

@@ -21,6 +21,17 @@ from dataclasses import dataclass, field
 
 URI_PREFIXES = ("postgresql://", "postgres://")  # libpq's uri_prefix_length: case-sensitive
 SECRET_KEYWORDS = frozenset({"password", "sslpassword"})
+# libpq's keywords up to PostgreSQL 17. Only to tell whether a word after a password's value is a
+# keyword or the rest of that password (libpq itself refuses an unknown keyword, quoting it).
+KEYWORDS = frozenset({
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding", "connect_timeout",
+    "client_encoding", "options", "application_name", "fallback_application_name", "keepalives",
+    "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "replication", "gssencmode",
+    "sslmode", "sslnegotiation", "sslcompression", "sslcert", "sslkey", "sslcertmode", "sslpassword", "sslrootcert",
+    "sslcrl", "sslcrldir", "sslsni", "requirepeer", "require_auth", "ssl_min_protocol_version",
+    "ssl_max_protocol_version", "krbsrvname", "gsslib", "gssdelegation", "target_session_attrs",
+    "load_balance_hosts", "service", "requiressl", "ssl",
+})
 _SPACE = " \t\n\v\f\r"  # C's isspace() in the C locale
 _HEX = "0123456789abcdefABCDEF"
 _PORT = re.compile(r"[0-9]{1,5}")
@@ -51,6 +62,15 @@ class Conninfo:
     fields: tuple[Param, ...]
     userinfo_end: int = -1
     options: dict[str, str] = field(default_factory=dict)
+
+
+def check_after_secrets(parsed: "Conninfo") -> None:
+    """Raises ConninfoError when a keyword that libpq does not know follows a secret's value: it is
+    most likely the rest of a password that holds a blank or a '&' (libpq's refusal would quote it)."""
+    for before, after in zip(parsed.fields, parsed.fields[1:]):
+        if before.keyword in SECRET_KEYWORDS and after.keyword not in KEYWORDS:
+            raise ConninfoError(f"an unknown keyword follows the {before.keyword}: put a value that holds "
+                                "blanks in single quotes, and write a '&' in a URL's query as %26")
 
 
 def is_uri(text: str) -> bool:

@@ -80,7 +80,7 @@ def secrets_of(value: str) -> list[str]:
         for f in fields:
             if f.keyword.lower() in pg_conninfo.SECRET_KEYWORDS:
                 found.append(f.value)
-            elif _spans(f.value):
+            elif _SCHEME.match(f.value):
                 found += secrets_of(f.value)
     return list(dict.fromkeys(s for s in found if s))
 
@@ -90,9 +90,13 @@ url_secrets = secrets_of
 
 def userinfo_end(url: str) -> int | None:
     """The index of the '@' that ends a URL's user information by the module's rule (the last of
-    libpq's, RFC 3986's and the raw-password reading's), or None when the URL has none."""
+    libpq's, RFC 3986's and the raw-password reading's), or None when the URL has none. A URL whose
+    masked parts cover that '@' (a secret query value holding it) returns -1: it reads two ways."""
     m = _SCHEME.match(url)
-    return _userinfo_end(url, m.end()) if m else None
+    at = _userinfo_end(url, m.end()) if m else None
+    if at is not None and any(start <= at < end for start, end in _spans(url)):
+        return -1
+    return at
 
 
 def remember(secrets: list[str] | tuple[str, ...]) -> None:
@@ -151,23 +155,29 @@ def _spans(value: str) -> list[tuple[int, int]]:
 
 def _url_spans(url: str, rest: int) -> list[tuple[int, int]]:
     spans = _userinfo_spans(url, rest)
+    postgres = pg_conninfo.is_uri(url)
+    continued = False  # the previous parameter was a secret (or the rest of one)
     for m in _QUERY_PARAM.finditer(url, rest):
-        if unquote(m.group(1)).strip().lower() in SECRET_QUERY_KEYS:
+        key = unquote(m.group(1)).strip().lower()
+        if continued and postgres and key not in pg_conninfo.KEYWORDS:
+            spans[-1] = (spans[-1][0], m.end())  # most likely the rest of the password: '&' written raw
+        elif key in SECRET_QUERY_KEYS and m.group(2):
             spans.append(m.span(2))
+            continued = True
+            continue
+        else:
+            continued = False
     return spans
 
 
 def _userinfo_spans(url: str, rest: int) -> list[tuple[int, int]]:
-    """The password of ``user:password@``: from the first ':' to the '@' the rule picks (a user
-    name holds no ':'). When a '[' comes first (a bracketed host inside what the rule masks), from
-    that '[' on, so the result still reads as ``user@***@host``."""
+    """The password of ``user:password@``: from the first ':' (a user name holds none) to the '@'
+    the rule picks."""
     at = _userinfo_end(url, rest)
     if at is None:
         return []
-    end = next((i for i in range(rest, at) if url[i] in ":["), None)
-    if end is None:
-        return []  # a user name, no password
-    return [(end + 1, at)] if url[end] == ":" else [(end, at)]
+    colon = url.find(":", rest, at)
+    return [] if colon == -1 else [(colon + 1, at)]
 
 
 def _userinfo_end(url: str, rest: int) -> int | None:
@@ -197,16 +207,24 @@ def _userinfo_end(url: str, rest: int) -> int | None:
 
 
 def _pair_spans(text: str) -> list[tuple[int, int]]:
-    """The values of secret keywords (quotes included); in a value that is itself a URL or a
-    connection string, its own secrets (the whole value when it is quoted or escaped); where
-    libpq stops reading (an unclosed quote, a word without '='), everything from there on: it may
-    be the rest of a password."""
+    """The values of secret keywords (quotes included), through any pair after one whose keyword
+    libpq does not know (the rest of a password with a blank, unquoted); in a value that is itself a
+    URL, its own secrets (the whole value when it is quoted or escaped); where libpq stops reading
+    (an unclosed quote, a word without '='), everything from there on: it may be the rest of a
+    password."""
     fields, stop = pg_conninfo.read_pairs(text)
-    spans = []
+    spans: list[tuple[int, int]] = []
+    continued = False  # the previous pair was a secret (or the rest of one)
     for f in fields:
+        if continued and f.keyword not in pg_conninfo.KEYWORDS:
+            spans[-1] = (spans[-1][0], f.end)  # most likely the rest of the password: a blank unquoted
+            continue
+        continued = False
         if f.keyword.lower() in pg_conninfo.SECRET_KEYWORDS:
-            spans.append((f.start, f.end))
-        elif inner := _spans(f.value):
+            if f.value:  # an empty one stays empty, as in a URL
+                spans.append((f.start, f.end))
+                continued = True
+        elif _SCHEME.match(f.value) and (inner := _spans(f.value)):
             verbatim = text[f.start:f.end] == f.value
             spans += [(f.start + a, f.start + b) for a, b in inner] if verbatim else [(f.start, f.end)]
     if stop is not None:
