@@ -7,8 +7,9 @@ A port of libpq's own parsers (``fe-connect.c``, PostgreSQL 15: ``parse_connecti
 and know where its secrets are, with exactly libpq's reading and before libpq sees it. The tests
 compare it with libpq's ``PQconninfoParse`` on random strings.
 
-What this module does not check is the keyword list (libpq's grows with its version): an unknown
-keyword is refused by libpq itself when the connector starts.
+What this module does not refuse is an unknown keyword (libpq's list grows with its version):
+libpq refuses it when the connector starts. The list here (:data:`KEYWORDS`) only tells whether a
+word after a password's value is a keyword or the rest of that password.
 
 :class:`ConninfoError` messages never contain any part of the string: the string may hold a
 password, and a message that quotes it (as libpq's do) would leak it.
@@ -21,8 +22,7 @@ from dataclasses import dataclass, field
 
 URI_PREFIXES = ("postgresql://", "postgres://")  # libpq's uri_prefix_length: case-sensitive
 SECRET_KEYWORDS = frozenset({"password", "sslpassword"})
-# libpq's keywords up to PostgreSQL 17. Only to tell whether a word after a password's value is a
-# keyword or the rest of that password (libpq itself refuses an unknown keyword, quoting it).
+# libpq's keywords up to PostgreSQL 17 ("ssl": the URI form's JDBC alias).
 KEYWORDS = frozenset({
     "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding", "connect_timeout",
     "client_encoding", "options", "application_name", "fallback_application_name", "keepalives",

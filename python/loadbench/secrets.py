@@ -7,26 +7,30 @@ Two tools, used together:
   each disagreement leaked part of one):
 
   - a URL (``scheme://...``): everything between the first ``:`` after ``//`` and the ``@`` that
-    ends the user information is masked; the user name stays. That ``@`` is the *last* of these
-    three: libpq's (the first ``@`` before any ``/``), RFC 3986's (the last ``@`` before the first
-    ``/ ? #``), and the last ``@`` in the URL that is followed by a host list (``host[:port]``,
-    comma-separated, possibly empty) and then ``/``, ``?``, ``#`` or the end. So a password that
-    holds ``@ / ? #`` raw is masked whole, whoever reads it; the price is that an ``@`` written
-    raw at the end of a path or query (``?user=a@b``) with a ``:`` before it masks from that
-    ``:`` on (write it ``%40`` to keep it readable). The value of every secret query parameter
-    (``password``, ``sslpassword``, ``apikey``, ``token``, ... ; the name compared %-decoded, in
-    any case) is masked up to the next ``&``.
-  - a PostgreSQL keyword=value string (``host=h password='x y'``): the value of ``password`` and
-    ``sslpassword`` (quoted or not, libpq's backslash escapes), and of any value that is itself a
-    URL holding a secret; where libpq would stop reading (an unclosed quote, a word without
-    ``=``), everything from there on.
+    ends the user information is masked; the user name (which holds no ``:``) stays. That ``@``
+    is the *last* of: libpq's (the first ``@`` before any ``/``), RFC 3986's (the last ``@``
+    before the first ``/ ? #``), and, when the URL starts ``user:`` (the user name may hold an
+    ``@``), the last ``@`` in the URL that is followed by a host list (``host[:port]``, comma-
+    separated, possibly empty) and then ``/``, ``?``, ``#`` or the end. So a password that holds
+    ``@ / ? #`` raw is masked whole, whoever reads it. The value of every secret query parameter
+    (``password``, ``sslpassword``, ``apikey``, ``token``, ...; the name compared %-decoded, in
+    any case) is masked up to the next ``&``, and in a PostgreSQL URL so is every parameter after
+    it whose name libpq does not know (the rest of a password with a raw ``&``).
+  - a PostgreSQL keyword=value string (``host=h password='x y'``), read as libpq reads it: the
+    value of ``password`` and ``sslpassword`` (quoted or not, backslash escapes), every pair
+    after it whose keyword libpq does not know (the rest of a password with a blank, unquoted),
+    and the secrets of any value that is itself a URL; where libpq would stop reading (an
+    unclosed quote, a word without ``=``), everything from there on.
 
-  The result is still a connection string the same client reads (the mask is plain text), and
-  says where it connects (host, port, database, user).
+  A setting the connectors accept reads the same by every rule above (the checks in
+  :mod:`loadbench.connectors` refuse one that reads two ways, e.g. a raw ``@`` or ``/`` in a
+  password), so its redaction masks exactly the secrets, is still a connection string the same
+  client reads (the mask is plain text), and shows where it connects (host, port, database,
+  user). In a refusal's message a setting that reads two ways is masked by the widest reading.
 - :func:`scrub` cleans a message that may quote a secret in part (libpq and Beast errors quote
-  the host, port or parameter they could not use, which is part of a password when the URL was
+  the host, port or parameter they could not use, which is part of a password when a URL was
   misread): every occurrence of a secret, **and of every piece of one 4 characters or longer**,
-  is masked, then every URL and keyword=value password left in the message is redacted.
+  is masked, then every URL and ``password=...`` left in the message is redacted.
 
 Every secret a connector is configured with is also remembered here (:func:`remember`), so the
 last-resort paths (an error line, a traceback) are scrubbed of all of them.

@@ -209,6 +209,61 @@ def test_redacting_any_accepted_connection_string_keeps_what_libpq_reads_but_the
     assert accepted > 300
 
 
+@pytest.mark.parametrize("url, shown", [
+    # issue 12's cases: raw '@', '/', '#' and '?' in the password.
+    ("postgresql://u:p@ss:w0rd@127.0.0.1:5/db", "postgresql://u:***@127.0.0.1:5/db"),
+    ("postgresql://u:s3cr/etPW@127.0.0.1:5/db", "postgresql://u:***@127.0.0.1:5/db"),
+    ("postgresql://u:s3cr#etPW@127.0.0.1:5/db", "postgresql://u:***@127.0.0.1:5/db"),
+    ("postgresql://u:s3cr?etPW@127.0.0.1:5/db", "postgresql://u:***@127.0.0.1:5/db"),
+    ("postgresql:///db?host=/dir", "postgresql:///db?host=/dir"),
+    ("postgresql://u:pw@/db?host=/dir&port=5", "postgresql://u:***@/db?host=/dir&port=5"),
+    ("host=127.0.0.1 user=u password=s3cr3tPW dbname=db", "host=127.0.0.1 user=u password=*** dbname=db"),
+    ("host=h password='a b\\'c' dbname=d", "host=h password=*** dbname=d"),
+    ("host=h password=abc def=ghi user=u", "host=h password=*** user=u"),
+    ("postgresql://h/db?user=u&password=a&bcdefgh=c&sslmode=disable", "postgresql://h/db?user=u&password=***&sslmode=disable"),
+    ("http://127.0.0.1:8080/?token=s3cr3t&x=1", "http://127.0.0.1:8080/?token=***&x=1"),
+])
+def test_issue_cases_are_masked_whole(url, shown):
+    assert redact(url) == shown
+    for secret in secrets_of(url):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize("url, accepted", [
+    ("postgresql://u:p@ss:w0rd@127.0.0.1:5/db", False),  # libpq: host "ss", port "w0rd@127.0.0.1:5"
+    ("postgresql://u:s3cr/etPW@127.0.0.1:5/db", False),  # libpq: host "u", port "s3cr"
+    ("postgresql://u:s3cr#etPW@127.0.0.1:5/db", True),
+    ("postgresql://u:s3cr?etPW@127.0.0.1:5/db", True),
+    ("postgresql://u:p%40ss%2Fw0rd@127.0.0.1:5/db", True),
+    ("postgresql:///db?host=/dir", True),
+    ("host=127.0.0.1 user=u password='s3cr et' dbname=db", True),
+    ("host=127.0.0.1 user=u password=s3cr et dbname=db", False),  # 'et' has no '='
+    ("host=127.0.0.1 password=s3cr longpiece=x", False),  # libpq would quote 'longpiece'
+    ("dbname=db password=x", False),  # no host
+    ("s3cr3tpassword", False),  # neither form: not shown at all
+])
+def test_both_postgresql_forms_are_checked_without_showing_the_password(url, accepted):
+    try:
+        connectors.check_pg_url(url, "PG_URL")
+    except ConfigError as exc:
+        assert not accepted, exc
+        for secret in ("w0rd", "etPW", "s3cr", "longpiece", "s3cr3tpassword"):
+            assert secret not in str(exc)
+    else:
+        assert accepted
+
+
+def test_rpc_server_with_a_wrong_database_password_fails_at_start(cli, postgres):
+    if postgres.cluster is None:
+        pytest.skip("needs a cluster of our own, to make it ask for passwords")
+    url = postgres.require_password("lb_rpc_pw_user", "right-horse")
+    result = cli("rpc-server", "--backend", "postgres", "--port", "0", env={"PG_URL": url.replace("right", "wrong")},
+                 timeout=30)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("loadbench: error: rpc-server: postgres: ") and len(result.stderr.splitlines()) == 1
+    assert "password authentication failed" in result.stderr and "wrong-horse" not in result.stderr
+
+
 def _intended(rng: random.Random, blanks: bool = False) -> dict[str, str]:
     return {"user": rng.choice(["bob", "lb_user", "u"]), "password": make_secret(rng, rng.randint(7, 16), blanks=blanks),
             "host": rng.choice(["127.0.0.1", "db.example.com", "[::1]"]), "port": str(rng.randint(1, 65535)),
