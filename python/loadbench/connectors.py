@@ -9,6 +9,7 @@ measures the harness itself and is only run when asked for.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from loadbench.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 SQLITE_MODES = ("default", "wal", "fast")
 DEFAULT_SQLITE_MODE = "wal"
 PG_MODES = ("function", "statements")
@@ -105,7 +107,8 @@ def check_pg_url(url: str, source: str) -> None:
     what = "URL" if uri else "connection string"
     try:
         parsed = pg_conninfo.parse(url)
-        if uri and userinfo_end(url) != (parsed.userinfo_end if parsed.userinfo_end >= 0 else None):
+        libpq_at = parsed.userinfo_end if parsed.userinfo_end >= 0 else None
+        if uri and userinfo_end(url) != libpq_at:  # e.g. a raw '@' or '/' in the password
             raise pg_conninfo.ConninfoError(
                 "libpq would read it another way: write '@' and '/' in the user name or password, and '@' "
                 "in the database name or a parameter, as %40 and %2F")
@@ -130,8 +133,7 @@ def pg_endpoint(url: str) -> tuple[str, int] | None:
 
 
 def _has_scheme(text: str) -> bool:
-    head, sep, _ = text.partition("://")
-    return bool(sep) and head.replace("+", "").replace(".", "").replace("-", "").isalnum() and head[:1].isalpha()
+    return _SCHEME.match(text) is not None
 
 
 def _pg_family(name: str, env: str, flavor: str) -> Callable[[Settings, Path, Choices], ConnectorSpec | None]:

@@ -35,7 +35,7 @@ def _reachable(spec: ConnectorSpec) -> str | None:
     it has no URL: embedded, or nothing to check), else why not."""
     if spec.kind == "postgres":  # a URL or keyword=value pairs, read as libpq reads them
         endpoint = connectors.pg_endpoint(spec.options["url"])
-        if endpoint is None or endpoint[0].startswith("/"):
+        if endpoint is None or not endpoint[0] or endpoint[0].startswith("/"):
             return None  # a Unix socket, or the run will say what is wrong
         host, port = endpoint
     else:

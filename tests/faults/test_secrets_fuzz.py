@@ -220,7 +220,8 @@ def test_redacting_any_accepted_connection_string_keeps_what_libpq_reads_but_the
     ("host=127.0.0.1 user=u password=s3cr3tPW dbname=db", "host=127.0.0.1 user=u password=*** dbname=db"),
     ("host=h password='a b\\'c' dbname=d", "host=h password=*** dbname=d"),
     ("host=h password=abc def=ghi user=u", "host=h password=*** user=u"),
-    ("postgresql://h/db?user=u&password=a&bcdefgh=c&sslmode=disable", "postgresql://h/db?user=u&password=***&sslmode=disable"),
+    ("postgresql://h/db?user=u&password=a&bcdefgh=c&sslmode=disable",
+     "postgresql://h/db?user=u&password=***&sslmode=disable"),
     ("http://127.0.0.1:8080/?token=s3cr3t&x=1", "http://127.0.0.1:8080/?token=***&x=1"),
 ])
 def test_issue_cases_are_masked_whole(url, shown):
@@ -265,7 +266,8 @@ def test_rpc_server_with_a_wrong_database_password_fails_at_start(cli, postgres)
 
 
 def _intended(rng: random.Random, blanks: bool = False) -> dict[str, str]:
-    return {"user": rng.choice(["bob", "lb_user", "u"]), "password": make_secret(rng, rng.randint(7, 16), blanks=blanks),
+    return {"user": rng.choice(["bob", "lb_user", "u"]),
+            "password": make_secret(rng, rng.randint(7, 16), blanks=blanks),
             "host": rng.choice(["127.0.0.1", "db.example.com", "[::1]"]), "port": str(rng.randint(1, 65535)),
             "dbname": rng.choice(["app", "postgres", "d_1"])}
 
@@ -494,7 +496,8 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
         """``base`` with a secret token in its query (the core drops the query; it is there to be kept
         out of outputs)."""
         token = make_secret(rng)
-        return fuzz.secret(setting, token, f"{base}{'' if base.endswith('metrics') else '/'}?token={quote(token, safe='')}")
+        slash = "" if base.endswith("metrics") else "/"  # the core takes a base URL's path up to '?'
+        return fuzz.secret(setting, token, f"{base}{slash}?token={quote(token, safe='')}")
 
     # The right secrets: an rpc-server on PostgreSQL (its banner), then every connector there is.
     server_port = free_port()
@@ -538,7 +541,8 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
     # for the host): each command reads the report or nothing, so they run at once.
     wrong = _pg_forms(fuzz, rng, port, None)
     nobody = free_port()
-    down = {**_pg_forms(fuzz, rng, nobody, None), "SUPABASE_ANON_KEY": fuzz.secret("SUPABASE_ANON_KEY", make_secret(rng)),
+    down = {**_pg_forms(fuzz, rng, nobody, None),
+            "SUPABASE_ANON_KEY": fuzz.secret("SUPABASE_ANON_KEY", make_secret(rng)),
             "STDB_TOKEN": fuzz.secret("STDB_TOKEN", make_secret(rng)), "STDB_MODULE": "m",
             "USE_SPACETIME_METRICS_ENDPOINT": "1",
             **{s: token_url(s, f"http://127.0.0.1:{nobody}") for s in HTTP_SETTINGS}}
