@@ -463,6 +463,8 @@ def plot(report_paths, out) -> int:
             written = plots.plot_report(path, data, directories[path])
         except OSError as exc:
             raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
+        except ValueError as exc:  # histograms of different layouts in one sweep point
+            raise ConfigError(f"report {path}: {exc}") from None
         with _printing():
             for figure in written:
                 click.echo(reports.printable(str(figure), markup=False))

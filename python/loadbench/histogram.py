@@ -143,6 +143,9 @@ def check_stored(stored: dict) -> str | None:
     than the layout has, a bucket value that is not the lowest value of a bucket in range, values not
     strictly increasing, counts that do not add up to ``count``, or a min or max outside the first or
     last bucket."""
+    for key in ("highest_trackable_ns", "significant_figures", "count", "min_ns", "max_ns", "clamped"):
+        if type(stored[key]) is not int:  # JSON Schema calls 2.0 an integer; the bucket arithmetic does not
+            return f"{key} {stored[key]!r} is not an integer"
     highest = stored["highest_trackable_ns"]
     if highest > MAX_HIGHEST_TRACKABLE_NS:
         return f"highest_trackable_ns {highest} is above {MAX_HIGHEST_TRACKABLE_NS} (2^53)"
@@ -153,6 +156,8 @@ def check_stored(stored: dict) -> str | None:
                 f"({layout.significant_figures} significant figures up to {highest} ns)")
     previous, total = -1, 0
     for i, (value, count) in enumerate(buckets):
+        if type(value) is not int or type(count) is not int:
+            return f"buckets/{i}: {[value, count]!r} are not integers"
         if value <= previous:
             return f"buckets/{i}: {value} does not follow {previous} (buckets are strictly increasing)"
         if value > highest:

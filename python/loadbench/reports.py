@@ -383,6 +383,24 @@ def _consistency(report: dict) -> Iterator[tuple[str, str]]:
         times += [(f"points/{p}/iterations/{i}/{key}", iteration[key])
                   for p, point in enumerate(report["points"]) for i, iteration in enumerate(point["iterations"])
                   for key in ("started_at", "finished_at")]
+        variables = report["sweep"]["variables"]
+        if set(report["sweep"]["values"]) != set(variables):
+            yield "sweep/values", f"does not hold the values of exactly the variables {variables}"
+        from loadbench import headlines
+
+        for p, point in enumerate(report["points"]):
+            if list(point["values"]) != list(variables):
+                yield f"points/{p}/values", f"does not set exactly the variables {variables}, in order"
+            entries = [e for it in point["iterations"] for e in it["connectors"]]
+            for r, row in enumerate(point["summary"]):
+                mine = [e for e in entries if e["name"] == row["name"]]
+                measured = sum(e["status"] != "failed" for e in mine)
+                if (row["runs"], row["failed_runs"]) != (measured, len(mine) - measured):
+                    yield (f"points/{p}/summary/{r}", f"runs {row['runs']} and failed_runs {row['failed_runs']} are "
+                           f"not what the iterations hold ({measured} and {len(mine) - measured})")
+                missing = [k for k in (*headlines.METRICS, "harness_cpu_percent", "server_cpu_percent") if k not in row]
+                if measured and missing:
+                    yield f"points/{p}/summary/{r}", f"lacks {', '.join(missing)}"
     times += [(f"{where}/{key}", entry[key]) for where, entry in located
               for key in ("window_start", "window_end") if key in entry]
     parsed = {}
@@ -569,7 +587,11 @@ def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, "Histogram"]]:
             label = entry_label(entry, report)
             if label in merged:
                 count, so_far = merged[label]
-                merged[label] = (count + 1, so_far.merge(h))
+                try:
+                    merged[label] = (count + 1, so_far.merge(h))
+                except ValueError:
+                    raise ConfigError(f"cannot merge the runs of {printable(label, markup=False)}: their histograms "
+                                      "have different layouts (significant figures, highest trackable value)") from None
             else:
                 merged[label] = (1, h)
     return merged
