@@ -167,8 +167,15 @@ def _set_vars(values: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own exits 1; stdout's reader going away (| head) is no failure: print nothing more.
+        self.quiet = True
+        _stdout_gone()
+
+
 def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return _Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _stdout_gone() -> None:
@@ -192,9 +199,15 @@ def _printing():
 def _show(report: dict, as_json: bool) -> None:
     """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
     before the report is written: a full disk cannot take the figures with it."""
+    text = None
+    if as_json:
+        try:
+            text = json.dumps(report, indent=1, allow_nan=False)
+        except ValueError:  # a NaN would be invalid JSON: the table instead; the write names it
+            pass
     with _printing():
-        if as_json:
-            click.echo(json.dumps(report, indent=1, allow_nan=False))
+        if text is not None:
+            click.echo(text)
         else:
             shown = reports.for_display(report)
             console = _console()

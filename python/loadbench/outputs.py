@@ -10,11 +10,11 @@ another run's report, and with the permissions the umask gives.
   that are meant to be replaced, such as ``export --out``) or :func:`claim` (``link(2)``, which
   never replaces: a report's name is claimed, and a name another run took makes it try the next
   suffix). A write that fails removes its temporary file and raises OSError.
-- **Temporary files** are named ``.<target name>.<writer's PID>.<random>.tmp``. One left by a
-  writer that was killed (SIGKILL, a power cut) is removed by :func:`clean_stale_temps`, which each
-  run calls on its output directories: it removes those whose PID is no longer alive on this host
-  (a directory shared by hosts or PID namespaces may hold a live writer's temporary file under a PID
-  that is free here; those are left alone only if that PID is taken here too).
+- **Temporary files** are named ``.<target name>.<host>.<writer's PID>.<random>.tmp``. One left by
+  a writer that was killed (SIGKILL, a power cut) is removed by :func:`clean_stale_temps`, which
+  each run calls on its output directories: it removes those of this host whose PID is no longer
+  alive (a directory shared by hosts, over NFS, keeps other hosts' writers' files; containers that
+  share a directory and a host name but not their PIDs should not share a runs directory).
 - **Permissions**: ``0666 & ~umask`` for every file (reports, figures, exports, results files and
   ``results.jsonl`` alike), as ``open(2)`` would create them.
 """
@@ -25,6 +25,7 @@ import contextlib
 import errno
 import os
 import re
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -32,7 +33,9 @@ from typing import Iterator
 
 from loadbench.errors import ConfigError
 
-_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
+_TEMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
+# This host, as a temporary file's name carries it: letters, digits and dashes.
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 MAX_NAME_ATTEMPTS = 10_000  # suffixes -2, -3, ... tried before giving up on a name
 
 
@@ -60,10 +63,16 @@ def file_mode() -> int:
     return 0o666 & ~umask()
 
 
+def temp_prefix(name: str, pid: int | None = None) -> str:
+    """How the temporary file of a target called ``name`` written by process ``pid`` (default: this
+    one) of this host begins; a random part and ``.tmp`` follow."""
+    return f".{name}.{HOST}.{os.getpid() if pid is None else pid}."
+
+
 def _new_temp(directory: Path, name: str) -> tuple[int, Path]:
     """A new, empty temporary file in ``directory`` for a target called ``name``, with the mode of a
     new file (mkstemp creates 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=temp_prefix(name), suffix=".tmp")
     try:
         os.fchmod(fd, file_mode())
     except BaseException:
@@ -174,7 +183,8 @@ def _alive(pid: int) -> bool:
 
 def clean_stale_temps(directory: Path) -> list[Path]:
     """Removes the temporary files that writers which died left in ``directory`` (named as
-    :func:`replacing` and :func:`claim` name them, with a PID no process has); returns them."""
+    :func:`replacing` and :func:`claim` name them, by this host, with a PID no process has);
+    returns them."""
     removed = []
     try:
         entries = list(os.scandir(directory))
@@ -182,7 +192,7 @@ def clean_stale_temps(directory: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if not match or _alive(int(match["pid"])):
+        if not match or match["host"] != HOST or _alive(int(match["pid"])):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):

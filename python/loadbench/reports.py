@@ -323,12 +323,30 @@ def write(report: dict, runs_dir: Path) -> Path:
     validate(report)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     stem = f"{report['test']}-sweep" if kind_of(report) == "sweep" else report["test"]
-    data = json.dumps(report, indent=1, allow_nan=False).encode()
+    try:
+        data = json.dumps(report, indent=1, allow_nan=False).encode()
+    except ValueError:  # JSON has no NaN or infinity: never written, and named rather than a traceback
+        raise OutputError(f"cannot write report {runs_dir / f'{stem}-{stamp}.json'}: {non_finite(report)} is not a "
+                          "finite number") from None
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
         return outputs.claim(runs_dir, f"{stem}-{stamp}", ".json", data)
     except OSError as exc:
         raise OutputError(f"cannot write report {runs_dir / f'{stem}-{stamp}.json'}: {outputs.reason(exc)}") from None
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """The path of the first NaN or infinity in a JSON value (``connectors/0/tps``), or None."""
+    stack = [(where, value)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where or "the top level"
+        if isinstance(value, dict):
+            stack.extend((f"{where}/{k}".lstrip("/"), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((f"{where}/{i}".lstrip("/"), v) for i, v in reversed(list(enumerate(value))))
+    return None
 
 
 # Kept here for the modules that import them from reports.

@@ -120,3 +120,19 @@ def test_the_two_rules_on_distinct_values_through_the_hlog_codec(n, p, ours, the
 def test_the_two_rules_at_a_million_values(n, p, ours, theirs):
     assert rank(p, n) == ours
     assert max(int(p / 100 * n + 0.5), 1) == theirs
+
+
+def test_a_sweep_exports_every_run_tagged_with_its_point_and_iteration(cli):
+    result = cli("bench", "--contention-tests", "0", "1", "1", "1", "--iterations", "2", "--connectors", "null",
+                 "--seconds", "0.2", "--warmup", "0", "--quiet")
+    assert result.returncode == 0, result.stderr
+    (path,) = cli.reports()
+    assert cli("export", str(path), "--hlog").returncode == 0
+    intervals = read_back(path.with_suffix(".hlog"))
+    assert [h.get_tag() for h in intervals] == ["null/alpha=0/i1", "null/alpha=0/i2", "null/alpha=1/i1", "null/alpha=1/i2"]
+    starts = [h.get_start_time_stamp() for h in intervals]
+    ends = [h.get_end_time_stamp() for h in intervals]
+    assert all(ends[i] <= starts[i + 1] for i in range(3))  # in the order they ran, one after the other
+    report = json.loads(path.read_text())
+    entries = [e for p in report["points"] for it in p["iterations"] for e in it["connectors"]]
+    assert [h.get_total_count() for h in intervals] == [e["histogram"]["count"] for e in entries]

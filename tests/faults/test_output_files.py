@@ -246,15 +246,18 @@ def test_temporary_files_of_dead_writers_are_removed_when_a_run_starts(cli):
     results = cli.cwd / "results"
     results.mkdir()
     dead, alive = _dead_pid(), os.getpid()
-    stale = [cli.runs / f".test-1-20260101T000000Z.json.{dead}.abcd1234.tmp", results / f".base-0.json.{dead}.x1y2z3w4.tmp"]
-    live = [cli.runs / f".test-1-20260101T000000Z.json.{alive}.abcd1234.tmp", results / f".base-0.json.{alive}.q1q2q3q4.tmp"]
-    other = cli.runs / ".not-ours.tmp"
-    for path in (*stale, *live, other):
+    report, base = "test-1-20260101T000000Z.json", "base-0.json"
+    stale = [cli.runs / f"{outputs.temp_prefix(report, dead)}abcd1234.tmp",
+             results / f"{outputs.temp_prefix(base, dead)}x1y2z3w4.tmp"]
+    live = [cli.runs / f"{outputs.temp_prefix(report, alive)}abcd1234.tmp",
+            results / f"{outputs.temp_prefix(base, alive)}q1q2q3q4.tmp"]
+    others = [cli.runs / ".not-ours.tmp", cli.runs / f".{report}.otherhost.{dead}.abcd1234.tmp"]  # not ours to judge
+    for path in (*stale, *live, *others):
         path.write_bytes(b"")
     result = cli("bench", "write", "--configs", "1", "--total-writes", "40", "--connectors", "sqlite", "--quiet")
     assert result.returncode == 0, result.stderr
     assert [p.exists() for p in stale] == [False, False]
-    assert [p.exists() for p in live] == [True, True] and other.exists()
+    assert [p.exists() for p in (*live, *others)] == [True] * 4
 
 
 def test_a_writer_killed_during_the_report_write_leaves_a_temp_file_that_the_next_run_removes(cli, made_report):
@@ -278,7 +281,8 @@ def test_a_writer_killed_during_the_report_write_leaves_a_temp_file_that_the_nex
     finally:
         child.wait(30)
     (temp,) = [p for p in cli.runs.iterdir() if p.name.endswith(".tmp")]
-    assert f".{child.pid}." in temp.name and temp.stat().st_size > 0
+    assert temp.name.startswith(f".test-1-") and f".{outputs.HOST}.{child.pid}." in temp.name
+    assert temp.stat().st_size > 0
     assert cli.reports() == before  # no report under its final name
     cli.bench("--connectors", "null", "--seconds", "0.2")
     assert not temp.exists()
@@ -303,3 +307,38 @@ def test_every_output_file_takes_the_umask_mode(cli):
              cli.cwd / "results" / "base-0.json"]
     modes = {str(p.relative_to(cli.cwd)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert len(modes) == 3 + 8 + 1 and set(modes.values()) == {"0o640"}, modes
+
+
+# --- printing ----------------------------------------------------------------------------------------
+
+def _with_stdout_gone(cli: Cli, *args: str) -> subprocess.CompletedProcess:
+    """The command with a stdout whose reader has already gone (as ``| head -1`` after its line):
+    every write to it fails with EPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "loadbench", *args], cwd=cli.cwd, env=clean_env(), stdout=write,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_a_reader_that_goes_away_ends_the_printing_quietly(cli, made_report):
+    report = made_report
+    for args in (["report", str(report)], ["report", "--csv", str(report)], ["report", "--merge", str(report)],
+                 ["compare", str(report), str(report), "--json"], ["compare", str(report), str(report)],
+                 ["export", str(report), "--hlog", "--out", "x.hlog"]):
+        result = _with_stdout_gone(cli, *args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+    assert (cli.cwd / "x.hlog").is_file()
+    # A bench whose table (or JSON) cannot be printed still writes its report and results line.
+    for extra in ([], ["--json"]):
+        before = len(cli.reports())
+        result = _with_stdout_gone(cli, *BENCH, *extra)
+        assert (result.returncode, result.stderr) == (0, ""), extra
+        assert len(cli.reports()) == before + 1 and len(cli.results()) == before + 1
+
+
+def test_report_refuses_csv_and_merge_together(cli, made_report):
+    line = one_error_line(cli("report", "--csv", "--merge", str(made_report)))
+    assert line == "loadbench: error: --csv and --merge cannot be combined (--csv prints every run, --merge their sum)"
