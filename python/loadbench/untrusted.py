@@ -8,7 +8,7 @@ The limits (the README lists them):
   :data:`MAX_LINE_BYTES`; either: at most :data:`MAX_VALUES` values (all checked before parsing);
 - nesting: at most :data:`MAX_DEPTH` levels of arrays and objects (a report has 8);
 - numbers: finite (``NaN``, ``Infinity`` and overflowing ones such as ``1e999`` are refused: JSON has
-  no such numbers, though Python's json module reads and writes them), integers of at most 19
+  no such numbers, though Python's json module reads and writes them), integers of at most 20
   digits;
 - histograms: see :func:`loadbench.histogram.check_stored`.
 
@@ -37,7 +37,7 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # values a second), or 1.6 M histogram buckets; parsing that takes about 3 s and 250 MB.
 MAX_VALUES = 5_000_000
 MAX_DEPTH = 64
-MAX_DIGITS = 19
+MAX_DIGITS = 20  # 2^64 - 1, the largest seed, has 20
 
 class Refused(ValueError):
     """A document beyond the limits; the message says which."""

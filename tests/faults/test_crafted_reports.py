@@ -68,7 +68,7 @@ def crafted_files(made) -> dict[str, tuple[Path, str]]:
         "infinity": (_with(report, lambda e: e["latency"].__setitem__("p99", math.inf)),
                      "holds Infinity, which is not a JSON number"),
         "overflow": (_marker(report, "tps", "1e999"), "holds the number 1e999, beyond the range of a double"),
-        "long number": (_marker(report, "committed", "9" * 40), "holds a number of more than 19 digits"),
+        "long number": (_marker(report, "committed", "9" * 40), "holds a number of more than 20 digits"),
         "deep": (_marker(report, "settings", "[" * 200_000 + "]" * 200_000),
                  "nests arrays and objects deeper than 64 levels"),
         "two million buckets": (
@@ -217,6 +217,20 @@ def test_a_name_cannot_act_on_the_terminal_or_break_the_table(made):
     assert "e\\x1b[31m[red]x[/]\\x0a" in merged.stdout  # markup shown as written
 
 
+def test_a_report_at_the_edges_of_the_limits_is_read(made):
+    cli, good, _ = made
+    report = _report(made)
+    report["parameters"]["seed"] = 2**64 - 1  # the largest seed: 20 digits
+    report["connectors"][0]["settings"] = {"nested": json.loads("[" * 50 + "]" * 50)}  # 55 levels in all
+    report["connectors"][0]["client_cpu"]["seconds"] = 1e308
+    path = _write(cli, "edges.json", json.dumps(report))
+    for args in (["report", str(path)], ["report", "--csv", str(path)], ["export", str(path), "--hlog", "--out", "e.hlog"],
+                 ["compare", str(good), str(path)]):
+        result = cli(*args)
+        assert result.returncode == 0, (args, result.stderr)
+    assert str(2**64 - 1) in cli("report", "--csv", str(path)).stdout
+
+
 # --- results.jsonl lines read by compare ------------------------------------------------------------
 
 def test_compare_skips_results_lines_that_are_not_whole_finite_json_of_the_right_shape(made):
@@ -258,3 +272,36 @@ def test_compare_refuses_a_non_finite_report_instead_of_calling_it_noise(made):
         assert result.returncode == 2 and "nan" not in result.stdout.lower(), extra
         assert result.stderr.strip() == (f"loadbench: error: report {nan} holds NaN, which is not a JSON number "
                                          "(only finite numbers are)")
+
+
+def test_the_fast_item_check_never_accepts_what_the_schema_refuses(made):
+    # Long arrays are checked by functions generated from their item schemas (loadbench.untrusted);
+    # jsonschema has the last word on what they refuse, so they must never accept more than it.
+    import jsonschema
+
+    from loadbench import reports, untrusted
+
+    report = _report(made)
+    entry = report["connectors"][0]
+    schema = reports.schema()
+    defs = schema["$defs"]
+    items = {
+        "series point": (defs["measured_connector"]["properties"]["series"]["properties"]["points"]["items"],
+                         entry["series"]["points"][0]),
+        "timeSeries point": (defs["measured_connector"]["properties"]["timeSeries"]["items"], entry["timeSeries"][0]),
+        "bucket": (defs["stored_histogram"]["properties"]["buckets"]["items"], entry["histogram"]["buckets"][0]),
+        "resource sample": (defs["resources"]["properties"]["samples"]["items"], entry["resources"]["samples"][0]),
+    }
+    values = [None, True, False, 0, -1, 1, 2.0, 2.5, -0.5, 1e300, "", "x", [], {}, [1, 2], [1, 2, 3], [-1, 1], [1, 0]]
+    checked = 0
+    for name, (item_schema, item) in items.items():
+        ok = untrusted._Generator(lambda ref: untrusted._pointer(schema, ref.partition("#")[2])).function(item_schema)
+        validator = jsonschema.Draft202012Validator({**item_schema, "$defs": defs})  # its $refs are to #/$defs
+        variants = [item, *values]
+        if isinstance(item, dict):
+            variants += [{**item, key: v} for key in item for v in values]
+            variants += [{k: v for k, v in item.items() if k != key} for key in item]
+        for variant in variants:
+            assert ok(variant) == validator.is_valid(variant), (name, variant)
+            checked += 1
+    assert checked > 400
