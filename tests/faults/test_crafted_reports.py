@@ -212,7 +212,7 @@ def test_a_name_cannot_act_on_the_terminal_or_break_the_table(made):
         result = cli(*args)
         assert result.returncode == 0, (args, result.stderr)
         assert "\x1b" not in result.stdout, args
-        assert "e\\x1b[31m[" in result.stdout, args  # shown escaped, not acted on (the wide table cuts the rest)
+        assert "e\\x1b" in result.stdout, args  # shown escaped, not acted on (a wide table may cut the rest)
     merged = cli("report", "--merge", str(path))
     assert "e\\x1b[31m[red]x[/]\\x0a" in merged.stdout  # markup shown as written
 
