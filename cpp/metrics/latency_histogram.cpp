@@ -90,7 +90,10 @@ double LatencyHistogram::stddev() const {
 
 std::uint64_t LatencyHistogram::value_at_percentile(double percentile) const {
     if (total_count_ == 0) return 0;
-    const double p = std::clamp(percentile, 0.0, 100.0);
+    // p lowered by one ulp first, as HdrHistogram's Java getValueAtPercentile does: 99.9 is stored as
+    // 99.900000000000006, and 99.9 / 100 * 1000 comes to 999.0000000000001, whose ceiling (1000)
+    // would be one rank past the nearest rank (999).
+    const double p = std::clamp(std::nextafter(percentile, -HUGE_VAL), 0.0, 100.0);
     auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total_count_)));
     rank = std::clamp<std::uint64_t>(rank, 1, total_count_);
     std::uint64_t seen = 0;

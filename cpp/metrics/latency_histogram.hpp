@@ -45,7 +45,8 @@ public:
     double stddev() const;  // population standard deviation
 
     // The smallest recorded value v such that at least `percentile`% of the values are <= v
-    // (nearest rank), reported as the top of its bucket and clamped to [min, max].
+    // (nearest rank: rank ceil(p/100 * N), at least 1), reported as the top of its bucket and
+    // clamped to [min, max]. HdrHistogram_c rounds the rank to nearest instead (README).
     std::uint64_t value_at_percentile(double percentile) const;
 
     // Bucket arithmetic, for readers of the stored buckets.

@@ -38,6 +38,20 @@ TEST(LatencyHistogram, PercentilesWithinThreeSignificantFigures) {
     }
 }
 
+// Nearest rank, exactly: with the values 1..N (each its own bucket below 2048), the p-th
+// percentile is ceil(p/100 * N) in exact arithmetic. 99.9 % of 1000 is rank 999, not 1000 (the
+// double 99.9 is a little above 99.9); 99 % of 383 is rank 380 (HdrHistogram_c's rounding: 379).
+TEST(LatencyHistogram, NearestRankIsExact) {
+    struct Case { std::uint64_t n; double p; std::uint64_t rank; };
+    for (const auto& c : {Case{1000, 99.9, 999}, Case{2000, 99.9, 1998}, Case{383, 99.0, 380}, Case{5, 50.0, 3},
+                          Case{5, 99.0, 5}, Case{1000, 50.0, 500}, Case{1000, 0.0, 1}, Case{1000, 100.0, 1000},
+                          Case{10, 99.99, 10}, Case{1999, 99.95, 1999}}) {
+        LatencyHistogram h(3);
+        for (std::uint64_t v = 1; v <= c.n; ++v) h.record(v);
+        EXPECT_EQ(h.value_at_percentile(c.p), c.rank) << "p" << c.p << " of " << c.n;
+    }
+}
+
 TEST(LatencyHistogram, ExactStatistics) {
     auto values = log_uniform_values(50'000, 2);
     LatencyHistogram h;

@@ -88,7 +88,7 @@ def bench_refs(repo: Path, refs: tuple[str, str], bench_args: list[str], runs_di
             report = reports.load(found[0])
             copy = runs_dir / "refs" / f"{sha[:12]}-{found[0].name}"
             copy.parent.mkdir(parents=True, exist_ok=True)
-            reports.write_atomic(copy, json.dumps(report, indent=1))
+            reports.write_atomic(copy, json.dumps(report, indent=1, allow_nan=False))
             results_log.append(runs_dir, report, copy, git={"sha": sha, "branch": None, "dirty": False, "ref": ref})
             copies.append(copy)
     return copies

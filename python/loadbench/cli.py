@@ -8,9 +8,11 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -19,12 +21,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import __version__, connectors, engine, hlog, presets, reports, runner, secrets, sweeps
+from loadbench import (__version__, connectors, engine, hlog, outputs, presets, reports, results, results_log, runner,
+                       secrets, sweeps)
 from loadbench import services as svc
 from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
 from loadbench.display import (LiveDisplay, compare_table, comparison_table, merged_table, schedule_lines,
                                summary_table, sweep_table)
-from loadbench.errors import ConfigError, LoadbenchError
+from loadbench.errors import ConfigError, LoadbenchError, OutputError
 
 
 def _options(*options):
@@ -109,13 +112,28 @@ _run_options = _options(
 )
 
 
-def _runs_dir(settings: Settings, runs_dir: Path | None) -> Path:
+def _runs_dir(settings: Settings, runs_dir: Path | None, write: bool = True) -> Path:
+    """The runs directory; with ``write``, checked before anything runs: created if needed, a
+    directory, writable (tried), with a results.jsonl that takes appends, its stale temporary files
+    removed. Without, only read (compare): it need not exist, but must not be a file."""
     runs = runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs"))
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create runs directory {runs}: {exc.strerror}") from None
+    if not write:
+        if runs.exists() and not runs.is_dir():
+            raise ConfigError(f"runs directory {runs} is not a directory")
+        return runs
+    outputs.check_directory(runs, "runs directory")
+    outputs.check_file(runs / results_log.FILE_NAME, "results log", append=True)
     return runs
+
+
+def _check_results_dir(plan: RunPlan) -> None:
+    """The write test's results directory and files, before anything runs."""
+    if not (plan.concurrency_levels and plan.results_dir):
+        return
+    outputs.check_directory(plan.results_dir, "results directory")
+    entries = [{"name": s.name, "configuration_id": s.configuration_id} for s in plan.connectors]
+    for config_id in set(results.configuration_ids({"connectors": entries}).values()):
+        outputs.check_file(plan.results_dir / f"{config_id}.json", "results file")
 
 
 def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, pg_mode: str | None = None,
@@ -130,7 +148,9 @@ def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str 
     specs = presets.select(config_id, specs, settings, base_by_default=plan_args.get("test") == "write")
     if results_dir is None:
         results_dir = Path(settings.string("LOADBENCH_RESULTS_DIR", "results") or "results")
-    return make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
+    plan = make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
+    _check_results_dir(plan)
+    return plan
 
 
 def _set_vars(values: tuple[str, ...]) -> dict[str, int]:
@@ -147,31 +167,72 @@ def _set_vars(values: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own exits 1; stdout's reader going away (| head) is no failure: print nothing more.
+        self.quiet = True
+        _stdout_gone()
+
+
 def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return _Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _stdout_gone() -> None:
+    """stdout's reader went away (``| head -1``): what is left to print goes nowhere, quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+@contextlib.contextmanager
+def _printing():
+    """Printing to stdout: a reader that goes away (EPIPE) ends the printing quietly, and the
+    command goes on (a bench still writes its report) and exits with its own code."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _show(report: dict, as_json: bool) -> None:
+    """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
+    before the report is written: a full disk cannot take the figures with it."""
+    text = None
+    if as_json:
+        try:
+            text = json.dumps(report, indent=1, allow_nan=False)
+        except ValueError:  # a NaN would be invalid JSON: the table instead; the write names it
+            pass
+    with _printing():
+        if text is not None:
+            click.echo(text)
+        else:
+            shown = reports.for_display(report)
+            console = _console()
+            console.print(sweep_table(shown) if reports.kind_of(report) == "sweep" else summary_table(shown))
+            if reports.kind_of(report) != "sweep":
+                for line in schedule_lines(report):
+                    click.echo(reports.printable(line, markup=False))
+                if report["parameters"].get("concurrency_levels"):
+                    console.print(comparison_table(shown))
+    for _, _, _, entry in reports.runs(report):
+        if entry["status"] == "failed":
+            click.echo(f"loadbench: {reports.printable(entry['error'], markup=False)}", err=True)
+        elif entry["status"] == "verification_failed":
+            what = f"{_label(entry)}: verification failed: {_describe(entry['verification'])}"
+            click.echo(f"loadbench: {reports.printable(what, markup=False)}", err=True)
 
 
 def _finish(outcome: runner.BenchOutcome, as_json: bool) -> int:
-    """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed."""
-    report = outcome.report
-    if as_json:
-        click.echo(json.dumps(report, indent=1))
-    else:
-        console = _console()
-        console.print(sweep_table(report) if reports.kind_of(report) == "sweep" else summary_table(report))
-        if reports.kind_of(report) != "sweep":
-            for line in schedule_lines(report):
-                click.echo(line)
-            if report["parameters"].get("concurrency_levels"):
-                console.print(comparison_table(report))
-        console.print(f"report: {outcome.path}")
-        for path in outcome.results_paths:
-            console.print(f"results: {path}")
-    for _, _, _, entry in reports.runs(report):
-        if entry["status"] == "failed":
-            click.echo(f"loadbench: {entry['error']}", err=True)
-        elif entry["status"] == "verification_failed":
-            click.echo(f"loadbench: {_label(entry)}: verification failed: {_describe(entry['verification'])}", err=True)
+    """After the report is written (its outcome shown by :func:`_show`): where it went."""
+    if not as_json:
+        with _printing():
+            console = _console()
+            console.print(f"report: {reports.printable(str(outcome.path))}")
+            for path in outcome.results_paths:
+                console.print(f"results: {reports.printable(str(path))}")
     return outcome.exit_code
 
 
@@ -182,7 +243,8 @@ def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> in
         if not quiet:
             click.echo(line, err=True)
 
-    return _finish(sweeps.run(plan, sweep, lambda p: LiveDisplay(p, quiet=quiet), say), as_json)
+    return _finish(sweeps.run(plan, sweep, lambda p: LiveDisplay(p, quiet=quiet), say,
+                              show=lambda report: _show(report, as_json)), as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -239,7 +301,8 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
     if sweep is not None:
         return _sweep(plan, sweep, as_json, quiet)
-    return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json)), as_json)
+    return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json),
+                                show=lambda report: _show(report, as_json)), as_json)
 
 
 def _number_list(text: str | None, kind: type, flag: str) -> list | None:
@@ -357,11 +420,9 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
     chosen = showcase.choose(settings, runs, systems, say=click.echo,
                              ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
     plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
-    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()))
-    console = _console()
-    console.print(summary_table(outcome.report))
-    console.print(f"report: {outcome.path}")
-    return outcome.exit_code
+    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()),
+                           show=lambda report: _show(report, as_json=False))
+    return _finish(outcome, as_json=False)
 
 
 @cli.command()
@@ -372,19 +433,25 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
                    "the merged distribution (exact: the histograms add bucket by bucket).")
 def report(report_paths, as_csv, merge) -> int:
     """Print reports' tables again (single runs or sweeps), or merge their histograms."""
+    if as_csv and merge:
+        raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
     loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any output
-    if merge:
-        _console().print(merged_table(reports.merge_histograms([data for _, data in loaded]), len(loaded)))
-        return 0
-    if as_csv:
-        rows = [row for path, data in loaded for row in reports.rows(data, path)]
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return 0
-    for _, data in loaded:
-        _console().print(sweep_table(data) if reports.kind_of(data) == "sweep" else summary_table(data))
+    with _printing():
+        if merge:
+            merged = {reports.printable(name): value
+                      for name, value in reports.merge_histograms([data for _, data in loaded]).items()}
+            _console().print(merged_table(merged, len(loaded)))
+        elif as_csv:
+            # The csv module quotes every field holding a comma, quote or line break: one row per run.
+            rows = [row for path, data in loaded for row in reports.rows(data, path)]
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            for _, data in loaded:
+                shown = reports.for_display(data)
+                _console().print(sweep_table(shown) if reports.kind_of(data) == "sweep" else summary_table(shown))
     return 0
 
 
@@ -401,14 +468,19 @@ def plot(report_paths, out) -> int:
     except ImportError as exc:
         raise ConfigError(f"plotting needs matplotlib and pandas ({exc.name} is missing): "
                           "pip install 'loadbench[analysis]'") from None
+    directories = {path: out if out is not None else path.parent / "plots" for path, _ in loaded}
+    for directory in dict.fromkeys(directories.values()):  # every one checked before any figure is drawn
+        outputs.check_directory(directory, "figures directory")
     for path, data in loaded:
-        directory = out if out is not None else path.parent / "plots"
         try:
-            written = plots.plot_report(path, data, directory)
+            written = plots.plot_report(path, data, directories[path])
         except OSError as exc:
-            raise ConfigError(f"cannot write figures to {directory}: {exc.strerror or exc}") from None
-        for figure in written:
-            click.echo(str(figure))
+            raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
+        except ValueError as exc:  # histograms of different layouts in one sweep point
+            raise ConfigError(f"report {path}: {exc}") from None
+        with _printing():
+            for figure in written:
+                click.echo(reports.printable(str(figure), markup=False))
     return 0
 
 
@@ -435,19 +507,22 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
         raise ConfigError("give either A and B or --refs REF1 REF2, not both")
     if not refs and not (a and b):
         raise ConfigError("compare needs A and B (report files or git shas), or --refs REF1 REF2")
-    runs = _runs_dir(Settings.load(env_file), runs_dir)
+    runs = _runs_dir(Settings.load(env_file), runs_dir, write=bool(refs))
     if refs:
         from loadbench import bench_refs
 
         args = bench_refs.parse_bench_args(bench_args)
         a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
-    side_a, side_b = comparison.resolve(a, runs), comparison.resolve(b, runs)
+    side_a, side_b = comparison.resolve_both(a, b, runs)
     changes = comparison.compare(side_a, side_b)
-    if as_json:
-        click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
-                              indent=1))
-    else:
-        _console().print(compare_table(changes, side_a.label, side_b.label))
+    with _printing():
+        if as_json:
+            click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
+                                  indent=1, allow_nan=False))
+        else:
+            shown = [dataclasses.replace(c, point=reports.printable(c.point), connector=reports.printable(c.connector))
+                     for c in changes]
+            _console().print(compare_table(shown, reports.printable(side_a.label), reports.printable(side_b.label)))
     return 1 if fail_on_regression and comparison.regressed(changes) else 0
 
 
@@ -524,7 +599,7 @@ def services_status(runs_dir, env_file) -> int:
     """Local services, and whether every configured connector can be reached (exit 0: all of
     them; 1: one is not reachable; 2: one is configured wrongly, e.g. a malformed URL)."""
     settings = Settings.load(env_file)
-    runs = _runs_dir(settings, runs_dir)
+    runs = _runs_dir(settings, runs_dir, write=False)
     cluster = svc.running_postgres(runs)
     click.echo(f"local postgres: {'running at ' + cluster.url if cluster else 'not running'}")
     code = 0
@@ -550,10 +625,15 @@ def services_status(runs_dir, env_file) -> int:
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (default: the report's name with .hlog).")
 def export(report_path, as_hlog, out) -> int:
     """Export a report's latency histograms for other tools."""
-    report = reports.load(report_path)
     target = out or report_path.with_suffix(".hlog")
-    hlog.export(report, target)
-    click.echo(f"wrote {target}")
+    outputs.check_file(target, "export file")  # before reading: a place that cannot take it is bad input
+    report = reports.load(report_path)
+    try:
+        hlog.export(report, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {outputs.reason(exc)}") from None
+    with _printing():
+        click.echo(f"wrote {reports.printable(str(target), markup=False)}")
     return 0
 
 
@@ -606,6 +686,9 @@ def main(argv: list[str] | None = None) -> None:
         _error("interrupted", 130)
     except LoadbenchError as exc:
         _error(str(exc), exc.exit_code)
+    except BrokenPipeError:  # stdout's reader went away outside _printing(): nothing left to say
+        _stdout_gone()
+        code = 0
     sys.exit(code if isinstance(code, int) else 0)
 
 

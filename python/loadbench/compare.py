@@ -48,13 +48,28 @@ class Change:
     verdict: str
 
 
-def resolve(arg: str, runs_dir: Path) -> Side:
-    """A report file, or the latest results.jsonl line of a git sha prefix or ref."""
+def _is_report(arg: str) -> bool:
     path = Path(arg)
-    if path.is_file() or path.suffix == ".json" or "/" in arg:
+    return path.is_file() or path.suffix == ".json" or "/" in arg
+
+
+def resolve_both(a: str, b: str, runs_dir: Path) -> tuple[Side, Side]:
+    """:func:`resolve` of both sides, reading results.jsonl at most once (its warnings once)."""
+    log = runs_dir / results_log.FILE_NAME
+    lines = None if _is_report(a) and _is_report(b) else results_log.read(log)
+    return resolve(a, runs_dir, lines), resolve(b, runs_dir, lines)
+
+
+def resolve(arg: str, runs_dir: Path, log_lines: list[dict] | None = None) -> Side:
+    """A report file, or the latest results.jsonl line of a git sha prefix or ref (from
+    ``log_lines`` when given, else read from ``runs_dir``)."""
+    path = Path(arg)
+    if _is_report(arg):
         return Side(str(path), headlines.points(reports.load(path)))
     log = runs_dir / results_log.FILE_NAME
-    lines = [line for line in results_log.read(log) if isinstance(line.get("git"), dict) and line["git"].get("sha")]
+    if log_lines is None:
+        log_lines = results_log.read(log)
+    lines = [line for line in log_lines if isinstance(line.get("git"), dict) and line["git"].get("sha")]
     matches = []
     if re.fullmatch(r"[0-9a-fA-F]{4,40}", arg):
         matches = [line for line in lines if line["git"]["sha"].startswith(arg.lower())]
@@ -79,6 +94,8 @@ def welch_t(a: dict, b: dict, metric: str) -> float | None:
     if na < 2 or nb < 2 or None in (sa, sb, ma, mb):
         return None
     se = math.sqrt(sa * sa / na + sb * sb / nb)
+    if not math.isfinite(se) or not math.isfinite(mb - ma):  # figures beyond a double's range
+        return None
     if se == 0:
         return 0.0 if mb == ma else math.copysign(math.inf, mb - ma)
     return (mb - ma) / se
@@ -88,6 +105,8 @@ def judge(a: dict, b: dict, metric: str) -> tuple[float | None, float | None, st
     """``(change %, t, verdict)`` of ``metric`` from headline ``a`` to headline ``b``."""
     va, vb = a[metric], b[metric]
     change = (vb - va) / va * 100 if va else None
+    if change is not None and not math.isfinite(change):
+        change = None
     if metric != "tps":
         precision = 2 * 10.0 ** -min(a["significant_figures"], b["significant_figures"])
         if abs(vb - va) <= precision * max(va, vb):

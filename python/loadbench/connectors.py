@@ -8,14 +8,13 @@ measures the harness itself and is only run when asked for.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from loadbench import pg_conninfo, services
+from loadbench import outputs, pg_conninfo, services
 from loadbench.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
@@ -49,14 +48,15 @@ def _sqlite(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSp
     found = settings.get("SQLITE_FILE")
     if found is None:
         file = runs_dir / "db" / "loadbench.sqlite"
-        file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the database directory {file.parent}: {outputs.reason(exc)}") from None
+        outputs.check_database_file(file, "SQLite database")
     else:
         file = Path(found[0]).expanduser()
-        directory = file.parent
-        if not directory.is_dir():
-            raise ConfigError(f"SQLITE_FILE={found[0]!r} (from {found[1]}): directory {directory} does not exist")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise ConfigError(f"SQLITE_FILE={found[0]!r} (from {found[1]}): directory {directory} is not writable")
+        # A directory, a read-only place or an unwritable file: refused now, not after the load.
+        outputs.check_database_file(file, f"SQLITE_FILE={found[0]!r} (from {found[1]})")
     mode = _one_of(settings, "SQLITE_MODE", None, SQLITE_MODES, DEFAULT_SQLITE_MODE)
     return ConnectorSpec(name="sqlite", kind="sqlite", options={"file": str(file), "mode": mode},
                          target=str(file.resolve()), settings={"mode": mode}, dialect="sqlite")

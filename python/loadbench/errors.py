@@ -22,6 +22,13 @@ class RunFailed(LoadbenchError):
     exit_code = 1
 
 
+class OutputError(LoadbenchError):
+    """A file could not be written after the run (a full disk, a failing device): the line names the
+    path and the reason. Nothing half-written is left behind."""
+
+    exit_code = 1
+
+
 def read_input(path: Path, what: str) -> str:
     """The text of a file the user named (a report, a matrix file); a missing or unreadable one is a
     one-line ConfigError naming ``what`` it should have been."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from loadbench import outputs
 from loadbench.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
 
@@ -104,7 +105,7 @@ def apply(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorS
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the database directory {directory}: {exc.strerror}") from None
-        file = directory / f"{preset.id}.db"
+        file = outputs.check_database_file(directory / f"{preset.id}.db", f"LOADBENCH_DB_DIR={str(directory)!r}")
         options["file"] = str(file)
         target = str(file.resolve())
         described = {"preset": preset.id, **{k: v for k, v in preset.options.items()}}

@@ -14,24 +14,23 @@ run) and :func:`load_all` (every report of a directory as a pandas DataFrame).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
+import math
+import re
 import statistics
-import tempfile
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import jsonschema
-from referencing import Registry, Resource
 
+from loadbench import outputs, untrusted
 from loadbench.config import ConnectorSpec, RunPlan
-from loadbench.errors import ConfigError, read_input
-from loadbench.histogram import Histogram
+from loadbench.errors import ConfigError, OutputError
+from loadbench.histogram import Histogram, check_stored
 
 if TYPE_CHECKING:
     import pandas
@@ -52,11 +51,11 @@ def schema() -> dict:
 
 
 @lru_cache(maxsize=None)
-def _validator(kind: str) -> jsonschema.Draft202012Validator:
-    # The sweep schema refers to the single-run schema's definitions by its $id.
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    # The sweep schema refers to the single-run schema's definitions by its $id. Long arrays (series,
+    # buckets) are checked by functions compiled from their item schemas: same verdicts, ~30x faster.
     docs = {k: (schema() if k == "bench" else _schema_text(name)) for k, name in SCHEMA_FILES.items()}
-    registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs.values())
-    return jsonschema.Draft202012Validator(docs[kind], registry=registry)
+    return untrusted.fast_validator(jsonschema.Draft202012Validator, docs, kind)
 
 
 def kind_of(report: dict) -> str:
@@ -74,6 +73,18 @@ def validate(report: dict) -> None:
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, as reports write times."""
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def unix_ns_timestamp(ns: int) -> str:
+    """A wall-clock time in ns since the epoch (UTC) as :func:`timestamp` writes it."""
+    return timestamp(datetime.fromtimestamp(ns // 10**9, timezone.utc) + timedelta(microseconds=ns % 10**9 // 1000))
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A report's time (ISO 8601, ``Z`` for UTC; UTC when it names no zone) as an aware datetime;
+    raises ValueError."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def full_seconds(points: list[dict]) -> list[dict]:
@@ -142,6 +153,7 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         },
         "warmup_seconds": round(result["warmup_s"], 6),
         "measured_seconds": round(seconds, 6),
+        **window_times(result),
         "interrupted": result["interrupted"],
         "committed": result["committed"],
         "rejected": result["rejected"],
@@ -207,6 +219,15 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         ],
     }
     return entry
+
+
+def window_times(result: dict) -> dict:
+    """``window_start`` and ``window_end``: the measured window on the wall clock (UTC, ms), from
+    the core's result; none when the window never opened."""
+    start, end = result.get("window_start_unix_ns", 0), result.get("window_end_unix_ns", 0)
+    if start <= 0 or end < start:
+        return {}
+    return {"window_start": unix_ns_timestamp(start), "window_end": unix_ns_timestamp(end)}
 
 
 def latency_summary(h: dict) -> dict:
@@ -295,57 +316,169 @@ def build(plan: RunPlan, entries: list[dict], started_at: datetime, finished_at:
 
 
 def write(report: dict, runs_dir: Path) -> Path:
-    """Validates and writes ``runs_dir/<test>[-sweep]-<UTC timestamp>.json`` atomically."""
+    """Validates ``report`` and writes it as ``runs_dir/<test>[-sweep]-<UTC timestamp>.json``,
+    whole or not at all, under a name no other file has (``-2``, ``-3``, ... when runs finish in
+    the same second; never replacing one: see :func:`loadbench.outputs.claim`). A failed write
+    (a full disk) is an :class:`~loadbench.errors.OutputError` naming the path and the reason."""
     validate(report)
-    runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     stem = f"{report['test']}-sweep" if kind_of(report) == "sweep" else report["test"]
-    path = runs_dir / f"{stem}-{stamp}.json"
-    n = 1
-    while path.exists():
-        n += 1
-        path = runs_dir / f"{stem}-{stamp}-{n}.json"
-    text = json.dumps(report, indent=1, allow_nan=False)
-    write_atomic(path, text)
-    return path
-
-
-@contextlib.contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """Yields a temporary path beside ``path`` to write; on success it replaces ``path`` in one
-    rename, so readers see the old file, the new one, or none: never half. On failure it is removed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        data = json.dumps(report, indent=1, allow_nan=False).encode()
+    except ValueError:  # JSON has no NaN or infinity: never written, and named rather than a traceback
+        raise OutputError(f"cannot write report {runs_dir / f'{stem}-{stamp}.json'}: {non_finite(report)} is not a "
+                          "finite number") from None
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        return outputs.claim(runs_dir, f"{stem}-{stamp}", ".json", data)
+    except OSError as exc:
+        raise OutputError(f"cannot write report {runs_dir / f'{stem}-{stamp}.json'}: {outputs.reason(exc)}") from None
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """The path of the first NaN or infinity in a JSON value (``connectors/0/tps``), or None."""
+    stack = [(where, value)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where or "the top level"
+        if isinstance(value, dict):
+            stack.extend((f"{where}/{k}".lstrip("/"), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((f"{where}/{i}".lstrip("/"), v) for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+# Kept here for the modules that import them from reports.
+replacing = outputs.replacing
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through :func:`replacing`."""
-    with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Writes ``text`` to ``path`` whole or not at all (:func:`loadbench.outputs.replace`); raises
+    OSError."""
+    outputs.replace(path, text.encode("utf-8"))
 
 
 def load(path: str | Path) -> dict:
-    """Reads and validates one report; a file that is not one is a one-line ConfigError."""
+    """Reads and validates one report, within the limits of :mod:`loadbench.untrusted` (size,
+    depth, finite numbers) and with its histograms checked (:func:`~loadbench.histogram.check_stored`)
+    and its series no longer than its window; a file that is not such a report is a one-line
+    ConfigError."""
     path = Path(path)
+    text = untrusted.read_limited(path, "report")
     try:
-        report = json.loads(read_input(path, "report"))
+        report = untrusted.parse(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"report {path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    except untrusted.Refused as exc:
+        raise ConfigError(f"report {path} {exc}") from None
     try:
         validate(report)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "top level"
         raise ConfigError(f"report {path} is not a loadbench report ({where}: {exc.message})") from None
+    for where, problem in _consistency(report):
+        raise ConfigError(f"report {path} is not a loadbench report ({where}: {problem})")
     return report
+
+
+# One per-second point per started second of the window, and a short last one.
+def _series_bound(entry: dict) -> int:
+    return math.ceil(entry["measured_seconds"]) + 1
+
+
+def _consistency(report: dict) -> Iterator[tuple[str, str]]:
+    """What the schema cannot say: every stored histogram is one its layout can hold, and a
+    series has no more points than its window has seconds."""
+    times = [("started_at", report["started_at"]), ("finished_at", report["finished_at"])]
+    if kind_of(report) == "bench":
+        located = [(f"connectors/{i}", e) for i, e in enumerate(report["connectors"])]
+    else:
+        located = [(f"points/{p}/iterations/{i}/connectors/{c}", e)
+                   for p, point in enumerate(report["points"])
+                   for i, iteration in enumerate(point["iterations"])
+                   for c, e in enumerate(iteration["connectors"])]
+        times += [(f"points/{p}/iterations/{i}/{key}", iteration[key])
+                  for p, point in enumerate(report["points"]) for i, iteration in enumerate(point["iterations"])
+                  for key in ("started_at", "finished_at")]
+        variables = report["sweep"]["variables"]
+        if set(report["sweep"]["values"]) != set(variables):
+            yield "sweep/values", f"does not hold the values of exactly the variables {variables}"
+        from loadbench import headlines
+
+        for p, point in enumerate(report["points"]):
+            if list(point["values"]) != list(variables):
+                yield f"points/{p}/values", f"does not set exactly the variables {variables}, in order"
+            entries = [e for it in point["iterations"] for e in it["connectors"]]
+            for r, row in enumerate(point["summary"]):
+                mine = [e for e in entries if e["name"] == row["name"]]
+                measured = sum(e["status"] != "failed" for e in mine)
+                if (row["runs"], row["failed_runs"]) != (measured, len(mine) - measured):
+                    yield (f"points/{p}/summary/{r}", f"runs {row['runs']} and failed_runs {row['failed_runs']} are "
+                           f"not what the iterations hold ({measured} and {len(mine) - measured})")
+                missing = [k for k in (*headlines.METRICS, "harness_cpu_percent", "server_cpu_percent") if k not in row]
+                if measured and missing:
+                    yield f"points/{p}/summary/{r}", f"lacks {', '.join(missing)}"
+    times += [(f"{where}/{key}", entry[key]) for where, entry in located
+              for key in ("window_start", "window_end") if key in entry]
+    parsed = {}
+    for where, text in times:
+        try:
+            parsed[where] = parse_timestamp(text).astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            yield where, f"{text[:40]!r} is not an ISO 8601 time"
+    for where, entry in located:
+        start, end = parsed.get(f"{where}/window_start"), parsed.get(f"{where}/window_end")
+        if start is not None and end is not None and start > end:
+            yield f"{where}/window_end", "is before window_start"
+        if entry["status"] == "failed":
+            continue
+        histograms = [("histogram", entry["histogram"])]
+        if entry.get("schedule") and entry["schedule"].get("service_histogram"):
+            histograms.append(("schedule/service_histogram", entry["schedule"]["service_histogram"]))
+        histograms += [(f"operations/{k}/histogram", op["histogram"]) for k, op in enumerate(entry["operations"])]
+        for name, stored in histograms:
+            problem = check_stored(stored)
+            if problem:
+                yield f"{where}/{name}", problem
+        bound = _series_bound(entry)
+        for name, series in (("series/points", entry["series"]["points"]), ("timeSeries", entry["timeSeries"])):
+            if len(series) > bound:
+                yield (f"{where}/{name}", f"{len(series):,} per-second points for a window of "
+                       f"{entry['measured_seconds']:g} s (at most {bound:,})")
+
+
+# Characters a terminal acts on or that reorder what it shows: C0 and C1 controls, DEL, line and
+# paragraph separators, bidirectional overrides (tab and newline included: a name is one line).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, markup: bool = True) -> str:
+    """``text`` safe to print on one line: control characters as ``\\xNN`` (``\\uNNNN``)
+    escapes and, for rich (``markup``), its markup brackets escaped so that a name like
+    ``[red]x[/]`` shows as written."""
+    def escaped(m: re.Match) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    text = _CONTROL.sub(escaped, text)
+    if markup:
+        from rich.markup import escape
+
+        text = escape(text)
+    return text
+
+
+def for_display(value: Any) -> Any:
+    """A copy of a report (or any JSON value) with every string, keys included, made
+    :func:`printable`: what the tables print of files from elsewhere and of servers' messages."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {for_display(k) if isinstance(k, str) else k: for_display(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [for_display(v) for v in value]
+    return value
 
 
 def runs(report: dict) -> Iterator[tuple[dict, int, dict, dict]]:
@@ -472,7 +605,11 @@ def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, "Histogram"]]:
             label = entry_label(entry, report)
             if label in merged:
                 count, so_far = merged[label]
-                merged[label] = (count + 1, so_far.merge(h))
+                try:
+                    merged[label] = (count + 1, so_far.merge(h))
+                except ValueError:
+                    raise ConfigError(f"cannot merge the runs of {printable(label, markup=False)}: their histograms "
+                                      "have different layouts (significant figures, highest trackable value)") from None
             else:
                 merged[label] = (1, h)
     return merged

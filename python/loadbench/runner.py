@@ -22,10 +22,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from loadbench import engine, machine, reports, resource_usage, results, results_log, server_counters
 from loadbench.config import RunPlan
-from loadbench.errors import RunFailed
+from loadbench.errors import OutputError, RunFailed
 
 EXIT_INTERRUPTED = 130
 
@@ -69,20 +70,33 @@ def measure(plan: RunPlan, display) -> Measurement:
     return Measurement(entries, interrupted=False)
 
 
-def bench(plan: RunPlan, display) -> BenchOutcome:
+def bench(plan: RunPlan, display, show: Callable[[dict], None] | None = None) -> BenchOutcome:
+    """Measures every connector, then shows the report (``show``: the table, before anything is
+    written, so a full disk cannot take the figures with it), then writes it (raises OutputError)."""
     started = datetime.now(timezone.utc)
     machine_info = machine.describe()
     done = measure(plan, display)
     report = reports.build(plan, done.entries, started, datetime.now(timezone.utc), done.interrupted, machine_info)
+    if show is not None:
+        show(report)
     path = record(report, plan.runs_dir)
-    written = results.write_all(report, plan.results_dir) if plan.concurrency_levels and plan.results_dir else ()
+    written: tuple[Path, ...] = ()
+    if plan.concurrency_levels and plan.results_dir:
+        try:
+            written = results.write_all(report, plan.results_dir)
+        except OSError as exc:
+            raise OutputError(f"cannot write the results files in {plan.results_dir}: {exc.strerror or exc}") from None
     return BenchOutcome(report, path, tuple(written))
 
 
 def record(report: dict, runs_dir: Path) -> Path:
-    """Writes the report and appends its line to ``runs_dir/results.jsonl``; the report's path."""
+    """Writes the report and appends its line to ``runs_dir/results.jsonl``; the report's path.
+    A failed write is an OutputError naming the file and the reason (nothing half-written stays)."""
     path = reports.write(report, runs_dir)
-    results_log.append(runs_dir, report, path)
+    try:
+        results_log.append(runs_dir, report, path)
+    except OSError as exc:
+        raise OutputError(f"cannot append to {runs_dir / results_log.FILE_NAME}: {exc.strerror or exc}") from None
     return path
 
 

@@ -176,7 +176,8 @@ def up(name: str, runs_dir: Path) -> PostgresCluster:
         raise
     state = _state_file(runs_dir, name)
     state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({**asdict(cluster), "data_dir": str(cluster.data_dir)}), encoding="utf-8")
+    state.write_text(json.dumps({**asdict(cluster), "data_dir": str(cluster.data_dir)}, allow_nan=False),
+                     encoding="utf-8")
     return cluster
 
 

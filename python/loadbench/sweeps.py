@@ -117,9 +117,10 @@ def summarize(iterations: list[dict]) -> list[dict]:
 
 
 def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
-        say: Callable[[str], None]) -> runner.BenchOutcome:
-    """Runs every point ``sweep.iterations`` times, then writes and records one report.
-    Ctrl-C ends the sweep after the run in hand; the report holds what ran."""
+        say: Callable[[str], None], show: Callable[[dict], None] | None = None) -> runner.BenchOutcome:
+    """Runs every point ``sweep.iterations`` times, then shows (``show``, before anything is
+    written), writes and records one report. Ctrl-C ends the sweep after the run in hand; the report
+    holds what ran."""
     started = datetime.now(timezone.utc)
     machine_info = machine.describe()
     points: list[dict] = []
@@ -160,4 +161,6 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
         "machine": machine_info,
         "points": points,
     }
+    if show is not None:
+        show(report)
     return runner.BenchOutcome(report, runner.record(report, base.runs_dir))
