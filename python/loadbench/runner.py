@@ -12,11 +12,17 @@ demo's bars). Its ``progress`` is called on the engine's monitor thread.
 The write test runs each connector (configuration preset) once per concurrency level on the same
 tables (prepped once, verified after every level, dropped at the end) and also writes one results
 file per configuration.
+
+Runs that follow one another on the same data (the write test's levels, a sweep's runs) never
+replay each other: a :class:`RunLedger` gives each run random streams no earlier run of the
+invocation used on that connector, and moves scenario sequences past every value an earlier run
+(or prep's seed rows) may have taken.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -25,7 +31,7 @@ from pathlib import Path
 
 from loadbench import engine, machine, reports, resource_usage, results, results_log, server_counters
 from loadbench.config import RunPlan
-from loadbench.errors import RunFailed
+from loadbench.errors import LoadbenchError, RunFailed
 
 EXIT_INTERRUPTED = 130
 
@@ -43,13 +49,109 @@ class BenchOutcome:
         return 0 if self.report["status"] == "ok" else 1
 
 
-def preflight(plan: RunPlan) -> None:
+def preflight(plan: RunPlan, warn=None) -> None:
     """Every connector can be reached with its configuration, and a scenario file's SQL prepares on
     it, before anything runs or is written: a wrong password, a malformed URL or SQL the database
-    refuses is bad input (exit 2), an unreachable server a failure."""
+    refuses is bad input (exit 2), an unreachable server a failure. ``warn`` (default: a line on
+    stderr) hears :func:`superuser_warning`."""
     for spec in plan.connectors:
         engine.check(spec)
+        warning = superuser_warning(plan, spec)
+        if warning:
+            (warn or _warn)(warning)
         engine.check_sql(plan, spec)
+
+
+def _warn(line: str) -> None:
+    print(f"loadbench: warning: {line}", file=sys.stderr, flush=True)
+
+
+def superuser_warning(plan: RunPlan, spec) -> str | None:
+    """A scenario file is code, as a pgbench script is: its SQL runs with the rights of the
+    connector's role, its DDL already during the check before load (see
+    :func:`loadbench.engine.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
+    programs on the server (``COPY ... TO PROGRAM``): say so, for a file that is not one of the
+    shipped ones. None when there is nothing to say."""
+    from loadbench import scenario_files
+
+    scenario = plan.scenario
+    if scenario is None or spec.dialect not in ("postgres", "cockroachdb"):
+        return None
+    if scenario.path.resolve().parent == scenario_files.builtin_dir().resolve():
+        return None  # ours
+    try:
+        superuser = engine.is_superuser(spec)
+    except LoadbenchError:
+        return None  # the check that follows reports what is wrong with the connection
+    if not superuser:
+        return None
+    return (f"{spec.label}: the role is a superuser, and {scenario.path} is code run with its rights: its [tables] "
+            f"DDL runs in the check before load and can run programs on the server (COPY ... TO PROGRAM); "
+            f"run files you did not write as a role that is not a superuser")
+
+
+@dataclass
+class RunLedger:
+    """What earlier runs of one invocation took, per connector (its data, by label): random streams
+    (``stream_offset``: the sessions of every earlier run) and, per sequence generator of a
+    scenario file, an upper bound on the values taken since the last prep."""
+
+    streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    sequences: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
+
+    def plan_for(self, plan: RunPlan, spec) -> RunPlan:
+        """``plan`` for the connector's next run: its stream offset and sequence offsets."""
+        if plan.scenario is not None and spec.label not in self.sequences:
+            # No prep in this invocation (--skip-prep): the tables hold at least the seed rows.
+            self.sequences[spec.label] = plan.scenario.sequence_taken_by_seeds()
+        return dataclasses.replace(plan, stream_offset=self.streams.get(spec.label, 0),
+                                   sequence_offsets=dict(self.sequences.get(spec.label, {})))
+
+    def prepped(self, plan: RunPlan, spec) -> None:
+        """Prep re-created the data: sequences start again after the seed rows (streams go on)."""
+        if plan.scenario is not None:
+            self.sequences[spec.label] = plan.scenario.sequence_taken_by_seeds()
+
+    def ran(self, plan: RunPlan, spec, result: dict | None) -> None:
+        """A run of ``plan`` (with ``result``, None when it failed part-way) is over: its streams and
+        sequence values are taken."""
+        sessions = plan.concurrency * spec.sessions_per_connection
+        self.streams[spec.label] = self.streams.get(spec.label, 0) + sessions
+        if plan.scenario is None:
+            return
+        taken = self.sequences.setdefault(spec.label, plan.scenario.sequence_taken_by_seeds())
+        for generator, values in sequence_values_taken(plan, sessions, result).items():
+            taken[generator] = taken.get(generator, 0) + values
+
+
+# Without a result (a run that failed part-way) a run's draws are unknown: later runs move this
+# far past it, which no run of a day's length reaches (2^40 ~ 10^12 operations).
+_UNKNOWN_DRAWS = 2**40
+
+
+def sequence_values_taken(plan: RunPlan, sessions: int, result: dict | None) -> dict[int, int]:
+    """Per sequence generator, an upper bound on the sequence positions one run used.
+
+    A session-scope sequence gives session i of s the positions i + k*s (k = 0, 1, ...), so the run
+    stays below s * (the most draws of one session); a global one below the run's draws. One
+    operation draws each sequence at most ``uses`` times; the operations planned are those
+    counted in the window, before and after it, dropped and never started, plus one in flight per
+    session; with --operations one session counts at most ceil(operations / s) in the window.
+    """
+    scenario = plan.scenario
+    uses = scenario.sequence_uses_per_operation()
+    if result is None:
+        return {g: _UNKNOWN_DRAWS for g, n in uses.items() if n}
+    in_window = result["committed"] + result["rejected"] + result["failed"]
+    outside = (result["before_window"] + result["after_window"] + result.get("dropped", 0)
+               + result.get("unstarted", 0) + sessions)
+    total = in_window + outside
+    one_session = min(total, (-(-plan.operations // sessions) if plan.operations else in_window) + outside)
+    taken = {}
+    for g, n in uses.items():
+        if n:
+            taken[g] = n * (total if scenario.generators[g].fields["global"] else sessions * one_session)
+    return taken
 
 
 @dataclass
@@ -58,13 +160,16 @@ class Measurement:
     interrupted: bool
 
 
-def measure(plan: RunPlan, display) -> Measurement:
-    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage."""
+def measure(plan: RunPlan, display, ledger: RunLedger | None = None) -> Measurement:
+    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage.
+    ``ledger`` carries what earlier runs of the invocation took (a sweep passes one for all its
+    runs)."""
     preflight(plan)
+    ledger = ledger if ledger is not None else RunLedger()
     entries: list[dict] = []
     with display:
         for spec in plan.connectors:
-            if _bench_connector(plan, spec, display, entries):
+            if _bench_connector(plan, spec, display, entries, ledger):
                 return Measurement(entries, interrupted=True)
     return Measurement(entries, interrupted=False)
 
@@ -86,23 +191,25 @@ def record(report: dict, runs_dir: Path) -> Path:
     return path
 
 
-def _bench_connector(plan: RunPlan, spec, display, entries: list[dict]) -> bool:
+def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: RunLedger) -> bool:
     """Prep, then one run per concurrency level (one run for all but the write test), each verified
     and with the resources it used; appends the entries; True when interrupted."""
     levels = plan.concurrency_levels or (plan.concurrency,)
     committed: Counter[str] = Counter()  # per operation, since prep: what the tables should hold
     uncounted = 0
     prep_seconds = None
-    pids = resource_usage.server_pids(spec, plan.runs_dir, plan.server_pids)
+    find_server = resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids)
     try:
         if plan.prep:
             display.phase(spec, "prep")
             began = time.monotonic()
             engine.prep(plan, spec)
+            ledger.prepped(plan, spec)
             prep_seconds = time.monotonic() - began
         for level in levels:
-            level_plan = dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels else plan
-            sampler = resource_usage.ResourceSampler(spec.kind, pids)
+            level_plan = ledger.plan_for(dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels
+                                         else plan, spec)
+            sampler = resource_usage.ResourceSampler(spec.kind, find_server)
 
             def on_progress(p: dict, sampler=sampler) -> None:
                 sampler.on_progress(p)
@@ -117,9 +224,14 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict]) -> bool:
                 server_committed = counter.read() - counted_before if counter else None
             except RunFailed as exc:
                 sampler.finish()
+                ledger.ran(level_plan, spec, None)
                 entries.append(reports.failed_entry(spec, str(exc)))
                 display.finished(spec, entries[-1])
                 return False
+            except KeyboardInterrupt:
+                ledger.ran(level_plan, spec, None)
+                raise
+            ledger.ran(level_plan, spec, result)
             resources = sampler.finish()
             committed.update({op["name"]: op["committed"] for op in result["operations"]})
             uncounted += result["before_window"] + result["after_window"]
