@@ -190,8 +190,8 @@ class RunPlan:
     max_failure_share: float = DEFAULT_MAX_FAILURE_SHARE  # above it (failed / operations), a connector failed
     expected_failures: tuple[str, ...] = ()   # error kinds not counted against max_failure_share
     # The first random stream of this run's sessions: the sessions of every earlier run of the
-    # invocation on the same connector's data (a write level, a sweep's run), so that no session
-    # replays an earlier one's choices (and re-inserts its rows). Set per run by the runner.
+    # invocation on the same data store (a write level, a sweep's run), so that no session replays
+    # an earlier one's choices (and re-inserts its rows). Set per run by the runner.
     stream_offset: int = 0
     # Per sequence generator (index into scenario.generators), how many values earlier runs on the
     # same data may have taken: this run's sequences continue after them. Set per run by the runner.

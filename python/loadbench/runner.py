@@ -92,34 +92,36 @@ def superuser_warning(plan: RunPlan, spec) -> str | None:
 
 @dataclass
 class RunLedger:
-    """What earlier runs of one invocation took, per connector (its data, by label): random streams
-    (``stream_offset``: the sessions of every earlier run) and, per sequence generator of a
-    scenario file, an upper bound on the values taken since the last prep."""
+    """What earlier runs of one invocation took, per data store (a connector's target: its SQLite
+    file, its database URL; two presets or connectors on one database share it): random streams
+    (``stream_offset``: the sessions of every earlier run there) and, per sequence generator of a
+    scenario file, an upper bound on the values taken since the last prep there. Connectors on
+    different stores start at the same offsets, so they get the same choices."""
 
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
     sequences: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
 
     def plan_for(self, plan: RunPlan, spec) -> RunPlan:
         """``plan`` for the connector's next run: its stream offset and sequence offsets."""
-        if plan.scenario is not None and spec.label not in self.sequences:
+        if plan.scenario is not None and spec.target not in self.sequences:
             # No prep in this invocation (--skip-prep): the tables hold at least the seed rows.
-            self.sequences[spec.label] = plan.scenario.sequence_taken_by_seeds()
-        return dataclasses.replace(plan, stream_offset=self.streams.get(spec.label, 0),
-                                   sequence_offsets=dict(self.sequences.get(spec.label, {})))
+            self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
+        return dataclasses.replace(plan, stream_offset=self.streams.get(spec.target, 0),
+                                   sequence_offsets=dict(self.sequences.get(spec.target, {})))
 
     def prepped(self, plan: RunPlan, spec) -> None:
         """Prep re-created the data: sequences start again after the seed rows (streams go on)."""
         if plan.scenario is not None:
-            self.sequences[spec.label] = plan.scenario.sequence_taken_by_seeds()
+            self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
 
     def ran(self, plan: RunPlan, spec, result: dict | None) -> None:
         """A run of ``plan`` (with ``result``, None when it failed part-way) is over: its streams and
         sequence values are taken."""
         sessions = plan.concurrency * spec.sessions_per_connection
-        self.streams[spec.label] = self.streams.get(spec.label, 0) + sessions
+        self.streams[spec.target] = self.streams.get(spec.target, 0) + sessions
         if plan.scenario is None:
             return
-        taken = self.sequences.setdefault(spec.label, plan.scenario.sequence_taken_by_seeds())
+        taken = self.sequences.setdefault(spec.target, plan.scenario.sequence_taken_by_seeds())
         for generator, values in sequence_values_taken(plan, sessions, result).items():
             taken[generator] = taken.get(generator, 0) + values
 

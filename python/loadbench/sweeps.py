@@ -4,9 +4,9 @@ holding them all (``schema/sweep-v1.schema.json``).
 A point sets some of accounts, concurrency and alpha; each point runs ``iterations`` times (all
 connectors, one after the other, as ``bench`` does), iteration ``i`` with seed ``seed + i`` so the
 spread includes the account choice. Every run of the sweep also takes random streams that no
-earlier run of the sweep used on that connector (``stream_offset`` in its entries: the sessions of
-every earlier run), and scenario sequences continue from run to run, so runs on the same data (with
-``--skip-prep``) never replay one another. Every run keeps its full connector entry; each point adds
+earlier run of the sweep used on that data store (``stream_offset`` in its entries: the sessions of
+every earlier run there), and scenario sequences continue from run to run, so runs on the same data
+(with ``--skip-prep``) never replay one another. Every run keeps its full connector entry; each point adds
 a summary per connector: mean, sample standard deviation, min and max over its iterations.
 """
 
