@@ -15,8 +15,12 @@ file per configuration.
 
 Runs that follow one another on the same data (the write test's levels, a sweep's runs) never
 replay each other: a :class:`RunLedger` gives each run random streams no earlier run of the
-invocation used on that connector, and moves scenario sequences past every value an earlier run
+invocation used on that data store, and moves scenario sequences past every value an earlier run
 (or prep's seed rows) may have taken.
+
+A connector that ran but committed nothing, or failed too many of its operations, is a failed
+connector (:func:`loadbench.reports.failure_of`): its entry keeps its figures, says why in
+``error`` and makes the command exit 1.
 """
 
 from __future__ import annotations
@@ -95,11 +99,15 @@ class RunLedger:
     """What earlier runs of one invocation took, per data store (a connector's target: its SQLite
     file, its database URL; two presets or connectors on one database share it): random streams
     (``stream_offset``: the sessions of every earlier run there) and, per sequence generator of a
-    scenario file, an upper bound on the values taken since the last prep there. Connectors on
-    different stores start at the same offsets, so they get the same choices."""
+    scenario file, an upper bound on the values taken since the last prep there, and what the
+    runs since that prep committed per operation (and completed outside their windows), which a
+    scenario file's verification expects the tables to hold. Connectors on different stores start
+    at the same offsets, so they get the same choices."""
 
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
     sequences: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
+    committed: dict[str, Counter] = dataclasses.field(default_factory=dict)
+    uncounted: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def plan_for(self, plan: RunPlan, spec) -> RunPlan:
         """``plan`` for the connector's next run: its stream offset and sequence offsets."""
@@ -110,15 +118,23 @@ class RunLedger:
                                    sequence_offsets=dict(self.sequences.get(spec.target, {})))
 
     def prepped(self, plan: RunPlan, spec) -> None:
-        """Prep re-created the data: sequences start again after the seed rows (streams go on)."""
+        """Prep re-created the data: sequences start again after the seed rows, nothing is
+        committed yet (streams go on)."""
         if plan.scenario is not None:
             self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
+        self.committed[spec.target] = Counter()
+        self.uncounted[spec.target] = 0
 
     def ran(self, plan: RunPlan, spec, result: dict | None) -> None:
         """A run of ``plan`` (with ``result``, None when it failed part-way) is over: its streams and
         sequence values are taken."""
         sessions = plan.concurrency * spec.sessions_per_connection
         self.streams[spec.target] = self.streams.get(spec.target, 0) + sessions
+        if result is not None:
+            self.committed.setdefault(spec.target, Counter()).update(
+                {op["name"]: op["committed"] for op in result["operations"]})
+            self.uncounted[spec.target] = (self.uncounted.get(spec.target, 0) + result["before_window"]
+                                           + result["after_window"])
         if plan.scenario is None:
             return
         taken = self.sequences.setdefault(spec.target, plan.scenario.sequence_taken_by_seeds())
@@ -197,8 +213,6 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
     """Prep, then one run per concurrency level (one run for all but the write test), each verified
     and with the resources it used; appends the entries; True when interrupted."""
     levels = plan.concurrency_levels or (plan.concurrency,)
-    committed: Counter[str] = Counter()  # per operation, since prep: what the tables should hold
-    uncounted = 0
     prep_seconds = None
     find_server = resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids)
     try:
@@ -235,9 +249,8 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
                 raise
             ledger.ran(level_plan, spec, result)
             resources = sampler.finish()
-            committed.update({op["name"]: op["committed"] for op in result["operations"]})
-            uncounted += result["before_window"] + result["after_window"]
-            verification = _verify(plan, spec, committed, uncounted)
+            # What the tables should hold: every run's commits since prep (this invocation's).
+            verification = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target])
             entry = reports.connector_entry(spec, result, verification, plan.verify, level_plan)
             entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
             entry["resources"] = resources

@@ -66,6 +66,14 @@ SEQUENCES = textwrap.dedent("""\
     [ops.insert_b]
     sql = "INSERT INTO b (id) VALUES (:id)"
     params.id = "b_id"
+    [[verify]]
+    name = "a: the seed and every insert"
+    sql = "SELECT count(*) FROM a"
+    expect = "seeded(a) + committed(insert_a)"
+    [[verify]]
+    name = "b: every insert"
+    sql = "SELECT count(*) FROM b"
+    expect = "committed(insert_b)"
 """)
 
 
@@ -75,8 +83,9 @@ def test_sequences_continue_after_the_seed_and_from_run_to_run(cli):
     env = {"SQLITE_FILE": str(db), "SQLITE_MODE": "wal"}
     assert cli("prep", "seq.toml", "--connectors", "sqlite", env=env).returncode == 0
     # Three runs on the prepped tables (--skip-prep): each would re-insert the keys of the one
-    # before (and the first the seed's) if sequences restarted with each run.
-    result = cli("bench", "seq.toml", "--connectors", "sqlite", "--skip-prep", "--no-verify", "--iterations", "3",
+    # before (and the first the seed's) if sequences restarted with each run. Each run's
+    # verification expects what every run so far committed.
+    result = cli("bench", "seq.toml", "--connectors", "sqlite", "--skip-prep", "--iterations", "3",
                  "--concurrency", "2", "--seconds", "0.3", "--warmup", "0.1", "--quiet", env=env)
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
@@ -84,6 +93,7 @@ def test_sequences_continue_after_the_seed_and_from_run_to_run(cli):
     assert [e["stream_offset"] for e in entries] == [0, 2, 4]
     for e in entries:
         assert e["failed"] == 0 and e["committed"] > 0, (e["errors"], e["error_examples"])
+        assert e["verification"]["passed"], e["verification"]
     inserted = {name: sum(op["committed"] for e in entries for op in e["operations"] if op["name"] == name)
                 for name in ("insert_a", "insert_b")}
     outside = sum(e["operations_before_window"] + e["operations_after_window"] for e in entries)
