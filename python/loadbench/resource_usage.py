@@ -29,6 +29,9 @@ import psutil
 from loadbench.config import ConnectorSpec
 
 SAMPLE_INTERVAL_S = 1.0
+# The progress callback comes every 250 ms or a little more: a sample is taken at the first one
+# within half of that of a full interval, so samples fall about a second apart, not 1.25 s.
+_SAMPLE_DUE_S = SAMPLE_INTERVAL_S - 0.125
 
 # Connector kind -> the PIDs of its local server (a PostgreSQL postmaster, say), given the spec and
 # the runs directory (where `loadbench services` keeps its state); descendants of each are summed
@@ -321,7 +324,7 @@ class ResourceSampler:
             # interval in hand counts them.
             self._reconnects = reconnects
             self.server.discover()
-        if now - self._last >= SAMPLE_INTERVAL_S:
+        if now - self._last >= _SAMPLE_DUE_S:
             self._record(now)
 
     def _record(self, now: float) -> None:
