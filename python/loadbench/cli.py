@@ -79,7 +79,7 @@ _scenario_options = _options(
 
 # How each run goes: bench and matrix.
 _run_options = _options(
-    click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10)."),
+    click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10, at least 0.1)."),
     click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted (default seconds/10, max 30)."),
     click.option("--seed", type=int, help="Seed of the account choice (default: random, recorded in the report)."),
     click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy (default 10)."),
@@ -104,6 +104,10 @@ _run_options = _options(
                       "not storm the server (default 64)."),
     click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
     click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
+    click.option("--max-failure-share", type=float, metavar="SHARE",
+                 help="A connector whose failed operations exceed this share of its operations fails the run, as "
+                      "one that committed nothing does (default 0.1; 1: no limit; the write test does not count "
+                      "busy failures, its answer on SQLite without a busy timeout)."),
     click.option("--iterations", type=int, default=None,
                  help="Run each point this many times; the report gives mean and spread per point (default 1)."),
     _SERVER_PID,
@@ -360,8 +364,7 @@ def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, s
     file's tables and seed rows."""
     plan = _resolve(env_file, runs_dir, connector_names, test=test, accounts=accounts,
                     initial_balance=initial_balance, set_vars=_set_vars(set_values), **choices)
-    for spec in plan.connectors:
-        engine.check_sql(plan, spec)
+    runner.preflight(plan)  # reachable, the file's SQL prepares (and a superuser warned of)
     for spec in plan.connectors:
         began = time.monotonic()
         engine.prep(plan, spec)

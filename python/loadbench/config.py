@@ -29,6 +29,17 @@ TESTS = ("test-1", "write")
 ARRIVALS = ("poisson", "regular")
 
 DEFAULT_SECONDS = 10.0
+# The shortest measured window --seconds may ask for. Below it the window is comparable to the time
+# the workers take to be scheduled after the start signal (several ms on a loaded 2-core machine):
+# `--seconds 0.001` measured nothing at all. Windows under one second are measured, but have no
+# full second, so no per-second statistics (series.tps_mean and tps_stddev are null).
+MIN_SECONDS = 0.1
+# A connector whose failed operations exceed this share of its operations is a failed connector
+# (--max-failure-share); one with no committed operation always is.
+DEFAULT_MAX_FAILURE_SHARE = 0.1
+# Failures that are the write test's answer rather than a fault: SQLite without a busy timeout
+# answers concurrent writers with BUSY (README, "The write test"). Not counted against the share.
+WRITE_EXPECTED_FAILURES = ("busy",)
 DEFAULT_CONCURRENCY = 10
 DEFAULT_ALPHA = 0.5
 DEFAULT_ACCOUNTS = 100_000
@@ -181,12 +192,21 @@ class RunPlan:
     pools: Mapping[str, list[str]] = field(default_factory=dict)  # its generated pools
     concurrency_levels: tuple[int, ...] = ()  # write: one run per level
     results_dir: Path | None = None           # write: where results/<configuration-id>.json go
+    max_failure_share: float = DEFAULT_MAX_FAILURE_SHARE  # above it (failed / operations), a connector failed
+    expected_failures: tuple[str, ...] = ()   # error kinds not counted against max_failure_share
+    # The first random stream of this run's sessions: the sessions of every earlier run of the
+    # invocation on the same data store (a write level, a sweep's run), so that no session replays
+    # an earlier one's choices (and re-inserts its rows). Set per run by the runner.
+    stream_offset: int = 0
+    # Per sequence generator (index into scenario.generators), how many values earlier runs on the
+    # same data may have taken: this run's sequences continue after them. Set per run by the runner.
+    sequence_offsets: Mapping[int, int] = field(default_factory=dict)
 
     def core_scenario(self, connector: ConnectorSpec) -> dict:
         """The core's scenario dict for one connector (a file scenario depends on its dialect)."""
         if self.scenario is None:
             return self.scenario_dict()
-        return self.scenario.core_dict(connector.dialect, self.pools)
+        return self.scenario.core_dict(connector.dialect, self.pools, self.sequence_offsets)
 
     def scenario_dict(self) -> dict:
         return {
@@ -207,6 +227,7 @@ class RunPlan:
             "warmup_s": self.warmup,
             "measure_s": self.seconds,
             "seed": self.seed,
+            "stream_offset": self.stream_offset,
             "max_tries": self.max_tries,
             "op_timeout_s": self.op_timeout,
             "operations": self.operations,
@@ -238,6 +259,7 @@ class RunPlan:
             "scatter": self.scatter,
             "prep": self.prep,
             "verify": self.verify,
+            "max_failure_share": self.max_failure_share,
             "connectors": sorted({c.name for c in self.connectors}, key=[c.name for c in self.connectors].index),
         }
         if self.scenario is not None:
@@ -246,6 +268,8 @@ class RunPlan:
             params["configuration_ids"] = [c.configuration_id or c.name for c in self.connectors]
         if self.concurrency_levels:
             params["concurrency_levels"] = list(self.concurrency_levels)
+        if self.expected_failures:
+            params["failure_share_excludes"] = list(self.expected_failures)
         return params
 
 
@@ -312,6 +336,7 @@ def make_plan(
     configs: str | None = None,
     total_writes: int | None = None,
     results_dir: Path | None = None,
+    max_failure_share: float | None = None,
 ) -> RunPlan:
     """Validates flags (None = not given) against settings and defaults.
 
@@ -342,8 +367,9 @@ def make_plan(
     elif configs is not None or total_writes is not None:
         raise ConfigError(f"{'--configs' if configs is not None else '--total-writes'} applies to the write test only")
     seconds = _finite("--seconds", DEFAULT_SECONDS if seconds is None else seconds)
-    if seconds <= 0:
-        raise ConfigError(f"--seconds must be > 0, got {seconds:g}")
+    if seconds < MIN_SECONDS:
+        raise ConfigError(f"--seconds must be >= {MIN_SECONDS:g} (a shorter window measures the workers' start, "
+                          f"not the database), got {seconds:g}")
     warmup = _finite("--warmup", default_warmup(seconds) if warmup is None else warmup)
     if warmup < 0:
         raise ConfigError(f"--warmup must be >= 0, got {warmup:g}")
@@ -389,6 +415,10 @@ def make_plan(
         seed = random.SystemRandom().randrange(1, 2**63)
     elif not 0 <= seed < 2**64:
         raise ConfigError(f"--seed must be in [0, 2^64), got {seed}")
+    max_failure_share = _finite("--max-failure-share",
+                                DEFAULT_MAX_FAILURE_SHARE if max_failure_share is None else max_failure_share)
+    if not 0 <= max_failure_share <= 1:
+        raise ConfigError(f"--max-failure-share must be in [0, 1] (1: no limit), got {max_failure_share:g}")
     if verify is None:
         verify = settings.boolean("VERIFY", True)
     if not connectors:
@@ -435,6 +465,8 @@ def make_plan(
         pools=pools,
         concurrency_levels=levels,
         results_dir=results_dir,
+        max_failure_share=max_failure_share,
+        expected_failures=WRITE_EXPECTED_FAILURES if test == "write" else (),
     )
 
 

@@ -95,7 +95,8 @@ class LiveDisplay(CallbackLive):
     def finished(self, spec: ConnectorSpec, entry: dict) -> None:
         if entry["status"] == "failed":
             self._update(spec, "failed")
-            self._say(f"{spec.label}: failed: {entry['error']}")
+            # A connector that ran and failed by the rule: its error line names it already.
+            self._say(entry["error"] if "failure" in entry else f"{spec.label}: failed: {entry['error']}")
             return
         self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
                      f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]))
@@ -168,29 +169,44 @@ def comparison_table(report: dict) -> Table:
     for e in report["connectors"]:
         label = e["name"] + (f" {e['configuration_id']}" if e.get("configuration_id") else "")
         cells = rows.setdefault(label, {})
-        if e["status"] != "failed":
-            cells[e["sessions"]] = f"{e['tps']:,.0f}" + (f" ({e['failed']:,})" if e["failed"] else "")
+        if "latency" in e:  # measured (a level that failed by the rule too, marked)
+            cells[e["sessions"]] = (f"{e['tps']:,.0f}" + (f" ({e['failed']:,})" if e["failed"] else "")
+                                    + (" FAILED" if e["status"] == "failed" else ""))
     for label, cells in rows.items():
         table.add_row(label, *[cells.get(level, "-") for level in levels])
     return table
 
 
+def no_per_second_statistics(entry: dict) -> bool:
+    """A measured entry whose window had no full second (``series.tps_mean`` null): its TPS is
+    committed / a window under a second, with no per-second spread to judge it by."""
+    return "series" in entry and entry["series"]["tps_mean"] is None
+
+
+SHORT_WINDOW_NOTE = "* measured window under 1 s: no per-second statistics (tps_mean, tps_stddev null)"
+
+
 def summary_table(report: dict) -> Table:
     """The final table of a report: one row per connector (and configuration, and level)."""
-    table = Table(title=_title(report), title_justify="left", caption=_RESOURCES_CAPTION, caption_justify="left")
+    short = any(no_per_second_statistics(e) for e in report["connectors"])
+    caption = _RESOURCES_CAPTION + ("\n" + SHORT_WINDOW_NOTE if short else "")
+    table = Table(title=_title(report), title_justify="left", caption=caption, caption_justify="left")
     columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
                "p99.9 ms", "max ms", "collisions", "harness", "server", "verify"]
     for c in columns:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
-        if e["status"] == "failed":
+        if "latency" not in e:  # it could not run
             table.add_row(reports.entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
             continue
         lat = e["latency"]
         v = e["verification"]
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
+        if e["status"] == "failed":
+            verdict = "FAILED"  # the line after the table says why
         table.add_row(
-            reports.entry_label(e, report), f"{e['tps']:,.0f}", f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
+            reports.entry_label(e, report), f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
+            f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
             f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
             fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
             verdict,

@@ -36,9 +36,14 @@ def check(spec: ConnectorSpec) -> None:
 
 
 def check_sql(plan: RunPlan, spec: ConnectorSpec) -> None:
-    """A scenario file's SQL on this connector's database, before anything changes there: the
-    tables' DDL runs on a scratch copy and every statement is prepared. A refusal is a ConfigError
-    naming the file, the TOML key and the database's message."""
+    """A scenario file's SQL on this connector's database, before prep. What it executes: SQLite
+    runs the ``[tables]`` DDL on an in-memory database and prepares every operation and seed
+    statement there; PostgreSQL runs ``BEGIN``, ``CREATE SCHEMA loadbench_check``, ``SET LOCAL
+    search_path = loadbench_check, public``, the DDL itself, a ``PREPARE`` of every operation and
+    seed statement, then ``ROLLBACK``. The DDL is executed, not parsed: what it does outside the
+    database's transactions (a ``COPY ... TO PROGRAM``, an ``ATTACH`` of a file on SQLite) happens.
+    Operation and seed statements are only prepared. A refusal is a ConfigError naming the file,
+    the TOML key and the database's message."""
     scenario = plan.scenario
     if scenario is None or spec.dialect == "null":
         return
@@ -55,6 +60,13 @@ def check_sql(plan: RunPlan, spec: ConnectorSpec) -> None:
     else:
         key = keys[failure["index"]]
     raise scenario.error(key, f"does not prepare on {spec.label}: {scrub(failure['message'], spec.secrets)}")
+
+
+def is_superuser(spec: ConnectorSpec) -> bool:
+    """Whether a PostgreSQL-protocol connector's role is a superuser (``is_superuser``, which the
+    server reports for the session), who can run programs on the server (``COPY ... TO PROGRAM``)."""
+    rows = _native_call(spec, "check", _core.sql_query, spec.core_dict(), "SELECT current_setting('is_superuser')")
+    return _scalar(rows) == "on"
 
 
 def prep(plan: RunPlan, spec: ConnectorSpec) -> None:

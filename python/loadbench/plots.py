@@ -82,7 +82,9 @@ def labels(runs: "pandas.DataFrame") -> list[str]:
 def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per connector") -> Figure:
     runs = measured(runs)
     fig, ax = _figure(title)
-    bars = ax.bar(labels(runs), runs["tps"], yerr=runs["tps_per_second_stddev"], capsize=4, color="tab:blue")
+    # A window under one second has no per-second spread (null): no error bar, not a bar of 0.
+    spread = runs["tps_per_second_stddev"].astype(float).fillna(0)
+    bars = ax.bar(labels(runs), runs["tps"], yerr=spread, capsize=4, color="tab:blue")
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in runs["tps"]], padding=3)
     _tps_axis(ax, runs["tps"])
     ax.set_ylabel("committed transactions per second (TPS)")

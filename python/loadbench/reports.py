@@ -96,12 +96,69 @@ def _ms(ns: float) -> float:
     return round(ns / 1e6, 6)
 
 
-def _per_second(points: list[dict]) -> tuple[float, float]:
-    """Mean and standard deviation of per-second TPS over the full one-second intervals."""
+def _per_second(points: list[dict]) -> tuple[float | None, float | None, int]:
+    """Mean and standard deviation of per-second TPS over the full one-second intervals, and how
+    many there are; a window without a full second has no per-second statistics (None, None, 0),
+    which is not the same as a mean of 0."""
     full = [p["committed"] / p["duration_s"] for p in full_seconds(points)]
     if not full:
-        return 0.0, 0.0
-    return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else 0.0
+        return None, None, 0
+    return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else 0.0, len(full)
+
+
+def failure_of(entry: dict, max_share: float, expected: tuple[str, ...] = ()) -> dict | None:
+    """Why a measured connector entry is a failed connector, or None when it is not.
+
+    The rule (README, "When a connector failed"): it committed no operation in the measured
+    window, or its failed operations exceed ``max_share`` of its operations (committed + rejected
+    + failed), not counting failures of the ``expected`` kinds (the write test's ``busy``: its
+    answer, not a fault). Returns ``{"rule": "no_commits" | "failure_share", "operations",
+    "failed", "counted_failures", "failed_share", "max_failure_share", "most_common_error":
+    {"kind", "count", "example"} | None}``; shares are fractions in [0, 1].
+    """
+    operations = entry["committed"] + entry["rejected"] + entry["failed"]
+    counted = entry["failed"] - sum(entry["errors"].get(kind, 0) for kind in expected)
+    share = counted / operations if operations else 0.0
+    if entry["committed"] > 0 and share <= max_share:
+        return None
+    errors = {k: n for k, n in entry["errors"].items() if n}
+    if entry["committed"] > 0:  # failed by the share: name a kind that counted against it
+        errors = {k: n for k, n in errors.items() if k not in expected}
+    top = max(errors, key=lambda k: errors[k]) if errors else None
+    return {
+        "rule": "no_commits" if entry["committed"] == 0 else "failure_share",
+        "operations": operations,
+        "failed": entry["failed"],
+        "counted_failures": counted,
+        "failed_share": share,
+        "max_failure_share": max_share,
+        "most_common_error": None if top is None else {
+            "kind": top, "count": errors[top], "example": entry["error_examples"].get(top, "")},
+    }
+
+
+def describe_failure(label: str, entry: dict, failure: dict, expected: tuple[str, ...] = ()) -> str:
+    """The one line that says why a measured connector failed (the report's ``error``)."""
+    ops = failure["operations"]
+    if failure["rule"] == "no_commits":
+        if ops == 0:
+            line = f"{label}: no operation completed in the measured window ({entry['measured_seconds']:g} s)"
+        else:
+            line = (f"{label}: 0 of {ops:,} operations committed ({entry['rejected']:,} rejected, "
+                    f"{entry['failed']:,} failed)")
+    else:
+        excluded = failure["failed"] - failure["counted_failures"]
+        line = (f"{label}: {failure['counted_failures']:,} of {ops:,} operations failed "
+                f"({100 * failure['failed_share']:.1f} %), above --max-failure-share "
+                f"{100 * failure['max_failure_share']:g} %"
+                + (f" ({excluded:,} {'/'.join(expected)} failures not counted)" if excluded else ""))
+    top = failure["most_common_error"]
+    if top is not None:
+        example = " ".join(top["example"].split())
+        if len(example) > 160:
+            example = example[:157] + "..."
+        line += f"; most common error: {top['kind']} x {top['count']:,}" + (f", e.g. {example!r}" if example else "")
+    return line
 
 
 def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None, verify_requested: bool,
@@ -127,7 +184,7 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         }
         for p in result["series"]
     ]
-    tps_mean, tps_stddev = _per_second(result["series"])
+    tps_mean, tps_stddev, full = _per_second(result["series"])
     collision_rate = result["collision_ops"] / operations if operations else 0.0
     if verification is None:
         verification_entry = {
@@ -175,7 +232,8 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
         },
         "latency": latency_summary(lat),
         "histogram": stored_histogram(lat),
-        "series": {"interval_seconds": 1.0, "tps_mean": tps_mean, "tps_stddev": tps_stddev, "points": points},
+        "series": {"interval_seconds": 1.0, "tps_mean": tps_mean, "tps_stddev": tps_stddev, "full_seconds": full,
+                   "points": points},
         "schedule": schedule_entry(plan, result) if plan is not None else None,
         # Workloads with several operation types: each one's counts and latency.
         "operations": [
@@ -218,6 +276,13 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
             for p in points
         ],
     }
+    if plan is not None:
+        entry["stream_offset"] = plan.stream_offset
+        failure = failure_of(entry, plan.max_failure_share, plan.expected_failures)
+        if failure is not None:
+            label = spec.label + (f" c={result['sessions']}" if plan.concurrency_levels else "")
+            entry.update(status="failed", error=describe_failure(label, entry, failure, plan.expected_failures),
+                         failure=failure)
     return entry
 
 
@@ -495,7 +560,7 @@ def runs(report: dict) -> Iterator[tuple[dict, int, dict, dict]]:
 
 
 def _flat(entry: dict) -> dict:
-    if entry["status"] == "failed":
+    if "latency" not in entry:  # it could not run: nothing measured
         return {"error": entry["error"]}
     lat = entry["latency"]
     resources_ = entry.get("resources") or {}
@@ -518,6 +583,7 @@ def _flat(entry: dict) -> dict:
         "server_cpu_percent": server["cpu_percent_mean"] if server else None,
         "server_rss_mb": server["rss_bytes_mean"] / 1e6 if server else None,
         "verified": entry["verification"].get("passed") if entry["verification"]["checked"] else None,
+        **({"error": entry["error"]} if entry["status"] == "failed" else {}),  # ran, and failed by the rule
     }
 
 

@@ -61,7 +61,9 @@ def build(report: dict) -> dict[str, dict]:
         })
         if entry["status"] == "failed":
             doc["failures"].append(entry["error"])
-            continue
+            if "latency" not in entry:
+                continue  # it could not run: nothing measured
+            # It ran and failed by the rule (no commit, or too many failures): its figures stay.
         lat = entry["latency"]
         verification = entry["verification"]
         doc["configurations"].append({

@@ -12,11 +12,21 @@ demo's bars). Its ``progress`` is called on the engine's monitor thread.
 The write test runs each connector (configuration preset) once per concurrency level on the same
 tables (prepped once, verified after every level, dropped at the end) and also writes one results
 file per configuration.
+
+Runs that follow one another on the same data (the write test's levels, a sweep's runs) never
+replay each other: a :class:`RunLedger` gives each run random streams no earlier run of the
+invocation used on that data store, and moves scenario sequences past every value an earlier run
+(or prep's seed rows) may have taken.
+
+A connector that ran but committed nothing, or failed too many of its operations, is a failed
+connector (:func:`loadbench.reports.failure_of`): its entry keeps its figures, says why in
+``error`` and makes the command exit 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,7 +36,7 @@ from typing import Callable
 
 from loadbench import engine, machine, reports, resource_usage, results, results_log, server_counters
 from loadbench.config import RunPlan
-from loadbench.errors import OutputError, RunFailed
+from loadbench.errors import LoadbenchError, OutputError, RunFailed
 
 EXIT_INTERRUPTED = 130
 
@@ -44,13 +54,123 @@ class BenchOutcome:
         return 0 if self.report["status"] == "ok" else 1
 
 
-def preflight(plan: RunPlan) -> None:
+def preflight(plan: RunPlan, warn=None) -> None:
     """Every connector can be reached with its configuration, and a scenario file's SQL prepares on
     it, before anything runs or is written: a wrong password, a malformed URL or SQL the database
-    refuses is bad input (exit 2), an unreachable server a failure."""
+    refuses is bad input (exit 2), an unreachable server a failure. ``warn`` (default: a line on
+    stderr) hears :func:`superuser_warning`."""
     for spec in plan.connectors:
         engine.check(spec)
+        warning = superuser_warning(plan, spec)
+        if warning:
+            (warn or _warn)(warning)
         engine.check_sql(plan, spec)
+
+
+def _warn(line: str) -> None:
+    print(f"loadbench: warning: {line}", file=sys.stderr, flush=True)
+
+
+def superuser_warning(plan: RunPlan, spec) -> str | None:
+    """A scenario file is code, as a pgbench script is: its SQL runs with the rights of the
+    connector's role, its DDL already during the check before load (see
+    :func:`loadbench.engine.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
+    programs on the server (``COPY ... TO PROGRAM``): say so, for a file that is not one of the
+    shipped ones. None when there is nothing to say."""
+    from loadbench import scenario_files
+
+    scenario = plan.scenario
+    if scenario is None or spec.dialect not in ("postgres", "cockroachdb"):
+        return None
+    if scenario.path.resolve().parent == scenario_files.builtin_dir().resolve():
+        return None  # ours
+    try:
+        superuser = engine.is_superuser(spec)
+    except LoadbenchError:
+        return None  # the check that follows reports what is wrong with the connection
+    if not superuser:
+        return None
+    return (f"{spec.label}: the role is a superuser, and {scenario.path} is code run with its rights: its [tables] "
+            f"DDL runs in the check before load and can run programs on the server (COPY ... TO PROGRAM); "
+            f"run files you did not write as a role that is not a superuser")
+
+
+@dataclass
+class RunLedger:
+    """What earlier runs of one invocation took, per data store (a connector's target: its SQLite
+    file, its database URL; two presets or connectors on one database share it): random streams
+    (``stream_offset``: the sessions of every earlier run there) and, per sequence generator of a
+    scenario file, an upper bound on the values taken since the last prep there, and what the
+    runs since that prep committed per operation (and completed outside their windows), which a
+    scenario file's verification expects the tables to hold. Connectors on different stores start
+    at the same offsets, so they get the same choices."""
+
+    streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    sequences: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
+    committed: dict[str, Counter] = dataclasses.field(default_factory=dict)
+    uncounted: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def plan_for(self, plan: RunPlan, spec) -> RunPlan:
+        """``plan`` for the connector's next run: its stream offset and sequence offsets."""
+        if plan.scenario is not None and spec.target not in self.sequences:
+            # No prep in this invocation (--skip-prep): the tables hold at least the seed rows.
+            self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
+        return dataclasses.replace(plan, stream_offset=self.streams.get(spec.target, 0),
+                                   sequence_offsets=dict(self.sequences.get(spec.target, {})))
+
+    def prepped(self, plan: RunPlan, spec) -> None:
+        """Prep re-created the data: sequences start again after the seed rows, nothing is
+        committed yet (streams go on)."""
+        if plan.scenario is not None:
+            self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
+        self.committed[spec.target] = Counter()
+        self.uncounted[spec.target] = 0
+
+    def ran(self, plan: RunPlan, spec, result: dict | None) -> None:
+        """A run of ``plan`` (with ``result``, None when it failed part-way) is over: its streams and
+        sequence values are taken."""
+        sessions = plan.concurrency * spec.sessions_per_connection
+        self.streams[spec.target] = self.streams.get(spec.target, 0) + sessions
+        if result is not None:
+            self.committed.setdefault(spec.target, Counter()).update(
+                {op["name"]: op["committed"] for op in result["operations"]})
+            self.uncounted[spec.target] = (self.uncounted.get(spec.target, 0) + result["before_window"]
+                                           + result["after_window"])
+        if plan.scenario is None:
+            return
+        taken = self.sequences.setdefault(spec.target, plan.scenario.sequence_taken_by_seeds())
+        for generator, values in sequence_values_taken(plan, sessions, result).items():
+            taken[generator] = taken.get(generator, 0) + values
+
+
+# Without a result (a run that failed part-way) a run's draws are unknown: later runs move this
+# far past it, which no run of a day's length reaches (2^40 ~ 10^12 operations).
+_UNKNOWN_DRAWS = 2**40
+
+
+def sequence_values_taken(plan: RunPlan, sessions: int, result: dict | None) -> dict[int, int]:
+    """Per sequence generator, an upper bound on the sequence positions one run used.
+
+    A session-scope sequence gives session i of s the positions i + k*s (k = 0, 1, ...), so the run
+    stays below s * (the most draws of one session); a global one below the run's draws. One
+    operation draws each sequence at most ``uses`` times; the operations planned are those
+    counted in the window, before and after it, dropped and never started, plus one in flight per
+    session; with --operations one session counts at most ceil(operations / s) in the window.
+    """
+    scenario = plan.scenario
+    uses = scenario.sequence_uses_per_operation()
+    if result is None:
+        return {g: _UNKNOWN_DRAWS for g, n in uses.items() if n}
+    in_window = result["committed"] + result["rejected"] + result["failed"]
+    outside = (result["before_window"] + result["after_window"] + result.get("dropped", 0)
+               + result.get("unstarted", 0) + sessions)
+    total = in_window + outside
+    one_session = min(total, (-(-plan.operations // sessions) if plan.operations else in_window) + outside)
+    taken = {}
+    for g, n in uses.items():
+        if n:
+            taken[g] = n * (total if scenario.generators[g].fields["global"] else sessions * one_session)
+    return taken
 
 
 @dataclass
@@ -59,13 +179,16 @@ class Measurement:
     interrupted: bool
 
 
-def measure(plan: RunPlan, display) -> Measurement:
-    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage."""
+def measure(plan: RunPlan, display, ledger: RunLedger | None = None) -> Measurement:
+    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage.
+    ``ledger`` carries what earlier runs of the invocation took (a sweep passes one for all its
+    runs)."""
     preflight(plan)
+    ledger = ledger if ledger is not None else RunLedger()
     entries: list[dict] = []
     with display:
         for spec in plan.connectors:
-            if _bench_connector(plan, spec, display, entries):
+            if _bench_connector(plan, spec, display, entries, ledger):
                 return Measurement(entries, interrupted=True)
     return Measurement(entries, interrupted=False)
 
@@ -100,23 +223,23 @@ def record(report: dict, runs_dir: Path) -> Path:
     return path
 
 
-def _bench_connector(plan: RunPlan, spec, display, entries: list[dict]) -> bool:
+def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: RunLedger) -> bool:
     """Prep, then one run per concurrency level (one run for all but the write test), each verified
     and with the resources it used; appends the entries; True when interrupted."""
     levels = plan.concurrency_levels or (plan.concurrency,)
-    committed: Counter[str] = Counter()  # per operation, since prep: what the tables should hold
-    uncounted = 0
     prep_seconds = None
-    pids = resource_usage.server_pids(spec, plan.runs_dir, plan.server_pids)
+    find_server = resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids)
     try:
         if plan.prep:
             display.phase(spec, "prep")
             began = time.monotonic()
             engine.prep(plan, spec)
+            ledger.prepped(plan, spec)
             prep_seconds = time.monotonic() - began
         for level in levels:
-            level_plan = dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels else plan
-            sampler = resource_usage.ResourceSampler(spec.kind, pids)
+            level_plan = ledger.plan_for(dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels
+                                         else plan, spec)
+            sampler = resource_usage.ResourceSampler(spec.kind, find_server)
 
             def on_progress(p: dict, sampler=sampler) -> None:
                 sampler.on_progress(p)
@@ -131,13 +254,17 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict]) -> bool:
                 server_committed = counter.read() - counted_before if counter else None
             except RunFailed as exc:
                 sampler.finish()
+                ledger.ran(level_plan, spec, None)
                 entries.append(reports.failed_entry(spec, str(exc)))
                 display.finished(spec, entries[-1])
                 return False
+            except KeyboardInterrupt:
+                ledger.ran(level_plan, spec, None)
+                raise
+            ledger.ran(level_plan, spec, result)
             resources = sampler.finish()
-            committed.update({op["name"]: op["committed"] for op in result["operations"]})
-            uncounted += result["before_window"] + result["after_window"]
-            verification = _verify(plan, spec, committed, uncounted)
+            # What the tables should hold: every run's commits since prep (this invocation's).
+            verification = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target])
             entry = reports.connector_entry(spec, result, verification, plan.verify, level_plan)
             entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
             entry["resources"] = resources

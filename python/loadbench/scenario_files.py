@@ -34,6 +34,7 @@ import ast
 import hashlib
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,9 @@ DIALECT_FALLBACK = {"cockroachdb": "postgres"}
 MIXES = ("random", "exact")
 MAX_OPERATIONS = 255
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A scenario's name (it names report files): \w is Unicode letters, digits and '_'.
+_REPORT_NAME = re.compile(r"[\w.-]+")
+MAX_NAME_BYTES = 200
 _TOP_KEYS = {"name", "description", "mix", "vars", "tables", "pools", "generators", "seed", "ops", "verify"}
 
 
@@ -205,9 +209,12 @@ class Scenario:
         sql = _for_dialect(st.sql, dialect, lambda: self.error(st.key, f"no SQL for {dialect}"))
         return to_positional(sql, dialect)
 
-    def core_dict(self, dialect: str, pools: Mapping[str, list[str]]) -> dict:
+    def core_dict(self, dialect: str, pools: Mapping[str, list[str]],
+                  sequence_offsets: Mapping[int, int] | None = None) -> dict:
         """The core's scenario: ``{"name", "sql": {pools, generators, statements, operations, mix,
-        seeds}}``, with ``pools`` the generated values by pool name."""
+        seeds}}``, with ``pools`` the generated values by pool name. ``sequence_offsets`` (by
+        generator index) moves a sequence past the values earlier runs on the same data took: it
+        starts at ``start + step * offset`` (see :meth:`sequence_taken_by_seeds`)."""
         pool_names = list(self.pools)
         texts, _, steps = self.statements(dialect)
         operations = []
@@ -229,10 +236,14 @@ class Scenario:
                           "params": [_core_param(p, names) for p in seed.params],
                           "slots": [names.index(s) for s in slots]})
         generators = []
-        for g in self.generators:
+        for i, g in enumerate(self.generators):
             d = {"kind": g.kind, **{k: v for k, v in g.fields.items() if k != "pool"}}
             if g.kind == "pool":
                 d["pool"] = pool_names.index(g.fields["pool"])
+            if g.kind == "sequence" and sequence_offsets and sequence_offsets.get(i):
+                d["start"] = g.fields["start"] + g.fields["step"] * sequence_offsets[i]
+                if not -2**63 <= d["start"] < 2**63:
+                    raise self.error(g.key, "the sequence ran past 64 bits over this invocation's runs")
             generators.append(d)
         return {
             "name": self.name,
@@ -245,6 +256,30 @@ class Scenario:
                 "seeds": seeds,
             },
         }
+
+    def sequences(self) -> list[int]:
+        """The indices (into :attr:`generators`) of the sequence generators."""
+        return [i for i, g in enumerate(self.generators) if g.kind == "sequence"]
+
+    def sequence_taken_by_seeds(self) -> dict[int, int]:
+        """Per sequence generator, the values prep's seed rows take: seeds draw in one session, in
+        file order, each parameter once per row, so a seed and an operation sharing a named
+        sequence never produce the same value."""
+        taken = {i: 0 for i in self.sequences()}
+        for seed in self.seeds:
+            for p in seed.params:
+                if p.generator in taken:
+                    taken[p.generator] += seed.rows
+        return taken
+
+    def sequence_uses_per_operation(self) -> dict[int, int]:
+        """Per sequence generator, the most values one operation draws from it (one per parameter
+        that uses it; a retry reuses them)."""
+        uses = {i: 0 for i in self.sequences()}
+        for op in self.operations:
+            for i in uses:
+                uses[i] = max(uses[i], sum(1 for p in op.params if p.generator == i))
+        return uses
 
     def describe(self) -> dict:
         """What the report records of the scenario."""
@@ -330,10 +365,20 @@ class _Parser:
         for key in doc:
             if key not in _TOP_KEYS:
                 raise self.fail(key, f"unknown key (expected one of {', '.join(sorted(_TOP_KEYS))})")
+        # NFC: a name typed or stored decomposed (e + U+0301) is the same name as the composed one.
         name = doc.get("name", self.path.stem)
-        # It names the report file (runs/<name>-<timestamp>.json).
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
-            raise self.fail("name", f"must be letters, digits, '_', '-' or '.' (it names the report file), got {name!r}")
+        if isinstance(name, str):
+            name = unicodedata.normalize("NFC", name)
+        # It names the report file (runs/<name>-<timestamp>.json): letters and digits of any script,
+        # '_', '-', '.', and short enough for a file name (255 bytes) with the timestamp added.
+        if not isinstance(name, str) or not _REPORT_NAME.fullmatch(name) or name.startswith(".") \
+                or len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            rule = (f"letters or digits (any script), '_', '-' or '.', not starting with '.', at most "
+                    f"{MAX_NAME_BYTES} bytes in UTF-8 (it names the report file)")
+            if "name" not in doc:
+                raise ConfigError(f"{self.path}: the scenario's name is taken from the file name, and {name!r} "
+                                  f"cannot be one: it must be {rule}; add name = \"...\" to the file")
+            raise self.fail("name", f"must be {rule}, got {name!r}")
         description = doc.get("description", "")
         if not isinstance(description, str):
             raise self.fail("description", "must be a string")

@@ -3,8 +3,11 @@ holding them all (``schema/sweep-v1.schema.json``).
 
 A point sets some of accounts, concurrency and alpha; each point runs ``iterations`` times (all
 connectors, one after the other, as ``bench`` does), iteration ``i`` with seed ``seed + i`` so the
-spread includes the account choice. Every run keeps its full connector entry; each point adds a
-summary per connector: mean, sample standard deviation, min and max over its iterations.
+spread includes the account choice. Every run of the sweep also takes random streams that no
+earlier run of the sweep used on that data store (``stream_offset`` in its entries: the sessions of
+every earlier run there), and scenario sequences continue from run to run, so runs on the same data
+(with ``--skip-prep``) never replay one another. Every run keeps its full connector entry; each point adds
+a summary per connector: mean, sample standard deviation, min and max over its iterations.
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
     points: list[dict] = []
     all_points = sweep.points
     interrupted = False
+    ledger = runner.RunLedger()  # one for the whole sweep: no run replays an earlier one's streams
     for number, values in enumerate(all_points, start=1):
         label = ", ".join(f"{k} {v:g}" for k, v in values.items()) or "the plan"
         point = {"values": values, "iterations": []}
@@ -133,7 +137,7 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
             plan = dataclasses.replace(base, **values, seed=(base.seed + i) % 2**64)
             say(f"point {number}/{len(all_points)} ({label}), iteration {i + 1}/{sweep.iterations}")
             begun = datetime.now(timezone.utc)
-            done = runner.measure(plan, make_display(plan))
+            done = runner.measure(plan, make_display(plan), ledger)
             point["iterations"].append({
                 "parameters": plan.parameters(),
                 "started_at": reports.timestamp(begun),
