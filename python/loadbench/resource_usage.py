@@ -400,21 +400,32 @@ def _listening_pid(port: int) -> list[int]:
 
 def _postgres_server(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
     """PostgreSQL's postmaster (its backends are its children): the cluster `services up` started,
-    or whatever listens on the URL's port when the URL points at this machine."""
-    from urllib.parse import urlsplit
-
-    from loadbench import services
+    or whatever listens on the connection string's port (either libpq form) when it points at this
+    machine, by TCP or by a Unix socket directory."""
+    from loadbench import connectors, services
 
     url = spec.options.get("url", "")
     cluster = services.running_postgres(runs_dir)
     if cluster is not None and cluster.url == url:
         return postmaster_pid(cluster.data_dir)
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or 5432
-    except ValueError:
+    endpoint = connectors.pg_endpoint(url)
+    if endpoint is None:
         return []
+    host, port = endpoint
+    if host.startswith("/"):
+        return _listening_unix_pid(str(Path(host) / f".s.PGSQL.{port}"))
     return _listening_pid(port) if host in ("localhost", "127.0.0.1", "::1") else []
+
+
+def _listening_unix_pid(path: str) -> list[int]:
+    """The process listening on a Unix socket path (needs the right to see it: root, or its owner)."""
+    try:
+        for conn in psutil.net_connections(kind="unix"):
+            if conn.laddr == path and conn.pid:
+                return [conn.pid]
+    except (psutil.AccessDenied, OSError):
+        pass
+    return []
 
 
 SERVER_PID_FINDERS["postgres"] = _postgres_server
