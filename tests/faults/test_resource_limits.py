@@ -101,3 +101,13 @@ def test_the_memory_estimate_is_within_a_factor_of_two_of_a_real_run(cli, tmp_pa
     grown = peak_rss_of_bench(cli, 2000, env) - peak_rss_of_bench(cli, 1, env)
     estimated = needs(2000, connector)["memory_bytes"] - needs(1, connector)["memory_bytes"]
     assert 0.5 < grown / estimated < 2, f"grown {grown / 2**20:.0f} MiB, estimated {estimated / 2**20:.0f} MiB"
+
+
+def test_a_sweep_is_refused_before_its_first_point_runs(cli, tmp_path):
+    db = tmp_path / "never.sqlite"
+    result = cli("bench", "--connectors", "sqlite", "--concurrency-tests", "1", "100001", "100000", "0.5",
+                 "--seconds", "0.2", env={"SQLITE_FILE": str(db)})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("loadbench: error: sqlite: --concurrency 100001 needs "), line
+    assert cli.reports() == [] and not db.exists()  # not even the first point (1 session) ran
