@@ -732,16 +732,18 @@ std::uint64_t Run::stop_sessions() {
 }
 
 // Opening was called off (stop(), or a session that could not open): the sessions that opened
-// close; those still opening get kOpenAbortGrace, then the run gives up on them.
+// close; those still opening get kOpenAbortGrace, then the run gives up on them. An event loop
+// still waiting for opens after a moment is stopped (its thread then closes what opened).
 void Run::abort_opening() {
     stop_ = true;
     go_ = true;
     go_.notify_all();
-    if (async_threads_) {
+    const std::int64_t begun = now_ns();
+    if (!wait_threads(begun + kOpenAbortGraceNs / 5) && async_threads_) {
         loops_stopped_.store(true);
-        for (auto& io : async_threads_->contexts) io->stop();  // its thread closes what opened
+        for (auto& io : async_threads_->contexts) io->stop();
     }
-    wait_threads(now_ns() + kOpenAbortGraceNs);
+    wait_threads(begun + kOpenAbortGraceNs);
     join_finished_threads();
 }
 
