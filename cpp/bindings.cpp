@@ -6,10 +6,16 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <exception>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "connectors/registry.hpp"
 #include "engine/run.hpp"
@@ -262,6 +268,7 @@ py::dict result_dict(const RunResult& r) {
     out["collision_ops"] = c.collision_ops;
     out["collision_count"] = c.collision_count;
     out["collisions_exact"] = r.collisions_exact;
+    out["abandoned"] = r.abandoned;
     out["latency"] = histogram_dict(r.latency);
     if (r.service.count() || r.lag.count()) {
         out["service"] = histogram_dict(r.service);
@@ -326,6 +333,74 @@ py::dict progress_dict(const Progress& p) {
     return out;
 }
 
+// --- control-plane calls (check, prep, verify, schema, seeding) --------------------------------
+
+// A control-plane call blocks on its database, which may never answer (a stopped server, a lock
+// held elsewhere). It runs on a thread of its own while the calling (Python main) thread waits in
+// slices, running Python's signal handlers between them, so Ctrl-C and SIGTERM raise as usual
+// (KeyboardInterrupt); with `timeout_s` > 0, a call that takes longer raises TimeoutError. Either
+// way the call is cancelled (Connector::cancel) and, if it has not returned kAbandonAfter later,
+// abandoned: its thread owns copies of everything it uses (the connector included) and never
+// touches Python, so it may go on until its call returns, or the process exits.
+constexpr auto kSignalSlice = std::chrono::milliseconds(50);
+constexpr auto kAbandonAfter = std::chrono::milliseconds(100);
+
+template <class R>
+R control_call(const std::shared_ptr<Connector>& connector, double timeout_s, std::function<R()> work) {
+    struct Shared {
+        std::mutex m;
+        std::condition_variable cv;
+        bool done = false;
+        std::optional<R> value;
+        std::exception_ptr error;
+    };
+    auto shared = std::make_shared<Shared>();
+    std::thread worker([shared, work = std::move(work)] {
+        std::optional<R> value;
+        std::exception_ptr error;
+        try {
+            value.emplace(work());
+        } catch (...) {
+            error = std::current_exception();
+        }
+        std::lock_guard lock(shared->m);
+        shared->value = std::move(value);
+        shared->error = error;
+        shared->done = true;
+        shared->cv.notify_all();
+    });
+    auto wait = [&](std::chrono::steady_clock::duration d) {
+        py::gil_scoped_release release;
+        std::unique_lock lock(shared->m);
+        return shared->cv.wait_for(lock, d, [&] { return shared->done; });
+    };
+    auto give_up = [&] {
+        connector->cancel();
+        if (wait(kAbandonAfter)) worker.join();
+        else worker.detach();
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                  std::chrono::duration<double>(timeout_s > 0 ? timeout_s : 0));
+    for (;;) {
+        auto slice = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kSignalSlice);
+        if (timeout_s > 0) slice = std::min(slice, std::max(deadline - std::chrono::steady_clock::now(), slice.zero()));
+        if (wait(slice)) break;
+        if (PyErr_CheckSignals() != 0) {
+            py::error_already_set raised;  // the handler's exception (KeyboardInterrupt), taken out
+            give_up();
+            throw raised;
+        }
+        if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) {
+            give_up();
+            PyErr_SetString(PyExc_TimeoutError, "the call did not finish in time");
+            throw py::error_already_set();
+        }
+    }
+    worker.join();
+    if (shared->error) std::rethrow_exception(shared->error);
+    return std::move(*shared->value);
+}
+
 // The run that SIGINT / SIGTERM should stop while it owns the calling thread.
 std::atomic<Run*> g_stop_target{nullptr};
 
@@ -334,8 +409,9 @@ extern "C" void stop_on_signal(int) {
 }
 
 // While a run owns the calling (Python main) thread, Python cannot run its own signal handlers, so
-// Ctrl-C and SIGTERM go to one that closes the measured window; Python's return afterwards. A
-// signal the process was told to ignore stays ignored.
+// Ctrl-C and SIGTERM go to one that closes the measured window (or calls off the opening); the
+// run then ends within its bounded stop, and Python's handlers are back. A signal the process was
+// told to ignore stays ignored.
 class StopSignals {
 public:
     explicit StopSignals(Run& run) {
@@ -363,6 +439,14 @@ class PyRun {
 public:
     PyRun(const py::dict& config, const py::dict& scenario, const py::dict& connector)
         : run_(make_run(config, scenario, connector_from(connector))) {}
+    PyRun(const PyRun&) = delete;
+    PyRun& operator=(const PyRun&) = delete;
+    // A run that gave up on sessions (a server that never answered, even when interrupted) is
+    // left alive: destroying it would wait for their threads, and the process is about to report
+    // and exit (or go on to the next run) anyway.
+    ~PyRun() {
+        if (run_ && run_->abandoned()) (void)run_.release();
+    }
 
     py::dict run(const py::object& on_progress) {
         RunResult result;
@@ -402,33 +486,37 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "check",
-        [](const py::dict& connector) {
+        [](const py::dict& connector, double timeout_s) {
             auto c = connector_from(connector);
-            py::gil_scoped_release release;
-            c->check();
+            control_call<bool>(c, timeout_s, [c] {
+                c->check();
+                return true;
+            });
         },
-        py::arg("connector"), "Connects once; raises ConnectorConfigError or ConnectorError when it cannot.");
+        py::arg("connector"), py::arg("timeout_s") = 0.0,
+        "Connects once; raises ConnectorConfigError or ConnectorError when it cannot. Every control-plane "
+        "call here raises what a signal handler raised (Ctrl-C) and TimeoutError after timeout_s (> 0), "
+        "leaving the call cancelled or abandoned.");
 
     m.def(
         "prep",
         [](const py::dict& scenario, const py::dict& connector) {
             const TransferParams params = transfer_params_from(scenario);
             auto c = connector_from(connector);
-            py::gil_scoped_release release;
-            c->prep_accounts(params.accounts);
+            control_call<bool>(c, 0, [c, params] {
+                c->prep_accounts(params.accounts);
+                return true;
+            });
         },
         py::arg("scenario"), py::arg("connector"));
 
     m.def(
         "verify",
-        [](const py::dict& scenario, const py::dict& connector) -> py::object {
+        [](const py::dict& scenario, const py::dict& connector, double timeout_s) -> py::object {
             const TransferParams params = transfer_params_from(scenario);
             auto c = connector_from(connector);
-            std::optional<AccountsCheck> check;
-            {
-                py::gil_scoped_release release;
-                check = c->verify_accounts(params.accounts);
-            }
+            const std::optional<AccountsCheck> check = control_call<std::optional<AccountsCheck>>(
+                c, timeout_s, [c, params] { return c->verify_accounts(params.accounts); });
             if (!check) return py::none();
             py::dict out;
             out["passed"] = check->passed;
@@ -438,18 +526,15 @@ PYBIND11_MODULE(_core, m) {
             out["negative_balances"] = check->negative_balances;
             return out;
         },
-        py::arg("scenario"), py::arg("connector"));
+        py::arg("scenario"), py::arg("connector"), py::arg("timeout_s") = 0.0);
 
     m.def(
         "sql_check",
         [](const py::dict& connector, const std::vector<std::string>& script,
            const std::vector<std::string>& statements) -> py::object {
             auto c = connector_from(connector);
-            std::optional<SqlCheckFailure> failure;
-            {
-                py::gil_scoped_release release;
-                failure = c->sql_check(script, statements);
-            }
+            const std::optional<SqlCheckFailure> failure = control_call<std::optional<SqlCheckFailure>>(
+                c, 0, [c, script, statements] { return c->sql_check(script, statements); });
             if (!failure) return py::none();
             py::dict out;
             out["in_script"] = failure->in_script;
@@ -462,31 +547,62 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "sql_execute",
-        [](const py::dict& connector, const std::vector<std::string>& script) {
+        [](const py::dict& connector, const std::vector<std::string>& script, double timeout_s) {
             auto c = connector_from(connector);
-            py::gil_scoped_release release;
-            c->sql_execute(script);
+            control_call<bool>(c, timeout_s, [c, script] {
+                c->sql_execute(script);
+                return true;
+            });
         },
-        py::arg("connector"), py::arg("script"));
+        py::arg("connector"), py::arg("script"), py::arg("timeout_s") = 0.0);
 
     m.def(
         "sql_seed",
         [](const py::dict& scenario, const py::dict& connector, std::uint64_t seed) {
-            const SqlScenarioSpec spec = sql_scenario_from(scenario);
+            auto spec = std::make_shared<const SqlScenarioSpec>(sql_scenario_from(scenario));
             auto c = connector_from(connector);
-            py::gil_scoped_release release;
-            seed_sql(*c, spec, seed);
+            control_call<bool>(c, 0, [c, spec, seed] {
+                seed_sql(*c, *spec, seed);
+                return true;
+            });
         },
         py::arg("scenario"), py::arg("connector"), py::arg("seed"));
 
     m.def(
         "sql_query",
-        [](const py::dict& connector, const std::string& sql) {
+        [](const py::dict& connector, const std::string& sql, double timeout_s) {
             auto c = connector_from(connector);
-            py::gil_scoped_release release;
-            return c->sql_query(sql);
+            return control_call<SqlRows>(c, timeout_s, [c, sql] { return c->sql_query(sql); });
         },
-        py::arg("connector"), py::arg("sql"));
+        py::arg("connector"), py::arg("sql"), py::arg("timeout_s") = 0.0);
+
+    m.def(
+        "resource_needs",
+        [](const py::dict& config, const py::dict& scenario, const py::dict& connector) {
+            auto c = connector_from(connector);
+            const SessionFootprint footprint = c->footprint();
+            const std::size_t per_connection = std::max<std::size_t>(1, c->sessions_per_connection());
+            const bool blocking = !c->is_async();
+            const ResourceEstimate e = make_run(config, scenario, c)->resource_estimate();
+            const std::size_t connections = (e.sessions + per_connection - 1) / per_connection;
+            // An event loop's own descriptors: its epoll instance, eventfd and timerfd.
+            const std::size_t loops = blocking ? 0 : e.threads - 2;
+            py::dict out;
+            out["sessions"] = e.sessions;
+            out["connections"] = connections;
+            out["blocking"] = blocking;
+            out["threads"] = e.threads;
+            out["descriptors"] = connections * footprint.descriptors_per_connection + 3 * loops;
+            out["descriptors_per_connection"] = footprint.descriptors_per_connection;
+            out["memory_bytes"] = e.engine_bytes + connections * footprint.bytes_per_connection;
+            out["bytes_per_session"] = e.engine_bytes_per_session + footprint.bytes_per_connection / per_connection;
+            out["thread_bytes"] = e.thread_bytes;
+            return out;
+        },
+        py::arg("config"), py::arg("scenario"), py::arg("connector"),
+        "What a run would need of the machine, from the real sizes of the engine's and the connector's "
+        "structures: {sessions, connections, blocking, threads, descriptors, descriptors_per_connection, "
+        "memory_bytes, bytes_per_session, thread_bytes}. Connects to nothing.");
 
     m.def(
         "serve_rpc",

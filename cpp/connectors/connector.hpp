@@ -5,11 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "connectors/sql_session.hpp"
 #include "engine/async_workload.hpp"
@@ -82,9 +85,67 @@ protected:
     ~AsyncTransferOpenCallback() = default;
 };
 
+// Cancelling a control-plane call (check, prep, verify, schema, seeding) from another thread. The
+// call registers, for as long as a connection of its lives, what makes that connection's wait end
+// (sqlite3_interrupt, shutting its socket down); cancel() runs them, and a hook registered after
+// it runs at once. Hooks must not block: they run under a lock that unregistering also takes, so
+// the connection cannot go away while its hook runs. Best effort: a call between two waits may
+// go on (its caller gives up on it after a bounded wait).
+class CancelHooks {
+public:
+    class Registration {
+    public:
+        Registration(CancelHooks* hooks, std::uint64_t id) : hooks_(hooks), id_(id) {}
+        Registration(Registration&& o) noexcept : hooks_(std::exchange(o.hooks_, nullptr)), id_(o.id_) {}
+        Registration(const Registration&) = delete;
+        Registration& operator=(const Registration&) = delete;
+        Registration& operator=(Registration&&) = delete;
+        ~Registration() {
+            if (!hooks_) return;
+            std::lock_guard lock(hooks_->mutex_);
+            hooks_->hooks_.erase(id_);
+        }
+
+    private:
+        CancelHooks* hooks_;
+        std::uint64_t id_;
+    };
+
+    [[nodiscard]] Registration add(std::function<void()> hook) {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) hook();
+        hooks_.emplace(++last_id_, std::move(hook));
+        return {this, last_id_};
+    }
+    void cancel() noexcept {
+        std::lock_guard lock(mutex_);
+        cancelled_ = true;
+        for (auto& [id, hook] : hooks_) hook();
+    }
+
+private:
+    std::mutex mutex_;
+    bool cancelled_ = false;
+    std::uint64_t last_id_ = 0;
+    std::map<std::uint64_t, std::function<void()>> hooks_;
+};
+
+// What one session costs the machine beyond the engine's own structures (the resource check
+// before a run): resident bytes, and file descriptors per connection.
+struct SessionFootprint {
+    std::size_t bytes_per_connection = 8 * 1024;  // an HTTP/WebSocket session: buffers and its socket
+    std::size_t descriptors_per_connection = 1;
+};
+
 class Connector {
 public:
     virtual ~Connector() = default;
+
+    // Thread-safe: makes the control-plane call in progress on this connector return soon (with a
+    // ConnectorError), best effort (see CancelHooks).
+    void cancel() noexcept { cancel_hooks_.cancel(); }
+    // Resources per connection (connections = sessions / sessions_per_connection()).
+    virtual SessionFootprint footprint() const { return {}; }
 
     // Can the system be reached with this configuration? Throws ConnectorError if not.
     virtual void check() {}
@@ -125,8 +186,12 @@ public:
         done.open_failed("this connector has no event-loop sessions");
     }
 
+    // A control-plane connection's way to be cancelled, registered while the result lives.
+    [[nodiscard]] CancelHooks::Registration on_cancel(std::function<void()> hook) { return cancel_hooks_.add(std::move(hook)); }
+
 private:
     [[noreturn]] static void no_sql() { throw ConnectorError("this connector runs no SQL scenarios"); }
+    CancelHooks cancel_hooks_;
 };
 
 // Connector options arrive as plain strings (from the Python side's config).

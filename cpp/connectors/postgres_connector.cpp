@@ -1,6 +1,7 @@
 #include "connectors/postgres_connector.hpp"
 
 #include <pqxx/pqxx>
+#include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
 
@@ -242,6 +243,7 @@ PostgresConnector::~PostgresConnector() = default;
 void PostgresConnector::check() {
     try {
         pqxx::connection c(options_.url);
+        const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         pqxx::nontransaction n(c);
         n.exec("SELECT 1");
     } catch (...) {
@@ -252,6 +254,7 @@ void PostgresConnector::check() {
 void PostgresConnector::prep_accounts(const AccountsSpec& spec) {
     try {
         pqxx::connection c(options_.url);
+        const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         {
             pqxx::work w(c);
             w.exec("SET client_min_messages = warning");  // no NOTICE for the first DROP ... IF EXISTS
@@ -279,6 +282,7 @@ void PostgresConnector::prep_accounts(const AccountsSpec& spec) {
 std::optional<AccountsCheck> PostgresConnector::verify_accounts(const AccountsSpec& spec) {
     try {
         pqxx::connection c(options_.url);
+        const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         pqxx::nontransaction n(c);
         const pqxx::result r = n.exec(
             "SELECT count(*), coalesce(sum(balance), 0), coalesce(sum(CASE WHEN balance < 0 THEN 1 ELSE 0 END), 0), "

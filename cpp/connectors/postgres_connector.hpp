@@ -42,6 +42,7 @@ public:
     bool is_async() const override { return true; }
     void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
     std::size_t sessions_per_connection() const override { return options_.inflight; }
+    SessionFootprint footprint() const override;  // footprint.cpp
 
     // postgres_sql.cpp
     std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,

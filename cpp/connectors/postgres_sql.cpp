@@ -3,6 +3,7 @@
 // verification) on blocking libpq connections, which take any number of typed-as-text parameters
 // and NULLs, as libpqxx 6's interface does not.
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
 
@@ -55,6 +56,11 @@ public:
         return Result(PQexecPrepared(conn_, name.c_str(), params.count(), params.data(), nullptr, nullptr, 0));
     }
     PGconn* get() const { return conn_; }
+    // From another thread: the wait in progress ends (the socket is shut down; the call fails).
+    void interrupt() noexcept {
+        const int fd = PQsocket(conn_);
+        if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    }
 
     static void check(const Result& r, const std::string& what) {
         if (!r.ok()) throw ConnectorError(what + ": " + r.message());
@@ -96,6 +102,7 @@ public:
                         last_error_);
     }
     std::string last_error() const override { return last_error_; }
+    void interrupt() noexcept override { conn_.interrupt(); }
 
 private:
     PgBlocking conn_;
@@ -146,6 +153,7 @@ private:
 std::optional<SqlCheckFailure> PostgresConnector::sql_check(const std::vector<std::string>& script,
                                                             const std::vector<std::string>& statements) {
     PgBlocking conn(options_.url, {"SET client_min_messages = warning"});
+    const auto cancel = on_cancel([&conn] { conn.interrupt(); });
     PgBlocking::check(conn.exec("BEGIN"), "check");
     PgBlocking::check(conn.exec("CREATE SCHEMA loadbench_check"), "check");
     PgBlocking::check(conn.exec("SET LOCAL search_path = loadbench_check, public"), "check");
@@ -164,11 +172,13 @@ std::optional<SqlCheckFailure> PostgresConnector::sql_check(const std::vector<st
 
 void PostgresConnector::sql_execute(const std::vector<std::string>& script) {
     PgBlocking conn(options_.url, {"SET client_min_messages = warning"});
+    const auto cancel = on_cancel([&conn] { conn.interrupt(); });
     for (const std::string& sql : script) PgBlocking::check(conn.exec(sql), "schema");
 }
 
 SqlRows PostgresConnector::sql_query(const std::string& sql) {
     PgBlocking conn(options_.url, {});
+    const auto cancel = on_cancel([&conn] { conn.interrupt(); });
     auto r = conn.exec(sql);
     PgBlocking::check(r, "query");
     SqlRows rows(static_cast<std::size_t>(PQntuples(r.res)));

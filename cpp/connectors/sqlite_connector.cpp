@@ -231,6 +231,7 @@ SqliteConnector::SqliteConnector(const ConnectorOptions& options)
 
 void SqliteConnector::prep_accounts(const AccountsSpec& spec) {
     SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    const auto cancel = on_cancel([&db] { sqlite3_interrupt(db.getHandle()); });
     try {
         db.exec("PRAGMA journal_mode=" + mode_.journal_mode);
         db.exec("DROP TABLE IF EXISTS accounts");
@@ -252,6 +253,7 @@ void SqliteConnector::prep_accounts(const AccountsSpec& spec) {
 
 std::optional<AccountsCheck> SqliteConnector::verify_accounts(const AccountsSpec& spec) {
     SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READONLY);
+    const auto cancel = on_cancel([&db] { sqlite3_interrupt(db.getHandle()); });
     try {
         SQLite::Statement q(db,
                             "SELECT COUNT(*), COALESCE(SUM(balance), 0), "
@@ -306,6 +308,7 @@ std::optional<SqlCheckFailure> SqliteConnector::sql_check(const std::vector<std:
 
 void SqliteConnector::sql_execute(const std::vector<std::string>& script) {
     SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    const auto cancel = on_cancel([&db] { sqlite3_interrupt(db.getHandle()); });
     try {
         db.exec("PRAGMA journal_mode=" + mode_.journal_mode);
         for (const std::string& sql : script) db.exec(sql);
@@ -317,6 +320,7 @@ void SqliteConnector::sql_execute(const std::vector<std::string>& script) {
 
 SqlRows SqliteConnector::sql_query(const std::string& sql) {
     SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READONLY);
+    const auto cancel = on_cancel([&db] { sqlite3_interrupt(db.getHandle()); });
     try {
         SQLite::Statement q(db, sql);
         SqlRows rows;

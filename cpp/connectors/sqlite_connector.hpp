@@ -28,6 +28,7 @@ public:
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
     std::unique_ptr<TransferSession> open_transfer_session() override;
+    SessionFootprint footprint() const override;  // footprint.cpp
 
     std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,
                                              const std::vector<std::string>& statements) override;

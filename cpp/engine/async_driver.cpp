@@ -2,6 +2,8 @@
 // connection groups. Phase 1 opens them (at most open_parallelism at once across the run) and
 // returns when every open has completed; after the monitor's go, phase 2 runs every session's
 // closed loop until the window closes. Same bookkeeping as the blocking driver (Run's methods).
+// The monitor may stop a loop (opening called off, or sessions that would not stop): the thread
+// then returns at once, and what was left in flight is kept (Run::park) until the Run goes.
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -24,7 +26,10 @@ public:
     void open();
     void start();
     void shutdown_unstarted() {
-        if (session_) session_->shutdown();
+        if (session_) {
+            run_.set_interruptible(state_.index, nullptr);
+            session_->shutdown();
+        }
     }
     bool has_session() const { return session_ != nullptr; }
 
@@ -53,6 +58,7 @@ struct ThreadContext {
     std::size_t next_to_open = 0;
     std::size_t opening = 0;
     std::size_t budget = 1;
+    bool closing = false;  // opening was called off: a session that opens now closes at once
 
     ThreadContext(asio::io_context& io, AsyncWorkload& w) : io(io), workload(w) {}
 
@@ -78,12 +84,14 @@ void SessionDriver::open() { ctx_.workload.open_session(ctx_.io, state_.index, *
 
 void SessionDriver::opened(std::unique_ptr<AsyncSession> session) {
     session_ = std::move(session);
+    if (ctx_.closing) return session_->shutdown();
     run_.set_interruptible(state_.index, session_.get());
     run_.session_opened();
     ctx_.one_open_completed();
 }
 
 void SessionDriver::open_failed(std::string error) {
+    if (ctx_.closing) return;
     run_.session_open_failed(error);
     ctx_.one_open_completed();
 }
@@ -110,7 +118,7 @@ void SessionDriver::next() {
 
 void SessionDriver::begin() {
     if (run_.open_loop() && !run_.before_window_end(state_.intended_ns)) return finish();
-    run_.begin_operation(state_, session_->plan(state_.rng));
+    if (!run_.begin_operation(state_, session_->plan(state_.rng))) return finish();
     session_->attempt(*this);
 }
 
@@ -127,38 +135,62 @@ void SessionDriver::attempt_done(Attempt attempt) {
     next();
 }
 
+// The session's counts first (a thread may block in set_interruptible while an interrupt for
+// this session is delivered: it must not hold counts the monitor waits for), then the close.
 void SessionDriver::finish() {
-    run_.count_unstarted(state_, metrics_);
+    run_.close_session(state_, metrics_, session_->reconnects());
     run_.set_interruptible(state_.index, nullptr);
-    metrics_.counters.reconnects += session_->reconnects();
     session_->shutdown();
 }
 
+// Sessions that opened after opening was called off get this long to close.
+constexpr std::chrono::milliseconds kCloseGrace{100};
+
 }  // namespace
 
+std::size_t Run::async_session_bytes() { return sizeof(SessionDriver) + sizeof(std::unique_ptr<SessionDriver>); }
+
 void Run::async_thread_main(std::size_t thread) {
-    ThreadContext ctx(*async_threads_->contexts[thread], *async_workload_);
-    WorkerMetrics& metrics = *metrics_[thread];
+    asio::io_context& io = *async_threads_->contexts[thread];
     const std::size_t group = async_workload_->sessions_per_group();
+    std::vector<std::size_t> mine;
     for (std::size_t first = thread * group; first < config_.concurrency; first += thread_count_ * group)
-        for (std::size_t i = first; i < first + group; ++i)
-            ctx.drivers.push_back(std::make_unique<SessionDriver>(*this, ctx, metrics, i));
-    ctx.budget = std::max<std::size_t>(1, config_.open_parallelism / thread_count_);
-
-    // Phase 1: open this thread's sessions; run() returns once every open has completed.
-    ctx.open_more();
-    ctx.io.run();
-
-    // Phase 2: after the monitor's go, every session's closed loop (or, when the run was called
-    // off, just a clean close).
-    wait_for_go();
-    ctx.io.restart();
-    for (auto& d : ctx.drivers) {
-        if (!d->has_session()) continue;
-        if (stopping()) d->shutdown_unstarted();
-        else asio::post(ctx.io, [driver = d.get()] { driver->start(); });
+        for (std::size_t i = first; i < first + group; ++i) mine.push_back(i);
+    std::unique_ptr<ThreadContext> ctx;
+    WorkerMetrics* metrics = nullptr;
+    try {
+        metrics = &make_metrics(thread);
+        ctx = std::make_unique<ThreadContext>(io, *async_workload_);
+        for (std::size_t i : mine) ctx->drivers.push_back(std::make_unique<SessionDriver>(*this, *ctx, *metrics, i));
+    } catch (const std::bad_alloc&) {
+        sessions_open_failed(mine.size(), "out of memory (ENOMEM) setting up event-loop thread " +
+                                              std::to_string(thread + 1));
+        wait_for_go();
+        return;
     }
-    ctx.io.run();
+    ctx->budget = std::max<std::size_t>(1, config_.open_parallelism / thread_count_);
+
+    // Phase 1: open this thread's sessions; run() returns once every open has completed (or
+    // when the monitor stops the loop: opening was called off).
+    ctx->open_more();
+    io.run();
+
+    wait_for_go();
+    if (stopping()) {
+        // Called off while opening: close what opened; opens still in progress are given up on.
+        ctx->closing = true;
+        for (auto& d : ctx->drivers) d->shutdown_unstarted();
+        io.restart();
+        io.run_for(kCloseGrace);
+        if (loops_stopped() || !io.stopped()) park(std::shared_ptr<ThreadContext>(std::move(ctx)));
+        return;
+    }
+    // Phase 2: every session's closed loop, until each one closes (or the monitor stops the loop).
+    io.restart();
+    for (auto& d : ctx->drivers)
+        if (d->has_session()) asio::post(io, [driver = d.get()] { driver->start(); });
+    io.run();
+    if (loops_stopped()) park(std::shared_ptr<ThreadContext>(std::move(ctx)));
 }
 
 }  // namespace loadbench

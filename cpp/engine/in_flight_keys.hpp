@@ -61,6 +61,7 @@ public:
     }
 
     bool exact() const { return workers_ <= kMaxExactWorkers; }
+    std::size_t memory_bytes() const { return sizeof(*this) + held_.size() * sizeof(Held) + (mask_ + 1) * sizeof(counters_[0]); }
 
 private:
     static constexpr std::uint64_t kNone = UINT64_MAX;

@@ -8,6 +8,16 @@
 //   io_context driving its share of the sessions.
 // A monitor thread keeps the clock, cuts the per-second series and enforces the per-operation
 // timeout. Database-agnostic.
+//
+// Bounded stop: when the window closes (at its end, or early by stop()), sessions get
+// kStopGrace to finish the operation in hand; then every attempt still in flight is interrupted
+// (Interruptible::interrupt, from a thread of its own, so an interrupt that blocks holds nothing
+// up), and kInterruptGrace later the sessions that still have not returned are abandoned: their
+// operations are counted after the window (never committed), the event loops are stopped, and
+// run() returns. An abandoned thread keeps running until its call returns, but can no longer
+// write what was merged (WorkerMetrics::seal). So run() returns within about one second of stop()
+// whatever the server does, in every phase: opening sessions (those still opening are given up
+// on after kOpenAbortGrace) and the window.
 #pragma once
 
 #include <array>
@@ -97,6 +107,18 @@ struct RunResult {
     LatencyHistogram lag{3};
     std::array<std::string, kErrorKinds> error_examples;
     bool collisions_exact = true;
+    // Operations in flight when the run gave up waiting for them (counted in after_window too).
+    std::uint64_t abandoned = 0;
+};
+
+// What a run needs of the machine, from the real sizes of the engine's structures (see
+// Run::resource_estimate); the connector's own share per session is added by the caller.
+struct ResourceEstimate {
+    std::size_t sessions = 0;
+    std::size_t threads = 0;                   // the run's own: workers or event loops, monitor, interrupter
+    std::size_t engine_bytes = 0;              // engine structures, all sessions and threads
+    std::size_t engine_bytes_per_session = 0;  // of which each session accounts for (its thread's too, blocking)
+    std::size_t thread_bytes = 0;              // resident cost of one thread: touched stack, kernel stack, TLS
 };
 
 // The engine's bookkeeping for one session's operation in hand (private to the drivers).
@@ -126,9 +148,16 @@ public:
     Run(const Run&) = delete;
     Run& operator=(const Run&) = delete;
 
-    // Runs to the end with the calling thread as worker (or event-loop thread) 0, so a one-worker
-    // run executes on the caller's own thread as a plain loop would. `on_tick` is called from the
-    // monitor thread about four times a second.
+    // How long the stop waits (see the top of this file).
+    // After Ctrl-C the whole command has 2 s: this stop, verification (0.4 s at most), the report.
+    static constexpr std::int64_t kStopGraceNs = 200'000'000;       // then interrupt what is in flight
+    static constexpr std::int64_t kInterruptGraceNs = 200'000'000;  // then abandon what did not return
+    static constexpr std::int64_t kLoopStopGraceNs = 100'000'000;   // event loops told to stop, to exit
+    static constexpr std::int64_t kOpenAbortGraceNs = 500'000'000;  // sessions still opening, to return
+
+    // Starts every worker (or event-loop thread) on a thread of its own and waits for the end; the
+    // calling thread only waits, so it returns within the stop's bound even when a session never
+    // does. `on_tick` is called from the monitor thread about four times a second.
     RunResult run(std::function<void(const Progress&)> on_tick = {});
 
     // Or: start all workers on threads of their own, then poll, stop and wait.
@@ -141,6 +170,14 @@ public:
     bool wait_for(double seconds);
     // The result, once finished (wait_for returned true). Moves it out.
     RunResult take_result();
+    // After the end: true when a thread the run started is still inside a call that never returned
+    // (or an event loop was stopped with work pending). Destroying the Run then waits for those
+    // threads; a process about to exit may leave it alive instead.
+    bool abandoned() const { return abandoned_.load(); }
+
+    // What this run needs: its threads and the resident bytes of its own structures for every
+    // session and thread. Call before start().
+    ResourceEstimate resource_estimate() const;
 
     // --- for the drivers ---------------------------------------------------------------------
     enum class After { next, stop };
@@ -155,10 +192,9 @@ public:
     // skipping and counting those already later than max_lag. False when it falls after the
     // window: the session is done.
     bool schedule_next(SessionState& s, WorkerMetrics& m);
-    // Open loop: the session's intended starts that fell in the window but never began.
-    void count_unstarted(SessionState& s, WorkerMetrics& m);
     bool before_window_end(std::int64_t t) const { return t < measure_end_ns_.load(std::memory_order_relaxed); }
-    void begin_operation(SessionState& s, const OperationKeys& keys);
+    // False when the run has closed the session (it then starts nothing more).
+    bool begin_operation(SessionState& s, const OperationKeys& keys);
     // After a failed attempt: true when the same operation should be tried again (after backoff).
     bool should_retry(SessionState& s, const Attempt& attempt);
     void restart_deadline(SessionState& s);
@@ -170,13 +206,29 @@ public:
     void set_interruptible(std::size_t session, Interruptible* target);
     void session_opened() { opened_.fetch_add(1); }
     void session_open_failed(const std::string& error);
+    void sessions_open_failed(std::size_t count, const std::string& error);
+    // An event-loop thread's sessions, left with work pending in a loop the run stopped: kept
+    // until the destructor, which drops them before the loops themselves.
+    void park(std::shared_ptr<void> sessions) {
+        std::lock_guard lock(parked_mutex_);
+        parked_.push_back(std::move(sessions));
+    }
+    bool loops_stopped() const { return loops_stopped_.load(); }
     void wait_for_go() { go_.wait(false); }
-    void thread_done() { running_.fetch_sub(1); }
     const RunConfig& config() const { return config_; }
     std::size_t thread_count() const { return thread_count_; }
+    // The session's last counts (reconnects, unstarted intended starts) as it closes; nothing once
+    // the run has sealed the metrics.
+    void close_session(SessionState& s, WorkerMetrics& m, std::uint64_t reconnects);
 
 private:
+    // A session's operation: between begin_operation and finish_operation it is in flight; the
+    // monitor may then claim it as abandoned (at most once, with a compare-and-swap), after which
+    // the session's thread counts nothing more.
+    enum SlotState : std::uint8_t { kIdle = 0, kInFlight = 1, kAbandoned = 2, kClosed = 3 };
+
     struct alignas(64) SessionSlot {
+        std::atomic<std::uint8_t> state{kIdle};
         std::atomic<std::uint64_t> op_seq{0};
         std::atomic<std::int64_t> deadline_ns{0};  // 0 = no attempt in progress
         std::atomic<std::uint64_t> timed_out_seq{0};
@@ -185,13 +237,26 @@ private:
     };
 
     void prepare();
-    void launch(bool caller_is_thread_zero);
+    // Open loop: the session's intended starts that fell in the window but never began.
+    void count_unstarted(SessionState& s, WorkerMetrics& m);
+    void launch();
     void thread_main(std::size_t thread);
+    WorkerMetrics& make_metrics(std::size_t thread);
     void sync_worker_main(std::size_t index);
-    void run_sync_operations(std::size_t index, WorkerSession& session);
+    void run_sync_operations(WorkerSession& session, SessionState& s, WorkerMetrics& m);
     void async_thread_main(std::size_t thread);  // async_driver.cpp
+    static std::size_t async_session_bytes();    // async_driver.cpp: one session's driver
     void monitor_main();
+    // Monitor: runs the watchdog and the ticks until every thread is done or `deadline`; true when done.
+    bool wait_threads(std::int64_t deadline);
+    // Monitor: the bounded stop after the window (or after opening was called off); returns the
+    // operations abandoned in flight.
+    std::uint64_t stop_sessions();
+    void abort_opening();
+    void interrupt_in_flight();  // on interrupter_
+    void join_finished_threads();
     void watchdog(std::int64_t now);
+    void monitor_sleep(std::int64_t ns);
     void tick(std::int64_t now);
     void close_second(std::int64_t now, std::int64_t& last_boundary);
     void finish(RunResult&& result);
@@ -207,7 +272,15 @@ private:
     std::vector<std::unique_ptr<WorkerMetrics>> metrics_;  // one per thread
     std::vector<std::unique_ptr<SessionSlot>> slots_;      // one per session
     std::vector<std::thread> threads_;
+    std::unique_ptr<std::atomic<bool>[]> thread_finished_;  // per thread: thread_main returned
+    std::vector<bool> thread_joined_;                        // monitor-only
     std::thread monitor_;
+    std::thread interrupter_;
+    std::atomic<bool> interrupter_done_{false};
+    std::atomic<bool> abandoned_{false};
+    std::atomic<bool> loops_stopped_{false};  // the monitor stopped the event loops (work left in them)
+    std::mutex parked_mutex_;
+    std::vector<std::shared_ptr<void>> parked_;
     std::vector<std::int64_t> interrupted_deadline_;  // monitor-only: last deadline acted on, per session
     std::int64_t monitor_sleep_ns_ = 0;
     std::int64_t timeout_ns_ = 0;
@@ -227,6 +300,7 @@ private:
     std::atomic<bool> go_{false};
     std::atomic<bool> stop_{false};
     std::atomic<bool> interrupted_{false};
+    std::atomic<std::uint32_t> wake_word_{0};  // stop() bumps it to wake the monitor (a futex)
     std::atomic<std::int64_t> warmup_end_ns_{0};
     std::atomic<std::int64_t> measure_end_ns_{INT64_MAX};
     std::int64_t window_open_ns_ = 0;  // monitor: when the measured window opened (== warmup end)

@@ -26,8 +26,10 @@ struct OperationKeys {
 class Interruptible {
 public:
     virtual ~Interruptible() = default;
-    // Called from the monitor thread when the per-operation timeout expires: make the attempt in
-    // progress return soon. Must be safe to call at any time; may do nothing.
+    // Called from the monitor thread when the per-operation timeout expires, and from the run's
+    // interrupter thread when the run stops: make the attempt in progress return soon. Must be
+    // safe to call at any time and must not block (a session that still does not return is
+    // abandoned); may do nothing.
     virtual void interrupt() noexcept {}
 };
 

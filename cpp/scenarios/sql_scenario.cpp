@@ -376,6 +376,7 @@ void seed_sql(Connector& connector, const SqlScenarioSpec& spec, std::uint64_t s
         if (s.rows == 0) continue;
         Rng rng = Rng::for_stream(seed, 1'000'000 + i);  // apart from every session's stream
         auto session = connector.open_sql_session({s.sql});
+        const auto cancel = connector.on_cancel([&session] { session->interrupt(); });
         auto check = [&](const SqlReply& reply) {
             if (!reply.ok) throw ConnectorError("seed '" + s.name + "': " + session->last_error());
         };

@@ -1,12 +1,22 @@
-"""One run of one connector through the native engine.
+"""One run of one connector through the native engine, and the control-plane calls around it.
 
-The run takes over the calling thread (as worker 0) with the GIL released; the other workers are
-native threads that never hold it. While it runs, Ctrl-C and SIGTERM close the measured window
-early and the result comes back marked ``interrupted``.
+A run blocks the calling thread with the GIL released while native threads do the work. While it
+runs, Ctrl-C and SIGTERM close the measured window early (or call off the opening of sessions):
+the engine gives sessions in flight a short grace, interrupts them, and abandons those that still
+do not return, so the result comes back, marked ``interrupted``, within about a second whatever
+the server does.
+
+The control-plane calls (check, prep, verify, schema, seeding) run on a native thread of their own
+while the calling thread waits in short slices, so Ctrl-C and SIGTERM raise KeyboardInterrupt
+within about 50 ms even when the server never answers; the call is then cancelled (SQLite:
+sqlite3_interrupt; PostgreSQL: its socket shut down) and, if it has not returned 0.1 s later,
+abandoned. ``timeout_s`` gives verification the same bound after an interrupted run
+(TimeoutError).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Mapping
 
 from loadbench import _core, scenario_files
@@ -80,30 +90,42 @@ def prep(plan: RunPlan, spec: ConnectorSpec) -> None:
     _native_call(spec, "prep", _core.sql_seed, plan.core_scenario(spec), spec.core_dict(), plan.seed)
 
 
-def teardown(plan: RunPlan, spec: ConnectorSpec) -> None:
-    """A scenario file's tables dropped."""
+def teardown(plan: RunPlan, spec: ConnectorSpec, timeout_s: float | None = None) -> None:
+    """A scenario file's tables dropped (TimeoutError after ``timeout_s``, when given)."""
     if plan.scenario is not None and spec.dialect != "null":
-        _native_call(spec, "teardown", _core.sql_execute, spec.core_dict(), plan.scenario.teardown())
+        _native_call(spec, "teardown", _core.sql_execute, spec.core_dict(), plan.scenario.teardown(), timeout_s or 0.0)
 
 
 def verify(plan: RunPlan, spec: ConnectorSpec, committed: Mapping[str, int] | None = None,
-           uncounted: int = 0) -> dict | None:
+           uncounted: int = 0, timeout_s: float | None = None) -> dict | None:
     """The verification result (None when the connector keeps no data). For a scenario file,
     ``committed`` is what each operation committed since prep, and ``uncounted`` how many
     operations completed outside the measured windows (which may or may not have committed, so
-    an expectation that counts commits becomes a range)."""
+    an expectation that counts commits becomes a range). With ``timeout_s``, raises TimeoutError
+    when the whole verification takes longer (its queries then cancelled or abandoned)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def left() -> float:
+        if deadline is None:
+            return 0.0  # the core's "no timeout"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("verification did not finish in time")
+        return remaining
+
     if plan.scenario is None:
-        return _native_call(spec, "verify", _core.verify, plan.scenario_dict(), spec.core_dict())
+        return _native_call(spec, "verify", _core.verify, plan.scenario_dict(), spec.core_dict(), left())
     if spec.dialect == "null":
         return None
     scenario = plan.scenario
     committed = {name: 0 for name in scenario.operation_names()} | dict(committed or {})
     checks = []
     for check in scenario.checks:
-        actual = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.sql))
+        actual = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.sql, left()))
         entry = {"name": check.name, "actual": actual}
         if check.expect_sql is not None:
-            expected = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.expect_sql))
+            expected = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.expect_sql,
+                                            left()))
             entry.update(expected=expected, passed=actual == expected)
         else:
             low, high = sorted(
@@ -133,10 +155,18 @@ def _scalar(rows: list[list[str | None]]) -> int | float | str | None:
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
+def resource_needs(plan: RunPlan, spec: ConnectorSpec) -> dict:
+    """What running ``plan`` on ``spec`` would take of the machine, from the real sizes of the
+    engine's and the connector's structures (see ``_core.resource_needs``); connects to nothing."""
+    return _native_call(spec, "start", _core.resource_needs, plan.core_config(spec), plan.core_scenario(spec),
+                        spec.core_dict())
+
+
 def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> dict:
-    """Runs the load on this thread and returns the core's result dict (see ``_core.pyi``).
+    """Runs the load, blocking this thread, and returns the core's result dict (see ``_core.pyi``).
 
     ``on_progress`` is called about four times a second from the engine's monitor thread.
+    Raises KeyboardInterrupt when Ctrl-C or SIGTERM called the run off while sessions were opening.
     """
     native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.core_scenario(spec), spec.core_dict())
     result = native.run(on_progress)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from loadbench import headlines, machine, reports, runner
+from loadbench import capacity, headlines, machine, reports, runner
 from loadbench.config import RunPlan, check_accounts, check_alpha, check_concurrency
 from loadbench.errors import ConfigError
 
@@ -128,6 +128,8 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
     machine_info = machine.describe()
     points: list[dict] = []
     all_points = sweep.points
+    for values in all_points:  # a point the machine cannot hold is refused before any point runs
+        capacity.check(dataclasses.replace(base, **values))
     interrupted = False
     ledger = runner.RunLedger()  # one for the whole sweep: no run replays an earlier one's streams
     for number, values in enumerate(all_points, start=1):
