@@ -6,6 +6,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <optional>
+
 #include "connectors/pg_connection.hpp"
 #include "connectors/postgres_connector.hpp"
 
@@ -113,21 +115,32 @@ public:
 
     void execute(std::size_t statement_index, std::span<const SqlValue> values, SqlReplyCallback& done) override {
         done_ = &done;
+        control_.reset();
         statement = names_[statement_index].c_str();
         set_values(values);
         conn_->submit(*this);
     }
     void control(SqlControl what, SqlReplyCallback& done) override {
         done_ = &done;
+        control_ = what;
+        // A connection lost or abandoned since BEGIN took the transaction with it: a ROLLBACK
+        // would only wait for the reconnect (after a timeout, for a server that may never answer).
+        if (what == SqlControl::rollback && conn_->incarnation() != transaction_incarnation_) {
+            asio::post(conn_->io(), [this] { done_->sql_done({}); });
+            return;
+        }
         statement = (what == SqlControl::begin ? kSqlBegin : what == SqlControl::commit ? kSqlCommit : kSqlRollback).name.c_str();
         set_params({});
         conn_->submit(*this);
     }
     void complete(const PgReply& reply) override {
         if (!reply.ok) last_error_ = reply.message;
+        if (reply.ok && control_ == SqlControl::begin) transaction_incarnation_ = conn_->incarnation();
+        control_.reset();
         done_->sql_done({reply.ok, reply.error, reply.retryable, reply.rows_affected});
     }
-    void interrupt() noexcept override { conn_->interrupt(); }
+    void attempt_ended() noexcept override { PgRequest::attempt_ended(); }
+    void interrupt() noexcept override { conn_->interrupt(*this); }
     void shutdown() override { conn_->release(); }
     std::string last_error() const override { return last_error_; }
     std::uint64_t reconnects() const override { return conn_->reconnects(); }
@@ -136,6 +149,8 @@ private:
     std::shared_ptr<PgConnection> conn_;
     std::vector<std::string> names_;
     SqlReplyCallback* done_ = nullptr;
+    std::optional<SqlControl> control_;  // the control statement in flight, if any
+    std::uint64_t transaction_incarnation_ = 0;  // the connection's, when BEGIN succeeded
     std::string last_error_;
 };
 

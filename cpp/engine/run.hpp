@@ -191,7 +191,7 @@ private:
     void run_sync_operations(std::size_t index, WorkerSession& session);
     void async_thread_main(std::size_t thread);  // async_driver.cpp
     void monitor_main();
-    void watchdog(std::int64_t now);
+    std::int64_t watchdog(std::int64_t now);  // the next deadline ahead
     void tick(std::int64_t now);
     void close_second(std::int64_t now, std::int64_t& last_boundary);
     void finish(RunResult&& result);

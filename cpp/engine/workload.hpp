@@ -27,7 +27,10 @@ class Interruptible {
 public:
     virtual ~Interruptible() = default;
     // Called from the monitor thread when the per-operation timeout expires: make the attempt in
-    // progress return soon. Must be safe to call at any time; may do nothing.
+    // progress return soon. Must be safe to call at any time; may do nothing. Must never block:
+    // no network (a cancel request that has to reach the server goes to a thread of its own, e.g.
+    // BlockingCallPool), no lock held across I/O. The monitor also keeps the clock, cuts the
+    // seconds and times out every other session: one interrupt() that waits stops all of that.
     virtual void interrupt() noexcept {}
 };
 
