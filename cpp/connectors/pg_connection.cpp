@@ -3,10 +3,15 @@
 
 #include <boost/asio/post.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "net/blocking_call_pool.hpp"
 #include "net/system_error.hpp"
@@ -39,7 +44,99 @@ std::chrono::milliseconds connect_timeout_of(const std::string& conninfo) {
     return timeout;
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> items;
+    std::size_t begin = 0;
+    for (;;) {
+        const auto comma = text.find(',', begin);
+        items.push_back(text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
+        if (comma == std::string::npos) return items;
+        begin = comma + 1;
+    }
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+    std::string out;
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    return out;
+}
+
+// A key=value value, quoted as libpq reads it.
+std::string quoted(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+bool is_address(const std::string& host) {
+    unsigned char buf[sizeof(in6_addr)];
+    return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// The addresses of `host` (TCP), in getaddrinfo's order, without repeats; empty when it cannot be resolved.
+std::vector<std::string> addresses_of(const std::string& host) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    std::vector<std::string> out;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return out;
+    for (addrinfo* a = found; a; a = a->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* addr = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+        if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) && inet_ntop(a->ai_family, addr, text, sizeof text) &&
+            std::find(out.begin(), out.end(), text) == out.end())
+            out.push_back(text);
+    }
+    freeaddrinfo(found);
+    return out;
+}
+
 }  // namespace
+
+std::string pg_conninfo_with_addresses(const std::string& conninfo) {
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
+    if (!options) return conninfo;
+    std::map<std::string, std::string> given;  // keyword -> value, for what the string sets
+    for (PQconninfoOption* o = options; o->keyword; ++o)
+        if (o->val) given[o->keyword] = o->val;
+    PQconninfoFree(options);
+    if (given.count("hostaddr") || !given.count("host") || given["host"].empty()) return conninfo;
+    const std::vector<std::string> hosts = split_list(given["host"]);
+    std::vector<std::string> ports = given.count("port") ? split_list(given["port"]) : std::vector<std::string>{""};
+    if (ports.size() == 1) ports.resize(hosts.size(), ports[0]);
+    if (ports.size() != hosts.size()) return conninfo;  // libpq will say what is wrong
+    std::vector<std::string> out_hosts, out_addrs, out_ports;
+    bool looked_up = false;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        const std::string& host = hosts[i];
+        if (host.empty() || host[0] == '/' || host[0] == '@' || is_address(host)) {  // no lookup for these
+            out_hosts.push_back(host);
+            out_addrs.push_back("");
+            out_ports.push_back(ports[i]);
+            continue;
+        }
+        const std::vector<std::string> addresses = addresses_of(host);
+        if (addresses.empty()) return conninfo;
+        looked_up = true;
+        for (const std::string& address : addresses) {
+            out_hosts.push_back(host);
+            out_addrs.push_back(address);
+            out_ports.push_back(ports[i]);
+        }
+    }
+    if (!looked_up) return conninfo;
+    given["host"] = join_list(out_hosts);
+    given["hostaddr"] = join_list(out_addrs);
+    given["port"] = join_list(out_ports);
+    std::string out;
+    for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
+    return out;
+}
 
 std::string pg_first_line(const char* text) {
     std::string s = text ? text : "";

@@ -112,6 +112,14 @@ private:
 // The first line of a libpq message, without trailing blanks.
 std::string pg_first_line(const char* text);
 
+// `conninfo` (a URL or key=value string) with its host names looked up now, once, into hostaddr:
+// one host entry per address, in getaddrinfo's order, host kept (TLS verification and
+// authentication still see the name). libpq otherwise resolves host names in PQconnectStart and
+// PQconnectPoll, a blocking getaddrinfo on the connection's event loop at every reconnect.
+// Returned unchanged when nothing needs a lookup (addresses, unix sockets, hostaddr given) or a
+// lookup fails (libpq then reports it as it would).
+std::string pg_conninfo_with_addresses(const std::string& conninfo);
+
 // Maps a server error (SQLSTATE) to the engine's kind and whether retrying may succeed.
 void classify_pg_error(const char* sqlstate, PgReply& reply);
 

@@ -10,6 +10,7 @@
 
 #include "connectors/options.hpp"
 #include "connectors/pg_connection.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
 namespace {
@@ -91,6 +92,8 @@ PgOptions parse_options(const ConnectorOptions& options) {
         throw ConnectorConfigError("invalid connection URL: " + message);
     }
     PQconninfoFree(parsed);
+    // Looked up here, before any load, on the caller's thread: not on an event loop at every reconnect.
+    o.session_conninfo = pg_conninfo_with_addresses(o.url);
     return o;
 }
 
@@ -112,7 +115,7 @@ PgOptions parse_options(const ConnectorOptions& options) {
         if (message.find("authentication failed") != std::string::npos ||
             message.find("does not exist") != std::string::npos)
             throw ConnectorConfigError(what + ": " + message);
-        throw ConnectorError(what + ": " + message);
+        throw ConnectorError(what + ": " + explain_resource_errors(message));
     } catch (const pqxx::failure& e) {
         throw ConnectorError(what + ": " + std::string(e.what()));
     }
@@ -341,7 +344,7 @@ void PostgresConnector::open_in_group(asio::io_context& io, std::size_t index, s
         if (group.opening) return;  // its first session is opening it; this one waits
         group.opening = true;
         PgConnectionSettings settings;
-        settings.conninfo = options_.url;
+        settings.conninfo = options_.session_conninfo;
         settings.setup = connection_setup();
         settings.statements = std::move(statements);
         settings.depth = options_.inflight;

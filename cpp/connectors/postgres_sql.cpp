@@ -10,6 +10,7 @@
 
 #include "connectors/pg_connection.hpp"
 #include "connectors/postgres_connector.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
 namespace {
@@ -24,7 +25,8 @@ std::string statement_name(std::size_t i) { return "lb_q" + std::to_string(i); }
 class PgBlocking {
 public:
     PgBlocking(const std::string& url, const std::vector<std::string>& setup) : conn_(PQconnectdb(url.c_str())) {
-        if (PQstatus(conn_) != CONNECTION_OK) throw ConnectorError("cannot connect: " + pg_first_line(PQerrorMessage(conn_)));
+        if (PQstatus(conn_) != CONNECTION_OK)
+            throw ConnectorError("cannot connect: " + explain_resource_errors(pg_first_line(PQerrorMessage(conn_))));
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
         for (const std::string& sql : setup) check(exec(sql), sql);
     }

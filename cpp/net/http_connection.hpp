@@ -49,6 +49,12 @@ TcpEndpoints resolve_endpoints(const HttpUrl& url);
 // from several threads) and shared by every session after; a failure fails every open alike.
 class SharedEndpoints {
 public:
+    // Resolves now, on the calling thread: connectors call it when constructed (before any load),
+    // so that no event loop waits on a name lookup when sessions open.
+    void resolve(const HttpUrl& url) {
+        std::string ignored;
+        get(url, ignored);
+    }
     // The endpoints, or nullptr when they cannot be resolved; `error` then says why.
     std::shared_ptr<const TcpEndpoints> get(const HttpUrl& url, std::string& error);
 

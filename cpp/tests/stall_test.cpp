@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "connectors/null_connector.hpp"
 #include "connectors/postgres_connector.hpp"
 #include "connectors/sqlite_connector.hpp"
 #include "engine/async_workload.hpp"
@@ -392,6 +393,50 @@ TEST(Stall, PgConnectionThatCannotCompleteStartsOverAfterItsConnectTimeout) {
     EXPECT_NEAR(seconds(Clock::now() - t0), 2.0, 0.3);
     EXPECT_NE(error.find("no answer from the server within 2 s"), std::string::npos) << error;
     server.thaw();
+}
+
+TEST(Stall, PgHostNamesAreLookedUpOnceBeforeTheLoad) {
+    // localhost becomes its addresses (as many host entries), the rest stays as it was.
+    const std::string resolved = pg_conninfo_with_addresses("postgresql://u:p%20w@localhost:5433/db?sslmode=disable");
+    EXPECT_NE(resolved.find("hostaddr='127.0.0.1"), std::string::npos) << resolved;
+    EXPECT_NE(resolved.find("host='localhost"), std::string::npos) << resolved;
+    EXPECT_NE(resolved.find("port='5433"), std::string::npos) << resolved;
+    EXPECT_NE(resolved.find("password='p w'"), std::string::npos) << resolved;
+    EXPECT_NE(resolved.find("sslmode='disable'"), std::string::npos) << resolved;
+    for (const char* unchanged : {"host=127.0.0.1 port=5 dbname=d", "host=/var/run/postgresql dbname=d",
+                                  "host=db.example hostaddr=10.0.0.1", "dbname=d", "host=no-such-host.invalid"})
+        EXPECT_EQ(pg_conninfo_with_addresses(unchanged), unchanged);
+    // libpq connects through what it became (the name stays for authentication and TLS).
+    testing::FakePostgres server;
+    asio::io_context io;
+    PgConnectionSettings settings;
+    std::string url = server.url();
+    url.replace(url.find("127.0.0.1"), 9, "localhost");
+    settings.conninfo = pg_conninfo_with_addresses(url);
+    ASSERT_NE(settings.conninfo.find("hostaddr="), std::string::npos) << settings.conninfo;
+    auto conn = std::make_shared<PgConnection>(io, settings);
+    std::string error = "(pending)";
+    conn->open([&](std::string e) { error = std::move(e); });
+    const auto t0 = Clock::now();
+    while (error == "(pending)" && Clock::now() - t0 < 5s) io.run_one_for(10ms);
+    EXPECT_EQ(error, "");
+    conn->release();
+    io.run_for(50ms);
+}
+
+TEST(Stall, NullConnectorStallEndsAtTheTimeout) {
+    auto null = std::make_shared<NullConnector>(
+        ConnectorOptions{{"delay_ns", "1000000"}, {"stall_at_ms", "100"}, {"stall_ms", "60000"}});
+    constexpr double kTimeout = 0.3;
+    const auto t0 = Clock::now();
+    auto run = make_transfer_run({.concurrency = 2, .warmup_s = 0, .measure_s = 1.5, .op_timeout_s = kTimeout},
+                                 small_accounts(), null);
+    RunResult r = run->run();
+    EXPECT_LT(seconds(Clock::now() - t0), 1.5 + kTimeout * 1.1 + 0.1 + 0.3);
+    // From 0.1 s on, every attempt waits out the stall until its timeout: 4 in the window each.
+    EXPECT_EQ(r.counters.errors[static_cast<int>(ErrorKind::timeout)], 2u * 4);
+    EXPECT_EQ(r.counters.failed, 2u * 4);
+    EXPECT_EQ(r.error_examples[static_cast<int>(ErrorKind::timeout)], "timed out: the null connector's stall");
 }
 
 // --- SQLite -------------------------------------------------------------------------------------
