@@ -468,7 +468,6 @@ void PgConnection::time_out(PgRequest& request) {
         reply.message = state_ == State::ready ? "timed out waiting to be sent"
                                                : "timed out waiting for the connection" +
                                                      (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
-        last_error_ = reply.message;
         return request.complete(reply);
     }
     if (std::find(sent_.begin(), sent_.end(), &request) != sent_.end()) abandon(request);
