@@ -88,7 +88,9 @@ std::int64_t int_field(const json& o, const char* name) {
 ConvexConnector::ConvexConnector(const ConnectorOptions& options)
     : url_(parse_http_url(option_required(options, "url"))),
       tls_(make_tls_client(url_)),
-      protocol_(std::make_shared<ConvexProtocol>(url_)) {}
+      protocol_(std::make_shared<ConvexProtocol>(url_)) {
+    endpoints_.resolve(url_);
+}
 
 // One query or mutation through the HTTP API; the function's value as JSON text.
 std::string ConvexConnector::call(const char* kind, const std::string& path, const std::string& args_json,

@@ -1,6 +1,7 @@
 #include "connectors/null_connector.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -27,18 +28,28 @@ public:
             const std::int64_t stall_begin = first + stall_at_ns_, stall_end = stall_begin + stall_ns_;
             if (start < stall_end && until >= stall_begin) until = std::max(until, stall_end);
         }
-        wait_until(until);
-        return Attempt::committed();
+        const bool interrupted = !wait_until(until);
+        interrupted_.store(false, std::memory_order_relaxed);  // (after the attempt: see BusyWait in sqlite_connector.cpp)
+        return interrupted ? Attempt::failed(ErrorKind::timeout) : Attempt::committed();
     }
 
+    // A stall is a stalled server: the per-operation timeout ends it, as it would a real one's.
+    void interrupt() noexcept override { interrupted_.store(true, std::memory_order_relaxed); }
+    std::string last_error() const override { return "timed out: the null connector's stall"; }
+
 private:
-    // Spins for short waits (a sleep's wake-up jitter would dominate them), sleeps long ones.
-    static void wait_until(std::int64_t until) {
-        for (std::int64_t left = until - now_ns(); left > 0; left = until - now_ns())
-            if (left > 200'000) std::this_thread::sleep_for(std::chrono::nanoseconds(left - 100'000));
+    // Spins for short waits (a sleep's wake-up jitter would dominate them), sleeps long ones in
+    // slices of at most 5 ms, so an interrupt ends them; false when interrupted.
+    bool wait_until(std::int64_t until) const {
+        for (std::int64_t left = until - now_ns(); left > 0; left = until - now_ns()) {
+            if (interrupted_.load(std::memory_order_relaxed)) return false;
+            if (left > 200'000) std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::int64_t>(left - 100'000, 5'000'000)));
+        }
+        return true;
     }
 
     std::int64_t delay_ns_, stall_at_ns_, stall_ns_;
+    std::atomic<bool> interrupted_{false};
     std::shared_ptr<std::atomic<std::int64_t>> first_op_ns_;
 };
 

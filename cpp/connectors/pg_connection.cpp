@@ -3,11 +3,140 @@
 
 #include <boost/asio/post.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+
+#include "net/blocking_call_pool.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
+namespace {
+
+// Cancel requests of abandoned connections. PQcancel connects to the server and waits for it to
+// close the connection, without a timeout: against a stopped server that is until it resumes, and
+// against one that vanished, until TCP gives up (minutes). Four threads, started on demand, so a
+// few stuck cancels leave others going; nobody waits for them. Never destroyed: a stuck cancel
+// must not hold up the process's exit.
+BlockingCallPool& cancel_pool() {
+    static BlockingCallPool* pool = new BlockingCallPool(4);
+    return *pool;
+}
+
+// The URL's connect_timeout (libpq's minimum of 2 s applies), else 10 s: libpq enforces it only
+// in its blocking connect, so an asynchronous one has to.
+std::chrono::milliseconds connect_timeout_of(const std::string& conninfo) {
+    std::chrono::milliseconds timeout{10'000};
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
+    if (!options) return timeout;
+    for (PQconninfoOption* o = options; o->keyword; ++o) {
+        if (std::strcmp(o->keyword, "connect_timeout") != 0 || !o->val || !*o->val) continue;
+        const long seconds = std::strtol(o->val, nullptr, 10);
+        if (seconds > 0) timeout = std::chrono::milliseconds(1000 * std::max(seconds, 2L));
+    }
+    PQconninfoFree(options);
+    return timeout;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> items;
+    std::size_t begin = 0;
+    for (;;) {
+        const auto comma = text.find(',', begin);
+        items.push_back(text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
+        if (comma == std::string::npos) return items;
+        begin = comma + 1;
+    }
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+    std::string out;
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    return out;
+}
+
+// A key=value value, quoted as libpq reads it.
+std::string quoted(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+bool is_address(const std::string& host) {
+    unsigned char buf[sizeof(in6_addr)];
+    return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// The addresses of `host` (TCP), in getaddrinfo's order, without repeats; empty when it cannot be resolved.
+std::vector<std::string> addresses_of(const std::string& host) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    std::vector<std::string> out;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return out;
+    for (addrinfo* a = found; a; a = a->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* addr = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+        if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) && inet_ntop(a->ai_family, addr, text, sizeof text) &&
+            std::find(out.begin(), out.end(), text) == out.end())
+            out.push_back(text);
+    }
+    freeaddrinfo(found);
+    return out;
+}
+
+}  // namespace
+
+std::string pg_conninfo_with_addresses(const std::string& conninfo) {
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
+    if (!options) return conninfo;
+    std::map<std::string, std::string> given;  // keyword -> value, for what the string sets
+    for (PQconninfoOption* o = options; o->keyword; ++o)
+        if (o->val) given[o->keyword] = o->val;
+    PQconninfoFree(options);
+    if (given.count("hostaddr") || !given.count("host") || given["host"].empty()) return conninfo;
+    const std::vector<std::string> hosts = split_list(given["host"]);
+    std::vector<std::string> ports = given.count("port") ? split_list(given["port"]) : std::vector<std::string>{""};
+    if (ports.size() == 1) ports.resize(hosts.size(), ports[0]);
+    if (ports.size() != hosts.size()) return conninfo;  // libpq will say what is wrong
+    std::vector<std::string> out_hosts, out_addrs, out_ports;
+    bool looked_up = false;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        const std::string& host = hosts[i];
+        if (host.empty() || host[0] == '/' || host[0] == '@' || is_address(host)) {  // no lookup for these
+            out_hosts.push_back(host);
+            out_addrs.push_back("");
+            out_ports.push_back(ports[i]);
+            continue;
+        }
+        const std::vector<std::string> addresses = addresses_of(host);
+        if (addresses.empty()) return conninfo;
+        looked_up = true;
+        for (const std::string& address : addresses) {
+            out_hosts.push_back(host);
+            out_addrs.push_back(address);
+            out_ports.push_back(ports[i]);
+        }
+    }
+    if (!looked_up) return conninfo;
+    given["host"] = join_list(out_hosts);
+    given["hostaddr"] = join_list(out_addrs);
+    given["port"] = join_list(out_ports);
+    std::string out;
+    for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
+    return out;
+}
 
 std::string pg_first_line(const char* text) {
     std::string s = text ? text : "";
@@ -87,13 +216,18 @@ public:
 };
 
 PgConnection::PgConnection(asio::io_context& io, PgConnectionSettings settings)
-    : io_(io), settings_(std::move(settings)), socket_(io, *this), reconnect_timer_(io), users_left_(settings_.users) {
+    : io_(io),
+      settings_(std::move(settings)),
+      socket_(io, *this),
+      reconnect_timer_(io),
+      connect_timer_(io),
+      users_left_(settings_.users) {
     pipeline_ = settings_.depth > 1;
+    connect_timeout_ = connect_timeout_of(settings_.conninfo);
 }
 
 PgConnection::~PgConnection() {
     close_socket();
-    std::lock_guard lock(cancel_mutex_);
     if (cancel_) PQfreeCancel(cancel_);
     if (conn_) PQfinish(conn_);
 }
@@ -113,7 +247,7 @@ void PgConnection::on_ready(FdReadiness::Direction direction, const boost::syste
     if (state_ == State::connecting) {
         switch (const auto status = PQconnectPoll(conn_)) {
             case PGRES_POLLING_OK: return on_connected();
-            case PGRES_POLLING_FAILED: return lost(PQerrorMessage(conn_));
+            case PGRES_POLLING_FAILED: return lost(explain_resource_errors(PQerrorMessage(conn_)));
             default: return poll_connect(status);
         }
     }
@@ -124,8 +258,10 @@ void PgConnection::on_ready(FdReadiness::Direction direction, const boost::syste
 void PgConnection::start_connect() {
     state_ = State::connecting;
     if (conn_) PQfinish(conn_);
+    arm_connect_timer();
     conn_ = PQconnectStart(settings_.conninfo.c_str());
-    if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) return lost(conn_ ? PQerrorMessage(conn_) : "out of memory");
+    if (!conn_ || PQstatus(conn_) == CONNECTION_BAD)
+        return lost(conn_ ? explain_resource_errors(PQerrorMessage(conn_)) : describe_errno(ENOMEM));
     // Notices (and the FATAL a terminated backend sends) would go to stderr: errors reach the
     // report through results instead.
     PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
@@ -138,19 +274,17 @@ void PgConnection::poll_connect(PostgresPollingStatusType wanted) {
     if (fd < 0) return lost(PQerrorMessage(conn_));
     // libpq may switch sockets while connecting (another address, SSL refused): follow it each
     // step. Connect waits re-arm: PQconnectPoll must not run before the socket is ready.
-    if (const auto ec = socket_.watch(fd)) return lost("cannot watch the connection's socket: " + ec.message());
+    if (const auto ec = socket_.watch(fd)) return lost("cannot watch the connection's socket: " + describe_error(ec));
     const auto direction = wanted == PGRES_POLLING_READING ? FdReadiness::Direction::read : FdReadiness::Direction::write;
     socket_.wait(direction, FdReadiness::Mode::rearm, shared_from_this());
 }
 
 void PgConnection::on_connected() {
     if (PQsetnonblocking(conn_, 1) != 0) return lost(PQerrorMessage(conn_));
-    if (const auto ec = socket_.watch(PQsocket(conn_))) return lost("cannot watch the connection's socket: " + ec.message());
-    {
-        std::lock_guard lock(cancel_mutex_);
-        if (cancel_) PQfreeCancel(cancel_);
-        cancel_ = PQgetCancel(conn_);
-    }
+    if (const auto ec = socket_.watch(PQsocket(conn_)))
+        return lost("cannot watch the connection's socket: " + describe_error(ec));
+    if (cancel_) PQfreeCancel(cancel_);
+    cancel_ = PQgetCancel(conn_);
     state_ = State::setting_up;
     run_setup(0);
 }
@@ -178,6 +312,8 @@ void PgConnection::run_setup(std::size_t step) {
     if (pipeline_ && !PQenterPipelineMode(conn_)) return lost(PQerrorMessage(conn_));
     const bool reconnected = !open_done_;
     state_ = State::ready;
+    ++connect_seq_;  // this connect is done: its timer no longer applies
+    connect_timer_.cancel();
     reconnect_backoff_ms_ = 0;
     if (reconnected) {
         ++reconnects_;
@@ -283,7 +419,7 @@ void PgConnection::finish_front() {
     if (!reply.ok) last_error_ = reply.message;
     const bool broken = PQstatus(conn_) == CONNECTION_BAD;
     r->complete(reply);
-    if (broken) return lost(PQerrorMessage(conn_));
+    if (broken && conn_) return lost(PQerrorMessage(conn_));  // (unless the completion gave it up already)
     if (state_ == State::ready) send_available();
 }
 
@@ -291,22 +427,12 @@ void PgConnection::lost(const std::string& message) {
     if (state_ == State::closed) return;
     const bool opening = static_cast<bool>(open_done_);
     last_error_ = pg_first_line(message.c_str());
-    close_socket();
-    {
-        std::lock_guard lock(cancel_mutex_);
-        if (cancel_) PQfreeCancel(cancel_);
-        cancel_ = nullptr;
-    }
-    if (conn_) PQfinish(conn_);
-    conn_ = nullptr;
-    state_ = opening ? State::closed : State::broken;
+    std::vector<PgRequest*> failed(sent_.begin(), sent_.end());
+    std::erase(failed, static_cast<PgRequest*>(setup_step_.get()));
+    drop_connection();
+    if (opening) state_ = State::closed;
     // What was sent may or may not have committed: fail it as a connection error, not retryable.
     // Completions are posted, never run inside the submit or open that detected the loss.
-    std::vector<PgRequest*> failed;
-    for (PgRequest* r : sent_)
-        if (r != setup_step_.get()) failed.push_back(r);
-    sent_.clear();
-    reply_ = PgReply{};
     asio::post(io_, [self = shared_from_this(), failed = std::move(failed)] {
         PgReply reply;
         reply.message = "connection lost: " + self->last_error_;
@@ -317,6 +443,63 @@ void PgConnection::lost(const std::string& message) {
     if (!opening) schedule_reconnect();
 }
 
+// Closes the connection now, without waiting for anything (PQfinish's goodbye is sent
+// non-blocking, or not at all), and forgets what was in flight on it.
+void PgConnection::drop_connection() {
+    close_socket();
+    if (cancel_) PQfreeCancel(cancel_);
+    cancel_ = nullptr;
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    sent_.clear();
+    reply_ = PgReply{};
+    state_ = State::broken;
+    ++incarnation_;
+    ++connect_seq_;
+    connect_timer_.cancel();
+}
+
+void PgConnection::time_out(PgRequest& request) {
+    if (state_ == State::closed) return;
+    if (const auto it = std::find(waiting_.begin(), waiting_.end(), &request); it != waiting_.end()) {
+        waiting_.erase(it);  // never sent: nothing of it reached the server
+        PgReply reply;
+        reply.error = ErrorKind::timeout;
+        reply.message = state_ == State::ready ? "timed out waiting to be sent"
+                                               : "timed out waiting for the connection" +
+                                                     (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
+        return request.complete(reply);
+    }
+    if (std::find(sent_.begin(), sent_.end(), &request) != sent_.end()) abandon(request);
+    // Otherwise its completion is on its way already (a lost connection's).
+}
+
+void PgConnection::abandon(PgRequest& timed_out) {
+    // Ask the server to stop the request, so its backend does not hold locks for a client that is
+    // gone (a backend waiting on a lock would not notice the closed socket); on a thread of its own.
+    if (cancel_) {
+        std::shared_ptr<PGcancel> cancel(std::exchange(cancel_, nullptr), PQfreeCancel);
+        cancel_pool().submit([cancel] {
+            char error[256];
+            PQcancel(cancel.get(), error, sizeof error);
+        });
+    }
+    std::vector<PgRequest*> in_flight(sent_.begin(), sent_.end());
+    std::erase(in_flight, static_cast<PgRequest*>(setup_step_.get()));
+    last_error_ = "abandoned after a request timed out";
+    drop_connection();
+    schedule_reconnect();
+    // The connection is consistent (broken, reconnecting) before anyone hears of it: a completion
+    // may submit the session's next request at once.
+    PgReply timeout;
+    timeout.error = ErrorKind::timeout;
+    timeout.message = "timed out: no answer from the server (connection abandoned, cancel requested)";
+    PgReply aborted;
+    aborted.error = ErrorKind::connection;
+    aborted.message = "connection abandoned: a request pipelined with this one timed out";
+    for (PgRequest* r : in_flight) r->complete(r == &timed_out ? timeout : aborted);
+}
+
 void PgConnection::schedule_reconnect() {
     reconnect_backoff_ms_ = std::clamp(reconnect_backoff_ms_ * 2, 10, 1000);
     reconnect_timer_.expires_after(std::chrono::milliseconds(reconnect_backoff_ms_));
@@ -325,36 +508,35 @@ void PgConnection::schedule_reconnect() {
     });
 }
 
-void PgConnection::fail_waiting(ErrorKind kind, bool retryable, const std::string& message) {
-    PgReply reply;
-    reply.error = kind;
-    reply.retryable = retryable;
-    reply.message = message;
-    while (!waiting_.empty()) {
-        PgRequest* r = waiting_.front();
-        waiting_.pop_front();
-        r->complete(reply);
-    }
+// A connect that never completes (a server that stopped, or a SYN nobody answers) would otherwise
+// hold the connection until TCP gives up, minutes later, or forever.
+void PgConnection::arm_connect_timer() {
+    const std::uint64_t seq = ++connect_seq_;
+    connect_timer_.expires_after(connect_timeout_);
+    connect_timer_.async_wait([self = shared_from_this(), seq](const boost::system::error_code& ec) {
+        if (ec || self->connect_seq_ != seq) return;
+        if (self->state_ != State::connecting && self->state_ != State::setting_up) return;
+        self->lost("no answer from the server within " + std::to_string(self->connect_timeout_.count() / 1000) +
+                   " s (connect_timeout)");
+    });
 }
 
-void PgConnection::interrupt() noexcept {
-    {
-        std::lock_guard lock(cancel_mutex_);
-        if (cancel_) {
-            char error[256];
-            PQcancel(cancel_, error, sizeof error);  // blocking, thread-safe: fine on the monitor thread
-        }
+void PgConnection::interrupt(PgRequest& request) noexcept {
+    const std::uint64_t attempt = request.attempt_.load(std::memory_order_acquire);
+    try {
+        asio::post(io_, [self = shared_from_this(), r = &request, attempt] {
+            if (r->attempt_.load(std::memory_order_acquire) == attempt) self->time_out(*r);
+        });
+    } catch (...) {  // no memory to post: the attempt waits for its answer
     }
-    asio::post(io_, [self = shared_from_this()] {
-        if (self->state_ != State::ready && self->state_ != State::closed)
-            self->fail_waiting(ErrorKind::timeout, false, "timed out waiting for the connection");
-    });
 }
 
 void PgConnection::release() {
     if (users_left_ > 0 && --users_left_ > 0) return;
     state_ = State::closed;
     reconnect_timer_.cancel();
+    ++connect_seq_;
+    connect_timer_.cancel();
     close_socket();
 }
 

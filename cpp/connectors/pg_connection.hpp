@@ -4,6 +4,16 @@
 // a sync, so a failed request aborts no other) and keeps up to `depth` requests in flight, which is
 // how a few connections simulate many clients. A lost connection fails what was in flight, then
 // reconnects with backoff (counted); requests submitted meanwhile wait for it.
+//
+// Timeouts (interrupt(), from the engine's watchdog) never wait for the server: a request still
+// waiting to be sent fails alone; a request the server has and does not answer in time gives the
+// whole connection up at once (every request in flight on it fails, the timed-out one as a
+// timeout, the others pipelined with it as connection errors), a cancel request for its backend
+// goes to a thread of its own (BlockingCallPool: libpq's PQcancel blocks, with no timeout), and
+// the connection reopens with backoff, counted. Abandoning, rather than cancelling and waiting on
+// the same connection, means a late cancel can never hit a later request, and a server that
+// stopped or vanished holds nothing up. Connecting (and the setup after it) that takes longer
+// than the URL's connect_timeout (10 s when it has none) starts over.
 #pragma once
 
 #include <libpq-fe.h>
@@ -12,10 +22,10 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,10 +98,27 @@ private:
     const char* const* values_ = inline_values_;
     PgTextParams params_;  // set_values()
     std::uint64_t reads_when_sent_ = 0;  // PgConnection's read count when this was sent
+
+public:
+    // The owner's attempt (one or several requests, e.g. BEGIN ... COMMIT) is over: an interrupt
+    // meant for it, still on its way to the connection's thread, must not end the next one.
+    // Called on the connection's thread.
+    void attempt_ended() noexcept { attempt_.fetch_add(1, std::memory_order_release); }
+
+private:
+    std::atomic<std::uint64_t> attempt_{0};
 };
 
 // The first line of a libpq message, without trailing blanks.
 std::string pg_first_line(const char* text);
+
+// `conninfo` (a URL or key=value string) with its host names looked up now, once, into hostaddr:
+// one host entry per address, in getaddrinfo's order, host kept (TLS verification and
+// authentication still see the name). libpq otherwise resolves host names in PQconnectStart and
+// PQconnectPoll, a blocking getaddrinfo on the connection's event loop at every reconnect.
+// Returned unchanged when nothing needs a lookup (addresses, unix sockets, hostaddr given) or a
+// lookup fails (libpq then reports it as it would).
+std::string pg_conninfo_with_addresses(const std::string& conninfo);
 
 // Maps a server error (SQLSTATE) to the engine's kind and whether retrying may succeed.
 void classify_pg_error(const char* sqlstate, PgReply& reply);
@@ -104,9 +131,15 @@ public:
     // Connects, runs the setup and prepares the statements; done("") on success, else the error.
     void open(std::function<void(std::string)> done);
     void submit(PgRequest& request);
-    // Thread-safe: asks the server to cancel what it runs now; requests still waiting for a
-    // reconnect fail at once (as timeouts).
-    void interrupt() noexcept;
+    // Thread-safe, never blocks: the attempt `request` belongs to has timed out. On the
+    // connection's thread, soon: if the request waits to be sent, it fails alone (timeout); if
+    // the server has it, the connection is abandoned (see above). Nothing when that attempt has
+    // ended meanwhile (PgRequest::attempt_ended).
+    void interrupt(PgRequest& request) noexcept;
+    // Bumped each time the connection is lost or abandoned: a transaction begun under another
+    // incarnation went with its connection (no ROLLBACK to send).
+    std::uint64_t incarnation() const { return incarnation_; }
+    asio::io_context& io() const { return io_; }
     // A session is done with the connection; the last one closes it.
     void release();
     std::uint64_t reconnects() const { return reconnects_; }
@@ -129,14 +162,19 @@ private:
     void push_sent(PgRequest* request);
     void finish_front();
     void lost(const std::string& message);
+    void time_out(PgRequest& request);
+    void abandon(PgRequest& timed_out);
+    void drop_connection();
     void schedule_reconnect();
-    void fail_waiting(ErrorKind kind, bool retryable, const std::string& message);
+    void arm_connect_timer();
     void close_socket();
 
     asio::io_context& io_;
     PgConnectionSettings settings_;
     FdReadiness socket_;  // watches a duplicate of libpq's socket
     asio::steady_timer reconnect_timer_;
+    asio::steady_timer connect_timer_;  // connect + setup must finish within connect_timeout_
+    std::chrono::milliseconds connect_timeout_{10'000};
     PGconn* conn_ = nullptr;
     State state_ = State::idle;
     bool pipeline_ = false;
@@ -148,11 +186,11 @@ private:
     std::unique_ptr<SetupStep> setup_step_;
     std::size_t users_left_;
     std::uint64_t reconnects_ = 0;
+    std::uint64_t incarnation_ = 0;
+    std::uint64_t connect_seq_ = 0;  // which connect a connect timer belongs to
     int reconnect_backoff_ms_ = 0;
     std::string last_error_;
-
-    std::mutex cancel_mutex_;  // guards cancel_ against interrupt() from the monitor thread
-    PGcancel* cancel_ = nullptr;
+    PGcancel* cancel_ = nullptr;  // for the backend of the connection now open; the connection's thread only
 };
 
 std::string pg_library_version();

@@ -11,6 +11,7 @@
 
 #include "connectors/options.hpp"
 #include "connectors/pg_connection.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
 namespace {
@@ -92,6 +93,8 @@ PgOptions parse_options(const ConnectorOptions& options) {
         throw ConnectorConfigError("invalid connection URL: " + message);
     }
     PQconninfoFree(parsed);
+    // Looked up here, before any load, on the caller's thread: not on an event loop at every reconnect.
+    o.session_conninfo = pg_conninfo_with_addresses(o.url);
     return o;
 }
 
@@ -113,7 +116,7 @@ PgOptions parse_options(const ConnectorOptions& options) {
         if (message.find("authentication failed") != std::string::npos ||
             message.find("does not exist") != std::string::npos)
             throw ConnectorConfigError(what + ": " + message);
-        throw ConnectorError(what + ": " + message);
+        throw ConnectorError(what + ": " + explain_resource_errors(message));
     } catch (const pqxx::failure& e) {
         throw ConnectorError(what + ": " + std::string(e.what()));
     }
@@ -132,10 +135,11 @@ public:
     }
     void complete(const PgReply& reply) override {
         if (!reply.ok) last_error_ = reply.message;
+        attempt_ended();
         done_->attempt_done(reply.ok ? (reply.first_value_true ? Attempt::committed() : Attempt::rejected())
                                      : Attempt::failed(reply.error, reply.retryable));
     }
-    void interrupt() noexcept override { conn_->interrupt(); }
+    void interrupt() noexcept override { conn_->interrupt(*this); }
     void shutdown() override { conn_->release(); }
     std::string last_error() const override { return last_error_; }
     std::uint64_t reconnects() const override { return conn_->reconnects(); }
@@ -163,8 +167,9 @@ public:
             last_error_ = reply.message;
             failure_ = Attempt::failed(reply.error, reply.retryable);
             // An error inside the transaction leaves it aborted: roll back before the next one.
-            // (A failed COMMIT has ended it already, and a lost connection took it along.)
-            if (in_transaction_ && step_ != Step::commit && reply.error != ErrorKind::connection)
+            // (A failed COMMIT has ended it already, and a connection lost or abandoned since
+            // BEGIN took it along: a ROLLBACK would only wait for the reconnect.)
+            if (in_transaction_ && step_ != Step::commit && conn_->incarnation() == transaction_incarnation_)
                 return send(Step::rollback_after_error, kRollback, {});
             return finish(failure_);
         }
@@ -172,6 +177,7 @@ public:
         switch (step_) {
             case Step::begin:
                 in_transaction_ = true;
+                transaction_incarnation_ = conn_->incarnation();
                 return from < to ? send(Step::debit_first, kDebit, {from, t_.amount})
                                  : send(Step::credit_first, kCredit, {to, t_.amount});
             case Step::debit_first:
@@ -193,7 +199,7 @@ public:
         }
     }
 
-    void interrupt() noexcept override { conn_->interrupt(); }
+    void interrupt() noexcept override { conn_->interrupt(*this); }
     void shutdown() override { conn_->release(); }
     std::string last_error() const override { return last_error_; }
     std::uint64_t reconnects() const override { return conn_->reconnects(); }
@@ -209,6 +215,7 @@ private:
     }
     void finish(Attempt attempt) {
         in_transaction_ = false;
+        attempt_ended();
         done_->attempt_done(attempt);
     }
 
@@ -217,6 +224,7 @@ private:
     Transfer t_;
     Step step_ = Step::begin;
     bool in_transaction_ = false;
+    std::uint64_t transaction_incarnation_ = 0;  // the connection's, when BEGIN succeeded
     Attempt failure_;
     std::string last_error_;
 };
@@ -224,9 +232,12 @@ private:
 }  // namespace
 
 // Connections being opened or open, by pipeline group; sessions of one group open one connection.
+// Only the group's sessions own it (the map's pointer is weak): a connection must go with the run
+// whose event loop it lives on, not with the connector, which may outlive that loop.
 struct PostgresConnector::Groups {
     struct Group {
-        std::shared_ptr<PgConnection> conn;
+        std::weak_ptr<PgConnection> conn;
+        bool opening = false;
         bool open = false;
         std::string error;
         std::vector<GroupOpened> waiting;  // sessions of the group waiting for it to open
@@ -328,13 +339,16 @@ void PostgresConnector::open_in_group(asio::io_context& io, std::size_t index, s
         std::lock_guard lock(groups_->mutex);
         Groups::Group& group = groups_->by_group[group_index];
         if (group.open || !group.error.empty()) {  // a later session of an opened group
-            asio::post(io, [conn = group.conn, error = group.error, done = std::move(done)] { done(conn, error); });
+            auto conn = group.conn.lock();  // (its earlier sessions hold it: none has finished yet)
+            const std::string error = conn || !group.error.empty() ? group.error : "connection closed";
+            asio::post(io, [conn = std::move(conn), error, done = std::move(done)] { done(conn, error); });
             return;
         }
         group.waiting.push_back(std::move(done));
-        if (group.conn) return;  // its first session is opening it; this one waits
+        if (group.opening) return;  // its first session is opening it; this one waits
+        group.opening = true;
         PgConnectionSettings settings;
-        settings.conninfo = options_.url;
+        settings.conninfo = options_.session_conninfo;
         settings.setup = connection_setup();
         settings.statements = std::move(statements);
         settings.depth = options_.inflight;
@@ -350,7 +364,7 @@ void PostgresConnector::open_in_group(asio::io_context& io, std::size_t index, s
             group.open = error.empty();
             group.error = error;
             waiting.swap(group.waiting);
-            conn = group.conn;
+            conn = group.conn.lock();  // (alive: it is the one calling)
         }
         for (GroupOpened& opened : waiting) opened(conn, error);
     });

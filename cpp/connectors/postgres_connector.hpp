@@ -22,6 +22,7 @@ namespace loadbench {
 
 struct PgOptions {
     std::string url;
+    std::string session_conninfo;  // url with host names resolved (pg_conninfo_with_addresses): the load's
     bool cockroachdb = false;
     bool function_mode = true;
     bool serializable = false;

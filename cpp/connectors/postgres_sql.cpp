@@ -7,8 +7,11 @@
 
 #include <boost/asio/post.hpp>
 
+#include <optional>
+
 #include "connectors/pg_connection.hpp"
 #include "connectors/postgres_connector.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
 namespace {
@@ -23,7 +26,8 @@ std::string statement_name(std::size_t i) { return "lb_q" + std::to_string(i); }
 class PgBlocking {
 public:
     PgBlocking(const std::string& url, const std::vector<std::string>& setup) : conn_(PQconnectdb(url.c_str())) {
-        if (PQstatus(conn_) != CONNECTION_OK) throw ConnectorError("cannot connect: " + pg_first_line(PQerrorMessage(conn_)));
+        if (PQstatus(conn_) != CONNECTION_OK)
+            throw ConnectorError("cannot connect: " + explain_resource_errors(pg_first_line(PQerrorMessage(conn_))));
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
         for (const std::string& sql : setup) check(exec(sql), sql);
     }
@@ -120,21 +124,32 @@ public:
 
     void execute(std::size_t statement_index, std::span<const SqlValue> values, SqlReplyCallback& done) override {
         done_ = &done;
+        control_.reset();
         statement = names_[statement_index].c_str();
         set_values(values);
         conn_->submit(*this);
     }
     void control(SqlControl what, SqlReplyCallback& done) override {
         done_ = &done;
+        control_ = what;
+        // A connection lost or abandoned since BEGIN took the transaction with it: a ROLLBACK
+        // would only wait for the reconnect (after a timeout, for a server that may never answer).
+        if (what == SqlControl::rollback && conn_->incarnation() != transaction_incarnation_) {
+            asio::post(conn_->io(), [this] { done_->sql_done({}); });
+            return;
+        }
         statement = (what == SqlControl::begin ? kSqlBegin : what == SqlControl::commit ? kSqlCommit : kSqlRollback).name.c_str();
         set_params({});
         conn_->submit(*this);
     }
     void complete(const PgReply& reply) override {
         if (!reply.ok) last_error_ = reply.message;
+        if (reply.ok && control_ == SqlControl::begin) transaction_incarnation_ = conn_->incarnation();
+        control_.reset();
         done_->sql_done({reply.ok, reply.error, reply.retryable, reply.rows_affected});
     }
-    void interrupt() noexcept override { conn_->interrupt(); }
+    void attempt_ended() noexcept override { PgRequest::attempt_ended(); }
+    void interrupt() noexcept override { conn_->interrupt(*this); }
     void shutdown() override { conn_->release(); }
     std::string last_error() const override { return last_error_; }
     std::uint64_t reconnects() const override { return conn_->reconnects(); }
@@ -143,6 +158,8 @@ private:
     std::shared_ptr<PgConnection> conn_;
     std::vector<std::string> names_;
     SqlReplyCallback* done_ = nullptr;
+    std::optional<SqlControl> control_;  // the control statement in flight, if any
+    std::uint64_t transaction_incarnation_ = 0;  // the connection's, when BEGIN succeeded
     std::string last_error_;
 };
 

@@ -99,6 +99,7 @@ RpcConnector::RpcConnector(const ConnectorOptions& options)
       control_timeout_s_(static_cast<double>(option_int(options, "control_timeout_s", 600, 1, 86'400))) {
     protocol_ = std::make_shared<RpcProtocol>(url_);
     tls_ = make_tls_client(url_);
+    endpoints_.resolve(url_);
 }
 
 std::string RpcConnector::call(const std::string& body, double timeout_s, const std::string& what) {

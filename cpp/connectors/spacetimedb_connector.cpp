@@ -129,6 +129,7 @@ SpacetimeDbConnector::SpacetimeDbConnector(const ConnectorOptions& options)
     ws->bearer = token_;
     ws_settings_ = std::move(ws);
     tls_ = make_tls_client(url_);
+    endpoints_.resolve(url_);
 }
 
 HttpCallResult SpacetimeDbConnector::http(http::verb method, const std::string& path, const std::string& body,

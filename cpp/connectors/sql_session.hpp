@@ -63,6 +63,9 @@ public:
     // `statement` indexes the statements the session was opened with.
     virtual SqlReply execute(std::size_t statement, std::span<const SqlValue> values) = 0;
     virtual SqlReply control(SqlControl what) = 0;
+    // The engine's attempt (the calls for one try of an operation) is over: an interrupt meant for
+    // it must not reach the next one.
+    virtual void attempt_ended() noexcept {}
     virtual std::string last_error() const { return {}; }
 };
 
@@ -80,6 +83,8 @@ public:
     // `values` must stay alive until `done` is called.
     virtual void execute(std::size_t statement, std::span<const SqlValue> values, SqlReplyCallback& done) = 0;
     virtual void control(SqlControl what, SqlReplyCallback& done) = 0;
+    // As SqlSession::attempt_ended(); called before the attempt's outcome is reported.
+    virtual void attempt_ended() noexcept {}
     virtual void shutdown() = 0;
     virtual std::string last_error() const { return {}; }
     virtual std::uint64_t reconnects() const { return 0; }

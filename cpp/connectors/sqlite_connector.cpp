@@ -3,10 +3,19 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <array>
+#include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstdint>
+#include <ctime>
 
 #include "connectors/options.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
 namespace {
@@ -51,6 +60,71 @@ ErrorKind classify(int rc) {
     }
 }
 
+// What went wrong, with the system's reason when SQLite met a resource limit (a journal that
+// cannot be opened for want of descriptors reads "unable to open database file" otherwise).
+std::string describe_failure(sqlite3* db, int rc, const std::string& message) {
+    std::string text = std::string(sqlite3_errstr(rc)) + ": " + message;
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR) {
+        const int err = sqlite3_system_errno(db);
+        if (is_resource_exhaustion(err)) text += ": " + describe_errno(err);
+    }
+    return text;
+}
+
+// Waits for a lock as SQLite's own busy handler does (the same sleeps, at most the mode's
+// busy_timeout in all), but gives up as soon as the session is interrupted: sqlite3_interrupt()
+// alone does not end a busy wait (measured on SQLite 3.40.1: a wait for BEGIN IMMEDIATE sat out
+// its whole 3 s busy_timeout after sqlite3_interrupt at 0.3 s, in rollback and WAL mode alike).
+// The sleep is a futex wait that interrupt() wakes, so the timeout ends the wait at once.
+class BusyWait {
+public:
+    explicit BusyWait(int timeout_ms) : timeout_ms_(timeout_ms) {}
+    BusyWait(const BusyWait&) = delete;
+    BusyWait& operator=(const BusyWait&) = delete;
+
+    // Replaces the connection's busy handler (the open's timeout) with this one; with a timeout of
+    // 0, none: BUSY at once, as SQLite out of the box.
+    void install(sqlite3* db) {
+        if (timeout_ms_ > 0) sqlite3_busy_handler(db, &BusyWait::handler, this);
+        else sqlite3_busy_handler(db, nullptr, nullptr);
+    }
+    // Thread-safe, never blocks: ends the wait in progress, and any until reset().
+    void interrupt() noexcept {
+        flag_.store(1, std::memory_order_release);
+        syscall(SYS_futex, word(), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+    }
+    // After each attempt: an interrupt meant for it must not end the next one's waits. (One that
+    // arrives later than that ends the next attempt's first wait, as a retryable BUSY.)
+    void reset() noexcept { flag_.store(0, std::memory_order_relaxed); }
+    bool interrupted() const noexcept { return flag_.load(std::memory_order_acquire) != 0; }
+
+private:
+    std::uint32_t* word() noexcept { return reinterpret_cast<std::uint32_t*>(&flag_); }
+
+    static int handler(void* arg, int count) {
+        auto& self = *static_cast<BusyWait*>(arg);
+        // sqliteDefaultBusyCallback's schedule (ms): these sleeps, then 100 each.
+        static constexpr int kDelays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+        static constexpr int kTotals[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+        constexpr int n = static_cast<int>(std::size(kDelays));
+        if (self.interrupted()) return 0;
+        int delay = count < n ? kDelays[count] : kDelays[n - 1];
+        const long long prior = count < n ? kTotals[count] : kTotals[n - 1] + 100LL * (count - (n - 1));
+        if (prior + delay > self.timeout_ms_) {
+            delay = static_cast<int>(self.timeout_ms_ - prior);
+            if (delay <= 0) return 0;
+        }
+        const timespec wait{delay / 1000, static_cast<long>(delay % 1000) * 1'000'000L};
+        syscall(SYS_futex, self.word(), FUTEX_WAIT_PRIVATE, 0, &wait, nullptr, 0);
+        return self.interrupted() ? 0 : 1;
+    }
+
+    const int timeout_ms_;
+    std::atomic<std::uint32_t> flag_{0};
+    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+};
+
 // Sessions open all at once before the load starts (the first of them may be recovering the WAL),
 // so opening waits for locks whatever the mode; the mode's own busy timeout applies afterwards.
 constexpr int kOpenBusyTimeoutMs = 10'000;
@@ -63,23 +137,40 @@ SQLite::Database open_database(const std::string& file, const SqliteMode& mode, 
         if (!mode.mmap_size.empty()) db.exec("PRAGMA mmap_size=" + mode.mmap_size);
         return db;
     } catch (const SQLite::Exception& e) {
-        throw ConnectorError("cannot open '" + file + "': " + e.what());
+        const int err = errno;  // the open's own, when it failed for want of a resource
+        std::string reason = e.what();
+        if (is_resource_exhaustion(err)) reason += ": " + describe_errno(err);
+        throw ConnectorError("cannot open '" + file + "': " + reason);
     }
 }
 
 class SqliteTransferSession final : public TransferSession {
 public:
     SqliteTransferSession(const std::string& file, const SqliteMode& mode)
-        : db_(open_database(file, mode, SQLite::OPEN_READWRITE)),
+        : busy_(mode.busy_timeout_ms),
+          db_(open_database(file, mode, SQLite::OPEN_READWRITE)),
           begin_(db_, "BEGIN IMMEDIATE"),
           debit_(db_, "UPDATE accounts SET balance = balance - ?1 WHERE id = ?2 AND balance >= ?1"),
           credit_(db_, "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2"),
           commit_(db_, "COMMIT"),
           rollback_(db_, "ROLLBACK") {
-        db_.setBusyTimeout(mode.busy_timeout_ms);
+        busy_.install(db_.getHandle());
     }
 
     Attempt transfer(const Transfer& t) override {
+        const Attempt attempt = run(t);
+        busy_.reset();
+        return attempt;
+    }
+
+    void interrupt() noexcept override {
+        busy_.interrupt();
+        sqlite3_interrupt(db_.getHandle());
+    }
+    std::string last_error() const override { return last_error_; }
+
+private:
+    Attempt run(const Transfer& t) {
         int rc = step(begin_);
         if (rc != SQLITE_DONE) return fail(rc);
         debit_.bind(1, t.amount);
@@ -96,10 +187,6 @@ public:
         return Attempt::committed();
     }
 
-    void interrupt() noexcept override { sqlite3_interrupt(db_.getHandle()); }
-    std::string last_error() const override { return last_error_; }
-
-private:
     static int step(SQLite::Statement& statement) {
         const int rc = statement.tryExecuteStep();
         statement.tryReset();
@@ -107,12 +194,14 @@ private:
     }
 
     Attempt fail(int rc) {
-        last_error_ = std::string(sqlite3_errstr(rc)) + ": " + db_.getErrorMsg();
+        last_error_ = describe_failure(db_.getHandle(), rc, db_.getErrorMsg());
+        if (busy_.interrupted()) last_error_ = "timed out waiting for a lock (" + last_error_ + ")";
         if (!sqlite3_get_autocommit(db_.getHandle())) step(rollback_);
         const ErrorKind kind = classify(rc);
         return Attempt::failed(kind, kind == ErrorKind::busy);
     }
 
+    BusyWait busy_;  // before db_: closing the database may still wait for a lock (a WAL checkpoint)
     SQLite::Database db_;
     SQLite::Statement begin_, debit_, credit_, commit_, rollback_;
     std::string last_error_;
@@ -153,7 +242,8 @@ private:
 class SqliteSqlSession final : public SqlSession {
 public:
     SqliteSqlSession(const std::string& file, const SqliteMode& mode, const std::vector<std::string>& statements)
-        : db_(open_database(file, mode, SQLite::OPEN_READWRITE)),
+        : busy_(mode.busy_timeout_ms),
+          db_(open_database(file, mode, SQLite::OPEN_READWRITE)),
           begin_(db_.getHandle(), "BEGIN IMMEDIATE"),
           commit_(db_.getHandle(), "COMMIT"),
           rollback_(db_.getHandle(), "ROLLBACK") {
@@ -168,7 +258,7 @@ public:
         }
         // Only now: preparing reads the schema, which may wait for a session still opening (the
         // open's own timeout applies); the mode's timeout governs the load.
-        db_.setBusyTimeout(mode.busy_timeout_ms);
+        busy_.install(db_.getHandle());
     }
 
     SqlReply execute(std::size_t statement, std::span<const SqlValue> values) override {
@@ -200,16 +290,22 @@ public:
         return rc == SQLITE_DONE ? SqlReply{} : fail(rc);
     }
 
-    void interrupt() noexcept override { sqlite3_interrupt(db_.getHandle()); }
+    void interrupt() noexcept override {
+        busy_.interrupt();
+        sqlite3_interrupt(db_.getHandle());
+    }
+    void attempt_ended() noexcept override { busy_.reset(); }
     std::string last_error() const override { return last_error_; }
 
 private:
     SqlReply fail(int rc) {
-        last_error_ = std::string(sqlite3_errstr(rc)) + ": " + db_.getErrorMsg();
+        last_error_ = describe_failure(db_.getHandle(), rc, db_.getErrorMsg());
+        if (busy_.interrupted()) last_error_ = "timed out waiting for a lock (" + last_error_ + ")";
         const ErrorKind kind = classify(rc);
         return SqlReply::failed(kind, kind == ErrorKind::busy);
     }
 
+    BusyWait busy_;  // before db_: closing the database may still wait for a lock (a WAL checkpoint)
     SQLite::Database db_;
     PreparedStatement begin_, commit_, rollback_;
     std::vector<std::unique_ptr<PreparedStatement>> statements_;

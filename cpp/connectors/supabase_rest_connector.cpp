@@ -97,6 +97,7 @@ SupabaseRestConnector::SupabaseRestConnector(const ConnectorOptions& options)
       database_(std::make_unique<PostgresConnector>(ConnectorOptions{{"url", db_url_}, {"mode", "function"}})) {
     protocol_ = std::make_shared<PostgrestProtocol>(url_, anon_key_);
     tls_ = make_tls_client(url_);
+    endpoints_.resolve(url_);
 }
 
 SupabaseRestConnector::~SupabaseRestConnector() = default;

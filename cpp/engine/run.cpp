@@ -504,18 +504,28 @@ void Run::wait_until(std::int64_t t) const {
 
 // --- the monitor ---------------------------------------------------------------------------------
 
-void Run::watchdog(std::int64_t now) {
-    if (timeout_ns_ <= 0) return;
+// Interrupts every session whose attempt is past its deadline. Returns the earliest deadline still
+// ahead (INT64_MAX: none), so the monitor wakes for it: a timeout then fires at its deadline, not
+// up to a sleep later. (Deadlines set while the monitor sleeps lie a whole timeout ahead, after
+// its wake-up.) interrupt() must not block (see Interruptible): this thread also keeps the clock.
+std::int64_t Run::watchdog(std::int64_t now) {
+    if (timeout_ns_ <= 0) return INT64_MAX;
+    std::int64_t next = INT64_MAX;
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         SessionSlot& slot = *slots_[i];
         const std::uint64_t seq = slot.op_seq.load(std::memory_order_acquire);
         const std::int64_t deadline = slot.deadline_ns.load(std::memory_order_acquire);
-        if (deadline == 0 || now < deadline || interrupted_deadline_[i] == deadline) continue;
+        if (deadline == 0 || interrupted_deadline_[i] == deadline) continue;
+        if (now < deadline) {
+            next = std::min(next, deadline);
+            continue;
+        }
         interrupted_deadline_[i] = deadline;
         slot.timed_out_seq.store(seq, std::memory_order_relaxed);
         std::lock_guard lock(slot.target_mutex);
         if (slot.target && slot.op_seq.load(std::memory_order_acquire) == seq) slot.target->interrupt();
     }
+    return next;
 }
 
 void Run::close_second(std::int64_t now, std::int64_t& last_boundary) {
@@ -599,7 +609,7 @@ void Run::monitor_main() {
     for (;;) {
         const std::int64_t now = now_ns();
         const std::int64_t end = measure_end_ns_.load();
-        watchdog(now);
+        const std::int64_t next_deadline = watchdog(now);
         tick(now);
         if (now >= end) break;
         if (config_.operations > 0 && quotas_done_.load() == n) {
@@ -622,7 +632,8 @@ void Run::monitor_main() {
             if (next_boundary <= now) next_boundary = now + kSecondNs;  // the monitor was descheduled
             continue;
         }
-        const std::int64_t wake = std::min({now + monitor_sleep_ns_, end, measuring ? next_boundary : window_open_ns_});
+        const std::int64_t wake =
+            std::min({now + monitor_sleep_ns_, end, measuring ? next_boundary : window_open_ns_, next_deadline});
         monitor_sleep(std::max<std::int64_t>(wake - now, 0));
     }
     const double cpu_at_close = process_cpu_seconds();

@@ -255,7 +255,7 @@ private:
     void abort_opening();
     void interrupt_in_flight();  // on interrupter_
     void join_finished_threads();
-    void watchdog(std::int64_t now);
+    std::int64_t watchdog(std::int64_t now);  // the next deadline ahead
     void monitor_sleep(std::int64_t ns);
     void tick(std::int64_t now);
     void close_second(std::int64_t now, std::int64_t& last_boundary);

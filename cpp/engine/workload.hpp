@@ -28,8 +28,11 @@ public:
     virtual ~Interruptible() = default;
     // Called from the monitor thread when the per-operation timeout expires, and from the run's
     // interrupter thread when the run stops: make the attempt in progress return soon. Must be
-    // safe to call at any time and must not block (a session that still does not return is
-    // abandoned); may do nothing.
+    // safe to call at any time; may do nothing. Must never block: no network (a cancel request
+    // that has to reach the server goes to a thread of its own, e.g. BlockingCallPool), no lock
+    // held across I/O. The monitor also keeps the clock, cuts the seconds and times out every
+    // other session: one interrupt() that waits stops all of that. A session that still does
+    // not return after a stop is abandoned.
     virtual void interrupt() noexcept {}
 };
 

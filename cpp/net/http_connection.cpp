@@ -13,6 +13,7 @@
 #include <chrono>
 
 #include "connectors/connector.hpp"
+#include "net/system_error.hpp"
 
 namespace loadbench {
 
@@ -28,7 +29,7 @@ TcpEndpoints resolve_endpoints(const HttpUrl& url) {
     tcp::resolver resolver(io);
     boost::system::error_code ec;
     auto results = resolver.resolve(url.host, url.port, ec);
-    if (ec) throw ConnectorError("cannot resolve " + url.host + ": " + ec.message());
+    if (ec) throw ConnectorError("cannot resolve " + url.host + ": " + describe_error(ec));
     TcpEndpoints out;
     for (const auto& r : results) out.push_back(r.endpoint());
     if (out.empty()) throw ConnectorError("cannot resolve " + url.host + ": no address");
@@ -65,7 +66,7 @@ bool set_server_name(SSL* ssl, const std::string& host) {
 }
 
 std::string tls_error(const boost::system::error_code& ec) {
-    std::string message = ec.message();
+    std::string message = describe_error(ec);
     if (ec.category() == asio::error::get_ssl_category()) {
         const unsigned long reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
         if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED) message = "certificate verify failed";
@@ -73,9 +74,27 @@ std::string tls_error(const boost::system::error_code& ec) {
     return "TLS handshake failed: " + message;
 }
 
+void connect_to_any(tcp::socket& socket, std::shared_ptr<const TcpEndpoints> endpoints,
+                    std::function<void(const boost::system::error_code&)> done, std::size_t first) {
+    boost::system::error_code ec = asio::error::not_found;
+    for (std::size_t i = first; i < endpoints->size(); ++i) {
+        const tcp::endpoint& endpoint = (*endpoints)[i];
+        boost::system::error_code ignored;
+        if (socket.is_open()) socket.close(ignored);
+        socket.open(endpoint.protocol(), ec);
+        if (ec) continue;  // (another address family may still open)
+        socket.async_connect(endpoint, [&socket, endpoints, done = std::move(done), i](const boost::system::error_code& ec) mutable {
+            if (!ec || ec == asio::error::operation_aborted || i + 1 >= endpoints->size()) return done(ec);
+            connect_to_any(socket, std::move(endpoints), std::move(done), i + 1);
+        });
+        return;
+    }
+    asio::post(socket.get_executor(), [done = std::move(done), ec] { done(ec); });
+}
+
 HttpConnection::HttpConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
                                std::shared_ptr<TlsClient> tls)
-    : io_(io), endpoints_(std::move(endpoints)), tls_(std::move(tls)), socket_(io), timer_(io) {}
+    : io_(io), endpoints_(std::move(endpoints)), tls_(std::move(tls)), socket_(io), timer_(io), connect_timer_(io) {}
 
 HttpConnection::~HttpConnection() { close_socket(); }
 
@@ -99,15 +118,25 @@ void HttpConnection::start_connect() {
         if (!set_server_name(tls_stream_->native_handle(), tls_->host))
             return asio::post(io_, [self = shared_from_this()] { self->connect_failed("TLS: cannot set the server name"); });
     }
-    asio::async_connect(tcp_socket(), *endpoints_,
-                        [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
-                            self->on_connected(ec);
-                        });
+    arm_connect_timer();
+    connect_to_any(tcp_socket(), endpoints_,
+                   [self = shared_from_this()](const boost::system::error_code& ec) { self->on_connected(ec); });
+}
+
+void HttpConnection::arm_connect_timer() {
+    const std::uint64_t seq = ++connect_seq_;
+    connect_timer_.expires_after(kConnectTimeout);
+    connect_timer_.async_wait([self = shared_from_this(), seq](const boost::system::error_code& ec) {
+        if (ec || self->connect_seq_ != seq) return;
+        self->connect_failed("cannot connect: no answer within " + std::to_string(kConnectTimeout.count() / 1000) + " s");
+    });
 }
 
 void HttpConnection::connect_failed(const std::string& message) {
     if (state_ != State::connecting) return;
     last_error_ = message;
+    ++connect_seq_;
+    connect_timer_.cancel();
     close_socket();
     if (open_done_) {
         state_ = State::closed;
@@ -119,7 +148,7 @@ void HttpConnection::connect_failed(const std::string& message) {
 
 void HttpConnection::on_connected(const boost::system::error_code& ec) {
     if (state_ != State::connecting) return;  // closed (or interrupted) meanwhile
-    if (ec) return connect_failed("cannot connect: " + ec.message());
+    if (ec) return connect_failed("cannot connect: " + describe_error(ec));
     boost::system::error_code ignored;
     tcp_socket().set_option(tcp::no_delay(true), ignored);
     if (!tls_stream_) return on_ready();
@@ -132,6 +161,8 @@ void HttpConnection::on_connected(const boost::system::error_code& ec) {
 
 void HttpConnection::on_ready() {
     state_ = State::ready;
+    ++connect_seq_;
+    connect_timer_.cancel();
     backoff_ms_ = 0;
     if (ever_connected_ && reopen_counts_) {
         ++reconnects_;
@@ -162,7 +193,7 @@ void HttpConnection::write() {
     with_stream([this](auto& stream) {
         http::async_write(stream, *request_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
             if (self->state_ != State::busy) return;
-            if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
+            if (ec) return self->lost(ErrorKind::connection, "connection lost: " + describe_error(ec));
             self->read();
         });
     });
@@ -179,7 +210,7 @@ void HttpConnection::read() {
                              ec == http::error::bad_status || ec == http::error::bad_field ||
                              ec == http::error::bad_value || ec == http::error::bad_chunk)
                              return self->lost(ErrorKind::protocol, "malformed HTTP reply: " + ec.message());
-                         if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
+                         if (ec) return self->lost(ErrorKind::connection, "connection lost: " + describe_error(ec));
                          HttpResponse response = self->parser_->release();
                          HttpResponseHandler* handler = std::exchange(self->handler_, nullptr);
                          self->request_ = nullptr;
@@ -238,6 +269,8 @@ void HttpConnection::interrupt() noexcept {
 void HttpConnection::close() {
     state_ = State::closed;
     timer_.cancel();
+    ++connect_seq_;
+    connect_timer_.cancel();
     close_socket();
 }
 
@@ -271,9 +304,11 @@ void call_chain(Stream& stream, beast::tcp_stream& tcp, const TcpEndpoints& endp
 
 }  // namespace
 
-HttpCallResult http_call(const HttpUrl& url, http::verb method, const std::string& target,
-                         const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
-                         double timeout_s, const std::string& what) {
+namespace {
+
+HttpCallResult http_call_once(const HttpUrl& url, http::verb method, const std::string& target,
+                              const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+                              double timeout_s, const std::string& what) {
     asio::io_context io;
     const auto timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
     const TcpEndpoints endpoints = resolve_endpoints(url);
@@ -312,13 +347,33 @@ HttpCallResult http_call(const HttpUrl& url, http::verb method, const std::strin
                    [](std::function<void()> next) { next(); });
     }
     io.run();
+    if (failure == asio::error::operation_aborted && std::string_view(step) == "connect to") {
+        // Nothing here cancels a connect: asio's range connect says this when it could not open
+        // the socket (a process out of descriptors). Ask the system why.
+        tcp::socket probe(io);
+        boost::system::error_code why;
+        probe.open(endpoints.front().protocol(), why);
+        if (why) failure = why;
+    }
     if (failure) {
-        std::string reason = failure == beast::error::timeout ? "timed out" : failure.message();
+        std::string reason = failure == beast::error::timeout ? "timed out" : describe_error(failure);
         if (failure.category() == asio::error::get_ssl_category()) reason = tls_error(failure);
         throw ConnectorError(what + ": cannot " + step + " " + url.origin() + ": " + reason);
     }
     HttpResponse response = parser.release();
     return {response.result_int(), std::move(response.body())};
+}
+
+}  // namespace
+
+HttpCallResult http_call(const HttpUrl& url, http::verb method, const std::string& target,
+                         const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+                         double timeout_s, const std::string& what) {
+    try {
+        return http_call_once(url, method, target, headers, body, timeout_s, what);
+    } catch (const boost::system::system_error& e) {  // the event loop itself could not start (epoll, eventfd)
+        throw ConnectorError(what + ": cannot connect to " + url.origin() + ": " + describe_error(e.code()));
+    }
 }
 
 }  // namespace loadbench

@@ -21,6 +21,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +49,12 @@ TcpEndpoints resolve_endpoints(const HttpUrl& url);
 // from several threads) and shared by every session after; a failure fails every open alike.
 class SharedEndpoints {
 public:
+    // Resolves now, on the calling thread: connectors call it when constructed (before any load),
+    // so that no event loop waits on a name lookup when sessions open.
+    void resolve(const HttpUrl& url) {
+        std::string ignored;
+        get(url, ignored);
+    }
     // The endpoints, or nullptr when they cannot be resolved; `error` then says why.
     std::shared_ptr<const TcpEndpoints> get(const HttpUrl& url, std::string& error);
 
@@ -68,6 +75,18 @@ std::shared_ptr<TlsClient> make_tls_client(const HttpUrl& url);
 bool set_server_name(SSL* ssl, const std::string& host);
 // A TLS failure in one line ("TLS handshake failed: certificate verify failed").
 std::string tls_error(const boost::system::error_code& ec);
+
+// How long opening a connection (TCP connect, TLS handshake and, for a WebSocket, the upgrade and
+// the greeting) may take before it starts over (a reopen) or fails (the first open): a connect
+// nobody answers would otherwise wait for TCP to give up, minutes later, and a server that
+// accepts and then says nothing would hold the connection forever.
+inline constexpr std::chrono::milliseconds kConnectTimeout{10'000};
+
+// Connects `socket` to the first of `endpoints` that accepts, as asio::async_connect does, except
+// that a socket that cannot be opened reports why (asio's range connect says "Operation canceled"
+// for a process out of descriptors). `done` runs on the socket's executor, never inside the call.
+void connect_to_any(asio::ip::tcp::socket& socket, std::shared_ptr<const TcpEndpoints> endpoints,
+                    std::function<void(const boost::system::error_code&)> done, std::size_t first = 0);
 
 // Receives the outcome of HttpConnection::send(), exactly once, on the io_context's thread and
 // never inside send() itself.
@@ -105,6 +124,7 @@ private:
     void on_connected(const boost::system::error_code& ec);
     void on_ready();
     void connect_failed(const std::string& message);
+    void arm_connect_timer();
     asio::ip::tcp::socket& tcp_socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
     template <class F>
     void with_stream(F&& f) {  // the plain socket, or the TLS stream over it
@@ -123,7 +143,9 @@ private:
     std::shared_ptr<TlsClient> tls_;
     asio::ip::tcp::socket socket_;                                          // plain http
     std::optional<boost::beast::ssl_stream<asio::ip::tcp::socket>> tls_stream_;  // https, one per connect
-    asio::steady_timer timer_;
+    asio::steady_timer timer_;          // reconnect backoff
+    asio::steady_timer connect_timer_;  // kConnectTimeout
+    std::uint64_t connect_seq_ = 0;     // which open a connect timer belongs to
     boost::beast::flat_buffer buffer_;
     std::optional<http::response_parser<http::string_body>> parser_;
     State state_ = State::idle;

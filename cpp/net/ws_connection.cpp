@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "net/system_error.hpp"
+
 namespace loadbench {
 
 namespace beast = boost::beast;
@@ -19,7 +21,12 @@ using tcp = asio::ip::tcp;
 
 WsConnection::WsConnection(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
                            std::shared_ptr<const WsSettings> settings, std::shared_ptr<TlsClient> tls)
-    : io_(io), endpoints_(std::move(endpoints)), settings_(std::move(settings)), tls_(std::move(tls)), timer_(io) {}
+    : io_(io),
+      endpoints_(std::move(endpoints)),
+      settings_(std::move(settings)),
+      tls_(std::move(tls)),
+      timer_(io),
+      connect_timer_(io) {}
 
 WsConnection::~WsConnection() { close_stream(); }
 
@@ -46,11 +53,23 @@ void WsConnection::start_connect() {
     } else {
         ws_.emplace(io_);
     }
+    arm_connect_timer();
     auto& socket = wss_ ? beast::get_lowest_layer(*wss_) : beast::get_lowest_layer(*ws_);
-    asio::async_connect(socket, *endpoints_, [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint&) {
+    connect_to_any(socket, endpoints_, [self = shared_from_this()](const boost::system::error_code& ec) {
         if (self->state_ != State::connecting) return;
-        if (ec) return self->on_open("cannot connect: " + ec.message());
+        if (ec) return self->on_open("cannot connect: " + describe_error(ec));
         self->on_connected();
+    });
+}
+
+// Covers the whole open: connect, TLS, upgrade and greeting.
+void WsConnection::arm_connect_timer() {
+    const std::uint64_t seq = ++connect_seq_;
+    connect_timer_.expires_after(kConnectTimeout);
+    connect_timer_.async_wait([self = shared_from_this(), seq](const boost::system::error_code& ec) {
+        if (ec || self->connect_seq_ != seq || self->state_ != State::connecting) return;
+        self->close_stream();
+        self->on_open("cannot open: no answer within " + std::to_string(kConnectTimeout.count() / 1000) + " s");
     });
 }
 
@@ -82,7 +101,7 @@ void WsConnection::upgrade() {
                                    const unsigned status = self->upgrade_.result_int();
                                    return self->on_open("WebSocket upgrade refused" +
                                                         (status ? " (HTTP " + std::to_string(status) + ")" : std::string()) +
-                                                        ": " + ec.message());
+                                                        ": " + describe_error(ec));
                                }
                                if (self->upgrade_[beast::http::field::sec_websocket_protocol] != self->settings_->subprotocol)
                                    return self->on_open("the server did not accept subprotocol " + self->settings_->subprotocol);
@@ -95,7 +114,7 @@ void WsConnection::read_greeting() {
     with_ws([this](auto& ws) {
     ws.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         if (self->state_ != State::connecting) return;
-        if (ec) return self->on_open("connection lost before the greeting: " + ec.message());
+        if (ec) return self->on_open("connection lost before the greeting: " + describe_error(ec));
         const std::string text = beast::buffers_to_string(self->buffer_.data());
         self->buffer_.consume(self->buffer_.size());
         self->on_open(self->greeting_ ? self->greeting_(text) : std::string());
@@ -104,6 +123,8 @@ void WsConnection::read_greeting() {
 }
 
 void WsConnection::on_open(const std::string& error) {
+    ++connect_seq_;
+    connect_timer_.cancel();
     if (!error.empty()) {
         last_error_ = error;
         if (open_done_) {  // the first open reports; later ones retry
@@ -140,7 +161,7 @@ void WsConnection::write() {
     with_ws([this](auto& ws) {
         ws.async_write(asio::buffer(*outgoing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
             if (self->state_ != State::busy) return;
-            if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
+            if (ec) return self->lost(ErrorKind::connection, "connection lost: " + describe_error(ec));
             self->read_reply();
         });
     });
@@ -150,7 +171,7 @@ void WsConnection::read_reply() {
     with_ws([this](auto& ws) {
     ws.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         if (self->state_ != State::busy) return;
-        if (ec) return self->lost(ErrorKind::connection, "connection lost: " + ec.message());
+        if (ec) return self->lost(ErrorKind::connection, "connection lost: " + describe_error(ec));
         const std::string text = beast::buffers_to_string(self->buffer_.data());
         self->buffer_.consume(self->buffer_.size());
         if (!self->handler_->is_reply(text)) return self->read_reply();
@@ -199,6 +220,8 @@ void WsConnection::interrupt() noexcept {
 void WsConnection::close() {
     state_ = State::closed;
     timer_.cancel();
+    ++connect_seq_;
+    connect_timer_.cancel();
     close_stream();
 }
 

@@ -4,8 +4,8 @@
 // Opening is TCP connect + WebSocket handshake with a subprotocol (refused if the server does not
 // select it) + the server's first message (a greeting the handler may check). A lost connection
 // fails what is in flight, then reopens with backoff (10 ms doubling to 1 s), counted; interrupt()
-// (the engine's watchdog) fails the request in flight as a timeout and reopens. With a TlsClient
-// the WebSocket runs over TLS (wss://).
+// (the engine's watchdog) fails the request in flight as a timeout and reopens. An open that takes
+// longer than kConnectTimeout starts over. With a TlsClient the WebSocket runs over TLS (wss://).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -65,6 +65,7 @@ private:
     enum class State { connecting, ready, busy, backoff, closed };
 
     void start_connect();
+    void arm_connect_timer();
     void on_connected();
     void upgrade();
     template <class F>
@@ -88,7 +89,9 @@ private:
     std::optional<Stream> ws_;
     std::optional<TlsStream> wss_;
     boost::beast::websocket::response_type upgrade_;
-    asio::steady_timer timer_;
+    asio::steady_timer timer_;          // reconnect backoff
+    asio::steady_timer connect_timer_;  // kConnectTimeout
+    std::uint64_t connect_seq_ = 0;     // which open a connect timer belongs to
     boost::beast::flat_buffer buffer_;
     State state_ = State::connecting;
     bool ever_opened_ = false;

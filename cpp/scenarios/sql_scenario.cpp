@@ -269,6 +269,7 @@ public:
                                        : session_->control(call.control);
             call = program_.next(reply);
         }
+        session_->attempt_ended();
         return call.result;
     }
     void interrupt() noexcept override { session_->interrupt(); }
@@ -302,7 +303,9 @@ private:
         switch (call.kind) {
             case SqlAttemptProgram::Call::Kind::execute: return session_->execute(call.statement, call.values, *this);
             case SqlAttemptProgram::Call::Kind::control: return session_->control(call.control, *this);
-            case SqlAttemptProgram::Call::Kind::done: return done_->attempt_done(call.result);
+            case SqlAttemptProgram::Call::Kind::done:
+                session_->attempt_ended();
+                return done_->attempt_done(call.result);
         }
     }
 
