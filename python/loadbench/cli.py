@@ -104,6 +104,9 @@ _run_options = _options(
                       "not storm the server (default 64)."),
     click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
     click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
+    click.option("--skip-capacity-check", is_flag=True,
+                 help="Run even when the estimate says the machine cannot hold the run (memory, threads, file "
+                      "descriptors); it then fails with the resource named when it runs out."),
     click.option("--max-failure-share", type=float, metavar="SHARE",
                  help="A connector whose failed operations exceed this share of its operations fails the run, as "
                       "one that committed nothing does (default 0.1; 1: no limit; the write test does not count "

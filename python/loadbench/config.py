@@ -194,6 +194,7 @@ class RunPlan:
     results_dir: Path | None = None           # write: where results/<configuration-id>.json go
     max_failure_share: float = DEFAULT_MAX_FAILURE_SHARE  # above it (failed / operations), a connector failed
     expected_failures: tuple[str, ...] = ()   # error kinds not counted against max_failure_share
+    capacity_check: bool = True  # refuse, before anything runs, a run the machine cannot hold (capacity.py)
     # The first random stream of this run's sessions: the sessions of every earlier run of the
     # invocation on the same data store (a write level, a sweep's run), so that no session replays
     # an earlier one's choices (and re-inserts its rows). Set per run by the runner.
@@ -337,6 +338,7 @@ def make_plan(
     total_writes: int | None = None,
     results_dir: Path | None = None,
     max_failure_share: float | None = None,
+    skip_capacity_check: bool = False,
 ) -> RunPlan:
     """Validates flags (None = not given) against settings and defaults.
 
@@ -466,6 +468,7 @@ def make_plan(
         concurrency_levels=levels,
         results_dir=results_dir,
         max_failure_share=max_failure_share,
+        capacity_check=not skip_capacity_check,
         expected_failures=WRITE_EXPECTED_FAILURES if test == "write" else (),
     )
 

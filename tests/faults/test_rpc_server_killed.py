@@ -63,7 +63,9 @@ def test_sigkill_without_restart_counts_every_failure_and_never_hangs(cli, rpc_s
     assert set(entry["errors"]) == {"connection", "timeout"}
     assert 1 <= entry["errors"]["connection"] <= SESSIONS
     assert entry["errors"]["timeout"] >= SESSIONS * 3
-    assert entry["reconnects"] == 0
+    # A session whose reconnect completed in the kernel's backlog in the instant before the
+    # listening socket closed counts one; none can after.
+    assert entry["reconnects"] <= SESSIONS
     last = entry["series"]["points"][-1]
     assert last["committed"] == 0 and last["failed"] >= SESSIONS
     assert entry["failed"] == sum(entry["errors"].values())
