@@ -413,6 +413,13 @@ void MariaDbConnection::on_ready_to_serve() {
 // --- requests ----------------------------------------------------------------------------------
 
 void MariaDbConnection::submit(MariaDbRequest& request) {
+    if (state_ == State::closed) {  // released, or its first connection failed: nothing will come
+        MariaDbReply closed;
+        closed.error = ErrorKind::connection;
+        closed.message = "connection closed: " + last_error_;
+        asio::post(io_, [self = shared_from_this(), r = &request, closed] { r->complete(closed); });
+        return;
+    }
     waiting_.push_back(&request);
     in_submit_ = true;
     send_next();

@@ -336,6 +336,13 @@ bool RedisConnection::send(RedisRequest& r) {
 }
 
 void RedisConnection::submit(RedisRequest& request) {
+    if (state_ == State::closed) {  // released, or its first connection failed: nothing will come
+        RedisReply closed;
+        closed.error = ErrorKind::connection;
+        closed.message = "connection closed: " + last_error_;
+        asio::post(io_, [self = shared_from_this(), r = &request, closed] { r->complete(closed); });
+        return;
+    }
     request.reloaded_ = false;
     waiting_.push_back(&request);
     in_submit_ = true;

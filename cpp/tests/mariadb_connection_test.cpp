@@ -308,6 +308,12 @@ TEST_F(MariaDb, RefusedConnectionIsAConnectionErrorNamedAsSuch) {
     EXPECT_EQ(r.error, ErrorKind::connection);
     EXPECT_FALSE(r.configuration);
     EXPECT_NE(r.message.find("Connection refused"), std::string::npos) << r.message;
+    Call call;  // a connection that never opened answers at once, and is not retried
+    call.sql = "SELECT 1";
+    submit(conn, call);
+    const auto late = call.replies.next(1s);
+    ASSERT_TRUE(late.has_value());
+    EXPECT_EQ(late->error, ErrorKind::connection);
 }
 
 // A stream of requests, each submitted when the previous completes, counting how they end.

@@ -291,6 +291,12 @@ TEST_F(Redis, RefusedConnectionIsAConnectionError) {
     EXPECT_EQ(r.error, ErrorKind::connection);
     EXPECT_FALSE(r.configuration);
     EXPECT_NE(r.message.find("Connection refused"), std::string::npos) << r.message;
+    Call call;  // a connection that never opened answers at once, and is not retried
+    call.command({"PING"});
+    loop_.post([&] { conn->submit(call); });
+    const auto late = call.replies.next(1s);
+    ASSERT_TRUE(late.has_value());
+    EXPECT_EQ(late->error, ErrorKind::connection);
 }
 
 // Four streams on one pipelined connection, each resubmitting when it completes.
