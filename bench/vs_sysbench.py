@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""loadbench vs sysbench on one throwaway MariaDB: test-1's transfer (bench/sysbench_transfer.lua:
+CALL transfer(?, ?, ?), one round trip; or as statements: BEGIN, both rows locked in id order, the
+debit and the credit, COMMIT), same accounts, same
+uniform (alpha 0) choice of ids, at each thread count; in each round both tools run back to back,
+taking turns to go first, on freshly seeded accounts. Prints median TPS, the median and range of the
+rounds' TPS ratios, p99 latency, and each tool's own CPU time per transaction. Money is checked
+after every run (with the `mariadb` client): the total never changes, no balance is negative.
+
+    .venv/bin/python bench/vs_sysbench.py [--threads 1,8,32] [--seconds 10] [--rounds 2]
+                                          [--accounts 100000] [--mode call|statements] [--anchor-only]
+
+The server runs with innodb_flush_log_at_trx_commit=0 (commits not flushed each time): with
+durable commits both tools wait on the disk and the comparison says nothing about the clients.
+sysbench's CPU per transaction is its whole process (rusage of the child) over the transactions it
+reports; a transaction is one transfer, committed or refused (too little money), retries included.
+
+Targets (issue 14): loadbench TPS >= 1.0 x sysbench at every thread count; loadbench's CPU per
+transaction <= sysbench's; with pipelining or more sessions per thread, more than sysbench at equal
+connections.
+
+The loadbench side (run_loadbench) waits for the mysql connector to be wired in (issue 13's seam):
+until then, or with --anchor-only, only sysbench runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.servers import MariaDbServer, find_binary  # noqa: E402
+
+LUA = Path(__file__).resolve().parent / "sysbench_transfer.lua"
+INITIAL_BALANCE = 1000
+
+# test-1's transfer as one round trip (mode call): moves `amount` from a to b if a can cover it,
+# locking the two rows in id order; its result set is 1 (moved) or 0 (refused). sysbench runs
+# transfer_quiet, the same without the result set, which it cannot read (see sysbench_transfer.lua):
+# a little less work for the server and the wire on sysbench's side.
+TRANSFER_BODY = """
+BEGIN
+  DECLARE moved INT DEFAULT 0;
+  START TRANSACTION;
+  IF a < b THEN
+    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
+    SET moved = ROW_COUNT();
+    IF moved = 1 THEN UPDATE accounts SET balance = balance + amount WHERE id = b; END IF;
+  ELSE
+    UPDATE accounts SET balance = balance + amount WHERE id = b;
+    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
+    SET moved = ROW_COUNT();
+  END IF;
+  IF moved = 1 THEN COMMIT; ELSE ROLLBACK; END IF;
+  {result}
+END
+"""
+TRANSFER_PROCEDURES = (
+    "CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY.format(result="SELECT moved;"),
+    "CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY.format(result=""),
+)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def prepare_schema(server: MariaDbServer) -> None:
+    server.sql("DROP TABLE IF EXISTS accounts; CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL) "
+               "ENGINE=InnoDB; DROP PROCEDURE IF EXISTS transfer; DROP PROCEDURE IF EXISTS transfer_quiet")
+    for procedure in TRANSFER_PROCEDURES:  # the client splits at ';' unless told another delimiter
+        server.sql(f"DELIMITER //\n{procedure}//\nDELIMITER ;")
+
+
+def fresh_accounts(server: MariaDbServer, accounts: int) -> None:
+    """Before each tool's run: as balances drain, more transfers are refused."""
+    server.sql(f"TRUNCATE accounts; INSERT INTO accounts SELECT seq, {INITIAL_BALANCE} FROM seq_1_to_{accounts}")
+
+
+def check_money(server: MariaDbServer, accounts: int, after: str) -> None:
+    count, total, negative, changed = (int(x) for x in server.sql(
+        f"SELECT COUNT(*), SUM(balance), SUM(balance < 0), SUM(balance <> {INITIAL_BALANCE}) FROM accounts").split("\t"))
+    if (count, total, negative) != (accounts, accounts * INITIAL_BALANCE, 0):
+        sys.exit(f"money not conserved after {after}: {count} accounts, total {total} "
+                 f"(expected {accounts * INITIAL_BALANCE}), {negative} negative")
+    if changed == 0:
+        sys.exit(f"{after} moved no money: no balance changed")
+
+
+def run_sysbench(server: MariaDbServer, threads: int, seconds: float, accounts: int, mode: str,
+                 alpha: float) -> tuple[float, float, float]:
+    """(TPS, p99 latency in ms, CPU seconds per transaction) of one sysbench run."""
+    before = children_cpu()
+    result = subprocess.run(
+        [find_binary("sysbench"), str(LUA), "--db-driver=mysql", f"--mysql-host={server.host}",
+         f"--mysql-port={server.port}", f"--mysql-user={server.user_name}", f"--mysql-password={server.password}",
+         f"--mysql-db={server.database}", f"--threads={threads}", f"--time={int(seconds)}", "--events=0",
+         "--percentile=99", f"--accounts={accounts}", f"--mode={mode}", f"--alpha={alpha}", "run"],
+        capture_output=True, text=True, cwd=LUA.parent)
+    cpu = children_cpu() - before
+    if result.returncode != 0:
+        sys.exit(f"sysbench failed ({result.returncode}): {(result.stderr or result.stdout).strip()[-500:]}")
+    out = result.stdout
+    done, tps = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out).groups()
+    p99 = float(re.search(r"99th percentile:\s+([\d.]+)", out).group(1))
+    return float(tps), p99, cpu / int(done)
+
+
+def run_loadbench(server: MariaDbServer, threads: int, seconds: float, accounts: int, mode: str,
+                  alpha: float, seed: int) -> tuple[float, float, float]:
+    """(TPS, p99 latency in ms, CPU seconds per transaction) of one loadbench run.
+
+    TO BE FILLED IN by whoever wires the mysql connector in (issue 13's seam, then issue 14):
+    something like
+
+        report = loadbench_report("--connectors", "mysql", "--accounts", str(accounts), "--skip-prep",
+                                  "--no-verify", "--concurrency", str(threads), "--seconds", str(seconds),
+                                  "--warmup", "1", "--alpha", str(alpha), "--seed", str(seed),
+                                  env={"MYSQL_URL": server.url, "MYSQL_MODE": mode, ...})
+        entry = report["connectors"][0]
+        return (entry["throughput"]["operations_per_s"], entry["latency"]["p99_ms"],
+                entry["client_cpu"]["per_operation_us"] / 1e6)
+
+    with the call mode's procedure the `transfer` prepare_schema() creates, and the statements mode's
+    SQL equal to sysbench_transfer.lua's (BEGIN, SELECT ... FOR UPDATE of both rows, two UPDATEs, COMMIT).
+    """
+    raise NotImplementedError("the mysql connector is not wired into loadbench yet")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--mode", choices=("call", "statements"), default="call")
+    parser.add_argument("--alpha", type=float, default=0.0, help="0 (uniform) or > 0 (sysbench's zipfian exponent)")
+    parser.add_argument("--anchor-only", action="store_true", help="run sysbench only")
+    args = parser.parse_args()
+
+    server = MariaDbServer.create(durable=False)
+    try:
+        prepare_schema(server)
+        version = server.sql("SELECT VERSION()")
+        print(f"MariaDB {version} at 127.0.0.1:{server.port}, {args.accounts:,} accounts, mode {args.mode}, "
+              f"alpha {args.alpha:g}, {args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
+        with_loadbench = not args.anchor_only
+        print(f"{'threads':>8} {'sysbench tps':>13} {'p99 ms':>7} {'cpu/txn':>9}"
+              + (f" {'loadbench tps':>14} {'p99 ms':>7} {'cpu/txn':>9} {'ratio':>6} {'range':<11}" if with_loadbench else ""))
+        for threads in (int(t) for t in args.threads.split(",")):
+            sb, lb = [], []
+            for r in range(args.rounds):
+                def sysbench_round() -> None:
+                    fresh_accounts(server, args.accounts)
+                    sb.append(run_sysbench(server, threads, args.seconds, args.accounts, args.mode, args.alpha))
+                    check_money(server, args.accounts, "sysbench")
+
+                def loadbench_round() -> None:
+                    fresh_accounts(server, args.accounts)
+                    lb.append(run_loadbench(server, threads, args.seconds, args.accounts, args.mode, args.alpha, r + 1))
+                    check_money(server, args.accounts, "loadbench")
+
+                # The tools take turns going first, so a drift of the machine favours neither.
+                order = (sysbench_round, loadbench_round) if r % 2 == 0 else (loadbench_round, sysbench_round)
+                for run in order:
+                    if run is loadbench_round and not with_loadbench:
+                        continue
+                    try:
+                        run()
+                    except NotImplementedError as e:
+                        print(f"loadbench side skipped: {e} (use --anchor-only to silence this)", file=sys.stderr)
+                        with_loadbench = False
+            line = (f"{threads:>8} {statistics.median(t for t, _, _ in sb):>13,.0f} "
+                    f"{statistics.median(p for _, p, _ in sb):>7.2f} {statistics.median(c for _, _, c in sb) * 1e6:>6.1f} us")
+            if with_loadbench and lb:
+                # Each round's two runs are a pair, measured back to back: the ratio is the median of
+                # the rounds' ratios (min and max show the spread).
+                ratios = [l[0] / s[0] for s, l in zip(sb, lb)]
+                line += (f" {statistics.median(t for t, _, _ in lb):>14,.0f} {statistics.median(p for _, p, _ in lb):>7.2f} "
+                         f"{statistics.median(c for _, _, c in lb) * 1e6:>6.1f} us {statistics.median(ratios):>6.2f} "
+                         f"{min(ratios):>5.2f}-{max(ratios):<5.2f}")
+            print(line, flush=True)
+            print(f"{'':>8} rounds' sysbench tps: {' '.join(f'{t:,.0f}' for t, _, _ in sb)}", flush=True)
+    finally:
+        server.destroy()
+
+
+if __name__ == "__main__":
+    main()
