@@ -65,7 +65,9 @@ TEST(OpenLoop, AStallShowsInLatencyFromTheIntendedStartButNotInServiceTime) {
     EXPECT_GE(r.latency.value_at_percentile(99.9), stall);
     EXPECT_GE(r.latency.value_at_percentile(90), 50'000'000u);  // a tenth of the schedule waited out the stall
     EXPECT_LT(r.service.value_at_percentile(99), 100'000'000u);  // 5 ms operations, well under the stall
-    EXPECT_LT(r.lag.value_at_percentile(50), 10'000'000u);
+    // Most operations start on schedule: their lag is the scheduler's wake-up, not the stall
+    // (measured up to 37 ms under ThreadSanitizer on a loaded 2-core machine, 0.1 ms unloaded).
+    EXPECT_LT(r.lag.value_at_percentile(50), stall / 4);
     EXPECT_GT(r.lag.max(), 200'000'000u);
 }
 

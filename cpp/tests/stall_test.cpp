@@ -40,7 +40,9 @@ double seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 // The contract: a timeout of T fires at least T and at most T + 10 % + 100 ms after the attempt began.
 void expect_within_bound(double took_s, double timeout_s, const std::string& what) {
-    EXPECT_GE(took_s, timeout_s - 0.002) << what;  // (clock granularity)
+    // The engine's clock starts just before it calls the attempt, the fake's inside it: on a loaded
+    // machine under ThreadSanitizer a preemption in between measured 15 ms.
+    EXPECT_GE(took_s, timeout_s - 0.025) << what;
     EXPECT_LE(took_s, timeout_s * 1.1 + 0.1) << what;
 }
 
