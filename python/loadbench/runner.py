@@ -280,12 +280,13 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
             # The window's figures are in hand: from here an interrupt only shortens what follows.
             interrupted = result["interrupted"]
             server_committed = None
+            server_committed_error = None
             try:
-                server_committed = counter.read() - counted_before if counter else None
-            except RunFailed as exc:
-                entries.append(reports.failed_entry(spec, str(exc)))
-                display.finished(spec, entries[-1])
-                return interrupted
+                # After an interrupt the run must end promptly even if the server has stalled.
+                after = counter.read(timeout_s=1.0 if interrupted else 10.0) if counter else None
+                server_committed = None if after is None else after - counted_before
+            except RunFailed as exc:  # the cross-check is lost, not the window's figures
+                server_committed_error = str(exc)
             except KeyboardInterrupt:
                 interrupted = True
             with _interrupts_deferred() as deferred:
@@ -299,6 +300,8 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
                 entry["resources"] = resources
                 if server_committed is not None:
                     entry["server_committed"] = server_committed
+                if server_committed_error is not None:
+                    entry["server_committed_error"] = server_committed_error
                 if spec.configuration_id:
                     entry["configuration_id"] = spec.configuration_id
                 entries.append(entry)

@@ -39,9 +39,10 @@ class ServerCounter:
     def __init__(self, url: str):
         self.url = url
 
-    def read(self) -> int:
+    def read(self, timeout_s: float = 10.0) -> int:
+        """The counter's value now; RunFailed when the server does not answer within ``timeout_s``."""
         try:
-            with urllib.request.urlopen(self.url, timeout=10) as response:
+            with urllib.request.urlopen(self.url, timeout=timeout_s) as response:
                 text = response.read().decode("utf-8", "replace")
         except OSError as exc:
             reason = scrub(str(exc), secrets_of(self.url))

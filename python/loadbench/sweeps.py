@@ -139,7 +139,11 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
             plan = dataclasses.replace(base, **values, seed=(base.seed + i) % 2**64)
             say(f"point {number}/{len(all_points)} ({label}), iteration {i + 1}/{sweep.iterations}")
             begun = datetime.now(timezone.utc)
-            done = runner.measure(plan, make_display(plan), ledger)
+            try:
+                done = runner.measure(plan, make_display(plan), ledger)
+            except KeyboardInterrupt:  # before this run measured anything (its checks): keep the points run so far
+                interrupted = True
+                break
             point["iterations"].append({
                 "parameters": plan.parameters(),
                 "started_at": reports.timestamp(begun),
@@ -150,8 +154,9 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
             if done.interrupted:
                 interrupted = True
                 break
-        point["summary"] = summarize(point["iterations"])
-        points.append(point)
+        if point["iterations"]:
+            point["summary"] = summarize(point["iterations"])
+            points.append(point)
         if interrupted:
             break
     failed = any(e["status"] != "ok" for p in points for it in p["iterations"] for e in it["connectors"])

@@ -17,6 +17,8 @@ reconnect); ``unsolicited``: an unrelated message is sent before each reply (the
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import time
 
@@ -32,7 +34,9 @@ class ReducerError(Exception):
     pass
 
 
-def make_app(database: str = "loadbench-test1", drop_after: int = 0, unsolicited: bool = False) -> web.Application:
+def make_app(database: str = "loadbench-test1", drop_after: int = 0, unsolicited: bool = False,
+             metrics_answers: int | None = None) -> web.Application:
+    """``metrics_answers``: after this many answers, /v1/metrics accepts requests and never answers."""
     app = web.Application()
     accounts: dict[int, int] = {}
     state = {"committed": 0, "failed": 0, "transfers": 0, "sockets": set(), "connections": 0, "dropped": False,
@@ -164,6 +168,9 @@ def make_app(database: str = "loadbench-test1", drop_after: int = 0, unsolicited
                                   "reducers": [{"name": n} for n in reducers]})
 
     async def metrics(request: web.Request) -> web.Response:
+        state["metrics_reads"] = state.get("metrics_reads", 0) + 1
+        if metrics_answers is not None and state["metrics_reads"] > metrics_answers:
+            await asyncio.sleep(3600)  # a stalled metrics endpoint
         return web.Response(text=(
             "# HELP spacetime_num_txns_total The cumulative number of transactions\n"
             "# TYPE spacetime_num_txns_total counter\n"
