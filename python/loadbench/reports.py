@@ -99,11 +99,12 @@ def _ms(ns: float) -> float:
 def _per_second(points: list[dict]) -> tuple[float | None, float | None, int]:
     """Mean and standard deviation of per-second TPS over the full one-second intervals, and how
     many there are; a window without a full second has no per-second statistics (None, None, 0),
-    which is not the same as a mean of 0."""
+    which is not the same as a mean of 0, and one full second has a mean but no spread (None, not
+    0: one value says nothing about how much the seconds vary)."""
     full = [p["committed"] / p["duration_s"] for p in full_seconds(points)]
     if not full:
         return None, None, 0
-    return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else 0.0, len(full)
+    return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else None, len(full)
 
 
 def failure_of(entry: dict, max_share: float, expected: tuple[str, ...] = ()) -> dict | None:

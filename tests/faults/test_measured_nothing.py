@@ -186,6 +186,17 @@ def test_a_window_too_short_to_measure_is_refused_before_any_load(cli):
     assert cli.reports() == [] and not (cli.cwd / "runs" / "db" / "loadbench.sqlite").exists()  # nothing ran
 
 
+def test_a_window_with_one_full_second_has_a_mean_but_no_spread(cli):
+    result = cli("bench", "--connectors", "sqlite", "--seconds", "1.2", "--accounts", "100", "--concurrency", "1",
+                 "--warmup", "0", "--quiet")
+    assert result.returncode == 0, result.stderr
+    series = the_entry(cli)["series"]
+    assert series["full_seconds"] == 1
+    first = series["points"][0]
+    assert series["tps_mean"] == pytest.approx(first["committed"] / first["duration_s"], rel=1e-5)
+    assert series["tps_stddev"] is None  # one value: no spread to speak of (0 would claim a steady rate)
+
+
 def test_a_window_without_a_full_second_has_no_per_second_statistics(cli):
     result = cli("bench", "--connectors", "sqlite", "--operations", "1", "--accounts", "100", "--concurrency", "1",
                  "--warmup", "0")
