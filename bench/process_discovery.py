@@ -15,8 +15,8 @@ import time
 
 import psutil
 
-from loadbench import resource_usage
-from loadbench.services import PostgresCluster, find_pg_binary
+from loadbench.run import resources as resource_usage
+from loadbench.cli.services import PostgresCluster, find_pg_binary
 
 
 def per_call_ms(fn, rounds: int) -> tuple[float, float]:

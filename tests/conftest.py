@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.services import PostgresCluster
+from loadbench.cli.services import PostgresCluster
 
 # Settings a developer's shell may carry that would change what the tests run against.
 _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",

@@ -8,8 +8,10 @@ import io
 import pytest
 from rich.console import Console
 
-from loadbench import connectors, demo, reports
-from loadbench.config import ConnectorSpec, Settings, make_plan
+from loadbench import connectors
+from loadbench.cli import demo
+from loadbench.report import build as reports
+from loadbench.run.config import ConnectorSpec, Settings, make_plan
 from loadbench.errors import RunFailed
 
 

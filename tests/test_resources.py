@@ -12,8 +12,9 @@ import time
 import psutil
 import pytest
 
-from loadbench import reports, resource_usage
-from loadbench.config import ConnectorSpec
+from loadbench.report import build as reports
+from loadbench.run import resources as resource_usage
+from loadbench.run.config import ConnectorSpec
 
 
 def test_a_run_records_the_harness_cost_and_says_why_sqlite_has_no_server(cli):

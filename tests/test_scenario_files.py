@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from loadbench import reports, scenario_files
+from loadbench.report import build as reports
+from loadbench.scenarios import files as scenario_files
 
 SHIPPED = ["test-1", "write", "tpcb"]
 # Small, but with key space enough that write's links rarely collide: a collision is a failed

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from loadbench import outputs, results_log
+from loadbench import outputs
+from loadbench.report import results_log
 from tests.conftest import Cli, clean_env
 
 
@@ -204,7 +205,7 @@ def test_a_results_line_cut_short_is_taken_back_whole(tmp_path):
     log.write_bytes(earlier)
     child = _run_limited(f"""
         from pathlib import Path
-        from loadbench import results_log
+        from loadbench.report import results_log
         try:
             results_log.append_line(Path({str(log)!r}), b'{{"points":[],"padding":"' + b'x' * 5000 + b'"}}\\n')
         except OSError as exc:
@@ -268,7 +269,7 @@ def test_a_writer_killed_during_the_report_write_leaves_a_temp_file_that_the_nex
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import json, os, sys, time
         from pathlib import Path
-        from loadbench import reports
+        from loadbench.report import build as reports
         def hang(fd):
             print("writing", flush=True)
             time.sleep(600)

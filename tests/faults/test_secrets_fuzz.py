@@ -37,8 +37,9 @@ from urllib.parse import quote
 
 import pytest
 
-from loadbench import connectors, pg_conninfo
-from loadbench.config import Settings
+from loadbench import connectors
+from loadbench import pg_conninfo
+from loadbench.run.config import Settings
 from loadbench.errors import ConfigError
 from loadbench.secrets import MASK, redact, scrub, secrets_of
 from tests.conftest import clean_env, free_port

@@ -24,8 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadbench import reports
-from loadbench.services import PostgresCluster
+from loadbench.report import build as reports
+from loadbench.cli.services import PostgresCluster
 
 from tests.conftest import clean_env
 

@@ -2,7 +2,7 @@
 and whether it is beyond the measured noise.
 
 A side is a report file, or the latest line of ``runs/results.jsonl`` whose git sha starts with the
-given prefix (or whose sha a git ref names). Both become headline points (:mod:`loadbench.headlines`).
+given prefix (or whose sha a git ref names). Both become headline points (:mod:`loadbench.report.headlines`).
 
 The rule, for TPS and the p50/p95/p99 latencies (the metrics with a per-second series):
 Welch's t = (mean_B - mean_A) / sqrt(sd_A^2 / n_A + sd_B^2 / n_B), over the per-second values of the
@@ -20,7 +20,9 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from loadbench import headlines, reports, results_log
+from loadbench.report import headlines
+from loadbench.report import build as reports
+from loadbench.report import results_log
 from loadbench.errors import ConfigError
 
 K_SIGMA = 3.0

@@ -1,6 +1,6 @@
 """Figures of reports with matplotlib (Agg: no display needed), as PNG and SVG.
 
-Each function takes rows of :func:`loadbench.reports.load_all` (a DataFrame, one row per connector
+Each function takes rows of :func:`loadbench.report.build.load_all` (a DataFrame, one row per connector
 run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw the same ones:
 
 - :func:`tps_by_connector`: committed TPS per connector (bar, with the per-second spread)
@@ -26,8 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from loadbench import reports
-from loadbench.histogram import Histogram
+from loadbench.report import build as reports
+from loadbench.report.histogram import Histogram
 
 if TYPE_CHECKING:
     import pandas

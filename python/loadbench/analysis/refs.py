@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from loadbench import reports, results_log
+from loadbench.report import build as reports
+from loadbench.report import results_log
 from loadbench.errors import ConfigError, RunFailed
 
 

@@ -21,11 +21,21 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import (__version__, connectors, engine, hlog, outputs, presets, reports, results, results_log, runner,
-                       secrets, sweeps)
-from loadbench import services as svc
-from loadbench.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
-from loadbench.display import (LiveDisplay, compare_table, comparison_table, merged_table, schedule_lines,
+from loadbench import __version__
+from loadbench import connectors
+from loadbench.run import core as engine
+from loadbench.report import hlog
+from loadbench import outputs
+from loadbench.run import presets
+from loadbench.report import build as reports
+from loadbench.report import configuration_results as results
+from loadbench.report import results_log
+from loadbench.run import runner
+from loadbench import secrets
+from loadbench.run import sweeps
+from loadbench.cli import services as svc
+from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, Settings, make_plan
+from loadbench.cli.display import (LiveDisplay, compare_table, comparison_table, merged_table, schedule_lines,
                                summary_table, sweep_table)
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
 
@@ -339,7 +349,7 @@ def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, second
     """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
     lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
     `connectors`; flags win). One report holds every point."""
-    from loadbench import matrix_file
+    from loadbench.analysis import matrix_file
 
     spec = matrix_file.load(file) if file is not None else {}
     accounts = _number_list(accounts_list, int, "--accounts") or spec.get("accounts")
@@ -414,7 +424,7 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **cho
 def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation, server_pids, env_file,
          runs_dir) -> int:
     """Run the systems available here side by side at high contention, with live bars."""
-    from loadbench import demo as showcase
+    from loadbench.cli import demo as showcase
 
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
@@ -470,7 +480,7 @@ def plot(report_paths, out) -> int:
     distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
     loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any figure
     try:
-        from loadbench import plots
+        from loadbench.analysis import plots
     except ImportError as exc:
         raise ConfigError(f"plotting needs matplotlib and pandas ({exc.name} is missing): "
                           "pip install 'loadbench[analysis]'") from None
@@ -507,7 +517,7 @@ def plot(report_paths, out) -> int:
 def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file, runs_dir) -> int:
     """Compare A and B, each a report file or a git sha (or ref) with results in runs/results.jsonl:
     TPS and latency percentiles side by side, % change, and whether it is beyond the noise."""
-    from loadbench import compare as comparison
+    from loadbench.analysis import compare as comparison
 
     if refs and (a or b):
         raise ConfigError("give either A and B or --refs REF1 REF2, not both")
@@ -515,7 +525,7 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
         raise ConfigError("compare needs A and B (report files or git shas), or --refs REF1 REF2")
     runs = _runs_dir(Settings.load(env_file), runs_dir, write=bool(refs))
     if refs:
-        from loadbench import bench_refs
+        from loadbench.analysis import refs as bench_refs
 
         args = bench_refs.parse_bench_args(bench_args)
         a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
@@ -548,7 +558,7 @@ def rpc_server(backend, host, port, threads, pool, env_file, runs_dir) -> int:
     """Serve the keynote-style JSON RPC (POST /rpc: transfer, seed, verify, health) over HTTP/1.1
     on a native Boost.Beast server, backed by SQLite or PostgreSQL, until Ctrl-C or SIGTERM. Point
     SQLITE_RPC_URL or PG_RPC_URL at the URL it prints to measure client -> app server -> database."""
-    from loadbench import rpc_server as server
+    from loadbench.cli import rpc_server as server
 
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from loadbench import connectors
-from loadbench.config import ConnectorSpec, RunPlan, Settings
-from loadbench.display import CallbackLive, fmt_ms
+from loadbench.run.config import ConnectorSpec, RunPlan, Settings
+from loadbench.cli.display import CallbackLive, fmt_ms
 from loadbench.errors import RunFailed
 
 BAR_WIDTH = 40

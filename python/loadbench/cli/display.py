@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from loadbench import reports
-from loadbench.config import ConnectorSpec, RunPlan
+from loadbench.report import build as reports
+from loadbench.run.config import ConnectorSpec, RunPlan
 
 
 def fmt_ms(ms: float) -> str:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from loadbench import _core, engine
-from loadbench.config import ConnectorSpec
+from loadbench import _core
+from loadbench.run import core as engine
+from loadbench.run.config import ConnectorSpec
 from loadbench.errors import ConfigError, LoadbenchError, RunFailed
 from loadbench.secrets import scrub
 

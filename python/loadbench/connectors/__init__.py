@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from loadbench import outputs, pg_conninfo, services
-from loadbench.config import ConnectorSpec, Settings
+from loadbench import outputs
+from loadbench import pg_conninfo
+from loadbench.cli import services
+from loadbench.run.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 

@@ -1,5 +1,5 @@
 """Reports: one JSON file per ``bench`` invocation, described by ``schema/report-v1.schema.json``
-(a single run) or ``schema/sweep-v1.schema.json`` (a sweep: many runs, see :mod:`loadbench.sweeps`).
+(a single run) or ``schema/sweep-v1.schema.json`` (a sweep: many runs, see :mod:`loadbench.run.sweeps`).
 
 What each figure means (the README repeats this):
 - The measured window opens when warmup ends and lasts ``--seconds``; an operation counts when
@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import jsonschema
 
-from loadbench import outputs, untrusted
-from loadbench.config import ConnectorSpec, RunPlan
+from loadbench import outputs
+from loadbench.report import untrusted
+from loadbench.run.config import ConnectorSpec, RunPlan
 from loadbench.errors import ConfigError, OutputError
-from loadbench.histogram import Histogram, check_stored
+from loadbench.report.histogram import Histogram, check_stored
 
 if TYPE_CHECKING:
     import pandas
@@ -41,7 +42,7 @@ SCHEMA_FILES = {"bench": "report-v1.schema.json", "sweep": "sweep-v1.schema.json
 
 
 def _schema_text(name: str) -> dict:
-    return json.loads(resources.files("loadbench").joinpath(f"schema/{name}").read_text(encoding="utf-8"))
+    return json.loads(resources.files("loadbench.report").joinpath(f"schema/{name}").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -425,8 +426,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def load(path: str | Path) -> dict:
-    """Reads and validates one report, within the limits of :mod:`loadbench.untrusted` (size,
-    depth, finite numbers) and with its histograms checked (:func:`~loadbench.histogram.check_stored`)
+    """Reads and validates one report, within the limits of :mod:`loadbench.report.untrusted` (size,
+    depth, finite numbers) and with its histograms checked (:func:`~loadbench.report.histogram.check_stored`)
     and its series no longer than its window; a file that is not such a report is a one-line
     ConfigError."""
     path = Path(path)
@@ -469,7 +470,7 @@ def _consistency(report: dict) -> Iterator[tuple[str, str]]:
         variables = report["sweep"]["variables"]
         if set(report["sweep"]["values"]) != set(variables):
             yield "sweep/values", f"does not hold the values of exactly the variables {variables}"
-        from loadbench import headlines
+        from loadbench.report import headlines
 
         for p, point in enumerate(report["points"]):
             if list(point["values"]) != list(variables):
@@ -629,7 +630,7 @@ def frame(loaded: Iterable[tuple[str | Path, dict]]) -> "pandas.DataFrame":
 def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
     """Every report of a directory (its ``*.json``; files that are not reports are skipped with a
     warning), or of a list of files, as a DataFrame with one row per connector run: the columns of
-    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.histogram.Histogram`) and
+    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.report.histogram.Histogram`) and
     ``tps_series`` (per-second TPS over the window). Needs pandas (``loadbench[analysis]``)."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         paths, lenient = sorted(Path(source).glob("*.json")), True
@@ -660,7 +661,7 @@ def entry_label(entry: dict, report: dict) -> str:
 def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, "Histogram"]]:
     """Every measured run of each connector across reports (single runs and sweep points), its
     latency histograms merged: ``{name: (runs, histogram)}``, in first-seen order."""
-    from loadbench.histogram import Histogram
+    from loadbench.report.histogram import Histogram
 
     merged: dict[str, tuple[int, Histogram]] = {}
     for report in loaded:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import jsonschema
 
-from loadbench.reports import write_atomic
+from loadbench.report.build import write_atomic
 
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    text = resources.files("loadbench").joinpath("schema/results-v1.schema.json").read_text(encoding="utf-8")
+    text = resources.files("loadbench.report").joinpath("schema/results-v1.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 METRICS = ("tps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms")
 # The metrics whose per-second values the report holds (series.points), so that have a noise.
@@ -68,7 +68,7 @@ def of_entry(entry: dict, name: str | None = None) -> dict:
 
 def of_summary(row: dict, entries: list[dict]) -> dict:
     """The headline of one connector at a sweep point, from the point's summary ``row`` (see
-    :func:`loadbench.sweeps.summarize`) and its ``entries`` over the iterations: the means, with the
+    :func:`loadbench.run.sweeps.summarize`) and its ``entries`` over the iterations: the means, with the
     iterations' spread as noise when two or more measured, else the one run's own headline."""
     measured = [e for e in entries if e["status"] != "failed"]
     if row["runs"] < 2:

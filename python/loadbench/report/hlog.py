@@ -21,7 +21,8 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
-from loadbench import outputs, reports
+from loadbench import outputs
+from loadbench.report import build as reports
 
 LOG_FORMAT_VERSION = "1.3"
 MAX_VALUE_UNIT_RATIO = 1e6  # ns -> ms, the tools' default
@@ -45,8 +46,8 @@ def tag(label: str) -> str:
 
 
 def to_hdr(stored: dict) -> HdrHistogram:
-    """A report's stored histogram (checked by :func:`loadbench.histogram.check_stored`, as
-    :func:`loadbench.reports.load` does) as an HdrHistogram with the same layout and counts."""
+    """A report's stored histogram (checked by :func:`loadbench.report.histogram.check_stored`, as
+    :func:`loadbench.report.build.load` does) as an HdrHistogram with the same layout and counts."""
     h = HdrHistogram(1, stored["highest_trackable_ns"], stored["significant_figures"])
     for value, count in stored["buckets"]:
         h.record_value(value, count)

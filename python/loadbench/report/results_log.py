@@ -3,14 +3,14 @@
 Each line is a JSON object: when (``timestamp``, UTC), which code (``git``: ``sha``, ``branch``
 and ``dirty`` of the git checkout the command ran in, null outside one), what ran (``kind``:
 bench or sweep, ``test``, ``parameters``, the ``report`` file) and the headline figures
-(``points``, see :mod:`loadbench.headlines`).
+(``points``, see :mod:`loadbench.report.headlines`).
 
 Appending (:func:`append`) holds an exclusive ``fcntl`` lock on the file and writes the line with
 a single ``write()`` on a descriptor opened ``O_APPEND``, so runs that finish at once never
 interleave inside a line. A write that comes up short (a full disk) is cut back off under the
 lock, so no half line stays; when the file does not end with a newline (a line torn by something
 else), the new line starts on a fresh one. Reading (:func:`read`) skips a line that does not parse
-(or is beyond the limits of :mod:`loadbench.untrusted`) with a one-line warning naming it.
+(or is beyond the limits of :mod:`loadbench.report.untrusted`) with a one-line warning naming it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from loadbench import headlines, reports, untrusted
+from loadbench.report import headlines
+from loadbench.report import build as reports
+from loadbench.report import untrusted
 
 FILE_NAME = "results.jsonl"
 
@@ -166,7 +168,7 @@ def _lines(f, limit: int) -> Iterator[bytes | None]:
 
 def read(path: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
     """Every results line that parses, in file order; the others (torn, not JSON, beyond the limits
-    of :mod:`loadbench.untrusted`) are skipped with a warning naming the line. A file that exists
+    of :mod:`loadbench.report.untrusted`) are skipped with a warning naming the line. A file that exists
     but cannot be read is a ConfigError."""
     from loadbench.errors import ConfigError
 

@@ -10,7 +10,7 @@ The limits (the README lists them):
 - numbers: finite (``NaN``, ``Infinity`` and overflowing ones such as ``1e999`` are refused: JSON has
   no such numbers, though Python's json module reads and writes them), integers of at most 20
   digits;
-- histograms: see :func:`loadbench.histogram.check_stored`.
+- histograms: see :func:`loadbench.report.histogram.check_stored`.
 
 Schema validation of long arrays (per-second series, histogram buckets, resource samples) goes
 through :func:`fast_validator`: each array item is checked by a plain function generated from the

@@ -24,8 +24,8 @@ import os
 import resource
 from pathlib import Path
 
-from loadbench import engine
-from loadbench.config import ConnectorSpec, RunPlan
+from loadbench.run import core as engine
+from loadbench.run.config import ConnectorSpec, RunPlan
 from loadbench.errors import ConfigError
 
 KIB = 1024

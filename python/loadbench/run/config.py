@@ -23,7 +23,7 @@ from dotenv.parser import parse_stream
 from loadbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from loadbench.scenario_files import Scenario
+    from loadbench.scenarios.files import Scenario
 
 TESTS = ("test-1", "write")
 ARRIVALS = ("poisson", "regular")
@@ -345,7 +345,8 @@ def make_plan(
     ``test`` is ``test-1`` (the built-in transfer), ``write`` (write.toml per concurrency level of
     ``configs``, ``total_writes`` each) or a scenario file (a path, or a shipped file's name).
     """
-    from loadbench import fake_pools, scenario_files
+    from loadbench.scenarios import fake_pools
+    from loadbench.scenarios import files as scenario_files
 
     scenario = None
     if test != "test-1":

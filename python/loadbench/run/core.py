@@ -19,8 +19,9 @@ from __future__ import annotations
 import time
 from typing import Callable, Mapping
 
-from loadbench import _core, scenario_files
-from loadbench.config import ConnectorSpec, RunPlan
+from loadbench import _core
+from loadbench.scenarios import files as scenario_files
+from loadbench.run.config import ConnectorSpec, RunPlan
 from loadbench.errors import ConfigError, RunFailed
 from loadbench.secrets import scrub
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from loadbench import outputs
-from loadbench.config import ConnectorSpec, Settings
+from loadbench.run.config import ConnectorSpec, Settings
 from loadbench.errors import ConfigError
 
 DEFAULT_DB_DIR = "db"

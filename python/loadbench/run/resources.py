@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import psutil
 
-from loadbench.config import ConnectorSpec
+from loadbench.run.config import ConnectorSpec
 
 SAMPLE_INTERVAL_S = 1.0
 # The progress callback comes every 250 ms or a little more: a sample is taken at the first one
@@ -402,7 +402,8 @@ def _postgres_server(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
     """PostgreSQL's postmaster (its backends are its children): the cluster `services up` started,
     or whatever listens on the connection string's port (either libpq form) when it points at this
     machine, by TCP or by a Unix socket directory."""
-    from loadbench import connectors, services
+    from loadbench import connectors
+    from loadbench.cli import services
 
     url = spec.options.get("url", "")
     cluster = services.running_postgres(runs_dir)

@@ -4,12 +4,12 @@ recorded in ``runs/`` and summed up in ``runs/results.jsonl``.
 Connectors run one after another, never at once, so they do not compete for the machine.
 A connector that fails is recorded as failed and the others still run; Ctrl-C (or SIGTERM) ends
 the current run early, skips the rest, and still writes the report (marked interrupted), within
-2 s in every phase: prep and verification are cancelled or abandoned (see :mod:`loadbench.engine`),
+2 s in every phase: prep and verification are cancelled or abandoned (see :mod:`loadbench.run.core`),
 a run stops within about a second, and verification after an interrupted window gets
 VERIFY_AFTER_INTERRUPT_S before it is recorded as not checked.
 
 A display is anything with ``phase(spec, text)``, ``progress(spec, dict)``, ``finished(spec,
-entry)`` and a context manager's enter and exit (:class:`~loadbench.display.LiveDisplay`, the
+entry)`` and a context manager's enter and exit (:class:`~loadbench.cli.display.LiveDisplay`, the
 demo's bars). Its ``progress`` is called on the engine's monitor thread.
 
 The write test runs each connector (configuration preset) once per concurrency level on the same
@@ -22,7 +22,7 @@ invocation used on that data store, and moves scenario sequences past every valu
 (or prep's seed rows) may have taken.
 
 A connector that ran but committed nothing, or failed too many of its operations, is a failed
-connector (:func:`loadbench.reports.failure_of`): its entry keeps its figures, says why in
+connector (:func:`loadbench.report.build.failure_of`): its entry keeps its figures, says why in
 ``error`` and makes the command exit 1.
 """
 
@@ -40,8 +40,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from loadbench import capacity, engine, machine, reports, resource_usage, results, results_log, server_counters
-from loadbench.config import RunPlan
+from loadbench.run import capacity
+from loadbench.run import core as engine
+from loadbench.run import machine
+from loadbench.report import build as reports
+from loadbench.run import resources as resource_usage
+from loadbench.report import configuration_results as results
+from loadbench.report import results_log
+from loadbench.run import server_counters
+from loadbench.run.config import RunPlan
 from loadbench.errors import LoadbenchError, OutputError, RunFailed
 
 EXIT_INTERRUPTED = 130
@@ -84,10 +91,10 @@ def _warn(line: str) -> None:
 def superuser_warning(plan: RunPlan, spec) -> str | None:
     """A scenario file is code, as a pgbench script is: its SQL runs with the rights of the
     connector's role, its DDL already during the check before load (see
-    :func:`loadbench.engine.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
+    :func:`loadbench.run.core.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
     programs on the server (``COPY ... TO PROGRAM``): say so, for a file that is not one of the
     shipped ones. None when there is nothing to say."""
-    from loadbench import scenario_files
+    from loadbench.scenarios import files as scenario_files
 
     scenario = plan.scenario
     if scenario is None or spec.dialect not in ("postgres", "cockroachdb"):

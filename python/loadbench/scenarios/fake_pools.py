@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping
 from loadbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from loadbench.scenario_files import Pool
+    from loadbench.scenarios.files import Pool
 
 
 @lru_cache(maxsize=1)

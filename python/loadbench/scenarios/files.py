@@ -62,7 +62,7 @@ _TOP_KEYS = {"name", "description", "mix", "vars", "tables", "pools", "generator
 
 def builtin_dir() -> Path:
     """Where the shipped scenario files are."""
-    return Path(str(resources.files("loadbench").joinpath("scenarios")))
+    return Path(str(resources.files("loadbench.scenarios")))
 
 
 def builtin_names() -> list[str]:
@@ -482,7 +482,7 @@ class _Parser:
         return dict(value)
 
     def _pools(self) -> dict[str, Pool]:
-        from loadbench import fake_pools
+        from loadbench.scenarios import fake_pools
 
         pools = {}
         for name, spec in self._table("pools").items():
