@@ -16,7 +16,7 @@ import time
 import psutil
 
 from loadbench.run import resources as resource_usage
-from loadbench.cli.services import PostgresCluster, find_pg_binary
+from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
 
 
 def per_call_ms(fn, rounds: int) -> tuple[float, float]:

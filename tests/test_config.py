@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.run.config import Settings, default_warmup, make_plan
+from loadbench.run.config import default_warmup, make_plan
+from loadbench.settings import Settings
 from loadbench.connectors import select
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact_url, scrub, url_secrets

@@ -148,7 +148,7 @@ def test_malformed_url_is_bad_input(cli, url, message):
 
 
 def test_unreachable_server_fails_before_anything_runs(cli):
-    from loadbench.cli.services import free_port
+    from loadbench.connectors.postgres_cluster import free_port
 
     result = cli(*BENCH, "--connectors", "postgres", env={"PG_URL": f"postgresql://u:sekrit@127.0.0.1:{free_port()}/db"})
     assert result.returncode == 1

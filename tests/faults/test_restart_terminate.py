@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from loadbench.report import build as reports
-from loadbench.cli.services import PostgresCluster
+from loadbench.connectors.postgres_cluster import PostgresCluster
 
 ACCOUNTS, BALANCE, SESSIONS = 1000, 1000, 4
 

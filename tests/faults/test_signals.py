@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from loadbench.report import build as reports
-from loadbench.cli.services import PostgresCluster
+from loadbench.connectors.postgres_cluster import PostgresCluster
 
 from tests.conftest import clean_env
 

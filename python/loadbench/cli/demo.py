@@ -21,35 +21,23 @@ from rich.console import Console
 from rich.table import Table
 
 from loadbench import connectors
-from loadbench.run.config import ConnectorSpec, RunPlan, Settings
+from loadbench.run.config import RunPlan
+from loadbench.connectors.spec import ConnectorSpec
+from loadbench.settings import Settings
 from loadbench.cli.display import CallbackLive, fmt_ms
 from loadbench.errors import RunFailed
 
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"
-DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "http": 80, "https": 443}
 
 
 def _reachable(spec: ConnectorSpec) -> str | None:
     """None when a TCP connection to the host and port of the connector's URL opens within 1 s (or
     it has no URL: embedded, or nothing to check), else why not."""
-    if spec.kind == "postgres":  # a URL or keyword=value pairs, read as libpq reads them
-        endpoint = connectors.pg_endpoint(spec.options["url"])
-        if endpoint is None or not endpoint[0] or endpoint[0].startswith("/"):
-            return None  # a Unix socket, or the run will say what is wrong
-        host, port = endpoint
-    else:
-        url = next((v for v in spec.options.values() if "://" in v), None)
-        if url is None:
-            return None
-        try:
-            parts = urlsplit(url)
-            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-        except ValueError:  # its text may quote part of the URL
-            return None  # the run will say what is wrong
-        if port is None:
-            return None
-        host = parts.hostname or "localhost"
+    endpoint = connectors.module_of(spec.kind).endpoint(spec)
+    if endpoint is None:
+        return None  # embedded, a Unix socket, or the run will say what is wrong
+    host, port = endpoint
     try:
         socket.create_connection((host, port), timeout=1.0).close()
     except OSError as exc:
@@ -61,10 +49,6 @@ def _services_up(name: str) -> Callable[[Path], str | None]:
     """Starts ``name`` with ``loadbench services up NAME``; None when it started, else why not."""
 
     def start(runs_dir: Path) -> str | None:
-        from loadbench.cli import cli  # the command table, to know whether this build has `services`
-
-        if "services" not in cli.commands:
-            return "not available in this build (no `loadbench services` command)"
         done = subprocess.run([sys.executable, "-m", "loadbench", "services", "up", name, "--runs-dir", str(runs_dir)],
                               capture_output=True, text=True)
         if done.returncode != 0:
@@ -75,11 +59,10 @@ def _services_up(name: str) -> Callable[[Path], str | None]:
     return start
 
 
-# By connector name: the systems loadbench can start locally. Every configured one is checked with
-# _reachable before it runs.
-LOCAL_STARTS: dict[str, Callable[[Path], str | None]] = {
-    "postgres": _services_up("postgres"),
-}
+# By connector name: the systems loadbench can start locally (a connector module's LOCAL_SERVICE,
+# which configures the connector of its name). Every configured one is checked with _reachable
+# before it runs.
+LOCAL_STARTS: dict[str, Callable[[Path], str | None]] = {name: _services_up(name) for name in connectors.local_services()}
 
 
 def choose(settings: Settings, runs_dir: Path, names: str | None, ask: Callable[[str], bool],

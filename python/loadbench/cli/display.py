@@ -10,7 +10,8 @@ from rich.live import Live
 from rich.table import Table
 
 from loadbench.report import build as reports
-from loadbench.run.config import ConnectorSpec, RunPlan
+from loadbench.run.config import RunPlan
+from loadbench.connectors.spec import ConnectorSpec
 
 
 def fmt_ms(ms: float) -> str:

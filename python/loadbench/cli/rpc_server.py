@@ -20,7 +20,7 @@ from typing import Callable
 
 from loadbench import _core
 from loadbench.run import core as engine
-from loadbench.run.config import ConnectorSpec
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError, LoadbenchError, RunFailed
 from loadbench.secrets import scrub
 

@@ -29,7 +29,8 @@ import jsonschema
 
 from loadbench import outputs
 from loadbench.report import untrusted
-from loadbench.run.config import ConnectorSpec, RunPlan
+from loadbench.run.config import RunPlan
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError, OutputError
 from loadbench.report.histogram import Histogram, check_stored
 

@@ -25,7 +25,8 @@ import resource
 from pathlib import Path
 
 from loadbench.run import core as engine
-from loadbench.run.config import ConnectorSpec, RunPlan
+from loadbench.run.config import RunPlan
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
 
 KIB = 1024

@@ -20,7 +20,9 @@ import psutil
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
+from loadbench.settings import Settings
 
 if TYPE_CHECKING:
     from loadbench.scenarios.files import Scenario
@@ -59,106 +61,6 @@ MAX_ACCOUNTS = 2**53  # the Zipf sampler's key space: exact doubles
 def default_warmup(seconds: float) -> float:
     """A tenth of the measured window, at most 30 s."""
     return min(seconds / 10.0, MAX_WARMUP_DEFAULT)
-
-
-class Settings:
-    """Environment variables and ``.env`` values, each with where it came from.
-
-    The process environment wins over ``.env`` (python-dotenv's own rule); flags win over both,
-    and are applied by the caller.
-    """
-
-    def __init__(self, environ: Mapping[str, str], dotenv: Mapping[str, str], dotenv_path: Path | None):
-        self._environ = dict(environ)
-        self._dotenv = dict(dotenv)
-        self.dotenv_path = dotenv_path
-
-    @classmethod
-    def load(cls, env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Reads ``env_file`` (or ``./.env`` if it exists); a line that does not parse is an error."""
-        path = env_file if env_file is not None else Path(".env")
-        values: dict[str, str] = {}
-        if env_file is not None and not path.is_file():
-            raise ConfigError(f"env file {path} does not exist")
-        if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read {path}: {exc}") from None
-            for binding in parse_stream(io.StringIO(text)):
-                if binding.error:
-                    # The line is not shown: it may hold a password (an unclosed quote in one, say).
-                    line = binding.original.line
-                    name = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=", binding.original.string)
-                    what = (f"the value of {name.group(1)} (an unclosed quote?)" if name
-                            else "this line (expected NAME=VALUE)")
-                    raise ConfigError(f"{path}:{line}: cannot parse {what}")
-            values = {k: v for k, v in dotenv_values(path).items() if v is not None}
-        return cls(os.environ if environ is None else environ, values, path if path.is_file() else None)
-
-    def get(self, name: str) -> tuple[str, str] | None:
-        """``(value, origin)`` for a set variable, else None."""
-        if name in self._environ:
-            return self._environ[name], "environment"
-        if name in self._dotenv:
-            return self._dotenv[name], str(self.dotenv_path or ".env")
-        return None
-
-    def string(self, name: str, default: str | None = None) -> str | None:
-        found = self.get(name)
-        return found[0] if found else default
-
-    def integer(self, name: str, default: int, minimum: int) -> int:
-        found = self.get(name)
-        if found is None:
-            return default
-        value, origin = found
-        try:
-            number = int(value.replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"{name}={value!r} (from {origin}) must be an integer >= {minimum}") from None
-        if number < minimum:
-            raise ConfigError(f"{name}={value!r} (from {origin}) must be an integer >= {minimum}")
-        return number
-
-    def boolean(self, name: str, default: bool) -> bool:
-        found = self.get(name)
-        if found is None:
-            return default
-        value, origin = found
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{name}={value!r} (from {origin}) must be true or false (1/0, yes/no, on/off)")
-
-
-@dataclass(frozen=True)
-class ConnectorSpec:
-    """One configured connector, ready for the native core.
-
-    ``options`` go to the C++ connector; ``target`` and ``settings`` describe it in reports with
-    secrets removed; ``secrets`` are scrubbed from every message that mentions it.
-    """
-
-    name: str
-    kind: str
-    options: Mapping[str, str]
-    target: str
-    settings: Mapping[str, str] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
-    sessions_per_connection: int = 1  # transfers in flight per connection (pipelining)
-    dialect: str = ""  # SQL dialect for scenario files: sqlite | postgres | cockroachdb | null (no SQL)
-    configuration_id: str | None = None  # the preset it runs under (--config-id)
-
-    @property
-    def label(self) -> str:
-        """How tables and messages name it: the connector, and its preset when it has one."""
-        return f"{self.name} {self.configuration_id}" if self.configuration_id else self.name
-
-    def core_dict(self) -> dict:
-        return {"kind": self.kind, "options": dict(self.options)}
 
 
 @dataclass(frozen=True)
@@ -205,7 +107,7 @@ class RunPlan:
 
     def core_scenario(self, connector: ConnectorSpec) -> dict:
         """The core's scenario dict for one connector (a file scenario depends on its dialect)."""
-        if self.scenario is None:
+        if self.scenario is None or connector.dialect is None:
             return self.scenario_dict()
         return self.scenario.core_dict(connector.dialect, self.pools, self.sequence_offsets)
 
@@ -345,6 +247,7 @@ def make_plan(
     ``test`` is ``test-1`` (the built-in transfer), ``write`` (write.toml per concurrency level of
     ``configs``, ``total_writes`` each) or a scenario file (a path, or a shipped file's name).
     """
+    from loadbench import connectors as registry
     from loadbench.scenarios import fake_pools
     from loadbench.scenarios import files as scenario_files
 
@@ -354,7 +257,7 @@ def make_plan(
         if path is None:
             known = ", ".join([*TESTS, *(n for n in scenario_files.builtin_names() if n not in TESTS)])
             raise ConfigError(f"unknown test {test!r} (known: {known}, or a path to a .toml scenario file)")
-        scenario = scenario_files.load(path, set_vars)
+        scenario = scenario_files.load(path, registry.sql_dialects(), set_vars)
         for flag, value in (("--alpha", alpha), ("--accounts", accounts), ("--initial-balance", initial_balance),
                             ("--scatter", scatter or None)):
             if value is not None:
@@ -429,9 +332,9 @@ def make_plan(
     pools: dict[str, list[str]] = {}
     if scenario is not None:
         for spec in connectors:
-            if not spec.dialect:
+            if spec.dialect is None:
                 raise ConfigError(f"connector {spec.name!r} cannot run scenario files (it speaks no SQL)")
-            if spec.dialect != "null":
+            if spec.dialect.runs_sql:
                 scenario.ddl(spec.dialect)  # every table has DDL for it
                 scenario.statements(spec.dialect)
             if spec.sessions_per_connection > 1:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import time
 from typing import Callable, Mapping
 
-from loadbench import _core
+from loadbench import _core, connectors
 from loadbench.scenarios import files as scenario_files
-from loadbench.run.config import ConnectorSpec, RunPlan
+from loadbench.run.config import RunPlan
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError, RunFailed
 from loadbench.secrets import scrub
 
@@ -56,7 +57,7 @@ def check_sql(plan: RunPlan, spec: ConnectorSpec) -> None:
     Operation and seed statements are only prepared. A refusal is a ConfigError naming the file,
     the TOML key and the database's message."""
     scenario = plan.scenario
-    if scenario is None or spec.dialect == "null":
+    if scenario is None or spec.dialect is None or not spec.dialect.runs_sql:
         return
     texts, keys, _ = scenario.statements(spec.dialect)
     for seed in scenario.seeds:
@@ -74,9 +75,12 @@ def check_sql(plan: RunPlan, spec: ConnectorSpec) -> None:
 
 
 def is_superuser(spec: ConnectorSpec) -> bool:
-    """Whether a PostgreSQL-protocol connector's role is a superuser (``is_superuser``, which the
-    server reports for the session), who can run programs on the server (``COPY ... TO PROGRAM``)."""
-    rows = _native_call(spec, "check", _core.sql_query, spec.core_dict(), "SELECT current_setting('is_superuser')")
+    """Whether the connector's role is a superuser, who can run programs on the server (PostgreSQL:
+    ``COPY ... TO PROGRAM``), by its module's ``SUPERUSER_QUERY`` (False when it has none)."""
+    query = connectors.module_of(spec.kind).SUPERUSER_QUERY
+    if query is None:
+        return False
+    rows = _native_call(spec, "check", _core.sql_query, spec.core_dict(), query)
     return _scalar(rows) == "on"
 
 
@@ -85,7 +89,7 @@ def prep(plan: RunPlan, spec: ConnectorSpec) -> None:
     if plan.scenario is None:
         _native_call(spec, "prep", _core.prep, plan.scenario_dict(), spec.core_dict())
         return
-    if spec.dialect == "null":
+    if spec.dialect is None or not spec.dialect.runs_sql:
         return
     _native_call(spec, "prep", _core.sql_execute, spec.core_dict(), plan.scenario.ddl(spec.dialect))
     _native_call(spec, "prep", _core.sql_seed, plan.core_scenario(spec), spec.core_dict(), plan.seed)
@@ -93,7 +97,7 @@ def prep(plan: RunPlan, spec: ConnectorSpec) -> None:
 
 def teardown(plan: RunPlan, spec: ConnectorSpec, timeout_s: float | None = None) -> None:
     """A scenario file's tables dropped (TimeoutError after ``timeout_s``, when given)."""
-    if plan.scenario is not None and spec.dialect != "null":
+    if plan.scenario is not None and spec.dialect is not None and spec.dialect.runs_sql:
         _native_call(spec, "teardown", _core.sql_execute, spec.core_dict(), plan.scenario.teardown(), timeout_s or 0.0)
 
 
@@ -116,7 +120,7 @@ def verify(plan: RunPlan, spec: ConnectorSpec, committed: Mapping[str, int] | No
 
     if plan.scenario is None:
         return _native_call(spec, "verify", _core.verify, plan.scenario_dict(), spec.core_dict(), left())
-    if spec.dialect == "null":
+    if spec.dialect is None or not spec.dialect.runs_sql:
         return None
     scenario = plan.scenario
     committed = {name: 0 for name in scenario.operation_names()} | dict(committed or {})

@@ -26,23 +26,14 @@ from typing import Callable, Sequence
 
 import psutil
 
-from loadbench.run.config import ConnectorSpec
+from loadbench import connectors
+from loadbench.connectors import ConnectorSpec
+from loadbench.processes import alive
 
 SAMPLE_INTERVAL_S = 1.0
 # The progress callback comes every 250 ms or a little more: a sample is taken at the first one
 # within half of that of a full interval, so samples fall about a second apart, not 1.25 s.
 _SAMPLE_DUE_S = SAMPLE_INTERVAL_S - 0.125
-
-# Connector kind -> the PIDs of its local server (a PostgreSQL postmaster, say), given the spec and
-# the runs directory (where `loadbench services` keeps its state); descendants of each are summed
-# in. Asked again whenever a root is gone (a restarted server has a new PID).
-SERVER_PID_FINDERS: dict[str, Callable[[ConnectorSpec, Path], list[int]]] = {}
-
-# Why a kind has no server process of its own: its cost is the harness's.
-NO_SERVER = {
-    "sqlite": "embedded: SQLite runs inside the harness process, so its cost is in the harness figures",
-    "null": "no database: the null connector does no work",
-}
 
 RootFinder = Callable[[], list[int]]
 
@@ -50,8 +41,7 @@ RootFinder = Callable[[], list[int]]
 def server_pids(spec: ConnectorSpec, runs_dir: Path, extra: Sequence[int] = ()) -> list[int]:
     """The server processes to sample for ``spec``: what its kind's finder knows, plus ``extra``
     (``--server-pid``)."""
-    finder = SERVER_PID_FINDERS.get(spec.kind)
-    found = finder(spec, runs_dir) if finder is not None else []
+    found = connectors.module_of(spec.kind).server_pids(spec, runs_dir)
     return list(dict.fromkeys([*found, *extra]))
 
 
@@ -59,26 +49,6 @@ def server_finder(spec: ConnectorSpec, runs_dir: Path, extra: Sequence[int] = ()
     """A callable giving :func:`server_pids` of ``spec`` each time it is called (a restarted
     server is found under its new PID)."""
     return lambda: server_pids(spec, runs_dir, extra)
-
-
-def alive(pid: int) -> bool:
-    """``pid`` is a running process: not gone, and not a zombie (a server that exited stays one
-    until its parent reaps it, and when that parent is a container's init that can take seconds)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def postmaster_pid(data_dir: str | Path) -> list[int]:
-    """The PostgreSQL postmaster of a data directory (first line of its ``postmaster.pid``), as a
-    root for :func:`server_pids`: its backends are its children. ``[]`` when it is not running."""
-    try:
-        first = (Path(data_dir) / "postmaster.pid").read_text(encoding="ascii").split("\n", 1)[0]
-        pid = int(first)
-    except (OSError, ValueError):
-        return []
-    return [pid] if alive(pid) else []
 
 
 def children(pid: int) -> list[int]:
@@ -366,8 +336,9 @@ class ResourceSampler:
         if self.server is not None:
             summary["server"] = _side(measured, "server", self.server.known_roots)
         else:
-            summary["server_note"] = NO_SERVER.get(
-                self.kind, "no server process known: pass --server-pid PID to sample it")
+            # A kind without a server of its own says why; for the others it is unknown here.
+            note = connectors.module_of(self.kind).NO_SERVER if self.kind in connectors.KINDS else None
+            summary["server_note"] = note or "no server process known: pass --server-pid PID to sample it"
         return summary
 
 
@@ -385,48 +356,3 @@ def _side(samples: list[dict], side: str, pids: list[int]) -> dict:
         "rss_bytes_mean": round(mean(f"{side}_rss_bytes")),
         "rss_bytes_max": max(s[f"{side}_rss_bytes"] for s in samples),
     }
-
-
-def _listening_pid(port: int) -> list[int]:
-    """The process listening on a loopback TCP port (needs the right to see it: root, or its owner)."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                return [conn.pid]
-    except (psutil.AccessDenied, OSError):
-        pass
-    return []
-
-
-def _postgres_server(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
-    """PostgreSQL's postmaster (its backends are its children): the cluster `services up` started,
-    or whatever listens on the connection string's port (either libpq form) when it points at this
-    machine, by TCP or by a Unix socket directory."""
-    from loadbench import connectors
-    from loadbench.cli import services
-
-    url = spec.options.get("url", "")
-    cluster = services.running_postgres(runs_dir)
-    if cluster is not None and cluster.url == url:
-        return postmaster_pid(cluster.data_dir)
-    endpoint = connectors.pg_endpoint(url)
-    if endpoint is None:
-        return []
-    host, port = endpoint
-    if host.startswith("/"):
-        return _listening_unix_pid(str(Path(host) / f".s.PGSQL.{port}"))
-    return _listening_pid(port) if host in ("localhost", "127.0.0.1", "::1") else []
-
-
-def _listening_unix_pid(path: str) -> list[int]:
-    """The process listening on a Unix socket path (needs the right to see it: root, or its owner)."""
-    try:
-        for conn in psutil.net_connections(kind="unix"):
-            if conn.laddr == path and conn.pid:
-                return [conn.pid]
-    except (psutil.AccessDenied, OSError):
-        pass
-    return []
-
-
-SERVER_PID_FINDERS["postgres"] = _postgres_server

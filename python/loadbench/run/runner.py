@@ -48,6 +48,7 @@ from loadbench.run import resources as resource_usage
 from loadbench.report import configuration_results as results
 from loadbench.report import results_log
 from loadbench.run import server_counters
+from loadbench import connectors
 from loadbench.run.config import RunPlan
 from loadbench.errors import LoadbenchError, OutputError, RunFailed
 
@@ -97,7 +98,7 @@ def superuser_warning(plan: RunPlan, spec) -> str | None:
     from loadbench.scenarios import files as scenario_files
 
     scenario = plan.scenario
-    if scenario is None or spec.dialect not in ("postgres", "cockroachdb"):
+    if scenario is None or connectors.module_of(spec.kind).SUPERUSER_QUERY is None:
         return None
     if scenario.path.resolve().parent == scenario_files.builtin_dir().resolve():
         return None  # ours

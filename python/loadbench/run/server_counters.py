@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import urllib.request
 
-from loadbench.run.config import ConnectorSpec
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
 from loadbench.secrets import redact, scrub, secrets_of
 

@@ -4,13 +4,23 @@ from the run's seed: the same seed gives the same pools."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Mapping
+from typing import Any, Mapping
 
 from loadbench.errors import ConfigError
 
-if TYPE_CHECKING:
-    from loadbench.scenarios.files import Pool
+
+@dataclass(frozen=True)
+class Pool:
+    """A pool a scenario file declares (``[pools.NAME]``): literal values, or ``size`` values of a
+    Faker provider called with ``args``."""
+
+    key: str
+    values: tuple[str, ...] | None = None  # literal
+    faker: str | None = None
+    size: int = 1000
+    args: Mapping[str, Any] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)

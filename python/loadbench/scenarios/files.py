@@ -38,9 +38,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from loadbench.errors import ConfigError
+from loadbench.scenarios import fake_pools
+from loadbench.scenarios.fake_pools import Pool
+from loadbench.sql_dialect import SqlDialect
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,9 +51,6 @@ else:  # pragma: no cover - Python < 3.11
     import tomli as tomllib
 
 GENERATORS = ("uniform", "zipf", "sequence", "pool", "constant")
-DIALECTS = ("sqlite", "postgres", "cockroachdb")
-# A dialect without its own DDL or SQL uses its parent's.
-DIALECT_FALLBACK = {"cockroachdb": "postgres"}
 MIXES = ("random", "exact")
 MAX_OPERATIONS = 255
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -128,15 +128,6 @@ class Seed:
 
 
 @dataclass(frozen=True)
-class Pool:
-    key: str
-    values: tuple[str, ...] | None = None  # literal
-    faker: str | None = None
-    size: int = 1000
-    args: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Check:
     key: str
     name: str
@@ -171,20 +162,20 @@ class Scenario:
     def seeded(self) -> dict[str, int]:
         return {s.table: s.rows for s in self.seeds}
 
-    def ddl(self, dialect: str) -> list[str]:
+    def ddl(self, dialect: SqlDialect) -> list[str]:
         """Prep's script: drop every table (reverse order), then create them (file order)."""
-        creates = [_for_dialect(sql, dialect, lambda: self.error(f"tables.{name}", f"no DDL for {dialect} "
-                                                                                     f"(add tables.{name}.{dialect})"))
+        creates = [_for_dialect(sql, dialect, lambda: self.error(f"tables.{name}", f"no DDL for {dialect.name} "
+                                                                                     f"(add tables.{name}.{dialect.name})"))
                    for name, sql in self.tables]
         return self.teardown() + creates
 
     def teardown(self) -> list[str]:
         return [f"DROP TABLE IF EXISTS {name}" for name, _ in reversed(self.tables)]
 
-    def create_tables(self, dialect: str) -> list[str]:
+    def create_tables(self, dialect: SqlDialect) -> list[str]:
         return self.ddl(dialect)[len(self.tables):]
 
-    def statements(self, dialect: str) -> tuple[list[str], list[str], list[list[int]]]:
+    def statements(self, dialect: SqlDialect) -> tuple[list[str], list[str], list[list[int]]]:
         """The operations' statements for ``dialect`` with numbered placeholders, the TOML key of
         each, and per operation the statement index of each of its steps (identical SQL is
         prepared once)."""
@@ -202,14 +193,14 @@ class Scenario:
             steps.append(indices)
         return texts, keys, steps
 
-    def seed_sql(self, seed: Seed, dialect: str) -> str:
+    def seed_sql(self, seed: Seed, dialect: SqlDialect) -> str:
         return self._translate(seed.statement, dialect)[0]
 
-    def _translate(self, st: Statement, dialect: str) -> tuple[str, list[str]]:
-        sql = _for_dialect(st.sql, dialect, lambda: self.error(st.key, f"no SQL for {dialect}"))
-        return to_positional(sql, dialect)
+    def _translate(self, st: Statement, dialect: SqlDialect) -> tuple[str, list[str]]:
+        sql = _for_dialect(st.sql, dialect, lambda: self.error(st.key, f"no SQL for {dialect.name}"))
+        return to_positional(sql, dialect.placeholder)
 
-    def core_dict(self, dialect: str, pools: Mapping[str, list[str]],
+    def core_dict(self, dialect: SqlDialect, pools: Mapping[str, list[str]],
                   sequence_offsets: Mapping[int, int] | None = None) -> dict:
         """The core's scenario: ``{"name", "sql": {pools, generators, statements, operations, mix,
         seeds}}``, with ``pools`` the generated values by pool name. ``sequence_offsets`` (by
@@ -291,11 +282,11 @@ def _core_param(p: Param, names: list[str]) -> dict:
     return {"generator": p.generator, "distinct_from": -1 if p.distinct_from is None else names.index(p.distinct_from)}
 
 
-def _for_dialect(sql: Mapping[str, str], dialect: str, missing) -> str:
+def _for_dialect(sql: Mapping[str, str], dialect: SqlDialect, missing: Callable[[], ConfigError]) -> str:
     if "*" in sql:
         return sql["*"]
-    for d in (dialect, DIALECT_FALLBACK.get(dialect)):
-        if d in sql:
+    for d in (dialect.name, dialect.parent):  # a dialect without its own SQL uses its parent's
+        if d is not None and d in sql:
             return sql[d]
     raise missing()
 
@@ -315,11 +306,10 @@ def parameter_names(sql: str) -> list[str]:
     return names
 
 
-def to_positional(sql: str, dialect: str) -> tuple[str, list[str]]:
-    """``sql`` with each ``:name`` replaced by the dialect's numbered placeholder (``?1`` for SQLite,
-    ``$1`` for PostgreSQL), and the names in placeholder order."""
+def to_positional(sql: str, mark: str) -> tuple[str, list[str]]:
+    """``sql`` with each ``:name`` replaced by a numbered placeholder of ``mark`` (a dialect's
+    ``placeholder``: ``?1`` for SQLite, ``$1`` for PostgreSQL), and the names in placeholder order."""
     names = parameter_names(sql)
-    mark = "?" if dialect in ("sqlite", "null") else "$"
 
     def replace(m: re.Match) -> str:
         return f"{mark}{names.index(m.group(1)) + 1}" if m.group(1) else m.group(0)
@@ -329,8 +319,10 @@ def to_positional(sql: str, dialect: str) -> tuple[str, list[str]]:
 
 # --- loading ------------------------------------------------------------------------------------
 
-def load(path: Path, overrides: Mapping[str, int] | None = None) -> Scenario:
-    """Reads and validates a scenario file; every problem is a one-line ConfigError."""
+def load(path: Path, dialects: Mapping[str, SqlDialect], overrides: Mapping[str, int] | None = None) -> Scenario:
+    """Reads and validates a scenario file; every problem is a one-line ConfigError. ``dialects``:
+    the SQL dialects of the connectors (:func:`loadbench.connectors.sql_dialects`), the keys a
+    file may write SQL under."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -343,12 +335,14 @@ def load(path: Path, overrides: Mapping[str, int] | None = None) -> Scenario:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return _Parser(path, hashlib.sha256(raw).hexdigest(), doc, dict(overrides or {})).scenario()
+    keys = tuple(name for name, d in dialects.items() if d.runs_sql)
+    return _Parser(path, hashlib.sha256(raw).hexdigest(), doc, dict(overrides or {}), keys).scenario()
 
 
 class _Parser:
-    def __init__(self, path: Path, sha256: str, doc: dict, overrides: dict[str, int]):
+    def __init__(self, path: Path, sha256: str, doc: dict, overrides: dict[str, int], dialects: tuple[str, ...]):
         self.path = path
+        self.dialects = dialects
         self.sha256 = sha256
         self.doc = doc
         self.overrides = overrides
@@ -475,15 +469,13 @@ class _Parser:
         if not isinstance(value, dict) or not value:
             raise self.fail(key, "must be SQL text or a table of SQL per dialect (sqlite = ..., postgres = ...)")
         for dialect, sql in value.items():
-            if dialect not in DIALECTS:
-                raise self.fail(f"{key}.{dialect}", f"unknown dialect (expected {', '.join(DIALECTS)})")
+            if dialect not in self.dialects:
+                raise self.fail(f"{key}.{dialect}", f"unknown dialect (expected {', '.join(self.dialects)})")
             if not isinstance(sql, str) or not sql.strip():
                 raise self.fail(f"{key}.{dialect}", "must be non-empty SQL text")
         return dict(value)
 
     def _pools(self) -> dict[str, Pool]:
-        from loadbench.scenarios import fake_pools
-
         pools = {}
         for name, spec in self._table("pools").items():
             key = f"pools.{name}"

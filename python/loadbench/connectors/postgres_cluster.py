@@ -1,4 +1,4 @@
-"""Local servers loadbench can start for benchmarking and for its own tests.
+"""A throwaway PostgreSQL cluster, for benchmarking (`loadbench services up postgres`) and for tests.
 
 ``PostgresCluster`` is a throwaway PostgreSQL: ``initdb`` into a fresh directory, ``pg_ctl start``
 on a free loopback port with trust authentication, ``pg_ctl stop`` and delete. PostgreSQL refuses
@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from loadbench.errors import ConfigError, RunFailed
+from loadbench.errors import RunFailed
 
 # Settings for a benchmarking server on a small machine: enough connections for high concurrency,
 # loopback only, durability as PostgreSQL ships it (fsync on) unless the caller asks otherwise.
@@ -140,54 +140,3 @@ class PostgresCluster:
         except PermissionError:
             return True
         return True
-
-
-# --- the `services` command's state --------------------------------------------------------------
-
-SERVICES = ("postgres",)
-
-
-def _state_file(runs_dir: Path, name: str) -> Path:
-    return runs_dir / "services" / f"{name}.json"
-
-
-def running_postgres(runs_dir: Path) -> PostgresCluster | None:
-    """The cluster ``services up postgres`` started, if it is still running."""
-    path = _state_file(runs_dir, "postgres")
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        cluster = PostgresCluster(Path(state["data_dir"]), int(state["port"]), state.get("user"))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return cluster if cluster.is_running() else None
-
-
-def up(name: str, runs_dir: Path) -> PostgresCluster:
-    if name not in SERVICES:
-        raise ConfigError(f"unknown service {name!r} (known: {', '.join(SERVICES)})")
-    existing = running_postgres(runs_dir)
-    if existing is not None:
-        return existing
-    cluster = PostgresCluster.create(runs_dir / "services")
-    try:
-        cluster.start()
-    except Exception:
-        cluster.destroy()
-        raise
-    state = _state_file(runs_dir, name)
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({**asdict(cluster), "data_dir": str(cluster.data_dir)}, allow_nan=False),
-                     encoding="utf-8")
-    return cluster
-
-
-def down(name: str, runs_dir: Path) -> bool:
-    """Stops and deletes the service's cluster; False when none was running."""
-    if name not in SERVICES:
-        raise ConfigError(f"unknown service {name!r} (known: {', '.join(SERVICES)})")
-    cluster = running_postgres(runs_dir)
-    state = _state_file(runs_dir, name)
-    if cluster is not None:
-        cluster.destroy()
-    state.unlink(missing_ok=True)
-    return cluster is not None
