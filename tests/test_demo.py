@@ -10,11 +10,11 @@ from rich.console import Console
 
 from loadbench import connectors
 from loadbench.cli import demo
+from loadbench.connectors.spec import ConnectorSpec
+from loadbench.errors import RunFailed
 from loadbench.report import build as reports
 from loadbench.run.config import make_plan
-from loadbench.connectors.spec import ConnectorSpec
 from loadbench.settings import Settings
-from loadbench.errors import RunFailed
 
 
 def test_demo_runs_non_interactively_with_plain_lines(cli):

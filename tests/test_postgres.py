@@ -4,7 +4,6 @@ connector, connection loss, and bad configuration."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 

@@ -10,8 +10,8 @@ import os
 import jsonschema
 import pytest
 
-from loadbench.report import build as reports
 from loadbench.errors import ConfigError
+from loadbench.report import build as reports
 from loadbench.report.histogram import Histogram, Layout
 
 

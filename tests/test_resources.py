@@ -12,10 +12,10 @@ import time
 import psutil
 import pytest
 
-from loadbench.report import build as reports
-from loadbench.run import resources as resource_usage
 from loadbench.connectors import postgres
 from loadbench.connectors.spec import ConnectorSpec
+from loadbench.report import build as reports
+from loadbench.run import resources as resource_usage
 
 
 def test_a_run_records_the_harness_cost_and_says_why_sqlite_has_no_server(cli):

@@ -14,7 +14,6 @@ import psutil
 
 from loadbench import _core
 from loadbench.run import capacity
-
 from tests.conftest import clean_env
 
 

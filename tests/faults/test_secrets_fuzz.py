@@ -37,12 +37,11 @@ from urllib.parse import quote
 
 import pytest
 
-from loadbench import connectors
+from loadbench import connectors, pg_conninfo
 from loadbench.connectors import postgres
-from loadbench import pg_conninfo
-from loadbench.settings import Settings
 from loadbench.errors import ConfigError
 from loadbench.secrets import MASK, redact, scrub, secrets_of
+from loadbench.settings import Settings
 from tests.conftest import clean_env, free_port
 
 SEED = int(os.environ.get("LOADBENCH_FUZZ_SEED", "20240612"))

@@ -20,10 +20,9 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from loadbench.report import headlines
-from loadbench.report import build as reports
-from loadbench.report import results_log
 from loadbench.errors import ConfigError
+from loadbench.report import build as reports
+from loadbench.report import headlines, results_log
 
 K_SIGMA = 3.0
 SAME = "same"  # within the histogram's precision

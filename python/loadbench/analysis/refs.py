@@ -18,9 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from loadbench.errors import ConfigError, RunFailed
 from loadbench.report import build as reports
 from loadbench.report import results_log
-from loadbench.errors import ConfigError, RunFailed
 
 
 def _run(cmd: list[str], cwd: Path, what: str, bench: bool = False) -> None:

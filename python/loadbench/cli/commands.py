@@ -21,23 +21,24 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from loadbench import __version__
-from loadbench import connectors
-from loadbench.run import core as engine
-from loadbench.report import hlog
-from loadbench import outputs
-from loadbench.run import presets
+from loadbench import __version__, connectors, outputs, secrets
+from loadbench.cli.display import (
+    LiveDisplay,
+    compare_table,
+    comparison_table,
+    merged_table,
+    schedule_lines,
+    summary_table,
+    sweep_table,
+)
+from loadbench.errors import ConfigError, LoadbenchError, OutputError
 from loadbench.report import build as reports
 from loadbench.report import configuration_results as results
-from loadbench.report import results_log
-from loadbench.run import runner
-from loadbench import secrets
-from loadbench.run import sweeps
+from loadbench.report import hlog, results_log
+from loadbench.run import core as engine
+from loadbench.run import presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, make_plan
 from loadbench.settings import Settings
-from loadbench.cli.display import (LiveDisplay, compare_table, comparison_table, merged_table, schedule_lines,
-                               summary_table, sweep_table)
-from loadbench.errors import ConfigError, LoadbenchError, OutputError
 
 
 def _options(*options):

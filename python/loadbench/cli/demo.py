@@ -12,20 +12,18 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
 
 from loadbench import connectors
-from loadbench.run.config import RunPlan
-from loadbench.connectors.spec import ConnectorSpec
-from loadbench.settings import Settings
 from loadbench.cli.display import CallbackLive, fmt_ms
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
+from loadbench.run.config import RunPlan
+from loadbench.settings import Settings
 
 BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉"

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report import build as reports
 from loadbench.run.config import RunPlan
-from loadbench.connectors.spec import ConnectorSpec
 
 
 def fmt_ms(ms: float) -> str:

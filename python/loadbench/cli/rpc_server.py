@@ -19,9 +19,9 @@ import sys
 from typing import Callable
 
 from loadbench import _core
-from loadbench.run import core as engine
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError, LoadbenchError, RunFailed
+from loadbench.run import core as engine
 from loadbench.secrets import scrub
 
 

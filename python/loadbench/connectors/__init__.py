@@ -18,8 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadbench.connectors import convex, null, postgres, rpc, spacetimedb, sqlite, supabase_rest
-from loadbench.connectors.spec import (Choices, ConnectorModule, ConnectorSpec, ConnectorType, Flag, LocalService,
-                                       Preset)
+from loadbench.connectors.spec import Choices, ConnectorModule, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect

@@ -10,14 +10,13 @@ not set.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from loadbench.errors import RunFailed
@@ -48,7 +47,7 @@ def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (the kernel's choice, so never a standard service's)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def _server_user() -> str | None:

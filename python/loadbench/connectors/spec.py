@@ -100,16 +100,27 @@ class LocalService:
 class ConnectorModule(Protocol):
     """What a connector module declares (module-level names)."""
 
-    KIND: str                         # the core's kind (``_core.connector_kinds()``)
-    TYPES: tuple[ConnectorType, ...]  # the connectors it provides, in the order listed
-    ENV_VARS: tuple[str, ...]         # every environment variable it reads
-    DIALECTS: tuple[SqlDialect, ...]  # SQL dialects of its connectors (none: no scenario files)
-    FLAGS: tuple[Flag, ...]
-    PRESETS: tuple[Preset, ...]
-    BASE_PRESET: str | None           # the preset of the write test when none is named
-    SUPERUSER_QUERY: str | None       # SQL answering 'on' when the role may run programs on the server
-    NO_SERVER: str | None             # why it has no server process to sample (its cost is the harness's)
-    LOCAL_SERVICE: LocalService | None
+    # Read-only (properties), so that a module's narrower tuple types satisfy them.
+    @property
+    def KIND(self) -> str: ...  # the core's kind (``_core.connector_kinds()``)
+    @property
+    def TYPES(self) -> tuple[ConnectorType, ...]: ...  # the connectors it provides, in the order listed
+    @property
+    def ENV_VARS(self) -> tuple[str, ...]: ...  # every environment variable it reads
+    @property
+    def DIALECTS(self) -> tuple[SqlDialect, ...]: ...  # SQL dialects of its connectors (none: no scenario files)
+    @property
+    def FLAGS(self) -> tuple[Flag, ...]: ...
+    @property
+    def PRESETS(self) -> tuple[Preset, ...]: ...
+    @property
+    def BASE_PRESET(self) -> str | None: ...  # the preset of the write test when none is named
+    @property
+    def SUPERUSER_QUERY(self) -> str | None: ...  # SQL answering 'on' when the role may run programs on the server
+    @property
+    def NO_SERVER(self) -> str | None: ...  # why it has no server process to sample (its cost is the harness's)
+    @property
+    def LOCAL_SERVICE(self) -> LocalService | None: ...
 
     def apply_preset(self, preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec: ...
 

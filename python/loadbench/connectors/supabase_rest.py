@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loadbench.connectors.postgres import check_pg_url
 from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
 from loadbench.connectors.urls import check_http_url, url_endpoint
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
-
-from loadbench.connectors.postgres import check_pg_url
 
 KIND = "supabase-rest"
 

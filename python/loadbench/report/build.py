@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import jsonschema
 
 from loadbench import outputs
-from loadbench.report import untrusted
-from loadbench.run.config import RunPlan
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError, OutputError
+from loadbench.report import untrusted
 from loadbench.report.histogram import Histogram, check_stored
+from loadbench.run.config import RunPlan
 
 if TYPE_CHECKING:
     import pandas

@@ -27,9 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from loadbench.report import headlines
 from loadbench.report import build as reports
-from loadbench.report import untrusted
+from loadbench.report import headlines, untrusted
 
 FILE_NAME = "results.jsonl"
 

@@ -24,10 +24,10 @@ import os
 import resource
 from pathlib import Path
 
-from loadbench.run import core as engine
-from loadbench.run.config import RunPlan
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
+from loadbench.run import core as engine
+from loadbench.run.config import RunPlan
 
 KIB = 1024
 MAPS_PER_THREAD = 2  # its stack and the guard page below it

@@ -7,18 +7,13 @@ The result is a :class:`RunPlan`: plain, immutable data that the runner executes
 
 from __future__ import annotations
 
-import io
 import math
-import os
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 import psutil
-from dotenv import dotenv_values
-from dotenv.parser import parse_stream
 
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError

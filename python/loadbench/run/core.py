@@ -20,10 +20,10 @@ import time
 from typing import Callable, Mapping
 
 from loadbench import _core, connectors
-from loadbench.scenarios import files as scenario_files
-from loadbench.run.config import RunPlan
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError, RunFailed
+from loadbench.run.config import RunPlan
+from loadbench.scenarios import files as scenario_files
 from loadbench.secrets import scrub
 
 ProgressCallback = Callable[[dict], None]

@@ -7,8 +7,7 @@ import sys
 
 import psutil
 
-from loadbench import __version__
-from loadbench import _core
+from loadbench import __version__, _core
 
 
 def _cpu_model() -> str:

@@ -40,17 +40,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from loadbench.run import capacity
-from loadbench.run import core as engine
-from loadbench.run import machine
+from loadbench import connectors
+from loadbench.errors import LoadbenchError, OutputError, RunFailed
 from loadbench.report import build as reports
-from loadbench.run import resources as resource_usage
 from loadbench.report import configuration_results as results
 from loadbench.report import results_log
-from loadbench.run import server_counters
-from loadbench import connectors
+from loadbench.run import capacity, machine, server_counters
+from loadbench.run import core as engine
+from loadbench.run import resources as resource_usage
 from loadbench.run.config import RunPlan
-from loadbench.errors import LoadbenchError, OutputError, RunFailed
 
 EXIT_INTERRUPTED = 130
 # After Ctrl-C or SIGTERM the command has 2 s to end: the run's stop takes up to 0.5 s, writing

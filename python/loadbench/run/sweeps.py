@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from loadbench.run import capacity
-from loadbench.report import headlines
-from loadbench.run import machine
-from loadbench.report import build as reports
-from loadbench.run import runner
-from loadbench.run.config import RunPlan, check_accounts, check_alpha, check_concurrency
 from loadbench.errors import ConfigError
+from loadbench.report import build as reports
+from loadbench.report import headlines
+from loadbench.run import capacity, machine, runner
+from loadbench.run.config import RunPlan, check_accounts, check_alpha, check_concurrency
 
 MAX_POINTS = 1000
 VARIABLES = ("accounts", "concurrency", "alpha")
