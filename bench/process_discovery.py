@@ -15,8 +15,9 @@ import time
 
 import psutil
 
-from loadbench import resource_usage
-from loadbench.services import PostgresCluster, find_pg_binary
+from loadbench.run import resources as resource_usage
+from loadbench.connectors import postgres
+from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
 
 
 def per_call_ms(fn, rounds: int) -> tuple[float, float]:
@@ -41,7 +42,7 @@ def main() -> None:
         psql = find_pg_binary("psql")
         clients = [subprocess.Popen([psql, cluster.url, "-Xqc", "SELECT pg_sleep(600)"], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL) for _ in range(args.backends)]
-        (postmaster,) = resource_usage.postmaster_pid(cluster.data_dir)
+        (postmaster,) = postgres.postmaster_pid(cluster.data_dir)
         deadline = time.monotonic() + 30
         while len(resource_usage.children(postmaster)) < args.backends and time.monotonic() < deadline:
             time.sleep(0.1)

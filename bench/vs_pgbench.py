@@ -36,7 +36,7 @@ from pathlib import Path
 from _anchor import loadbench, loadbench_report, throwaway_postgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
-from loadbench.services import find_pg_binary  # noqa: E402
+from loadbench.connectors.postgres_cluster import find_pg_binary  # noqa: E402
 
 
 def children_cpu() -> float:

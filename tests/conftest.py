@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.services import PostgresCluster
+from loadbench.connectors.postgres_cluster import PostgresCluster
 
 # Settings a developer's shell may carry that would change what the tests run against.
 _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",
              "NULL_DELAY_NS", "PG_URL", "CRDB_URL", "SUPABASE_DB_URL", "PLANETSCALE_PG_URL", "PG_MODE", "PG_ISOLATION",
              "MAX_INFLIGHT_PER_WORKER", "LOADBENCH_DB_DIR", "LOADBENCH_RESULTS_DIR", "PG_RPC_URL", "CRDB_RPC_URL",
              "SQLITE_RPC_URL", "PLANETSCALE_RPC_URL", "BUN_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "CONVEX_URL",
-             "STDB_URL", "STDB_MODULE", "STDB_METRICS_URL", "USE_SPACETIME_METRICS_ENDPOINT")
+             "STDB_URL", "STDB_MODULE", "STDB_TOKEN", "STDB_METRICS_URL", "USE_SPACETIME_METRICS_ENDPOINT",
+             "NULL_STALL_AT_MS", "NULL_STALL_MS")
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

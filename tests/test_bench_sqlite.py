@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 
 def balances(db) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from loadbench import compare
+from loadbench.analysis import compare
 from loadbench.errors import ConfigError
 
 NULL_RUN = ("--connectors", "null", "--seconds", "2.2", "--concurrency", "1")  # two full seconds: a noise

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from loadbench.config import Settings, default_warmup, make_plan
 from loadbench.connectors import select
 from loadbench.errors import ConfigError
+from loadbench.run.config import default_warmup, make_plan
 from loadbench.secrets import redact_url, scrub, url_secrets
+from loadbench.settings import Settings
 
 
 def test_environment_wins_over_dotenv(tmp_path):

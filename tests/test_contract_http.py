@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 pytest.importorskip("aiohttp")
 

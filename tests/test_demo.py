@@ -8,9 +8,13 @@ import io
 import pytest
 from rich.console import Console
 
-from loadbench import connectors, demo, reports
-from loadbench.config import ConnectorSpec, Settings, make_plan
+from loadbench import connectors
+from loadbench.cli import demo
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
+from loadbench.report import build as reports
+from loadbench.run.config import make_plan
+from loadbench.settings import Settings
 
 
 def test_demo_runs_non_interactively_with_plain_lines(cli):
@@ -35,7 +39,8 @@ def test_demo_defaults_to_the_configured_systems(cli):
 
 
 def spec(name: str, url: str = "") -> ConnectorSpec:
-    return ConnectorSpec(name=name, kind=name, options={"url": url} if url else {}, target="t")
+    # A system reached by URL: the rpc kind's module says where its URL points.
+    return ConnectorSpec(name=name, kind="rpc", options={"url": url} if url else {}, target="t")
 
 
 @pytest.fixture
@@ -83,11 +88,16 @@ def test_a_configured_system_that_does_not_answer_is_skipped(monkeypatch, tmp_pa
         demo.choose(SETTINGS, tmp_path, "remote", ask=lambda q: True, say=said.append)
 
 
-def test_starting_postgres_without_the_services_command_says_so(monkeypatch, tmp_path):
-    from loadbench.cli import cli
+def test_the_systems_it_can_start_are_the_connectors_local_services():
+    assert set(demo.LOCAL_STARTS) == set(connectors.local_services())
 
-    monkeypatch.delitem(cli.commands, "services", raising=False)  # never start a real server here
-    assert demo.LOCAL_STARTS["postgres"](tmp_path) == "not available in this build (no `loadbench services` command)"
+
+def test_a_start_that_fails_says_why_in_one_line(tmp_path):
+    not_a_directory = tmp_path / "runs"
+    not_a_directory.write_text("")  # `services up` refuses it before starting anything
+    (name,) = connectors.local_services()
+    why = demo.LOCAL_STARTS[name](not_a_directory)
+    assert why is not None and why.startswith(f"`loadbench services up {name}` failed: loadbench: error: ")
 
 
 def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):

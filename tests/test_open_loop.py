@@ -10,8 +10,8 @@ import sqlite3
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadbench import reports
-from loadbench.histogram import Histogram, Layout
+from loadbench.report import build as reports
+from loadbench.report.histogram import Histogram, Layout
 
 QUIET = ("--quiet", "--warmup", "0")
 

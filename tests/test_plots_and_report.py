@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from PIL import Image
 
-from loadbench.histogram import Histogram
+from loadbench.report.histogram import Histogram
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -51,7 +51,8 @@ def test_plot_writes_every_figure_of_a_single_run_and_a_sweep(sample_runs, tmp_p
 
 
 def test_plot_titles_and_axes_carry_units(sample_runs):
-    from loadbench import plots, reports
+    from loadbench.analysis import plots
+    from loadbench.report import build as reports
 
     single, sweep = single_and_sweep(sample_runs)
     runs = reports.load_all([single, sweep])
@@ -121,7 +122,7 @@ def test_report_csv_has_one_flat_row_per_connector_run(sample_runs):
 
 
 def test_load_all_reads_a_directory_and_skips_what_is_not_a_report(sample_runs, tmp_path):
-    from loadbench import reports
+    from loadbench.report import build as reports
 
     (tmp_path / "junk.json").write_text("{}")
     for path in sample_runs.reports():

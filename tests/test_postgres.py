@@ -4,13 +4,12 @@ connector, connection loss, and bad configuration."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 
 import pytest
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 BENCH = ("bench", "--seconds", "1.5", "--warmup", "0.2", "--accounts", "500", "--quiet")
 
@@ -148,7 +147,7 @@ def test_malformed_url_is_bad_input(cli, url, message):
 
 
 def test_unreachable_server_fails_before_anything_runs(cli):
-    from loadbench.services import free_port
+    from loadbench.connectors.postgres_cluster import free_port
 
     result = cli(*BENCH, "--connectors", "postgres", env={"PG_URL": f"postgresql://u:sekrit@127.0.0.1:{free_port()}/db"})
     assert result.returncode == 1

@@ -10,9 +10,9 @@ import os
 import jsonschema
 import pytest
 
-from loadbench import reports
 from loadbench.errors import ConfigError
-from loadbench.histogram import Histogram, Layout
+from loadbench.report import build as reports
+from loadbench.report.histogram import Histogram, Layout
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ import time
 import psutil
 import pytest
 
-from loadbench import reports, resource_usage
-from loadbench.config import ConnectorSpec
+from loadbench.connectors import postgres
+from loadbench.connectors.spec import ConnectorSpec
+from loadbench.report import build as reports
+from loadbench.run import resources as resource_usage
 
 
 def test_a_run_records_the_harness_cost_and_says_why_sqlite_has_no_server(cli):
@@ -61,19 +63,18 @@ def test_an_unknown_server_pid_is_bad_input(cli):
 def test_server_pids_asks_the_finder_of_the_connector_kind(monkeypatch, tmp_path):
     spec = ConnectorSpec(name="pg", kind="postgres", options={}, target="t")
     assert resource_usage.server_pids(spec, tmp_path) == []
-    monkeypatch.setitem(resource_usage.SERVER_PID_FINDERS, "postgres",
-                        lambda s, runs: resource_usage.postmaster_pid(runs / "services" / "data"))
+    monkeypatch.setattr(postgres, "server_pids", lambda s, runs: postgres.postmaster_pid(runs / "services" / "data"))
     (tmp_path / "services" / "data").mkdir(parents=True)
     (tmp_path / "services" / "data" / "postmaster.pid").write_text(f"{os.getpid()}\n")
     assert resource_usage.server_pids(spec, tmp_path, extra=(os.getpid(), 13)) == [os.getpid(), 13]
 
 
 def test_postmaster_pid_reads_the_data_directory(tmp_path):
-    assert resource_usage.postmaster_pid(tmp_path) == []  # not running: no postmaster.pid
+    assert postgres.postmaster_pid(tmp_path) == []  # not running: no postmaster.pid
     (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path}\n1700000000\n5432\n")
-    assert resource_usage.postmaster_pid(tmp_path) == [os.getpid()]
+    assert postgres.postmaster_pid(tmp_path) == [os.getpid()]
     (tmp_path / "postmaster.pid").write_text("999999999\n")
-    assert resource_usage.postmaster_pid(tmp_path) == []  # stale file of a dead server
+    assert postgres.postmaster_pid(tmp_path) == []  # stale file of a dead server
 
 
 def test_the_averages_cover_the_measured_window_weighted_by_interval():

@@ -8,7 +8,7 @@ import multiprocessing
 import subprocess
 from pathlib import Path
 
-from loadbench import results_log
+from loadbench.report import results_log
 
 
 def git(cwd, *args: str) -> str:

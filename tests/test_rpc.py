@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 BENCH = ("bench", "--warmup", "0", "--accounts", "1000", "--quiet")
 

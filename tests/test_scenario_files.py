@@ -9,7 +9,9 @@ import textwrap
 
 import pytest
 
-from loadbench import reports, scenario_files
+from loadbench import connectors
+from loadbench.report import build as reports
+from loadbench.scenarios import files as scenario_files
 
 SHIPPED = ["test-1", "write", "tpcb"]
 # Small, but with key space enough that write's links rarely collide: a collision is a failed
@@ -37,7 +39,7 @@ def test_every_shipped_file_runs_and_verifies_on_sqlite(cli, name):
     assert entry["committed"] > 50
     assert entry["verification"]["checked"] and entry["verification"]["passed"], entry["verification"]
     assert {op["name"] for op in entry["operations"]} == set(scenario_files.load(
-        scenario_files.builtin_dir() / f"{name}.toml").operation_names())
+        scenario_files.builtin_dir() / f"{name}.toml", connectors.sql_dialects()).operation_names())
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -198,6 +200,6 @@ def test_test1_flags_do_not_apply_to_files(cli):
 
 def test_placeholders_skip_literals_comments_and_casts():
     sql = "SELECT ':no', \":nor\", x::bigint, :a -- :c\n + :b /* :d */ + :a"
-    assert scenario_files.to_positional(sql, "postgres") == (
+    assert scenario_files.to_positional(sql, "$") == (
         "SELECT ':no', \":nor\", x::bigint, $1 -- :c\n + $2 /* :d */ + $1", ["a", "b"])
-    assert scenario_files.to_positional("VALUES (:x, :y)", "sqlite") == ("VALUES (?1, ?2)", ["x", "y"])
+    assert scenario_files.to_positional("VALUES (:x, :y)", "?") == ("VALUES (?1, ?2)", ["x", "y"])

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from loadbench import reports, sweeps
 from loadbench.errors import ConfigError
+from loadbench.report import build as reports
+from loadbench.run import sweeps
 
 SHORT = ("--seconds", "0.3", "--warmup", "0", "--quiet")
 

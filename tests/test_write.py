@@ -9,7 +9,8 @@ import json
 import jsonschema
 import pytest
 
-from loadbench import reports, results
+from loadbench.report import build as reports
+from loadbench.report import configuration_results as results
 
 # Small seeds and totals: the proportions and checks are the same at any size.
 SMALL = ("--set", "users=200", "--set", "posts=200", "--set", "tags=50", "--quiet")

@@ -185,7 +185,7 @@ def clean_stale_temps(directory: Path) -> list[Path]:
     """Removes the temporary files that writers which died left in ``directory`` (named as
     :func:`replacing` and :func:`claim` name them, by this host, with a PID no process has);
     returns them."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+from types import TracebackType
 from urllib.parse import unquote, unquote_plus
 
 from loadbench import pg_conninfo
@@ -129,7 +130,7 @@ def scrub(text: str, secrets: list[str] | tuple[str, ...]) -> str:
 
 def install_excepthook() -> None:
     """Tracebacks (of a bug, never of bad input) are printed scrubbed of every remembered secret."""
-    def hook(kind, value, tb) -> None:
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         sys.stderr.write(scrub_all("".join(traceback.format_exception(kind, value, tb))))
 
     sys.excepthook = hook

@@ -4,7 +4,7 @@ memory, and writes nothing; what a report's strings hold cannot add a field or a
 loadbench writes (.hlog tags, CSV) or act on the terminal (tables); results.jsonl lines that are
 not whole, finite, shallow JSON of the right shape are skipped by compare with a warning.
 
-The limits are those of loadbench.untrusted and loadbench.histogram.check_stored (README: Reports)."""
+The limits are those of loadbench.report.untrusted and loadbench.report.histogram.check_stored (README: Reports)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from loadbench import results_log
+from loadbench.report import results_log
 from tests.conftest import Cli
 
 # The issue measured more than 120 s for some of these; a refusal must not depend on the size.
@@ -275,11 +275,12 @@ def test_compare_refuses_a_non_finite_report_instead_of_calling_it_noise(made):
 
 
 def test_the_fast_item_check_never_accepts_what_the_schema_refuses(made):
-    # Long arrays are checked by functions generated from their item schemas (loadbench.untrusted);
+    # Long arrays are checked by functions generated from their item schemas (loadbench.report.untrusted);
     # jsonschema has the last word on what they refuse, so they must never accept more than it.
     import jsonschema
 
-    from loadbench import reports, untrusted
+    from loadbench.report import build as reports
+    from loadbench.report import untrusted
 
     report = _report(made)
     entry = report["connectors"][0]

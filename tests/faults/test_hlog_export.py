@@ -14,8 +14,9 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from loadbench import hlog, reports
-from loadbench.histogram import Histogram, Layout, rank
+from loadbench.report import build as reports
+from loadbench.report import hlog
+from loadbench.report.histogram import Histogram, Layout, rank
 
 HIGHEST = 3_600_000_000_000
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 SHORT = ("--warmup", "0", "--quiet")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from loadbench import outputs, results_log
+from loadbench import outputs
+from loadbench.report import results_log
 from tests.conftest import Cli, clean_env
 
 
@@ -167,7 +168,7 @@ def test_a_full_disk_prints_the_table_then_one_line_and_leaves_no_partial_file(c
     _fill(runs, leave=4096)  # a null report is about 40 kB
     result = cli(*BENCH)
     line = one_error_line(result, code=1)
-    assert line.startswith(f"loadbench: error: cannot write report runs/test-1-") and line.endswith(
+    assert line.startswith("loadbench: error: cannot write report runs/test-1-") and line.endswith(
         ".json: No space left on device")
     assert "null" in result.stdout and "TPS" in result.stdout and "p99 ms" in result.stdout  # the figures survive
     assert "report:" not in result.stdout
@@ -204,7 +205,7 @@ def test_a_results_line_cut_short_is_taken_back_whole(tmp_path):
     log.write_bytes(earlier)
     child = _run_limited(f"""
         from pathlib import Path
-        from loadbench import results_log
+        from loadbench.report import results_log
         try:
             results_log.append_line(Path({str(log)!r}), b'{{"points":[],"padding":"' + b'x' * 5000 + b'"}}\\n')
         except OSError as exc:
@@ -268,7 +269,7 @@ def test_a_writer_killed_during_the_report_write_leaves_a_temp_file_that_the_nex
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import json, os, sys, time
         from pathlib import Path
-        from loadbench import reports
+        from loadbench.report import build as reports
         def hang(fd):
             print("writing", flush=True)
             time.sleep(600)
@@ -281,7 +282,7 @@ def test_a_writer_killed_during_the_report_write_leaves_a_temp_file_that_the_nex
     finally:
         child.wait(30)
     (temp,) = [p for p in cli.runs.iterdir() if p.name.endswith(".tmp")]
-    assert temp.name.startswith(f".test-1-") and f".{outputs.HOST}.{child.pid}." in temp.name
+    assert temp.name.startswith(".test-1-") and f".{outputs.HOST}.{child.pid}." in temp.name
     assert temp.stat().st_size > 0
     assert cli.reports() == before  # no report under its final name
     cli.bench("--connectors", "null", "--seconds", "0.2")

@@ -12,8 +12,8 @@ import time
 
 import psutil
 
-from loadbench import _core, capacity
-
+from loadbench import _core
+from loadbench.run import capacity
 from tests.conftest import clean_env
 
 

@@ -15,8 +15,8 @@ import time
 import psutil
 import pytest
 
-from loadbench import reports
-from loadbench.services import PostgresCluster
+from loadbench.connectors.postgres_cluster import PostgresCluster
+from loadbench.report import build as reports
 
 ACCOUNTS, BALANCE, SESSIONS = 1000, 1000, 4
 

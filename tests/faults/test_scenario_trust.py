@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 INSERTS = textwrap.dedent("""\
     [tables.notes]

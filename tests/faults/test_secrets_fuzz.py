@@ -38,9 +38,10 @@ from urllib.parse import quote
 import pytest
 
 from loadbench import connectors, pg_conninfo
-from loadbench.config import Settings
+from loadbench.connectors import postgres
 from loadbench.errors import ConfigError
 from loadbench.secrets import MASK, redact, scrub, secrets_of
+from loadbench.settings import Settings
 from tests.conftest import clean_env, free_port
 
 SEED = int(os.environ.get("LOADBENCH_FUZZ_SEED", "20240612"))
@@ -192,7 +193,7 @@ def test_redacting_any_accepted_connection_string_keeps_what_libpq_reads_but_the
     for _ in range(4000):
         text = _random_conninfo(rng)
         try:
-            connectors.check_pg_url(text, "PG_URL")
+            postgres.check_pg_url(text, "PG_URL")
         except ConfigError:
             continue
         want = libpq_parse(lib, text)
@@ -245,7 +246,7 @@ def test_issue_cases_are_masked_whole(url, shown):
 ])
 def test_both_postgresql_forms_are_checked_without_showing_the_password(url, accepted):
     try:
-        connectors.check_pg_url(url, "PG_URL")
+        postgres.check_pg_url(url, "PG_URL")
     except ConfigError as exc:
         assert not accepted, exc
         for secret in ("w0rd", "etPW", "s3cr", "longpiece", "s3cr3tpassword"):
@@ -301,7 +302,7 @@ def test_every_form_of_a_password_is_masked_and_libpq_reads_the_rest(form):
         message = f'could not connect to "{text}": password "{p["password"]}" or "{p["password"][2:9]}" rejected'
         assert not leaks(scrub(message, secrets_of(text)), p["password"], public), message
         try:
-            connectors.check_pg_url(text, "PG_URL")
+            postgres.check_pg_url(text, "PG_URL")
         except ConfigError as exc:
             assert form == "raw" and ("@" in p["password"] or "/" in p["password"] or "%" in p["password"]), (text, exc)
             assert not leaks(str(exc), p["password"], public), str(exc)

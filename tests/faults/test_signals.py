@@ -12,8 +12,6 @@ always continued (SIGCONT) in a `finally`.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import select
 import signal
 import subprocess
@@ -24,10 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadbench import reports
-from loadbench.services import PostgresCluster
-
-from tests.conftest import clean_env
+from loadbench.connectors.postgres_cluster import PostgresCluster
+from loadbench.report import build as reports
 
 BOUND_S = 2.0  # the contract: exit within 2 s of the signal
 SIGNALS = [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGINT, id="SIGINT")]

@@ -33,7 +33,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadbench.services import PostgresCluster
+from loadbench.connectors.postgres_cluster import PostgresCluster
 from tests.conftest import clean_env
 
 T = 1.0  # --op-timeout

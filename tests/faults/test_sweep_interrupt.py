@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from loadbench import cli, runner
+from loadbench.cli import main
+from loadbench.run import runner
 
 
 def test_an_interrupt_in_a_later_points_checks_keeps_the_points_measured(tmp_path, monkeypatch):
@@ -27,7 +28,7 @@ def test_an_interrupt_in_a_later_points_checks_keeps_the_points_measured(tmp_pat
 
     monkeypatch.setattr(runner, "preflight", preflight_interrupted_the_second_time)
     with pytest.raises(SystemExit) as exited:
-        cli.main(["bench", "--connectors", "sqlite", "--accounts", "1000", "--warmup", "0",
+        main(["bench", "--connectors", "sqlite", "--accounts", "1000", "--warmup", "0",
                   "--seconds", "0.3", "--concurrency-tests", "1", "2", "1", "0.5"])
     assert exited.value.code == 130
     assert calls == [1, 2]

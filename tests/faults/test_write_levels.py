@@ -8,7 +8,7 @@ import json
 import sqlite3
 import textwrap
 
-from loadbench import reports
+from loadbench.report import build as reports
 
 LEVELS = ["--configs", "1,2,4,8", "--total-writes", "400", "--seed", "7"]
 

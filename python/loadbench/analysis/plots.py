@@ -1,0 +1,225 @@
+"""Figures of reports with matplotlib (Agg: no display needed), as PNG and SVG.
+
+Each function takes rows of :func:`loadbench.report.build.load_all` (a DataFrame, one row per connector
+run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw the same ones:
+
+- :func:`tps_by_connector`: committed TPS per connector (bar, with the per-second spread)
+- :func:`tps_vs`, :func:`p99_vs`: mean TPS or p99 latency against a swept variable, one line per
+  connector (error bars: standard deviation over the iterations)
+- :func:`latency_percentiles`: p50 ... p99.99 per connector (log scale)
+- :func:`latency_cdf`: the latency distribution from the stored histograms (log scale)
+- :func:`tps_timeline`: per-second TPS over the measured window
+
+Needs ``loadbench[analysis]`` (matplotlib, pandas).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+# Figures on an Agg canvas of their own, not through pyplot: no window, no global backend switched
+# (a notebook keeps its inline one), nothing to close.
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from loadbench.report import build as reports
+from loadbench.report.histogram import Histogram
+
+if TYPE_CHECKING:
+    import pandas
+
+FORMATS = ("png", "svg")
+PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99.99_ms")
+VARIABLE_LABELS = {"alpha": "Zipf alpha (contention)", "concurrency": "concurrency (workers)", "accounts": "accounts"}
+
+
+def _tps_axis(ax: Axes, values) -> None:
+    """Thousands separators; a log scale when the values span more than 20x (a null connector
+    beside a database), so that every bar or line stays visible."""
+    values = [v for v in values if v > 0]
+    if values and max(values) > 20 * min(values):
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def _figure(title: str, width: float = 8.0) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig, ax
+
+
+def measured(runs: "pandas.DataFrame") -> "pandas.DataFrame":
+    """The rows of runs that measured (not failed)."""
+    return runs[runs["status"] != "failed"]
+
+
+def labels(runs: "pandas.DataFrame") -> list[str]:
+    """One label per row: the connector, with what tells rows of the same connector apart."""
+    several_reports = runs["report"].nunique() > 1
+    repeated = runs["iteration"].max() > 0 if len(runs) else False
+    found = []
+    for r in runs.itertuples():
+        parts = [r.connector]
+        if several_reports:
+            parts.append(r.started_at[:19])
+        if r.point:
+            parts.append(r.point)
+        if repeated:
+            parts.append(f"iteration {r.iteration + 1}")
+        found.append("\n".join(parts))
+    return found
+
+
+def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per connector") -> Figure:
+    runs = measured(runs)
+    fig, ax = _figure(title)
+    # A window under one second has no per-second spread (null): no error bar, not a bar of 0.
+    spread = runs["tps_per_second_stddev"].astype(float).fillna(0)
+    bars = ax.bar(labels(runs), runs["tps"], yerr=spread, capsize=4, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in runs["tps"]], padding=3)
+    _tps_axis(ax, runs["tps"])
+    ax.set_ylabel("committed transactions per second (TPS)")
+    ax.set_xlabel("connector (error bar: standard deviation of per-second TPS)")
+    return fig
+
+
+def _mean_vs(runs: "pandas.DataFrame", variable: str, column: str, ylabel: str, title: str) -> Figure:
+    runs = measured(runs)
+    others = [v for v in VARIABLE_LABELS if v != variable and runs[v].nunique() > 1]
+    fig, ax = _figure(title)
+    means = []
+    for key, group in runs.groupby(["connector", *others], sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        stats = group.groupby(variable)[column].agg(["mean", "std"]).reset_index()
+        label = ", ".join([str(key[0]), *(f"{o}={v:g}" for o, v in zip(others, key[1:]))])
+        ax.errorbar(stats[variable], stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=4, label=label)
+        means += list(stats["mean"])
+    ax.set_xlabel(VARIABLE_LABELS[variable])
+    ax.set_ylabel(ylabel)
+    if column == "tps":
+        _tps_axis(ax, means)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def tps_vs(runs: "pandas.DataFrame", variable: str) -> Figure:
+    """Mean TPS over the iterations at each value of ``variable``; one line per connector and
+    setting of the other variables that change."""
+    return _mean_vs(runs, variable, "tps", "committed TPS (mean over iterations)",
+                    f"Throughput vs {VARIABLE_LABELS[variable]}")
+
+
+def p99_vs(runs: "pandas.DataFrame", variable: str) -> Figure:
+    """Mean p99 latency over the iterations at each value of ``variable``, as :func:`tps_vs`."""
+    return _mean_vs(runs, variable, "p99_ms", "p99 latency (ms, mean over iterations)",
+                    f"p99 latency vs {VARIABLE_LABELS[variable]}")
+
+
+def latency_percentiles(runs: "pandas.DataFrame", title: str = "Latency percentiles") -> Figure:
+    runs = measured(runs)
+    fig, ax = _figure(title)
+    width = 0.8 / max(len(runs), 1)
+    for i, (label, values) in enumerate(zip(labels(runs), runs[list(PERCENTILES)].to_numpy())):
+        xs = [x + (i - (len(runs) - 1) / 2) * width for x in range(len(PERCENTILES))]
+        ax.bar(xs, values, width=width, label=label.replace("\n", " "))
+    ax.set_xticks(range(len(PERCENTILES)), [p.removesuffix("_ms") for p in PERCENTILES])
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile (nearest rank over every counted operation)")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def latency_cdf(histograms: Mapping[str, Histogram], title: str = "Latency distribution") -> Figure:
+    """The cumulative distribution of each histogram, from its buckets."""
+    fig, ax = _figure(title)
+    for label, hist in histograms.items():
+        if not hist.count:
+            continue
+        xs, ys = hist.cdf()
+        ax.step([x / 1e6 for x in xs], [100 * y for y in ys], where="post", label=label.replace("\n", " "))
+    ax.set_xscale("log")
+    ax.set_ylim(0, 100.5)
+    ax.grid(True, axis="x", which="both", alpha=0.2)
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("operations at or below (%)")
+    ax.legend(fontsize="small", loc="lower right")
+    return fig
+
+
+def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the measured window") -> Figure:
+    runs = measured(runs)
+    fig, ax = _figure(title)
+    for label, series in zip(labels(runs), runs["tps_series"]):
+        ax.plot(range(1, len(series) + 1), series, marker=".", label=label.replace("\n", " "))
+    ax.set_xlabel("second of the measured window (s)")
+    ax.set_ylabel("committed TPS in that second")
+    _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
+    ax.legend(fontsize="small")
+    return fig
+
+
+def merged_histograms(runs: "pandas.DataFrame", by: list[str]) -> dict[str, Histogram]:
+    """One histogram per group of rows (e.g. per connector and point): the merge of its runs'."""
+    runs = measured(runs)
+    merged = {}
+    for key, group in runs.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(str(k) if column == "connector" else f"{column}={k:g}" for column, k in zip(by, key))
+        merged[label] = functools.reduce(Histogram.merge, group["histogram"])
+    return merged
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    """Writes ``name.png`` and ``name.svg`` atomically."""
+    written = []
+    for fmt in FORMATS:
+        path = out_dir / f"{name}.{fmt}"
+        with reports.replacing(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=120)
+        written.append(path)
+    return written
+
+
+def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
+    """The figures of one report, by file name suffix."""
+    if reports.kind_of(report) == "bench":
+        ok = measured(runs)
+        return {
+            "tps": tps_by_connector(runs),
+            "latency-percentiles": latency_percentiles(runs),
+            "latency-cdf": latency_cdf(dict(zip(labels(ok), ok["histogram"]))),
+            "timeline": tps_timeline(runs),
+        }
+    variables = [v for v in report["sweep"]["variables"] if len(report["sweep"]["values"][v]) > 1]
+    found: dict[str, Figure] = {}
+    for v in variables:
+        found[f"tps-vs-{v}"] = tps_vs(runs, v)
+        found[f"p99-vs-{v}"] = p99_vs(runs, v)
+    if not variables:  # --iterations alone: the runs side by side
+        found["tps"] = tps_by_connector(runs, "Throughput per connector and iteration")
+    found["latency-cdf"] = latency_cdf(merged_histograms(runs, ["connector", *variables]),
+                                       "Latency distribution (iterations merged)")
+    return found
+
+
+def plot_report(path: Path, report: dict, out_dir: Path) -> list[Path]:
+    """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
+    ``<report stem>-<figure>.png`` and ``.svg``."""
+    runs = reports.frame([(path, report)])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures(runs, report).items():
+        written += save(fig, out_dir, f"{path.stem}-{name}")
+    return written

@@ -1,0 +1,709 @@
+"""The command line: ``loadbench bench | prep | verify | matrix | demo | report | plot | compare |
+export | services``.
+
+Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
+input (before anything runs, no report written), 1 when the system under test fails, 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from loadbench import __version__, connectors, outputs, secrets
+from loadbench.cli.display import (
+    LiveDisplay,
+    compare_table,
+    comparison_table,
+    merged_table,
+    schedule_lines,
+    summary_table,
+    sweep_table,
+)
+from loadbench.errors import ConfigError, LoadbenchError, OutputError
+from loadbench.report import build as reports
+from loadbench.report import configuration_results as results
+from loadbench.report import hlog, results_log
+from loadbench.run import core as engine
+from loadbench.run import presets, runner, sweeps
+from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, make_plan
+from loadbench.settings import Settings
+
+
+def _options(*options):
+    """A decorator applying ``options`` in the order listed (as they show in --help)."""
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return apply
+
+
+_ENV_FILE = click.option("--env-file", type=click.Path(path_type=Path),
+                         help="Read settings from this file (default ./.env).")
+_RUNS_DIR = click.option("--runs-dir", type=click.Path(path_type=Path),
+                         help="Where reports, results.jsonl (and the default SQLite file) go (env LOADBENCH_RUNS_DIR; "
+                              "default runs).")
+_SERVER_PID = click.option("--server-pid", "server_pids", type=int, multiple=True, metavar="PID",
+                           help="Sample CPU and memory of this database server process and its children during the "
+                                "run (repeatable; default: what the connector knows, none for SQLite).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of the table.")
+_QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
+
+# Where the load goes: bench, prep, verify and matrix.
+_target_options = _options(
+    click.option("--connectors", "connector_names", metavar="A,B",
+                 help="Connectors to use, comma-separated. Default: every configured one (not null)."),
+    click.option("--initial-balance", type=int, help="Balance of each account (env SEED_INITIAL_BALANCE; default 1000)."),
+    _ENV_FILE,
+    _RUNS_DIR,
+    # Each connector module's own flags (--pg-mode, --isolation, --inflight, ...).
+    *(click.option(f.option, f.dest, type=click.Choice(f.choices) if f.choices else f.type, help=f.help)
+      for f in connectors.flags()),
+)
+_ACCOUNTS = click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+# What is loaded, beyond test-1's accounts: bench and prep.
+_scenario_options = _options(
+    click.option("--config-id", metavar="ID[,ID]|all",
+                 help="Configuration presets to run under, comma-separated, or all (see README: base-0, wal-1, ..., "
+                      "pg-base-0, ...). Default: the connectors as configured; for write, each one's base preset."),
+    click.option("--set", "set_values", multiple=True, metavar="NAME=VALUE",
+                 help="Scenario files: override an integer var (e.g. --set scale=10), repeatable."),
+)
+
+# How each run goes: bench and matrix.
+_run_options = _options(
+    click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10, at least 0.1)."),
+    click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted (default seconds/10, max 30)."),
+    click.option("--seed", type=int, help="Seed of the account choice (default: random, recorded in the report)."),
+    click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy (default 10)."),
+    click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30)."),
+    click.option("--operations", type=int,
+                 help="End the window after this many operations (split over the workers); --seconds bounds it."),
+    click.option("--rate", type=float,
+                 help="Open loop: start operations on a schedule at this total rate (ops/s) and measure latency "
+                      "from each one's intended start (default 0: closed loop)."),
+    click.option("--arrival", type=click.Choice(["poisson", "regular"]),
+                 help="Open loop: gaps between intended starts, exponential or constant (default poisson)."),
+    click.option("--max-lag", type=float,
+                 help="Open loop: skip (and count) operations that could not start within this many seconds of "
+                      "their intended start (default 0: never skip)."),
+    click.option("--scatter", is_flag=True,
+                 help="Scatter account ids with a fixed permutation, so the hottest Zipf ranks are not the lowest ids."),
+    click.option("--threads", type=int,
+                 help="Event-loop threads driving network connectors' sessions (default 0: one per core). "
+                      "Blocking connectors (SQLite) use one thread per session."),
+    click.option("--open-parallelism", type=int,
+                 help="Network connectors: sessions being opened at once, at most, so thousands of sessions do "
+                      "not storm the server (default 64)."),
+    click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
+    click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
+    click.option("--skip-capacity-check", is_flag=True,
+                 help="Run even when the estimate says the machine cannot hold the run (memory, threads, file "
+                      "descriptors); it then fails with the resource named when it runs out."),
+    click.option("--max-failure-share", type=float, metavar="SHARE",
+                 help="A connector whose failed operations exceed this share of its operations fails the run, as "
+                      "one that committed nothing does (default 0.1; 1: no limit; the write test does not count "
+                      "busy failures, its answer on SQLite without a busy timeout)."),
+    click.option("--iterations", type=int, default=None,
+                 help="Run each point this many times; the report gives mean and spread per point (default 1)."),
+    _SERVER_PID,
+    _JSON,
+    _QUIET,
+)
+
+
+def _runs_dir(settings: Settings, runs_dir: Path | None, write: bool = True) -> Path:
+    """The runs directory; with ``write``, checked before anything runs: created if needed, a
+    directory, writable (tried), with a results.jsonl that takes appends, its stale temporary files
+    removed. Without, only read (compare): it need not exist, but must not be a file."""
+    runs = runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs"))
+    if not write:
+        if runs.exists() and not runs.is_dir():
+            raise ConfigError(f"runs directory {runs} is not a directory")
+        return runs
+    outputs.check_directory(runs, "runs directory")
+    outputs.check_file(runs / results_log.FILE_NAME, "results log", append=True)
+    return runs
+
+
+def _check_results_dir(plan: RunPlan) -> None:
+    """The write test's results directory and files, before anything runs."""
+    if not (plan.concurrency_levels and plan.results_dir):
+        return
+    outputs.check_directory(plan.results_dir, "results directory")
+    entries = [{"name": s.name, "configuration_id": s.configuration_id} for s in plan.connectors]
+    for config_id in set(results.configuration_ids({"connectors": entries}).values()):
+        outputs.check_file(plan.results_dir / f"{config_id}.json", "results file")
+
+
+def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, config_id: str | None = None,
+             results_dir: Path | None = None, **plan_args) -> RunPlan:
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    # The connector modules' flags go to their builders; the rest is the plan's.
+    choices = {f.dest: plan_args.pop(f.dest, None) for f in connectors.flags()}
+    specs = connectors.select(settings, runs, connector_names, choices)
+    # The write test always runs under a preset (its results file is named after it): the base
+    # one unless --config-id says otherwise.
+    specs = presets.select(config_id, specs, settings, base_by_default=plan_args.get("test") == "write")
+    if results_dir is None:
+        results_dir = Path(settings.string("LOADBENCH_RESULTS_DIR", "results") or "results")
+    plan = make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
+    _check_results_dir(plan)
+    return plan
+
+
+def _set_vars(values: tuple[str, ...]) -> dict[str, int]:
+    """``--set NAME=VALUE`` (repeatable): integer vars of a scenario file."""
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = int(value.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"--set {item!r}: expected NAME=INTEGER") from None
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {item!r}: expected NAME=INTEGER")
+    return out
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own exits 1; stdout's reader going away (| head) is no failure: print nothing more.
+        self.quiet = True
+        _stdout_gone()
+
+
+def _console() -> Console:
+    return _Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _stdout_gone() -> None:
+    """stdout's reader went away (``| head -1``): what is left to print goes nowhere, quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+@contextlib.contextmanager
+def _printing():
+    """Printing to stdout: a reader that goes away (EPIPE) ends the printing quietly, and the
+    command goes on (a bench still writes its report) and exits with its own code."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _show(report: dict, as_json: bool) -> None:
+    """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
+    before the report is written: a full disk cannot take the figures with it."""
+    text = None
+    if as_json:
+        try:
+            text = json.dumps(report, indent=1, allow_nan=False)
+        except ValueError:  # a NaN would be invalid JSON: the table instead; the write names it
+            pass
+    with _printing():
+        if text is not None:
+            click.echo(text)
+        else:
+            shown = reports.for_display(report)
+            console = _console()
+            console.print(sweep_table(shown) if reports.kind_of(report) == "sweep" else summary_table(shown))
+            if reports.kind_of(report) != "sweep":
+                for line in schedule_lines(report):
+                    click.echo(reports.printable(line, markup=False))
+                if report["parameters"].get("concurrency_levels"):
+                    console.print(comparison_table(shown))
+    for _, _, _, entry in reports.runs(report):
+        if entry["status"] == "failed":
+            click.echo(f"loadbench: {reports.printable(entry['error'], markup=False)}", err=True)
+        elif entry["status"] == "verification_failed":
+            what = f"{_label(entry)}: verification failed: {_describe(entry['verification'])}"
+            click.echo(f"loadbench: {reports.printable(what, markup=False)}", err=True)
+
+
+def _finish(outcome: runner.BenchOutcome, as_json: bool) -> int:
+    """After the report is written (its outcome shown by :func:`_show`): where it went."""
+    if not as_json:
+        with _printing():
+            console = _console()
+            console.print(f"report: {reports.printable(str(outcome.path))}")
+            for path in outcome.results_paths:
+                console.print(f"results: {reports.printable(str(path))}")
+    return outcome.exit_code
+
+
+def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> int:
+    quiet = quiet or as_json
+
+    def say(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
+    return _finish(sweeps.run(plan, sweep, lambda p: LiveDisplay(p, quiet=quiet), say,
+                              show=lambda report: _show(report, as_json)), as_json)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="loadbench")
+def cli() -> None:
+    """A repeatable database load test."""
+
+
+@cli.command()
+@click.argument("test", default="test-1")
+@click.option("--concurrency", type=int,
+              help="Sessions (clients), each with one transfer in flight (default 10). Blocking connectors (SQLite) "
+                   "run a thread per session; network connectors run them all on --threads event loops.")
+@click.option("--alpha", type=float, help="Zipf exponent of account choice: 0 uniform, higher = hotter (default 0.5).")
+@click.option("--contention-tests", type=(float, float, float, int), default=None,
+              metavar="START END STEP CONCURRENCY",
+              help="Sweep alpha from START to END (included) by STEP at CONCURRENCY workers; one report holds every point.")
+@click.option("--concurrency-tests", type=(int, int, int, float), default=None, metavar="START END STEP ALPHA",
+              help="Sweep concurrency (workers) from START to END (included) by STEP at ALPHA; one report holds every point.")
+@click.option("--configs", metavar="C[,C]",
+              help="write: the concurrency levels, one run each on the same tables (default 1,2,4,8,16,32,64,128).")
+@click.option("--total-writes", type=int, help="write: writes per concurrency level (default 100000).")
+@click.option("--results-dir", type=click.Path(path_type=Path),
+              help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; default results).")
+@_run_options
+@_ACCOUNTS
+@_scenario_options
+@_target_options
+def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet, env_file, runs_dir, connector_names,
+          set_values, **kwargs) -> int:
+    """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
+    concurrency: one report holding every point).
+
+    TEST is test-1 (money transfers, built in), write (inserts across five tables, per preset and
+    concurrency level, with results/<configuration-id>.json), or a scenario file: a path to a
+    .toml file, or a shipped one by name (tpcb, test-1.toml, write.toml).
+    """
+    if contention_tests and concurrency_tests:
+        raise ConfigError("use one of --contention-tests and --concurrency-tests")
+    sweep = None
+    for flag, given, make in (("--contention-tests", contention_tests, sweeps.contention),
+                              ("--concurrency-tests", concurrency_tests, sweeps.concurrency)):
+        if given:
+            for fixed in ("concurrency", "alpha"):
+                if kwargs[fixed] is not None:
+                    raise ConfigError(f"--{fixed} cannot be combined with {flag} (it sets both)")
+            sweep, fixed_value = make(*given, iterations=1 if iterations is None else iterations)
+            kwargs["concurrency" if flag == "--contention-tests" else "alpha"] = fixed_value
+    if sweep is None and iterations not in (None, 1):
+        sweep = sweeps.repeat(iterations)
+    if sweep is not None and test == "write":
+        raise ConfigError("the write test sweeps its own concurrency levels (--configs); "
+                          "--contention-tests, --concurrency-tests and --iterations do not apply")
+    plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
+    if sweep is not None:
+        return _sweep(plan, sweep, as_json, quiet)
+    return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json),
+                                show=lambda report: _show(report, as_json)), as_json)
+
+
+def _number_list(text: str | None, kind: type, flag: str) -> list | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ConfigError(f"{flag} is empty")
+    try:
+        return [kind(t.replace("_", "")) for t in items]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: every value must be {'an integer' if kind is int else 'a number'}") from None
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--accounts", "accounts_list", metavar="N,N,...",
+              help="Accounts (rows) to seed at each point, comma-separated (default: SEED_ACCOUNTS, 100000).")
+@click.option("--concurrency", "concurrency_list", metavar="N,N,...",
+              help=f"Worker counts, comma-separated (default {DEFAULT_CONCURRENCY}).")
+@click.option("--alpha", "alpha_list", metavar="A,A,...",
+              help=f"Zipf exponents, comma-separated (default {DEFAULT_ALPHA}).")
+@_run_options
+@_target_options
+def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, seconds, warmup, as_json, quiet, env_file,
+           runs_dir, connector_names, **kwargs) -> int:
+    """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
+    lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
+    `connectors`; flags win). One report holds every point."""
+    from loadbench.analysis import matrix_file
+
+    spec = matrix_file.load(file) if file is not None else {}
+    accounts = _number_list(accounts_list, int, "--accounts") or spec.get("accounts")
+    concurrency = _number_list(concurrency_list, int, "--concurrency") or spec.get("concurrency")
+    alpha = _number_list(alpha_list, float, "--alpha") or spec.get("alpha")
+    if kwargs["skip_prep"] and accounts and len(accounts) > 1:
+        raise ConfigError("--skip-prep cannot be used with more than one accounts value (each one is seeded)")
+    plan = _resolve(env_file, runs_dir, connector_names or spec.get("connectors"),
+                    seconds=seconds if seconds is not None else spec.get("seconds"),
+                    warmup=warmup if warmup is not None else spec.get("warmup"),
+                    accounts=accounts[0] if accounts else None, concurrency=concurrency[0] if concurrency else None,
+                    alpha=alpha[0] if alpha else None, **kwargs)
+    sweep = sweeps.grid(accounts or [plan.accounts], concurrency or [plan.concurrency], alpha or [plan.alpha],
+                        iterations if iterations is not None else spec.get("iterations", 1))
+    return _sweep(plan, sweep, as_json, quiet)
+
+
+@cli.command()
+@click.argument("test", default="test-1")
+@_ACCOUNTS
+@_scenario_options
+@_target_options
+def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, set_values, **choices) -> int:
+    """Create the schema and seed it (resets it if present): test-1's accounts, or a scenario
+    file's tables and seed rows."""
+    plan = _resolve(env_file, runs_dir, connector_names, test=test, accounts=accounts,
+                    initial_balance=initial_balance, set_vars=_set_vars(set_values), **choices)
+    runner.preflight(plan)  # reachable, the file's SQL prepares (and a superuser warned of)
+    for spec in plan.connectors:
+        began = time.monotonic()
+        engine.prep(plan, spec)
+        if plan.scenario is None:
+            what = f"seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each"
+        else:
+            seeded = plan.scenario.seeded()
+            what = f"created the {len(plan.scenario.tables)} tables of {plan.scenario.name}, seeded " + (
+                ", ".join(f"{rows:,} {table}" for table, rows in seeded.items()) if seeded else "nothing")
+        click.echo(f"{spec.label}: {what} in {time.monotonic() - began:.2f} s")
+    return 0
+
+
+@cli.command()
+@_ACCOUNTS
+@_target_options
+def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
+    """Check that money is conserved and no balance is negative."""
+    plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
+                    **choices)
+    failed = False
+    for spec in plan.connectors:
+        check = engine.verify(plan, spec)
+        if check is None:
+            click.echo(f"{spec.name}: nothing to verify (the connector keeps no data)")
+            continue
+        failed |= not check["passed"]
+        click.echo(f"{spec.name}: {'passed' if check['passed'] else 'FAILED'}: {_describe(check)}")
+    return 1 if failed else 0
+
+
+@cli.command()
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Length of each measured window, seconds.")
+@click.option("--concurrency", type=int, default=50, show_default=True, help="Worker threads, one session each.")
+@click.option("--alpha", type=float, default=1.5, show_default=True,
+              help="Zipf exponent of account choice (1.5: a few hot accounts take most transfers).")
+@click.option("--systems", metavar="A,B", help="Connectors to show, comma-separated. Default: every configured one.")
+@click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+@click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
+@click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
+@_SERVER_PID
+@_ENV_FILE
+@_RUNS_DIR
+def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation, server_pids, env_file,
+         runs_dir) -> int:
+    """Run the systems available here side by side at high contention, with live bars."""
+    from loadbench.cli import demo as showcase
+
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    # The flags are checked first, with every configured connector, before anything is started.
+    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()), seconds=seconds,
+                     concurrency=concurrency, alpha=alpha, accounts=accounts, skip_prep=skip_prep, runs_dir=runs,
+                     server_pids=server_pids)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    chosen = showcase.choose(settings, runs, systems, say=click.echo,
+                             ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
+    plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
+    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()),
+                           show=lambda report: _show(report, as_json=False))
+    return _finish(outcome, as_json=False)
+
+
+@cli.command()
+@click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--csv", "as_csv", is_flag=True, help="Print a flat CSV instead: one row per connector run, ms and %.")
+@click.option("--merge", is_flag=True,
+              help="Merge the latency histograms of every run of each connector across the reports, and print "
+                   "the merged distribution (exact: the histograms add bucket by bucket).")
+def report(report_paths, as_csv, merge) -> int:
+    """Print reports' tables again (single runs or sweeps), or merge their histograms."""
+    if as_csv and merge:
+        raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
+    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any output
+    with _printing():
+        if merge:
+            merged = {reports.printable(name): value
+                      for name, value in reports.merge_histograms([data for _, data in loaded]).items()}
+            _console().print(merged_table(merged, len(loaded)))
+        elif as_csv:
+            # The csv module quotes every field holding a comma, quote or line break: one row per run.
+            rows = [row for path, data in loaded for row in reports.rows(data, path)]
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            for _, data in loaded:
+                shown = reports.for_display(data)
+                _console().print(sweep_table(shown) if reports.kind_of(data) == "sweep" else summary_table(shown))
+    return 0
+
+
+@cli.command()
+@click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Directory for the figures (default: plots/ beside each report).")
+def plot(report_paths, out) -> int:
+    """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
+    distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
+    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any figure
+    try:
+        from loadbench.analysis import plots
+    except ImportError as exc:
+        raise ConfigError(f"plotting needs matplotlib and pandas ({exc.name} is missing): "
+                          "pip install 'loadbench[analysis]'") from None
+    directories = {path: out if out is not None else path.parent / "plots" for path, _ in loaded}
+    for directory in dict.fromkeys(directories.values()):  # every one checked before any figure is drawn
+        outputs.check_directory(directory, "figures directory")
+    for path, data in loaded:
+        try:
+            written = plots.plot_report(path, data, directories[path])
+        except OSError as exc:
+            raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
+        except ValueError as exc:  # histograms of different layouts in one sweep point
+            raise ConfigError(f"report {path}: {exc}") from None
+        with _printing():
+            for figure in written:
+                click.echo(reports.printable(str(figure), markup=False))
+    return 0
+
+
+@cli.command()
+@click.argument("a", required=False, metavar="A")
+@click.argument("b", required=False, metavar="B")
+@click.option("--refs", nargs=2, default=None, metavar="REF1 REF2",
+              help="Build and bench two git refs of a loadbench checkout (one after the other), then compare them.")
+@click.option("--repo", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="The loadbench checkout whose refs --refs builds.")
+@click.option("--bench-args", default="", metavar="'FLAGS'",
+              help="Flags of each bench of --refs, as one string, e.g. '--seconds 5 --connectors sqlite' "
+                   "(default: bench's defaults).")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a change beyond the noise makes B worse.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON rows instead of the table.")
+@_ENV_FILE
+@_RUNS_DIR
+def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file, runs_dir) -> int:
+    """Compare A and B, each a report file or a git sha (or ref) with results in runs/results.jsonl:
+    TPS and latency percentiles side by side, % change, and whether it is beyond the noise."""
+    from loadbench.analysis import compare as comparison
+
+    if refs and (a or b):
+        raise ConfigError("give either A and B or --refs REF1 REF2, not both")
+    if not refs and not (a and b):
+        raise ConfigError("compare needs A and B (report files or git shas), or --refs REF1 REF2")
+    runs = _runs_dir(Settings.load(env_file), runs_dir, write=bool(refs))
+    if refs:
+        from loadbench.analysis import refs as bench_refs
+
+        args = bench_refs.parse_bench_args(bench_args)
+        a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
+    side_a, side_b = comparison.resolve_both(a, b, runs)
+    changes = comparison.compare(side_a, side_b)
+    with _printing():
+        if as_json:
+            click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
+                                  indent=1, allow_nan=False))
+        else:
+            shown = [dataclasses.replace(c, point=reports.printable(c.point), connector=reports.printable(c.connector))
+                     for c in changes]
+            _console().print(compare_table(shown, reports.printable(side_a.label), reports.printable(side_b.label)))
+    return 1 if fail_on_regression and comparison.regressed(changes) else 0
+
+
+@cli.command("rpc-server")
+@click.option("--backend", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
+              help="The database behind the server, reached through loadbench's own connector (SQLITE_FILE / "
+                   "SQLITE_MODE, or PG_URL / a `services up postgres` cluster).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=0, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--threads", type=int, default=0, show_default=True, help="Event-loop threads (0: one per core).")
+@click.option("--pool", type=int, default=0, show_default=True,
+              help="PostgreSQL connections in all, shared by the threads (0: 8 per thread); SQLite uses one "
+                   "connection per thread.")
+@_ENV_FILE
+@_RUNS_DIR
+def rpc_server(backend, host, port, threads, pool, env_file, runs_dir) -> int:
+    """Serve the keynote-style JSON RPC (POST /rpc: transfer, seed, verify, health) over HTTP/1.1
+    on a native Boost.Beast server, backed by SQLite or PostgreSQL, until Ctrl-C or SIGTERM. Point
+    SQLITE_RPC_URL or PG_RPC_URL at the URL it prints to measure client -> app server -> database."""
+    from loadbench.cli import rpc_server as server
+
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir)
+    spec = connectors.select(settings, runs, backend)[0]
+    return server.serve(spec, host=host, port=port, threads=threads, pool=pool,
+                        on_listening=lambda url: click.echo(f"rpc-server: {backend} ({spec.target}) at {url}"))
+
+
+@cli.group()
+def services() -> None:
+    """Local servers for benchmarking: a throwaway PostgreSQL cluster."""
+
+
+def _services_runs(runs_dir: Path | None, env_file: Path | None) -> Path:
+    return _runs_dir(Settings.load(env_file), runs_dir)
+
+
+_services_options = [
+    click.option("--runs-dir", type=click.Path(path_type=Path), help="Where the services' state lives (default runs)."),
+    click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
+]
+
+
+def _with_services_options(fn):
+    for option in reversed(_services_options):
+        fn = option(fn)
+    return fn
+
+
+@services.command("up")
+@click.argument("name", type=click.Choice(list(connectors.local_services())))
+@_with_services_options
+def services_up(name, runs_dir, env_file) -> int:
+    """Start a local server (postgres: initdb + pg_ctl on a free loopback port); its connector uses it
+    when its URL is not set."""
+    where = connectors.local_services()[name].up(_services_runs(runs_dir, env_file))
+    click.echo(f"{name}: running at {where}")
+    return 0
+
+
+@services.command("down")
+@click.argument("name", type=click.Choice(list(connectors.local_services())))
+@_with_services_options
+def services_down(name, runs_dir, env_file) -> int:
+    """Stop the local server and delete its data."""
+    stopped = connectors.local_services()[name].down(_services_runs(runs_dir, env_file))
+    click.echo(f"{name}: stopped" if stopped else f"{name}: was not running")
+    return 0
+
+
+@services.command("status")
+@_with_services_options
+def services_status(runs_dir, env_file) -> int:
+    """Local services, and whether every configured connector can be reached (exit 0: all of
+    them; 1: one is not reachable; 2: one is configured wrongly, e.g. a malformed URL)."""
+    settings = Settings.load(env_file)
+    runs = _runs_dir(settings, runs_dir, write=False)
+    for name, service in connectors.local_services().items():
+        url = service.running(runs)
+        click.echo(f"local {name}: {'running at ' + url if url else 'not running'}")
+    code = 0
+    for name, kind in connectors.CONNECTOR_TYPES.items():
+        try:
+            spec = kind.build(settings, runs, {})
+            if spec is None:
+                continue
+            engine.check(spec)
+            click.echo(f"{name}: reachable ({spec.target})")
+        except ConfigError as exc:
+            code = 2
+            click.echo(f"{name}: NOT usable: {exc}")
+        except LoadbenchError as exc:
+            code = max(code, 1)
+            click.echo(f"{name}: NOT reachable: {exc}")
+    return code
+
+
+@cli.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option("--hlog", "as_hlog", is_flag=True, required=True, help="Write an HdrHistogram interval log (.hlog).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default: the report's name with .hlog).")
+def export(report_path, as_hlog, out) -> int:
+    """Export a report's latency histograms for other tools."""
+    target = out or report_path.with_suffix(".hlog")
+    outputs.check_file(target, "export file")  # before reading: a place that cannot take it is bad input
+    report = reports.load(report_path)
+    try:
+        hlog.export(report, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {outputs.reason(exc)}") from None
+    with _printing():
+        click.echo(f"wrote {reports.printable(str(target), markup=False)}")
+    return 0
+
+
+def _describe(check: dict) -> str:
+    if "error" in check:
+        return check["error"]
+    if "checks" in check:
+        failed = [c for c in check["checks"] if not c["passed"]]
+        return "; ".join(f"{c['name']}: got {c['actual']}, expected {c['expected']}" for c in failed) or "passed"
+    return (f"{check['accounts']:,} accounts, total {check['total']:,} (expected {check['expected_total']:,}), "
+            f"{check['negative_balances']} negative")
+
+
+def _label(entry: dict) -> str:
+    preset = entry.get("configuration_id")
+    return f"{entry['name']} {preset}" if preset else entry["name"]
+
+
+def _terminate(signum, frame) -> None:
+    # SIGTERM (kill, a CI timeout) ends a run the way Ctrl-C does: window closed, report written.
+    raise KeyboardInterrupt
+
+
+def _raise_open_file_limit() -> None:
+    """Thousands of network sessions need thousands of descriptors: lift the soft limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``loadbench`` and ``python -m loadbench``."""
+    secrets.install_excepthook()  # a bug's traceback never shows a configured secret
+    signal.signal(signal.SIGTERM, _terminate)
+    _raise_open_file_limit()
+    try:
+        code = cli.main(args=argv, prog_name="loadbench", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        code = exc.exit_code
+    except click.UsageError as exc:
+        _error(exc.format_message(), 2)
+    except click.Abort:  # Ctrl-C outside a run
+        _error("interrupted", 130)
+    except KeyboardInterrupt:
+        _error("interrupted", 130)
+    except LoadbenchError as exc:
+        _error(str(exc), exc.exit_code)
+    except BrokenPipeError:  # stdout's reader went away outside _printing(): nothing left to say
+        _stdout_gone()
+        code = 0
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str, code: int) -> None:
+    print(f"loadbench: error: {secrets.scrub_all(message)}", file=sys.stderr)
+    sys.exit(code)

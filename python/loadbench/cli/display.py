@@ -1,0 +1,287 @@
+"""What the user sees: a live line per connector while it runs (rich, on stderr, only when
+stderr is a terminal) and a table per run at the end."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from loadbench.connectors.spec import ConnectorSpec
+from loadbench.report import build as reports
+from loadbench.run.config import RunPlan
+
+
+def fmt_ms(ms: float) -> str:
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+class CallbackLive:
+    """A rich Live table redrawn only when we call :meth:`redraw` (from the run's progress callback,
+    on the engine's monitor thread): no refresh thread, since a second thread sharing the file table
+    would slow every system call of a one-worker run. Subclasses draw it in ``_render``."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.console = console
+        self.live_enabled = enabled
+        self._live: Live | None = None
+
+    def _render(self) -> Table:
+        raise NotImplementedError
+
+    def __enter__(self):
+        if self.live_enabled:
+            self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)  # draws it a last time
+
+    def redraw(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+
+
+class LiveDisplay(CallbackLive):
+    """Progress of the connectors of one plan, as a live table (terminal) or plain lines."""
+
+    def __init__(self, plan: RunPlan, quiet: bool = False, console: Console | None = None):
+        console = console or Console(stderr=True)
+        super().__init__(console, enabled=not quiet and console.is_terminal)
+        self.plan = plan
+        self.quiet = quiet
+        self.rows: dict[str, list[str]] = {spec.label: [spec.label, "waiting", "", "", ""] for spec in plan.connectors}
+
+    def _render(self) -> Table:
+        table = Table(box=None, show_header=True, header_style="bold")
+        for column, justify in (("connector", "left"), ("phase", "left"), ("elapsed", "right"),
+                                ("TPS (last s)", "right"), ("p99 ms (last s)", "right")):
+            table.add_column(column, justify=justify)
+        for row in self.rows.values():
+            table.add_row(*row)
+        return table
+
+    def _update(self, spec: ConnectorSpec, phase: str, elapsed: str = "", tps: str = "", p99: str = "") -> None:
+        self.rows[spec.label] = [spec.label, phase, elapsed, tps, p99]
+        self.redraw()
+
+    def _say(self, text: str) -> None:
+        if not self.quiet and not self.live_enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None:
+        self._update(spec, phase)
+        self._say(f"{spec.label}: {phase}")
+
+    def progress(self, spec: ConnectorSpec, p: dict) -> None:
+        total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
+        elapsed = ""
+        if p["phase"] in ("warmup", "measuring"):
+            # A fixed number of operations ends the window, not the clock: no total to show.
+            bounded = p["phase"] == "warmup" or not self.plan.operations
+            elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if bounded else f"{p['elapsed_s']:.1f} s"
+        tps = f"{p['last_second_tps']:,.0f}" if p["phase"] == "measuring" and p["committed"] else ""
+        p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
+        self._update(spec, p["phase"], elapsed, tps, p99)
+
+    def finished(self, spec: ConnectorSpec, entry: dict) -> None:
+        if entry["status"] == "failed":
+            self._update(spec, "failed")
+            # A connector that ran and failed by the rule: its error line names it already.
+            self._say(entry["error"] if "failure" in entry else f"{spec.label}: failed: {entry['error']}")
+            return
+        self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
+                     f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]))
+        self._say(f"{spec.label}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s"
+                  + (f" at concurrency {entry['sessions']}" if self.plan.concurrency_levels else ""))
+
+
+def schedule_lines(report: dict) -> list[str]:
+    """Open loop: per connector, the rate asked for and achieved, and how late operations started."""
+    lines = []
+    for e in report["connectors"]:
+        schedule = e.get("schedule")
+        if not schedule:
+            continue
+        lag = schedule["lag"]
+        service = schedule["service_time"]
+        verdict = "sustained" if schedule["sustained"] else "NOT sustained"
+        line = (f"{e['name']}: target {schedule['target_per_s']:,.0f}/s ({schedule['arrival']}), achieved "
+                f"{schedule['achieved_per_s']:,.0f}/s, {verdict}: {schedule['dropped']:,} dropped, "
+                f"{schedule['unstarted']:,} never started")
+        if lag:
+            line += f"; start lag p50 {fmt_ms(lag['p50'])} ms, p99 {fmt_ms(lag['p99'])} ms, max {fmt_ms(lag['max'])} ms"
+        if service:
+            line += f"; service time p99 {fmt_ms(service['p99'])} ms (latency above counts from the intended start)"
+        lines.append(line)
+    return lines
+
+
+def _usage(side: dict | None) -> str:
+    """``CPU %, RSS`` of one side of a run's resources: "97% 45 MB"."""
+    if side is None:
+        return "-"
+    # Non-breaking spaces: a narrow terminal wraps the table between cells, not inside this one.
+    return f"{side['cpu_percent_mean']:,.0f}%\u00a0{side['rss_bytes_mean'] / 1e6:,.0f}\u00a0MB"
+
+
+def resource_cells(entry: dict) -> tuple[str, str]:
+    """The harness and server cells of a measured entry (reports from before sampling: blank)."""
+    resources = entry.get("resources")
+    if resources is None:
+        return "", ""
+    return _usage(resources["harness"]), _usage(resources["server"])
+
+
+
+
+def _title(report: dict) -> str:
+    p = report["parameters"]
+    window = (f"{p['operations']:,} operations" if p["operations"] and p["seconds"] >= 86400
+              else f"{p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup)")
+    if "scenario" in p:
+        levels = p.get("concurrency_levels") or [p["concurrency"]]
+        ops = ", ".join(o["name"] for o in p["scenario"]["operations"])
+        what = f"{window}, concurrency {','.join(map(str, levels))}, operations {ops}"
+    else:
+        what = f"{window}, concurrency {p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
+    return f"{report['test']}: {what}" + (" (interrupted)" if report["interrupted"] else "")
+
+
+def comparison_table(report: dict) -> Table:
+    """The write test's comparison: committed writes per second per preset (rows) and concurrency
+    level (columns), with the failed writes beside them."""
+    levels = report["parameters"].get("concurrency_levels") or [report["parameters"]["concurrency"]]
+    title = f"{report['test']}: writes/s (failed writes) by configuration and concurrency"
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    table.add_column("configuration")
+    for level in levels:
+        table.add_column(f"c={level}", justify="right")
+    rows: dict[str, dict[int, str]] = {}
+    for e in report["connectors"]:
+        label = e["name"] + (f" {e['configuration_id']}" if e.get("configuration_id") else "")
+        cells = rows.setdefault(label, {})
+        if "latency" in e:  # measured (a level that failed by the rule too, marked)
+            cells[e["sessions"]] = (f"{e['tps']:,.0f}" + (f" ({e['failed']:,})" if e["failed"] else "")
+                                    + (" FAILED" if e["status"] == "failed" else ""))
+    for label, cells in rows.items():
+        table.add_row(label, *[cells.get(level, "-") for level in levels])
+    return table
+
+
+def no_per_second_statistics(entry: dict) -> bool:
+    """A measured entry whose window had no full second (``series.tps_mean`` null): its TPS is
+    committed / a window under a second, with no per-second spread to judge it by."""
+    return "series" in entry and entry["series"]["tps_mean"] is None
+
+
+SHORT_WINDOW_NOTE = "* measured window under 1 s: no per-second statistics (tps_mean, tps_stddev null)"
+
+
+def summary_table(report: dict) -> Table:
+    """The final table of a report: one row per connector (and configuration, and level)."""
+    short = any(no_per_second_statistics(e) for e in report["connectors"])
+    caption = _RESOURCES_CAPTION + ("\n" + SHORT_WINDOW_NOTE if short else "")
+    table = Table(title=_title(report), title_justify="left", caption=caption, caption_justify="left")
+    columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
+               "p99.9 ms", "max ms", "collisions", "harness", "server", "verify"]
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
+    for e in report["connectors"]:
+        if "latency" not in e:  # it could not run
+            table.add_row(reports.entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            continue
+        lat = e["latency"]
+        v = e["verification"]
+        verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
+        if e["status"] == "failed":
+            verdict = "FAILED"  # the line after the table says why
+        table.add_row(
+            reports.entry_label(e, report), f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
+            f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
+            f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
+            fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
+            verdict,
+        )
+    return table
+
+
+_RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"
+
+
+def _spread(s: dict | None, fmt) -> str:
+    if s is None:
+        return "-"
+    return fmt(s["mean"]) + (f" ± {fmt(s['stddev'])}" if s["stddev"] is not None else "")
+
+
+def sweep_table(report: dict) -> Table:
+    """The final table of a sweep: one row per point and connector, means (± standard deviation
+    over the iterations)."""
+    sweep = report["sweep"]
+    variables = sweep["variables"]
+    title = (f"{report['test']} sweep over {', '.join(variables) or 'repeated runs'}, {sweep['iterations']} "
+             f"iteration(s) per point" + (" (interrupted)" if report["interrupted"] else ""))
+    table = Table(title=title, title_justify="left", caption="± = sample standard deviation over the iterations; "
+                  "CPU in % of one core, mean over the measured window", caption_justify="left")
+    for c in (*variables, "connector", "runs", "TPS", "p50 ms", "p99 ms", "harness CPU", "server CPU"):
+        table.add_column(c, justify="left" if c == "connector" else "right")
+    for point in report["points"]:
+        values = [f"{point['values'][v]:g}" for v in variables]
+        for s in point["summary"]:
+            if not s["runs"]:
+                table.add_row(*values, s["name"], f"0 of {s['failed_runs']}", "failed", "", "", "", "")
+                continue
+            runs = f"{s['runs']}" + (f" of {s['runs'] + s['failed_runs']}" if s["failed_runs"] else "")
+            table.add_row(*values, s["name"], runs, _spread(s["tps"], lambda x: f"{x:,.0f}"),
+                          _spread(s["p50_ms"], fmt_ms), _spread(s["p99_ms"], fmt_ms),
+                          _spread(s["harness_cpu_percent"], lambda x: f"{x:,.0f}%"),
+                          _spread(s["server_cpu_percent"], lambda x: f"{x:,.0f}%"))
+    return table
+
+
+def _metric_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
+
+
+def compare_table(changes: list, a_label: str, b_label: str) -> Table:
+    """``loadbench compare``'s table: one row per point, connector and metric (see compare.py)."""
+    table = Table(title=f"A = {a_label}\nB = {b_label}", title_justify="left",
+                  caption="BETTER/WORSE: |Welch t| >= 3 on the per-second values (or iterations); "
+                          "same: within the histogram's precision", caption_justify="left")
+    with_points = any(c.point for c in changes)
+    for column in (["point"] if with_points else []) + ["connector", "metric", "A", "B", "change", "t", "verdict"]:
+        table.add_column(column, justify="right" if column in ("A", "B", "change", "t") else "left")
+    styles = {"BETTER": "bold green", "WORSE": "bold red"}
+    for c in changes:
+        metric = "TPS" if c.metric == "tps" else c.metric.replace("_ms", " ms")
+        table.add_row(
+            *([c.point] if with_points else []), c.connector, metric, _metric_value(c.metric, c.a),
+            _metric_value(c.metric, c.b), f"{c.change_percent:+.1f}%" if c.change_percent is not None else "",
+            f"{c.t:+.1f}" if c.t is not None else "", f"[{styles[c.verdict]}]{c.verdict}[/]" if c.verdict in styles
+            else c.verdict,
+        )
+    return table
+
+
+def merged_table(merged: dict, reports_read: int) -> Table:
+    """Latency of each connector over every run in several reports, from their merged histograms."""
+    table = Table(title=f"latency merged over {reports_read} report(s), ms", title_justify="left")
+    for c in ("connector", "runs", "operations", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"):
+        table.add_column(c, justify="left" if c == "connector" else "right")
+    for name, (runs, h) in merged.items():
+        pct = [fmt_ms(h.percentile(p) / 1e6) for p in (50, 90, 99, 99.9, 99.99)]
+        table.add_row(name, str(runs), f"{h.count:,}", fmt_ms(h.min_ns / 1e6), *pct, fmt_ms(h.max_ns / 1e6),
+                      fmt_ms(h.mean_ns / 1e6))
+    return table

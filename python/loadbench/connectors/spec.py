@@ -1,0 +1,144 @@
+"""What every connector module declares, and the configured connector it builds.
+
+A connector module (``loadbench/connectors/<system>.py``) is the one place that knows a system on
+the Python side: its settings and environment variables, URL checks, presets, SQL dialects, flags,
+how to find its server's processes and how to start a local one. It satisfies
+:class:`ConnectorModule`; :mod:`loadbench.connectors` lists the modules and everything else reads
+them through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Union
+
+from loadbench.errors import ConfigError
+from loadbench.settings import Settings
+from loadbench.sql_dialect import SqlDialect
+
+# The values of the connector flags (--pg-mode, --inflight, ...) by their parameter name (``dest``);
+# None: not given, so from the environment, else the connector's default.
+Choices = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """One configured connector, ready for the native core.
+
+    ``options`` go to the C++ connector; ``target`` and ``settings`` describe it in reports with
+    secrets removed; ``secrets`` are scrubbed from every message that mentions it.
+    """
+
+    name: str
+    kind: str
+    options: Mapping[str, str]
+    target: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    sessions_per_connection: int = 1  # transfers in flight per connection (pipelining)
+    dialect: SqlDialect | None = None  # for scenario files; None: it runs none (it speaks no SQL)
+    configuration_id: str | None = None  # the preset it runs under (--config-id)
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name it: the connector, and its preset when it has one."""
+        return f"{self.name} {self.configuration_id}" if self.configuration_id else self.name
+
+    def core_dict(self) -> dict[str, Any]:
+        """The core's connector dict: ``{kind, options}``."""
+        return {"kind": self.kind, "options": dict(self.options)}
+
+
+Build = Callable[[Settings, Path, Choices], Union[ConnectorSpec, None]]
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """A connector the user can name in ``--connectors``; several may share a module (the
+    PostgreSQL family: postgres, cockroachdb, supabase, planetscale)."""
+
+    name: str
+    summary: str
+    needs: str  # what to set to configure it, for error messages
+    build: Build  # None: not configured
+    default: bool = True  # part of the default selection when configured
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag of ``bench``, ``prep``, ``verify`` and ``matrix`` that shapes a
+    connector: its value reaches the module's ``build`` in ``choices[dest]``."""
+
+    option: str  # --pg-mode
+    dest: str    # pg_mode
+    help: str
+    choices: tuple[str, ...] | None = None
+    type: type = str
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration (``--config-id``) of the connectors of one kind."""
+
+    id: str
+    kind: str
+    summary: str
+    options: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LocalService:
+    """A server loadbench can start on this machine (``loadbench services up NAME``)."""
+
+    name: str
+    up: Callable[[Path], str]                # starts it (or finds it running); where: '<url> (data <dir>)'
+    down: Callable[[Path], bool]             # stops it; False when none was running
+    running: Callable[[Path], Union[str, None]]  # its URL when it is running
+
+
+class ConnectorModule(Protocol):
+    """What a connector module declares (module-level names)."""
+
+    # Read-only (properties), so that a module's narrower tuple types satisfy them.
+    @property
+    def KIND(self) -> str: ...  # the core's kind (``_core.connector_kinds()``)
+    @property
+    def TYPES(self) -> tuple[ConnectorType, ...]: ...  # the connectors it provides, in the order listed
+    @property
+    def ENV_VARS(self) -> tuple[str, ...]: ...  # every environment variable it reads
+    @property
+    def DIALECTS(self) -> tuple[SqlDialect, ...]: ...  # SQL dialects of its connectors (none: no scenario files)
+    @property
+    def FLAGS(self) -> tuple[Flag, ...]: ...
+    @property
+    def PRESETS(self) -> tuple[Preset, ...]: ...
+    @property
+    def BASE_PRESET(self) -> str | None: ...  # the preset of the write test when none is named
+    @property
+    def SUPERUSER_QUERY(self) -> str | None: ...  # SQL answering 'on' when the role may run programs on the server
+    @property
+    def NO_SERVER(self) -> str | None: ...  # why it has no server process to sample (its cost is the harness's)
+    @property
+    def LOCAL_SERVICE(self) -> LocalService | None: ...
+
+    def apply_preset(self, preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec: ...
+
+    def server_pids(self, spec: ConnectorSpec, runs_dir: Path) -> list[int]: ...
+
+    def endpoint(self, spec: ConnectorSpec) -> tuple[str, int] | None: ...
+
+
+def one_of(settings: Settings, env: str, flag_value: str | None, allowed: tuple[str, ...], default: str,
+           flag: str | None = None) -> str:
+    """A setting that takes one of ``allowed``: the flag's value, else ``env``'s, else ``default``."""
+    if flag_value is not None:
+        if flag_value not in allowed:
+            raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {flag_value!r}")
+        return flag_value
+    found = settings.get(env)
+    if found is None:
+        return default
+    if found[0] not in allowed:
+        raise ConfigError(f"{env}={found[0]!r} (from {found[1]}) must be one of {', '.join(allowed)}")
+    return found[0]

@@ -1,0 +1,97 @@
+"""The headline figures of a report and how noisy each one is: what ``runs/results.jsonl`` keeps
+of every run and what ``loadbench compare`` compares.
+
+A report becomes a list of *points* (one for a single run, one per point of a sweep), each with the
+values of the swept variables and one *headline* per connector: TPS, latency percentiles (ms), the
+CPU of the harness and of the server, and the noise to judge a change by. The noise is the mean,
+sample standard deviation and count of either the per-second figures over the measured window's
+full seconds (``source: "seconds"``) or, when a sweep point ran two or more iterations, of the
+iterations' own figures (``source: "iterations"``), which is the better measure of run-to-run noise.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from loadbench.report import build as reports
+
+METRICS = ("tps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms")
+# The metrics whose per-second values the report holds (series.points), so that have a noise.
+PER_SECOND = ("tps", "p50_ms", "p95_ms", "p99_ms")
+HIGHER_IS_BETTER = {"tps"}
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, sample standard deviation (None for one value), min and max."""
+    return {
+        "mean": statistics.fmean(values),
+        "stddev": statistics.stdev(values) if len(values) > 1 else None,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def _noise(source: str, samples: dict[str, list[float]]) -> dict:
+    return {
+        "source": source,
+        "n": min(len(v) for v in samples.values()),
+        "mean": {k: statistics.fmean(v) if v else None for k, v in samples.items()},
+        "stddev": {k: statistics.stdev(v) if len(v) > 1 else None for k, v in samples.items()},
+    }
+
+
+def of_entry(entry: dict, name: str | None = None) -> dict:
+    """The headline of one connector entry of a report, under ``name`` (default: the entry's)."""
+    name = name or entry["name"]
+    if entry["status"] == "failed":
+        return {"name": name, "status": "failed", "error": entry["error"]}
+    lat = entry["latency"]
+    resources = entry.get("resources")
+    full = reports.full_seconds(entry["series"]["points"])
+    per_second = {m: [p["committed"] / p["duration_s"] if m == "tps" else p[m] for p in full] for m in PER_SECOND}
+    return {
+        "name": name,
+        "status": entry["status"],
+        "runs": 1,
+        "tps": entry["tps"],
+        "p50_ms": lat["p50"],
+        "p95_ms": lat["p95"],
+        "p99_ms": lat["p99"],
+        "p99.9_ms": lat["p99.9"],
+        "max_ms": lat["max"],
+        "significant_figures": entry["histogram"]["significant_figures"],
+        "harness_cpu_percent": resources["harness"]["cpu_percent_mean"] if resources else None,
+        "server_cpu_percent": resources["server"]["cpu_percent_mean"] if resources and resources["server"] else None,
+        "noise": _noise("seconds", per_second),
+    }
+
+
+def of_summary(row: dict, entries: list[dict]) -> dict:
+    """The headline of one connector at a sweep point, from the point's summary ``row`` (see
+    :func:`loadbench.run.sweeps.summarize`) and its ``entries`` over the iterations: the means, with the
+    iterations' spread as noise when two or more measured, else the one run's own headline."""
+    measured = [e for e in entries if e["status"] != "failed"]
+    if row["runs"] < 2:
+        return of_entry(measured[0] if measured else entries[-1])
+    head = {"name": row["name"], "status": "ok" if all(e["status"] == "ok" for e in measured) else "verification_failed",
+            "runs": row["runs"], "significant_figures": measured[0]["histogram"]["significant_figures"]}
+    for key in (*METRICS, "harness_cpu_percent", "server_cpu_percent"):
+        head[key] = row[key]["mean"] if row[key] is not None else None
+    head["noise"] = {"source": "iterations", "n": row["runs"], "mean": {m: row[m]["mean"] for m in PER_SECOND},
+                     "stddev": {m: row[m]["stddev"] for m in PER_SECOND}}
+    return head
+
+
+def points(report: dict) -> list[dict]:
+    """``[{"values": {variable: value}, "connectors": [headline, ...]}]`` for any report."""
+    if report.get("kind") != "sweep":
+        return [{"values": {}, "connectors": [of_entry(e, reports.entry_label(e, report)) for e in report["connectors"]]}]
+    return [
+        {
+            "values": point["values"],
+            "connectors": [of_summary(row, [e for it in point["iterations"] for e in it["connectors"]
+                                            if e["name"] == row["name"]])
+                           for row in point["summary"]],
+        }
+        for point in report["points"]
+    ]

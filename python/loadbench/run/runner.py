@@ -1,0 +1,391 @@
+"""The bench command's work: for each connector in turn, prep, run, verify; then one report,
+recorded in ``runs/`` and summed up in ``runs/results.jsonl``.
+
+Connectors run one after another, never at once, so they do not compete for the machine.
+A connector that fails is recorded as failed and the others still run; Ctrl-C (or SIGTERM) ends
+the current run early, skips the rest, and still writes the report (marked interrupted), within
+2 s in every phase: prep and verification are cancelled or abandoned (see :mod:`loadbench.run.core`),
+a run stops within about a second, and verification after an interrupted window gets
+VERIFY_AFTER_INTERRUPT_S before it is recorded as not checked.
+
+A display is anything with ``phase(spec, text)``, ``progress(spec, dict)``, ``finished(spec,
+entry)`` and a context manager's enter and exit (:class:`~loadbench.cli.display.LiveDisplay`, the
+demo's bars). Its ``progress`` is called on the engine's monitor thread.
+
+The write test runs each connector (configuration preset) once per concurrency level on the same
+tables (prepped once, verified after every level, dropped at the end) and also writes one results
+file per configuration.
+
+Runs that follow one another on the same data (the write test's levels, a sweep's runs) never
+replay each other: a :class:`RunLedger` gives each run random streams no earlier run of the
+invocation used on that data store, and moves scenario sequences past every value an earlier run
+(or prep's seed rows) may have taken.
+
+A connector that ran but committed nothing, or failed too many of its operations, is a failed
+connector (:func:`loadbench.report.build.failure_of`): its entry keeps its figures, says why in
+``error`` and makes the command exit 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from loadbench import connectors
+from loadbench.errors import LoadbenchError, OutputError, RunFailed
+from loadbench.report import build as reports
+from loadbench.report import configuration_results as results
+from loadbench.report import results_log
+from loadbench.run import capacity, machine, server_counters
+from loadbench.run import core as engine
+from loadbench.run import resources as resource_usage
+from loadbench.run.config import RunPlan
+
+EXIT_INTERRUPTED = 130
+# After Ctrl-C or SIGTERM the command has 2 s to end: the run's stop takes up to 0.5 s, writing
+# the report 0.1-0.3 s (its validation, the fsync); verification gets this (and 0.1 s to be
+# cancelled), and is recorded as not checked if it needs longer.
+VERIFY_AFTER_INTERRUPT_S = 0.3
+
+
+@dataclass
+class BenchOutcome:
+    report: dict
+    path: Path
+    results_paths: tuple[Path, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        if self.report["interrupted"]:
+            return EXIT_INTERRUPTED
+        return 0 if self.report["status"] == "ok" else 1
+
+
+def preflight(plan: RunPlan, warn=None) -> None:
+    """Every connector can be reached with its configuration, and a scenario file's SQL prepares on
+    it, before anything runs or is written: a wrong password, a malformed URL or SQL the database
+    refuses is bad input (exit 2), an unreachable server a failure. ``warn`` (default: a line on
+    stderr) hears :func:`superuser_warning`."""
+    for spec in plan.connectors:
+        engine.check(spec)
+        warning = superuser_warning(plan, spec)
+        if warning:
+            (warn or _warn)(warning)
+        engine.check_sql(plan, spec)
+
+
+def _warn(line: str) -> None:
+    print(f"loadbench: warning: {line}", file=sys.stderr, flush=True)
+
+
+def superuser_warning(plan: RunPlan, spec) -> str | None:
+    """A scenario file is code, as a pgbench script is: its SQL runs with the rights of the
+    connector's role, its DDL already during the check before load (see
+    :func:`loadbench.run.core.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
+    programs on the server (``COPY ... TO PROGRAM``): say so, for a file that is not one of the
+    shipped ones. None when there is nothing to say."""
+    from loadbench.scenarios import files as scenario_files
+
+    scenario = plan.scenario
+    if scenario is None or connectors.module_of(spec.kind).SUPERUSER_QUERY is None:
+        return None
+    if scenario.path.resolve().parent == scenario_files.builtin_dir().resolve():
+        return None  # ours
+    try:
+        superuser = engine.is_superuser(spec)
+    except LoadbenchError:
+        return None  # the check that follows reports what is wrong with the connection
+    if not superuser:
+        return None
+    return (f"{spec.label}: the role is a superuser, and {scenario.path} is code run with its rights: its [tables] "
+            f"DDL runs in the check before load and can run programs on the server (COPY ... TO PROGRAM); "
+            f"run files you did not write as a role that is not a superuser")
+
+
+@dataclass
+class RunLedger:
+    """What earlier runs of one invocation took, per data store (a connector's target: its SQLite
+    file, its database URL; two presets or connectors on one database share it): random streams
+    (``stream_offset``: the sessions of every earlier run there) and, per sequence generator of a
+    scenario file, an upper bound on the values taken since the last prep there, and what the
+    runs since that prep committed per operation (and completed outside their windows), which a
+    scenario file's verification expects the tables to hold. Connectors on different stores start
+    at the same offsets, so they get the same choices."""
+
+    streams: dict[str, int] = dataclasses.field(default_factory=dict)
+    sequences: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
+    committed: dict[str, Counter] = dataclasses.field(default_factory=dict)
+    uncounted: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def plan_for(self, plan: RunPlan, spec) -> RunPlan:
+        """``plan`` for the connector's next run: its stream offset and sequence offsets."""
+        if plan.scenario is not None and spec.target not in self.sequences:
+            # No prep in this invocation (--skip-prep): the tables hold at least the seed rows.
+            self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
+        return dataclasses.replace(plan, stream_offset=self.streams.get(spec.target, 0),
+                                   sequence_offsets=dict(self.sequences.get(spec.target, {})))
+
+    def prepped(self, plan: RunPlan, spec) -> None:
+        """Prep re-created the data: sequences start again after the seed rows, nothing is
+        committed yet (streams go on)."""
+        if plan.scenario is not None:
+            self.sequences[spec.target] = plan.scenario.sequence_taken_by_seeds()
+        self.committed[spec.target] = Counter()
+        self.uncounted[spec.target] = 0
+
+    def ran(self, plan: RunPlan, spec, result: dict | None) -> None:
+        """A run of ``plan`` (with ``result``, None when it failed part-way) is over: its streams and
+        sequence values are taken."""
+        sessions = plan.concurrency * spec.sessions_per_connection
+        self.streams[spec.target] = self.streams.get(spec.target, 0) + sessions
+        if result is not None:
+            self.committed.setdefault(spec.target, Counter()).update(
+                {op["name"]: op["committed"] for op in result["operations"]})
+            self.uncounted[spec.target] = (self.uncounted.get(spec.target, 0) + result["before_window"]
+                                           + result["after_window"])
+        if plan.scenario is None:
+            return
+        taken = self.sequences.setdefault(spec.target, plan.scenario.sequence_taken_by_seeds())
+        for generator, values in sequence_values_taken(plan, sessions, result).items():
+            taken[generator] = taken.get(generator, 0) + values
+
+
+# Without a result (a run that failed part-way) a run's draws are unknown: later runs move this
+# far past it, which no run of a day's length reaches (2^40 ~ 10^12 operations).
+_UNKNOWN_DRAWS = 2**40
+
+
+def sequence_values_taken(plan: RunPlan, sessions: int, result: dict | None) -> dict[int, int]:
+    """Per sequence generator, an upper bound on the sequence positions one run used.
+
+    A session-scope sequence gives session i of s the positions i + k*s (k = 0, 1, ...), so the run
+    stays below s * (the most draws of one session); a global one below the run's draws. One
+    operation draws each sequence at most ``uses`` times; the operations planned are those
+    counted in the window, before and after it, dropped and never started, plus one in flight per
+    session; with --operations one session counts at most ceil(operations / s) in the window.
+    """
+    scenario = plan.scenario
+    uses = scenario.sequence_uses_per_operation()
+    if result is None:
+        return {g: _UNKNOWN_DRAWS for g, n in uses.items() if n}
+    in_window = result["committed"] + result["rejected"] + result["failed"]
+    outside = (result["before_window"] + result["after_window"] + result.get("dropped", 0)
+               + result.get("unstarted", 0) + sessions)
+    total = in_window + outside
+    one_session = min(total, (-(-plan.operations // sessions) if plan.operations else in_window) + outside)
+    taken = {}
+    for g, n in uses.items():
+        if n:
+            taken[g] = n * (total if scenario.generators[g].fields["global"] else sessions * one_session)
+    return taken
+
+
+@dataclass
+class Measurement:
+    entries: list[dict]  # one per connector that ran or failed
+    interrupted: bool
+
+
+def measure(plan: RunPlan, display, ledger: RunLedger | None = None) -> Measurement:
+    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage.
+    ``ledger`` carries what earlier runs of the invocation took (a sweep passes one for all its
+    runs). A plan the machine cannot hold (memory, threads, descriptors) is refused first
+    (ConfigError)."""
+    capacity.check(plan)
+    preflight(plan)
+    ledger = ledger if ledger is not None else RunLedger()
+    entries: list[dict] = []
+    with display:
+        for spec in plan.connectors:
+            if _bench_connector(plan, spec, display, entries, ledger):
+                return Measurement(entries, interrupted=True)
+    return Measurement(entries, interrupted=False)
+
+
+def bench(plan: RunPlan, display, show: Callable[[dict], None] | None = None) -> BenchOutcome:
+    """Measures every connector, then shows the report (``show``: the table, before anything is
+    written, so a full disk cannot take the figures with it), then writes it (raises OutputError)."""
+    started = datetime.now(timezone.utc)
+    machine_info = machine.describe()
+    done = measure(plan, display)
+    report = reports.build(plan, done.entries, started, datetime.now(timezone.utc), done.interrupted, machine_info)
+    if show is not None:
+        show(report)
+    path = record(report, plan.runs_dir)
+    written: tuple[Path, ...] = ()
+    if plan.concurrency_levels and plan.results_dir:
+        try:
+            written = results.write_all(report, plan.results_dir)
+        except OSError as exc:
+            raise OutputError(f"cannot write the results files in {plan.results_dir}: {exc.strerror or exc}") from None
+    return BenchOutcome(report, path, tuple(written))
+
+
+def record(report: dict, runs_dir: Path) -> Path:
+    """Writes the report and appends its line to ``runs_dir/results.jsonl``; the report's path.
+    A failed write is an OutputError naming the file and the reason (nothing half-written stays)."""
+    path = reports.write(report, runs_dir)
+    try:
+        results_log.append(runs_dir, report, path)
+    except OSError as exc:
+        raise OutputError(f"cannot append to {runs_dir / results_log.FILE_NAME}: {exc.strerror or exc}") from None
+    return path
+
+
+def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: RunLedger) -> bool:
+    """Prep, then one run per concurrency level (one run for all but the write test), each verified
+    and with the resources it used; appends the entries; True when interrupted."""
+    levels = plan.concurrency_levels or (plan.concurrency,)
+    prep_seconds = None
+    interrupted = False
+    doing = "before the run started"  # for an interrupt that ends the connector without a result
+    find_server = resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids)
+    try:
+        if plan.prep:
+            doing = "during prep"
+            display.phase(spec, "prep")
+            began = time.monotonic()
+            engine.prep(plan, spec)
+            ledger.prepped(plan, spec)
+            prep_seconds = time.monotonic() - began
+        for level in levels:
+            level_plan = ledger.plan_for(dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels
+                                         else plan, spec)
+            sampler = resource_usage.ResourceSampler(spec.kind, find_server)
+
+            def on_progress(p: dict, sampler=sampler) -> None:
+                sampler.on_progress(p)
+                display.progress(spec, p)
+
+            doing = "while opening sessions"
+            display.phase(spec, f"opening {level} sessions" if plan.concurrency_levels else "opening")
+            counter = server_counters.for_spec(spec)  # a server's own count of committed work, if it has one
+            try:
+                counted_before = counter.read() if counter else None
+                sampler.start()
+                result = engine.run(level_plan, spec, on_progress=on_progress)
+            except RunFailed as exc:
+                sampler.finish()
+                ledger.ran(level_plan, spec, None)
+                entries.append(reports.failed_entry(spec, str(exc)))
+                display.finished(spec, entries[-1])
+                return False
+            except KeyboardInterrupt:
+                ledger.ran(level_plan, spec, None)
+                raise
+            ledger.ran(level_plan, spec, result)
+            # The window's figures are in hand: from here an interrupt only shortens what follows.
+            interrupted = result["interrupted"]
+            server_committed = None
+            server_committed_error = None
+            try:
+                # After an interrupt the run must end promptly even if the server has stalled.
+                after = counter.read(timeout_s=1.0 if interrupted else 10.0) if counter else None
+                server_committed = None if after is None else after - counted_before
+            except RunFailed as exc:  # the cross-check is lost, not the window's figures
+                server_committed_error = str(exc)
+            except KeyboardInterrupt:
+                interrupted = True
+            with _interrupts_deferred() as deferred:
+                resources = sampler.finish()
+            # What the tables should hold: every run's commits since prep (this invocation's).
+            verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
+                                            interrupted or deferred.signalled)
+            with _interrupts_deferred() as late:
+                entry = reports.connector_entry(spec, result, verification, plan.verify, level_plan)
+                entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
+                entry["resources"] = resources
+                if server_committed is not None:
+                    entry["server_committed"] = server_committed
+                if server_committed_error is not None:
+                    entry["server_committed_error"] = server_committed_error
+                if spec.configuration_id:
+                    entry["configuration_id"] = spec.configuration_id
+                entries.append(entry)
+                display.finished(spec, entry)
+            interrupted = interrupted or deferred.signalled or stopped or late.signalled
+            if interrupted:
+                return True
+            doing = "before the next level started"
+            prep_seconds = None  # prepped once, before the first level
+    except RunFailed as exc:
+        entries.append(reports.failed_entry(spec, str(exc)))
+        display.finished(spec, entries[-1])
+        return False
+    except KeyboardInterrupt:
+        interrupted = True
+        entries.append(reports.failed_entry(spec, f"interrupted {doing}"))
+        return True
+    finally:
+        if plan.concurrency_levels:
+            _teardown(plan, spec, interrupted)
+    return False
+
+
+class _Deferred:
+    signalled = False
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Ctrl-C and SIGTERM during a few lines of bookkeeping that must not be cut in half (the
+    result is in hand): noted (``.signalled``) and acted on after them. On the main thread only
+    (elsewhere Python delivers no signals)."""
+    state = _Deferred()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def note(signum, frame) -> None:
+        state.signalled = True
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in saved.items():
+        if handler not in (signal.SIG_IGN, None):
+            signal.signal(sig, note)
+    try:
+        yield state
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def _teardown(plan: RunPlan, spec, interrupted: bool) -> None:
+    # After an interrupt the tables are dropped only if the server answers at once: the command
+    # has its 2 s, and the next prep drops them again anyway.
+    try:
+        engine.teardown(plan, spec, timeout_s=0.2 if interrupted else None)
+    except (RunFailed, TimeoutError, KeyboardInterrupt):
+        pass  # the results stand; the tables are dropped again by the next prep
+
+
+def _verify(plan: RunPlan, spec, committed: Counter, uncounted: int, interrupted: bool) -> tuple[dict | None, bool]:
+    """The verification (None when not requested) and whether Ctrl-C or SIGTERM came during it.
+    After an interrupted window it gets VERIFY_AFTER_INTERRUPT_S; what does not finish, or is
+    interrupted, is recorded as not checked, with the reason."""
+    if not plan.verify:
+        return None, False
+    try:
+        return engine.verify(plan, spec, committed, uncounted,
+                             timeout_s=VERIFY_AFTER_INTERRUPT_S if interrupted else None), False
+    except RunFailed as exc:
+        return {"passed": False, "error": str(exc)}, False
+    except TimeoutError:
+        return _not_checked(f"interrupted: verification did not finish within {VERIFY_AFTER_INTERRUPT_S:g} s"), False
+    except KeyboardInterrupt:
+        return _not_checked("interrupted during verification"), True
+
+
+def _not_checked(reason: str) -> dict:
+    # reports.connector_entry keeps these keys over its own "checked": True.
+    return {"checked": False, "reason": reason}
