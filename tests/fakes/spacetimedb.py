@@ -18,7 +18,6 @@ reconnect); ``unsolicited``: an unrelated message is sent before each reply (the
 from __future__ import annotations
 
 import asyncio
-
 import json
 import time
 

@@ -11,7 +11,6 @@ import time
 import pytest
 
 from loadbench.report import build as reports
-
 from tests.faults.test_signals import assert_ended_promptly, signal_and_time, wait_for_line
 
 pytest.importorskip("aiohttp")
