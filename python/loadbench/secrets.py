@@ -29,8 +29,18 @@ Two tools, used together:
   user). In a refusal's message a setting that reads two ways is masked by the widest reading.
 - :func:`scrub` cleans a message that may quote a secret in part (libpq and Beast errors quote
   the host, port or parameter they could not use, which is part of a password when a URL was
-  misread): every occurrence of a secret, **and of every piece of one 4 characters or longer**,
-  is masked, then every URL and ``password=...`` left in the message is redacted.
+  misread). It masks:
+
+  - every occurrence of a secret, and of every piece of one cut at a delimiter a misreading cuts
+    at (``@ : / ? # & = , ;``, quotes, ``%``, blanks; pieces of 4 characters or longer), where it
+    stands as a token of its own (not inside a longer run of letters and digits);
+  - every run of 4 or more characters that is part of a secret and holds a character other than
+    a letter or digit, wherever it stands (no ordinary word is such a run);
+  - then every URL's password and ``password=...`` left in the message.
+
+  Masking any piece of letters and digits wherever it stands would garble ordinary words
+  ("i***rupted" for a password holding "nter") and so tell the reader which fragments the
+  password holds.
 
 Every secret a connector is configured with is also remembered here (:func:`remember`), so the
 last-resort paths (an error line, a traceback) are scrubbed of all of them.
@@ -47,7 +57,8 @@ from urllib.parse import unquote, unquote_plus
 from loadbench import pg_conninfo
 
 MASK = "***"
-MIN_PIECE = 4  # pieces of a secret this long or longer are masked wherever they appear
+MIN_PIECE = 4  # pieces of a secret (cut at URL and keyword=value delimiters) this long or longer are masked
+_PIECE_CUT = re.compile(r"[@:/?#&=,;'\"%\\\s]+")
 SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passwd", "pwd", "apikey", "api_key", "token",
                                "access_token", "auth", "key", "secret", "client_secret"})
 
@@ -115,17 +126,29 @@ def scrub_all(text: str) -> str:
 
 
 def scrub(text: str, secrets: list[str] | tuple[str, ...]) -> str:
-    """``text`` with every occurrence of each secret, and of each piece of one at least
-    ``MIN_PIECE`` characters long, replaced by ``***``; then every URL's password and every
-    ``password=...`` left in it redacted (secrets nobody told us about)."""
-    known = sorted({s for s in secrets if s}, key=len, reverse=True)
-    for secret in known:
-        text = text.replace(secret, MASK)
-    pieces = [s for s in known if len(s) >= MIN_PIECE]
-    if pieces:
-        text = _mask_pieces(text, pieces)
+    """``text`` with secrets masked (``***``) by the module's rule: each secret and each piece of
+    one cut at a delimiter (``MIN_PIECE`` characters or longer) where it stands as a token; any
+    run of ``MIN_PIECE`` or more characters of a secret that holds a character other than a letter
+    or digit, wherever it stands; then every URL's password and every ``password=...`` left in it
+    (secrets nobody told us about)."""
+    whole = {s for s in secrets if s}
+    tokens = set(whole)
+    for secret in whole:
+        tokens.update(piece for piece in _PIECE_CUT.split(secret) if len(piece) >= MIN_PIECE)
+    for secret in sorted(tokens, key=len, reverse=True):
+        text = _token(secret).sub(MASK, text)
+    long_enough = [s for s in whole if len(s) >= MIN_PIECE]
+    if long_enough:
+        text = _mask_pieces(text, long_enough)
     text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
     return _PAIR_IN_TEXT.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+
+
+def _token(secret: str) -> re.Pattern[str]:
+    """Matches ``secret`` where it is not part of a longer run of letters and digits."""
+    before = r"(?<![A-Za-z0-9])" if secret[0].isalnum() else ""
+    after = r"(?![A-Za-z0-9])" if secret[-1].isalnum() else ""
+    return re.compile(before + re.escape(secret) + after)
 
 
 def install_excepthook() -> None:
@@ -247,8 +270,8 @@ def _apply(value: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _mask_pieces(text: str, secrets: list[str]) -> str:
-    """Masks, left to right, the longest run at each place that is a piece (``MIN_PIECE`` or more
-    characters) of a secret."""
+    """Masks, left to right, the longest run at each place that is a piece of a secret
+    (``MIN_PIECE`` or more characters) holding a character other than a letter or digit."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -259,7 +282,8 @@ def _mask_pieces(text: str, secrets: list[str]) -> str:
                 continue
             while j < n and text[i:j + 1] in secret:
                 j += 1
-            best = max(best, j - i)
+            if not text[i:j].isalnum():
+                best = max(best, j - i)
         if best:
             if not out or out[-1] != MASK:
                 out.append(MASK)

@@ -119,6 +119,14 @@ def test_a_scenario_operation_that_always_fails_is_a_failed_connector(cli):
     result = cli("bench", "fails.toml", "--connectors", "sqlite", "--seconds", "0.3", "--concurrency", "2", *SHORT)
     entry = assert_failed_for_no_commits(cli, result, "constraint", "UNIQUE constraint failed: t.id")
     assert entry["errors"] == {"constraint": entry["failed"]}
+    # The table: the connector cell says it failed; the verify cell says only what verification
+    # found; no latency is shown for operations that were never timed.
+    (row,) = [line for line in result.stdout.splitlines() if "sqlite" in line]
+    cells = [c.strip() for c in row.strip("│┃ ").split("│")]
+    v = entry["verification"]
+    assert cells[0] == "sqlite FAILED"
+    assert cells[-1] == (("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped")
+    assert cells[6:11] == ["-"] * 5, cells
 
 
 HALF_FAILS = textwrap.dedent("""\
@@ -184,6 +192,16 @@ def test_a_window_too_short_to_measure_is_refused_before_any_load(cli):
         "loadbench: error: --seconds must be >= 0.1 (a shorter window measures the workers' start, not the "
         "database), got 0.001"]
     assert cli.reports() == [] and not (cli.cwd / "runs" / "db" / "loadbench.sqlite").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("seconds", ["0.5", "0.85"])
+def test_a_window_under_a_second_has_no_per_second_statistics(cli, seconds):
+    result = cli("bench", "--connectors", "null", "--seconds", seconds, "--warmup", "0", "--quiet")
+    assert result.returncode == 0, result.stderr
+    entry = the_entry(cli)
+    assert entry["series"]["full_seconds"] == 0
+    assert entry["series"]["tps_mean"] is None and entry["series"]["tps_stddev"] is None
+    assert f"{entry['tps']:,.0f}*" in result.stdout
 
 
 def test_a_window_with_one_full_second_has_a_mean_but_no_spread(cli):

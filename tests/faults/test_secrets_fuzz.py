@@ -585,3 +585,22 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
     assert len(fuzz.secrets) > 40
     fuzz.assert_no_leaks()
     assert time.monotonic() - began < 120, fuzz.took  # the budget of tests/faults: keep this test short
+
+
+@pytest.mark.parametrize("message, secret, shown", [
+    # Found by review: masking any 4-character piece garbled words and told which pieces a
+    # password holds. Pieces of letters and digits inside a longer word are left alone now.
+    ("loadbench: error: interrupted", "Zq9hunter42", "loadbench: error: interrupted"),
+    ("FATAL:  password authentication failed", "wrongpass", "FATAL:  password authentication failed"),
+    ('connection to server at "127.0.0.1", port 1 failed', "report",
+     'connection to server at "127.0.0.1", port 1 failed'),
+    ("postgresql://u:p@127.0.0.1:0/db: a port is not a number", "p",
+     "postgresql://u:***@127.0.0.1:0/db: a port is not a number"),
+    # ... while what a misreading quotes is still masked: a piece cut at a delimiter, and any run
+    # holding punctuation.
+    ('invalid port number: "w0rd@127.0.0.1:5"', "p@ss:w0rd", 'invalid port number: "***@127.0.0.1:5"'),
+    ('password "x" or "?~\'#`:Z" rejected', "`K?~'#`:Z~K(`%'`", 'password "x" or "***" rejected'),
+    ("the password Zq9hunter42 was refused", "Zq9hunter42", "the password *** was refused"),
+])
+def test_scrub_masks_secrets_and_leaves_ordinary_words_alone(message, secret, shown):
+    assert scrub(message, [secret]) == shown

@@ -202,14 +202,17 @@ def summary_table(report: dict) -> Table:
             continue
         lat = e["latency"]
         v = e["verification"]
+        # The verify cell says what verification found, nothing else: a connector that failed by
+        # the failure rule with its money intact is "FAILED" in its own cell (the line after the
+        # table says why), "passed" here.
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
-        if e["status"] == "failed":
-            verdict = "FAILED"  # the line after the table says why
+        label = reports.entry_label(e, report) + (" FAILED" if e["status"] == "failed" else "")
+        timed = lat["count"] > 0  # all failed: no latency to show (failed operations are not timed)
+        latencies = [fmt_ms(lat[k]) if timed else "-" for k in ("p50", "p95", "p99", "p99.9", "max")]
         table.add_row(
-            reports.entry_label(e, report), f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
+            label, f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
             f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
-            f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
-            fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
+            f"{e['retries']:,}", *latencies, f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
             verdict,
         )
     return table

@@ -90,8 +90,17 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def full_seconds(points: list[dict]) -> list[dict]:
-    """The per-second points that cover a full second (the last one of a window may be short)."""
-    return [p for p in points if 0.5 <= p["duration_s"] <= 1.5]
+    """The per-second points that cover a full second: every point but a last one shorter than
+    ``FULL_SECOND_S`` (the window's tail, or a window under a second). Points end when the monitor
+    wakes at a second boundary, so one may run a little long and the next a little short; both
+    are whole seconds of the window, kept."""
+    if not points:
+        return []
+    *body, last = points
+    return [*body, last] if last["duration_s"] >= FULL_SECOND_S else body
+
+
+FULL_SECOND_S = 0.9  # a last point this long is a second of its own (a window of 2 s ends on one)
 
 
 def _ms(ns: float) -> float:
