@@ -24,6 +24,8 @@ CASES = {
     "bad accounts env": (["bench"], {"SEED_ACCOUNTS": "lots"}, "SEED_ACCOUNTS='lots' (from environment) must be an integer"),
     "bad verify env": (["bench"], {"VERIFY": "maybe"}, "VERIFY='maybe' (from environment) must be true or false"),
     "missing env file": (["bench", "--env-file", "nope.env"], {}, "env file nope.env does not exist"),
+    "env file a directory": (["bench", "--env-file", "."], {}, "env file . is a directory"),
+    "rate above the clock": (["bench", "--connectors", "null", "--rate", "1e300"], {}, "--rate must be at most 1e+09"),
 }
 
 

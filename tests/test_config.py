@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from loadbench.connectors import select
@@ -63,3 +65,12 @@ def test_scrub_removes_known_secrets_and_inline_url_passwords():
     cleaned = scrub(text, ["hunter2", "s3cr3t"])
     assert "hunter2" not in cleaned and "s3cr3t" not in cleaned
     assert scrub("see http://u:pw@h/x", []) == "see http://u:***@h/x"
+
+
+@pytest.mark.parametrize("name, default", [("LOADBENCH_RUNS_DIR", "runs"), ("LOADBENCH_RESULTS_DIR", "results"),
+                                           ("LOADBENCH_DB_DIR", "db")])
+def test_an_empty_directory_setting_counts_as_unset(name, default):
+    # Found by review: LOADBENCH_RUNS_DIR= wrote reports into the current directory.
+    assert Settings({name: ""}, {}, None).path(name, default) == Path(default)
+    assert Settings({}, {name: " "}, None).path(name, default) == Path(default)
+    assert Settings({name: "elsewhere"}, {}, None).path(name, default) == Path("elsewhere")

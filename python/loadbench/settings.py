@@ -37,7 +37,8 @@ class Settings:
         path = env_file if env_file is not None else Path(".env")
         values: dict[str, str] = {}
         if env_file is not None and not path.is_file():
-            raise ConfigError(f"env file {path} does not exist")
+            state = "is a directory" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
+            raise ConfigError(f"env file {path} {state}")
         if path.is_file():
             try:
                 text = path.read_text(encoding="utf-8")
@@ -65,6 +66,13 @@ class Settings:
     def string(self, name: str, default: str | None = None) -> str | None:
         found = self.get(name)
         return found[0] if found else default
+
+    def path(self, name: str, default: str) -> Path:
+        """A setting naming a file or directory, ``~`` expanded; empty counts as unset (``NAME=`` in
+        a .env file): never the current
+        directory by accident."""
+        value = self.string(name)
+        return Path(value if value and value.strip() else default).expanduser()
 
     def integer(self, name: str, default: int, minimum: int) -> int:
         found = self.get(name)

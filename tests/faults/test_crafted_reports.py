@@ -110,6 +110,11 @@ def bucket_cases(report: dict) -> dict[str, tuple[str, str]]:
                                         "window_end: is before window_start"),
         "not a time": (_with(report, lambda e: e.update(window_start="yesterday")),
                        "window_start: 'yesterday' is not an ISO 8601 time"),
+        # Found by review: a doubled or huge tps went into compare as if measured.
+        "tps not committed per second": (_with(report, lambda e: e.update(tps=e["tps"] * 2)),
+                                         "is not committed / measured_seconds"),
+        "tps near the float limit": (_with(report, lambda e: e.update(tps=1.7e308)),
+                                     "is not committed / measured_seconds"),
     }
 
 

@@ -48,6 +48,11 @@ def test_each_connectors_interval_is_its_own_window_in_the_order_they_ran(cli):
         assert h.get_total_count() == entry["histogram"]["count"] == entry["samples"]
     # one after the other: sqlite's window opened after null's closed (and its prep and warmup)
     assert intervals[1].get_start_time_stamp() >= intervals[0].get_end_time_stamp() + 200
+    # "--out -" is standard output, the same bytes, never a file named "-"
+    to_stdout = cli("export", str(path), "--hlog", "--out", "-")
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert to_stdout.stdout == path.with_suffix(".hlog").read_text()
+    assert not (cli.cwd / "-").exists()
 
 
 def buckets_of(h: HdrHistogram) -> dict[int, int]:

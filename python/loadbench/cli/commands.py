@@ -128,7 +128,7 @@ def _runs_dir(settings: Settings, runs_dir: Path | None, write: bool = True) -> 
     """The runs directory; with ``write``, checked before anything runs: created if needed, a
     directory, writable (tried), with a results.jsonl that takes appends, its stale temporary files
     removed. Without, only read (compare): it need not exist, but must not be a file."""
-    runs = runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs"))
+    runs = runs_dir if runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", "runs")
     if not write:
         if runs.exists() and not runs.is_dir():
             raise ConfigError(f"runs directory {runs} is not a directory")
@@ -159,7 +159,7 @@ def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str 
     # one unless --config-id says otherwise.
     specs = presets.select(config_id, specs, settings, base_by_default=plan_args.get("test") == "write")
     if results_dir is None:
-        results_dir = Path(settings.string("LOADBENCH_RESULTS_DIR", "results") or "results")
+        results_dir = settings.path("LOADBENCH_RESULTS_DIR", "results")
     plan = make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
     _check_results_dir(plan)
     return plan
@@ -634,9 +634,15 @@ def services_status(runs_dir, env_file) -> int:
 @cli.command()
 @click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
 @click.option("--hlog", "as_hlog", is_flag=True, required=True, help="Write an HdrHistogram interval log (.hlog).")
-@click.option("--out", type=click.Path(path_type=Path), help="Output file (default: the report's name with .hlog).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output file (default: the report's name with .hlog; - for standard output).")
 def export(report_path, as_hlog, out) -> int:
     """Export a report's latency histograms for other tools."""
+    if out is not None and str(out) == "-":  # the usual spelling of stdout, never a file named "-"
+        text = hlog.render(reports.load(report_path))
+        with _printing():
+            click.echo(text, nl=False)
+        return 0
     target = out or report_path.with_suffix(".hlog")
     outputs.check_file(target, "export file")  # before reading: a place that cannot take it is bad input
     report = reports.load(report_path)

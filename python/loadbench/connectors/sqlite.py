@@ -71,7 +71,7 @@ BASE_PRESET: str | None = "base-0"
 def db_dir(settings: Settings) -> Path:
     """Where the presets' files go: LOADBENCH_DB_DIR, default ``db`` (relative to the current
     directory)."""
-    return Path(settings.string("LOADBENCH_DB_DIR", DEFAULT_DB_DIR) or DEFAULT_DB_DIR).expanduser()
+    return settings.path("LOADBENCH_DB_DIR", DEFAULT_DB_DIR)
 
 
 def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:

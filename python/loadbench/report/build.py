@@ -465,8 +465,8 @@ def _series_bound(entry: dict) -> int:
 
 
 def _consistency(report: dict) -> Iterator[tuple[str, str]]:
-    """What the schema cannot say: every stored histogram is one its layout can hold, and a
-    series has no more points than its window has seconds."""
+    """What the schema cannot say: tps is committed / measured_seconds, every stored histogram is
+    one its layout can hold, and a series has no more points than its window has seconds."""
     times = [("started_at", report["started_at"]), ("finished_at", report["finished_at"])]
     if kind_of(report) == "bench":
         located = [(f"connectors/{i}", e) for i, e in enumerate(report["connectors"])]
@@ -510,6 +510,11 @@ def _consistency(report: dict) -> Iterator[tuple[str, str]]:
             yield f"{where}/window_end", "is before window_start"
         if entry["status"] == "failed":
             continue
+        # The derived figures must be what their parts say (a tampered one would go into compare).
+        seconds = entry["measured_seconds"]
+        expected_tps = entry["committed"] / seconds if seconds > 0 else 0.0
+        if not math.isclose(entry["tps"], expected_tps, rel_tol=1e-5, abs_tol=1e-6):
+            yield f"{where}/tps", f"{entry['tps']:g} is not committed / measured_seconds ({expected_tps:g})"
         histograms = [("histogram", entry["histogram"])]
         if entry.get("schedule") and entry["schedule"].get("service_histogram"):
             histograms.append(("schedule/service_histogram", entry["schedule"]["service_histogram"]))

@@ -58,6 +58,8 @@ def default_warmup(seconds: float) -> float:
     return min(seconds / 10.0, MAX_WARMUP_DEFAULT)
 
 
+MAX_RATE = 1e9  # --rate: one intended start per nanosecond, the engine clock's resolution
+
 @dataclass(frozen=True)
 class RunPlan:
     """Everything one ``bench`` invocation will do, validated."""
@@ -304,6 +306,9 @@ def make_plan(
     rate = _finite("--rate", 0.0 if rate is None else rate)
     if rate < 0:
         raise ConfigError(f"--rate must be >= 0 (0: closed loop), got {rate:g}")
+    if rate > MAX_RATE:
+        raise ConfigError(f"--rate must be at most {MAX_RATE:.0e} operations/s (one intended start per nanosecond, "
+                          f"the resolution of the engine's clock), got {rate:g}")
     arrival = arrival or "poisson"
     if arrival not in ARRIVALS:
         raise ConfigError(f"--arrival must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
@@ -360,7 +365,7 @@ def make_plan(
         prep=not skip_prep,
         verify=verify,
         connectors=connectors,
-        runs_dir=runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs")),
+        runs_dir=runs_dir if runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", "runs"),
         server_pids=check_server_pids(server_pids),
         scenario=scenario,
         pools=pools,
