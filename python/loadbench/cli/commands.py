@@ -380,7 +380,8 @@ def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, s
             what = f"seeded {plan.accounts:,} accounts with {plan.initial_balance:,} each"
         else:
             seeded = plan.scenario.seeded()
-            what = f"created the {len(plan.scenario.tables)} tables of {plan.scenario.name}, seeded " + (
+            tables = len(plan.scenario.tables)
+            what = f"created the {tables} table{'s' if tables != 1 else ''} of {plan.scenario.name}, seeded " + (
                 ", ".join(f"{rows:,} {table}" for table, rows in seeded.items()) if seeded else "nothing")
         click.echo(f"{spec.label}: {what} in {time.monotonic() - began:.2f} s")
     return 0

@@ -101,7 +101,7 @@ class LiveDisplay(CallbackLive):
             return
         self._update(spec, "done" if entry["status"] == "ok" else entry["status"], f"{entry['measured_seconds']:.1f} s",
                      f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]))
-        self._say(f"{spec.label}: {entry['status']}, {entry['tps']:,.0f} TPS over {entry['measured_seconds']:.1f} s"
+        self._say(f"{spec.label}: {entry['status']}, {entry['tps']:,.0f} TPS over {_window(entry['measured_seconds'])}"
                   + (f" at concurrency {entry['sessions']}" if self.plan.concurrency_levels else ""))
 
 
@@ -288,3 +288,8 @@ def merged_table(merged: dict, reports_read: int) -> Table:
         table.add_row(name, str(runs), f"{h.count:,}", fmt_ms(h.min_ns / 1e6), *pct, fmt_ms(h.max_ns / 1e6),
                       fmt_ms(h.mean_ns / 1e6))
     return table
+
+
+def _window(seconds: float) -> str:
+    """A window's length for a progress line: "3.0 s", or "3.6 ms" under a tenth of a second."""
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
