@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from loadbench import connectors
-from loadbench.report import build as reports
+from loadbench.report import store
 from loadbench.scenarios import files as scenario_files
 
 SHIPPED = ["test-1", "write", "tpcb"]
@@ -23,7 +23,7 @@ SMALL = {"test-1": ["--set", "accounts=500"],
 
 def only_entry(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     return entry
 

@@ -21,8 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loadbench.errors import ConfigError
-from loadbench.report import build as reports
-from loadbench.report import headlines, results_log
+from loadbench.report import headlines, results_log, store
 
 K_SIGMA = 3.0
 SAME = "same"  # within the histogram's precision
@@ -66,7 +65,7 @@ def resolve(arg: str, runs_dir: Path, log_lines: list[dict] | None = None) -> Si
     ``log_lines`` when given, else read from ``runs_dir``)."""
     path = Path(arg)
     if _is_report(arg):
-        return Side(str(path), headlines.points(reports.load(path)))
+        return Side(str(path), headlines.points(store.load(path)))
     log = runs_dir / results_log.FILE_NAME
     if log_lines is None:
         log_lines = results_log.read(log)

@@ -26,7 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from loadbench.report import build as reports
+from loadbench import outputs
+from loadbench.report import store, table
 from loadbench.report.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     written = []
     for fmt in FORMATS:
         path = out_dir / f"{name}.{fmt}"
-        with reports.replacing(path) as tmp:
+        with outputs.replacing(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=120)
         written.append(path)
     return written
@@ -194,7 +195,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
 
 def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
     """The figures of one report, by file name suffix."""
-    if reports.kind_of(report) == "bench":
+    if store.kind_of(report) == "bench":
         ok = measured(runs)
         return {
             "tps": tps_by_connector(runs),
@@ -217,7 +218,7 @@ def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
 def plot_report(path: Path, report: dict, out_dir: Path) -> list[Path]:
     """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
     ``<report stem>-<figure>.png`` and ``.svg``."""
-    runs = reports.frame([(path, report)])
+    runs = table.frame([(path, report)])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fig in figures(runs, report).items():

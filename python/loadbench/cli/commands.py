@@ -26,15 +26,15 @@ from loadbench.cli.display import (
     LiveDisplay,
     compare_table,
     comparison_table,
+    entries,
     merged_table,
     schedule_lines,
     summary_table,
     sweep_table,
 )
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
-from loadbench.report import build as reports
 from loadbench.report import configuration_results as results
-from loadbench.report import hlog, results_log
+from loadbench.report import hlog, publish, results_log, store, table
 from loadbench.run import core as engine
 from loadbench.run import presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, make_plan
@@ -143,8 +143,8 @@ def _check_results_dir(plan: RunPlan) -> None:
     if not (plan.concurrency_levels and plan.results_dir):
         return
     outputs.check_directory(plan.results_dir, "results directory")
-    entries = [{"name": s.name, "configuration_id": s.configuration_id} for s in plan.connectors]
-    for config_id in set(results.configuration_ids({"connectors": entries}).values()):
+    named = [{"name": s.name, "configuration_id": s.configuration_id} for s in plan.connectors]
+    for config_id in set(results.configuration_ids({"connectors": named}).values()):
         outputs.check_file(plan.results_dir / f"{config_id}.json", "results file")
 
 
@@ -221,30 +221,30 @@ def _show(report: dict, as_json: bool) -> None:
         if text is not None:
             click.echo(text)
         else:
-            shown = reports.for_display(report)
+            shown = table.for_display(report)
             console = _console()
-            console.print(sweep_table(shown) if reports.kind_of(report) == "sweep" else summary_table(shown))
-            if reports.kind_of(report) != "sweep":
+            console.print(sweep_table(shown) if store.kind_of(report) == "sweep" else summary_table(shown))
+            if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
-                    click.echo(reports.printable(line, markup=False))
+                    click.echo(table.printable(line, markup=False))
                 if report["parameters"].get("concurrency_levels"):
                     console.print(comparison_table(shown))
-    for _, _, _, entry in reports.runs(report):
+    for _, _, _, entry in table.runs(report):
         if entry["status"] == "failed":
-            click.echo(f"loadbench: {reports.printable(entry['error'], markup=False)}", err=True)
+            click.echo(f"loadbench: {table.printable(entry['error'], markup=False)}", err=True)
         elif entry["status"] == "verification_failed":
             what = f"{_label(entry)}: verification failed: {_describe(entry['verification'])}"
-            click.echo(f"loadbench: {reports.printable(what, markup=False)}", err=True)
+            click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
 
 
-def _finish(outcome: runner.BenchOutcome, as_json: bool) -> int:
+def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
     """After the report is written (its outcome shown by :func:`_show`): where it went."""
     if not as_json:
         with _printing():
             console = _console()
-            console.print(f"report: {reports.printable(str(outcome.path))}")
+            console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
-                console.print(f"results: {reports.printable(str(path))}")
+                console.print(f"results: {table.printable(str(path))}")
     return outcome.exit_code
 
 
@@ -255,8 +255,8 @@ def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> in
         if not quiet:
             click.echo(line, err=True)
 
-    return _finish(sweeps.run(plan, sweep, lambda p: LiveDisplay(p, quiet=quiet), say,
-                              show=lambda report: _show(report, as_json)), as_json)
+    done = sweeps.run(plan, sweep, lambda p: entries(LiveDisplay(p, quiet=quiet)), say)
+    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json)), as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -313,8 +313,8 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
     if sweep is not None:
         return _sweep(plan, sweep, as_json, quiet)
-    return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json),
-                                show=lambda report: _show(report, as_json)), as_json)
+    done = runner.bench(plan, entries(LiveDisplay(plan, quiet=quiet or as_json)))
+    return _finish(publish.bench(done, show=lambda report: _show(report, as_json)), as_json)
 
 
 def _number_list(text: str | None, kind: type, flag: str) -> list | None:
@@ -431,8 +431,8 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
     chosen = showcase.choose(settings, runs, systems, say=click.echo,
                              ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
     plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
-    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()),
-                           show=lambda report: _show(report, as_json=False))
+    done = runner.bench(plan, entries(showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty())))
+    outcome = publish.bench(done, show=lambda report: _show(report, as_json=False))
     return _finish(outcome, as_json=False)
 
 
@@ -446,23 +446,23 @@ def report(report_paths, as_csv, merge) -> int:
     """Print reports' tables again (single runs or sweeps), or merge their histograms."""
     if as_csv and merge:
         raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
-    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any output
+    loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any output
     with _printing():
         if merge:
-            merged = {reports.printable(name): value
-                      for name, value in reports.merge_histograms([data for _, data in loaded]).items()}
+            merged = {table.printable(name): value
+                      for name, value in merge.merge_histograms([data for _, data in loaded]).items()}
             _console().print(merged_table(merged, len(loaded)))
         elif as_csv:
             # The csv module quotes every field holding a comma, quote or line break: one row per run.
-            rows = [row for path, data in loaded for row in reports.rows(data, path)]
+            rows = [row for path, data in loaded for row in table.rows(data, path)]
             columns = list(dict.fromkeys(key for row in rows for key in row))
             writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
         else:
             for _, data in loaded:
-                shown = reports.for_display(data)
-                _console().print(sweep_table(shown) if reports.kind_of(data) == "sweep" else summary_table(shown))
+                shown = table.for_display(data)
+                _console().print(sweep_table(shown) if store.kind_of(data) == "sweep" else summary_table(shown))
     return 0
 
 
@@ -473,7 +473,7 @@ def report(report_paths, as_csv, merge) -> int:
 def plot(report_paths, out) -> int:
     """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
     distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
-    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any figure
+    loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any figure
     try:
         from loadbench.analysis import plots
     except ImportError as exc:
@@ -491,7 +491,7 @@ def plot(report_paths, out) -> int:
             raise ConfigError(f"report {path}: {exc}") from None
         with _printing():
             for figure in written:
-                click.echo(reports.printable(str(figure), markup=False))
+                click.echo(table.printable(str(figure), markup=False))
     return 0
 
 
@@ -531,9 +531,9 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
             click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
                                   indent=1, allow_nan=False))
         else:
-            shown = [dataclasses.replace(c, point=reports.printable(c.point), connector=reports.printable(c.connector))
+            shown = [dataclasses.replace(c, point=table.printable(c.point), connector=table.printable(c.connector))
                      for c in changes]
-            _console().print(compare_table(shown, reports.printable(side_a.label), reports.printable(side_b.label)))
+            _console().print(compare_table(shown, table.printable(side_a.label), table.printable(side_b.label)))
     return 1 if fail_on_regression and comparison.regressed(changes) else 0
 
 
@@ -639,13 +639,13 @@ def export(report_path, as_hlog, out) -> int:
     """Export a report's latency histograms for other tools."""
     target = out or report_path.with_suffix(".hlog")
     outputs.check_file(target, "export file")  # before reading: a place that cannot take it is bad input
-    report = reports.load(report_path)
+    report = store.load(report_path)
     try:
         hlog.export(report, target)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {outputs.reason(exc)}") from None
     with _printing():
-        click.echo(f"wrote {reports.printable(str(target), markup=False)}")
+        click.echo(f"wrote {table.printable(str(target), markup=False)}")
     return 0
 
 

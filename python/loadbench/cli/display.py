@@ -4,14 +4,18 @@ stderr is a terminal) and a table per run at the end."""
 from __future__ import annotations
 
 import sys
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from loadbench.connectors.spec import ConnectorSpec
-from loadbench.report import build as reports
+from loadbench.report.build import entry_of
+from loadbench.report.table import entry_label
 from loadbench.run.config import RunPlan
+from loadbench.run.results import ConnectorRun
+from loadbench.run.runner import Display
 
 
 def fmt_ms(ms: float) -> str:
@@ -20,6 +24,46 @@ def fmt_ms(ms: float) -> str:
     if ms >= 1:
         return f"{ms:.2f}"
     return f"{ms:.3f}"
+
+
+class EntryDisplay(Protocol):
+    """A display that shows each finished connector by its report entry (:class:`LiveDisplay`, the
+    demo's bars); :func:`entries` makes it a runner's :class:`~loadbench.run.runner.Display`."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> object: ...
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None: ...
+
+    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None: ...
+
+    def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None: ...
+
+
+class _Entries:
+    def __init__(self, display: EntryDisplay):
+        self._display = display
+
+    def __enter__(self) -> object:
+        return self._display.__enter__()
+
+    def __exit__(self, *exc: object) -> object:
+        return self._display.__exit__(*exc)
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None:
+        self._display.phase(spec, phase)
+
+    def progress(self, spec: ConnectorSpec, progress: dict[str, Any]) -> None:
+        self._display.progress(spec, progress)
+
+    def finished(self, spec: ConnectorSpec, run: ConnectorRun) -> None:
+        self._display.finished(spec, entry_of(run))
+
+
+def entries(display: EntryDisplay) -> Display:
+    """``display`` as the runner's display: each finished run shown as its report entry."""
+    return _Entries(display)
 
 
 class CallbackLive:
@@ -198,7 +242,7 @@ def summary_table(report: dict) -> Table:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
         if "latency" not in e:  # it could not run
-            table.add_row(reports.entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            table.add_row(entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
             continue
         lat = e["latency"]
         v = e["verification"]
@@ -206,7 +250,7 @@ def summary_table(report: dict) -> Table:
         if e["status"] == "failed":
             verdict = "FAILED"  # the line after the table says why
         table.add_row(
-            reports.entry_label(e, report), f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
+            entry_label(e, report), f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
             f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
             f"{e['retries']:,}", fmt_ms(lat["p50"]), fmt_ms(lat["p95"]), fmt_ms(lat["p99"]),
             fmt_ms(lat["p99.9"]), fmt_ms(lat["max"]), f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jsonschema
 
-from loadbench.report.build import write_atomic
+from loadbench.report.store import write_atomic
 
 
 @lru_cache(maxsize=1)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import statistics
 
-from loadbench.report import build as reports
+from loadbench.report import series
+from loadbench.report.table import entry_label
 
 METRICS = ("tps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms")
 # The metrics whose per-second values the report holds (series.points), so that have a noise.
 PER_SECOND = ("tps", "p50_ms", "p95_ms", "p99_ms")
 HIGHER_IS_BETTER = {"tps"}
+# What a sweep point's summary gives the spread of, per connector.
+SUMMARY_KEYS = (*METRICS, "harness_cpu_percent", "server_cpu_percent")
 
 
 def spread(values: list[float]) -> dict:
@@ -47,8 +50,9 @@ def of_entry(entry: dict, name: str | None = None) -> dict:
         return {"name": name, "status": "failed", "error": entry["error"]}
     lat = entry["latency"]
     resources = entry.get("resources")
-    full = reports.full_seconds(entry["series"]["points"])
-    per_second = {m: [p["committed"] / p["duration_s"] if m == "tps" else p[m] for p in full] for m in PER_SECOND}
+    points = entry["series"]["points"]
+    per_second = {m: series.full_second_tps(points) if m == "tps" else [p[m] for p in series.full_seconds(points)]
+                  for m in PER_SECOND}
     return {
         "name": name,
         "status": entry["status"],
@@ -68,14 +72,14 @@ def of_entry(entry: dict, name: str | None = None) -> dict:
 
 def of_summary(row: dict, entries: list[dict]) -> dict:
     """The headline of one connector at a sweep point, from the point's summary ``row`` (see
-    :func:`loadbench.run.sweeps.summarize`) and its ``entries`` over the iterations: the means, with the
+    :func:`loadbench.report.build.summarize`) and its ``entries`` over the iterations: the means, with the
     iterations' spread as noise when two or more measured, else the one run's own headline."""
     measured = [e for e in entries if e["status"] != "failed"]
     if row["runs"] < 2:
         return of_entry(measured[0] if measured else entries[-1])
     head = {"name": row["name"], "status": "ok" if all(e["status"] == "ok" for e in measured) else "verification_failed",
             "runs": row["runs"], "significant_figures": measured[0]["histogram"]["significant_figures"]}
-    for key in (*METRICS, "harness_cpu_percent", "server_cpu_percent"):
+    for key in SUMMARY_KEYS:
         head[key] = row[key]["mean"] if row[key] is not None else None
     head["noise"] = {"source": "iterations", "n": row["runs"], "mean": {m: row[m]["mean"] for m in PER_SECOND},
                      "stddev": {m: row[m]["stddev"] for m in PER_SECOND}}
@@ -85,7 +89,7 @@ def of_summary(row: dict, entries: list[dict]) -> dict:
 def points(report: dict) -> list[dict]:
     """``[{"values": {variable: value}, "connectors": [headline, ...]}]`` for any report."""
     if report.get("kind") != "sweep":
-        return [{"values": {}, "connectors": [of_entry(e, reports.entry_label(e, report)) for e in report["connectors"]]}]
+        return [{"values": {}, "connectors": [of_entry(e, entry_label(e, report)) for e in report["connectors"]]}]
     return [
         {
             "values": point["values"],

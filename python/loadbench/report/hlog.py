@@ -22,7 +22,8 @@ from pathlib import Path
 from hdrh.histogram import HdrHistogram
 
 from loadbench import outputs
-from loadbench.report import build as reports
+from loadbench.report import store
+from loadbench.report.table import entry_label
 
 LOG_FORMAT_VERSION = "1.3"
 MAX_VALUE_UNIT_RATIO = 1e6  # ns -> ms, the tools' default
@@ -62,10 +63,10 @@ def _interval_line(label: str, start_s: float, length_s: float, stored: dict) ->
 def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
     """Every measured connector run as (label, entry, start of the window in seconds since the
     epoch, length in seconds), in the order they ran."""
-    if reports.kind_of(report) == "bench":
-        located = [(reports.entry_label(e, report), e, report["started_at"]) for e in report["connectors"]]
+    if store.kind_of(report) == "bench":
+        located = [(entry_label(e, report), e, report["started_at"]) for e in report["connectors"]]
     else:
-        located = [(" ".join([reports.entry_label(e, report), *(f"{k}={v:g}" for k, v in point["values"].items()),
+        located = [(" ".join([entry_label(e, report), *(f"{k}={v:g}" for k, v in point["values"].items()),
                               f"i{i + 1}"]), e, iteration["started_at"])
                    for point in report["points"] for i, iteration in enumerate(point["iterations"])
                    for e in iteration["connectors"]]
@@ -74,10 +75,10 @@ def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
         if entry["status"] == "failed" or entry["histogram"]["count"] == 0:
             continue
         if "window_start" in entry and "window_end" in entry:
-            start = reports.parse_timestamp(entry["window_start"]).timestamp()
-            length = reports.parse_timestamp(entry["window_end"]).timestamp() - start
+            start = store.parse_timestamp(entry["window_start"]).timestamp()
+            length = store.parse_timestamp(entry["window_end"]).timestamp() - start
         else:  # older reports: the window opened after the warmup; each connector's own start is unknown
-            start = reports.parse_timestamp(began).timestamp() + entry["warmup_seconds"]
+            start = store.parse_timestamp(began).timestamp() + entry["warmup_seconds"]
             length = entry["measured_seconds"]
         found.append((label, entry, start, length))
     return found
@@ -85,7 +86,7 @@ def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
 
 def render(report: dict) -> str:
     """The .hlog text of one report (single run or sweep)."""
-    started = reports.parse_timestamp(report["started_at"])
+    started = store.parse_timestamp(report["started_at"])
     found = _runs(report)
     # Interval times are seconds after the base time, which the format writes unsigned: the base is
     # the report's start, or an earlier window's if the wall clock stepped back meanwhile.

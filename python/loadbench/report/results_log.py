@@ -27,8 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from loadbench.report import build as reports
-from loadbench.report import headlines, untrusted
+from loadbench.report import headlines, store, untrusted
 
 FILE_NAME = "results.jsonl"
 
@@ -57,7 +56,7 @@ def line_for(report: dict, report_path: Path, git: dict | None) -> dict:
     """What results.jsonl keeps of one report."""
     sweep = report.get("kind") == "sweep"
     return {
-        "timestamp": reports.timestamp(datetime.now(timezone.utc)),
+        "timestamp": store.timestamp(datetime.now(timezone.utc)),
         "git": git,
         "kind": "sweep" if sweep else "bench",
         "test": report["test"],
