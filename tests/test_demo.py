@@ -13,7 +13,7 @@ from loadbench.cli import demo
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
 from loadbench.report import store
-from loadbench.run.config import make_plan
+from loadbench.run.config import PlanOptions, make_plan
 from loadbench.settings import Settings
 
 
@@ -101,7 +101,7 @@ def test_a_start_that_fails_says_why_in_one_line(tmp_path):
 
 
 def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):
-    plan = make_plan(SETTINGS, (spec("sqlite"), spec("null")), runs_dir=tmp_path, seconds=1)
+    plan = make_plan(SETTINGS, (spec("sqlite"), spec("null")), PlanOptions(runs_dir=tmp_path, seconds=1))
     out = io.StringIO()
     display = demo.BarsDisplay(plan, animate=True, console=Console(file=out, force_terminal=True, width=100))
     with display:

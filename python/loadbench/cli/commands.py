@@ -35,9 +35,10 @@ from loadbench.cli.display import (
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
 from loadbench.report import configuration_results as results
 from loadbench.report import hlog, publish, results_log, store, table
+from loadbench.run import config as defaults
 from loadbench.run import core as engine
 from loadbench.run import presets, runner, sweeps
-from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, make_plan
+from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
 from loadbench.settings import Settings
 
 
@@ -54,7 +55,7 @@ _ENV_FILE = click.option("--env-file", type=click.Path(path_type=Path),
                          help="Read settings from this file (default ./.env).")
 _RUNS_DIR = click.option("--runs-dir", type=click.Path(path_type=Path),
                          help="Where reports, results.jsonl (and the default SQLite file) go (env LOADBENCH_RUNS_DIR; "
-                              "default runs).")
+                              f"default {defaults.DEFAULT_RUNS_DIR}).")
 _SERVER_PID = click.option("--server-pid", "server_pids", type=int, multiple=True, metavar="PID",
                            help="Sample CPU and memory of this database server process and its children during the "
                                 "run (repeatable; default: what the connector knows, none for SQLite).")
@@ -65,14 +66,16 @@ _QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
 _target_options = _options(
     click.option("--connectors", "connector_names", metavar="A,B",
                  help="Connectors to use, comma-separated. Default: every configured one (not null)."),
-    click.option("--initial-balance", type=int, help="Balance of each account (env SEED_INITIAL_BALANCE; default 1000)."),
+    click.option("--initial-balance", type=int,
+                 help=f"Balance of each account (env SEED_INITIAL_BALANCE; default {defaults.DEFAULT_INITIAL_BALANCE})."),
     _ENV_FILE,
     _RUNS_DIR,
     # Each connector module's own flags (--pg-mode, --isolation, --inflight, ...).
     *(click.option(f.option, f.dest, type=click.Choice(f.choices) if f.choices else f.type, help=f.help)
       for f in connectors.flags()),
 )
-_ACCOUNTS = click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+_ACCOUNTS = click.option("--accounts", type=int,
+                         help=f"Accounts to seed (env SEED_ACCOUNTS; default {defaults.DEFAULT_ACCOUNTS}).")
 # What is loaded, beyond test-1's accounts: bench and prep.
 _scenario_options = _options(
     click.option("--config-id", metavar="ID[,ID]|all",
@@ -84,18 +87,22 @@ _scenario_options = _options(
 
 # How each run goes: bench and matrix.
 _run_options = _options(
-    click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10, at least 0.1)."),
-    click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted (default seconds/10, max 30)."),
+    click.option("--seconds", type=float, help=f"Length of the measured window, seconds (default {defaults.DEFAULT_SECONDS:g}, "
+                                                    f"at least {defaults.MIN_SECONDS:g})."),
+    click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted "
+                                                   f"(default seconds/10, max {defaults.MAX_WARMUP_DEFAULT:g})."),
     click.option("--seed", type=int, help="Seed of the account choice (default: random, recorded in the report)."),
-    click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy (default 10)."),
-    click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30)."),
+    click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy "
+                                                   f"(default {defaults.DEFAULT_MAX_TRIES})."),
+    click.option("--op-timeout", type=float,
+                 help=f"Per-attempt timeout, seconds; 0 disables (default {defaults.DEFAULT_OP_TIMEOUT:g})."),
     click.option("--operations", type=int,
                  help="End the window after this many operations (split over the workers); --seconds bounds it."),
     click.option("--rate", type=float,
                  help="Open loop: start operations on a schedule at this total rate (ops/s) and measure latency "
                       "from each one's intended start (default 0: closed loop)."),
-    click.option("--arrival", type=click.Choice(["poisson", "regular"]),
-                 help="Open loop: gaps between intended starts, exponential or constant (default poisson)."),
+    click.option("--arrival", type=click.Choice(defaults.ARRIVALS),
+                 help=f"Open loop: gaps between intended starts, exponential or constant (default {defaults.DEFAULT_ARRIVAL})."),
     click.option("--max-lag", type=float,
                  help="Open loop: skip (and count) operations that could not start within this many seconds of "
                       "their intended start (default 0: never skip)."),
@@ -106,7 +113,7 @@ _run_options = _options(
                       "Blocking connectors (SQLite) use one thread per session."),
     click.option("--open-parallelism", type=int,
                  help="Network connectors: sessions being opened at once, at most, so thousands of sessions do "
-                      "not storm the server (default 64)."),
+                      f"not storm the server (default {defaults.DEFAULT_OPEN_PARALLELISM})."),
     click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
     click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
     click.option("--skip-capacity-check", is_flag=True,
@@ -114,7 +121,8 @@ _run_options = _options(
                       "descriptors); it then fails with the resource named when it runs out."),
     click.option("--max-failure-share", type=float, metavar="SHARE",
                  help="A connector whose failed operations exceed this share of its operations fails the run, as "
-                      "one that committed nothing does (default 0.1; 1: no limit; the write test does not count "
+                      f"one that committed nothing does (default {defaults.DEFAULT_MAX_FAILURE_SHARE:g}; 1: no limit; "
+                      "the write test does not count "
                       "busy failures, its answer on SQLite without a busy timeout)."),
     click.option("--iterations", type=int, default=None,
                  help="Run each point this many times; the report gives mean and spread per point (default 1)."),
@@ -128,7 +136,7 @@ def _runs_dir(settings: Settings, runs_dir: Path | None, write: bool = True) -> 
     """The runs directory; with ``write``, checked before anything runs: created if needed, a
     directory, writable (tried), with a results.jsonl that takes appends, its stale temporary files
     removed. Without, only read (compare): it need not exist, but must not be a file."""
-    runs = runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", "runs"))
+    runs = runs_dir if runs_dir is not None else Path(settings.string("LOADBENCH_RUNS_DIR", defaults.DEFAULT_RUNS_DIR))
     if not write:
         if runs.exists() and not runs.is_dir():
             raise ConfigError(f"runs directory {runs} is not a directory")
@@ -159,8 +167,9 @@ def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str 
     # one unless --config-id says otherwise.
     specs = presets.select(config_id, specs, settings, base_by_default=plan_args.get("test") == "write")
     if results_dir is None:
-        results_dir = Path(settings.string("LOADBENCH_RESULTS_DIR", "results") or "results")
-    plan = make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
+        results_dir = Path(settings.string("LOADBENCH_RESULTS_DIR", defaults.DEFAULT_RESULTS_DIR)
+                           or defaults.DEFAULT_RESULTS_DIR)
+    plan = make_plan(settings, specs, PlanOptions(runs_dir=runs, results_dir=results_dir, **plan_args))
     _check_results_dir(plan)
     return plan
 
@@ -268,19 +277,21 @@ def cli() -> None:
 @cli.command()
 @click.argument("test", default="test-1")
 @click.option("--concurrency", type=int,
-              help="Sessions (clients), each with one transfer in flight (default 10). Blocking connectors (SQLite) "
-                   "run a thread per session; network connectors run them all on --threads event loops.")
-@click.option("--alpha", type=float, help="Zipf exponent of account choice: 0 uniform, higher = hotter (default 0.5).")
+              help=f"Sessions (clients), each with one transfer in flight (default {DEFAULT_CONCURRENCY}). "
+                   "Blocking connectors (SQLite) run a thread per session; network connectors run them all on --threads event loops.")
+@click.option("--alpha", type=float, help=f"Zipf exponent of account choice: 0 uniform, higher = hotter (default {DEFAULT_ALPHA}).")
 @click.option("--contention-tests", type=(float, float, float, int), default=None,
               metavar="START END STEP CONCURRENCY",
               help="Sweep alpha from START to END (included) by STEP at CONCURRENCY workers; one report holds every point.")
 @click.option("--concurrency-tests", type=(int, int, int, float), default=None, metavar="START END STEP ALPHA",
               help="Sweep concurrency (workers) from START to END (included) by STEP at ALPHA; one report holds every point.")
 @click.option("--configs", metavar="C[,C]",
-              help="write: the concurrency levels, one run each on the same tables (default 1,2,4,8,16,32,64,128).")
-@click.option("--total-writes", type=int, help="write: writes per concurrency level (default 100000).")
+              help="write: the concurrency levels, one run each on the same tables "
+                   f"(default {','.join(map(str, defaults.DEFAULT_WRITE_LEVELS))}).")
+@click.option("--total-writes", type=int, help=f"write: writes per concurrency level (default {defaults.DEFAULT_TOTAL_WRITES}).")
 @click.option("--results-dir", type=click.Path(path_type=Path),
-              help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; default results).")
+              help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; "
+                   f"default {defaults.DEFAULT_RESULTS_DIR}).")
 @_run_options
 @_ACCOUNTS
 @_scenario_options
@@ -332,7 +343,7 @@ def _number_list(text: str | None, kind: type, flag: str) -> list | None:
 @cli.command()
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.option("--accounts", "accounts_list", metavar="N,N,...",
-              help="Accounts (rows) to seed at each point, comma-separated (default: SEED_ACCOUNTS, 100000).")
+              help=f"Accounts (rows) to seed at each point, comma-separated (default: SEED_ACCOUNTS, {defaults.DEFAULT_ACCOUNTS}).")
 @click.option("--concurrency", "concurrency_list", metavar="N,N,...",
               help=f"Worker counts, comma-separated (default {DEFAULT_CONCURRENCY}).")
 @click.option("--alpha", "alpha_list", metavar="A,A,...",
@@ -410,7 +421,7 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **cho
 @click.option("--alpha", type=float, default=1.5, show_default=True,
               help="Zipf exponent of account choice (1.5: a few hot accounts take most transfers).")
 @click.option("--systems", metavar="A,B", help="Connectors to show, comma-separated. Default: every configured one.")
-@click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+@click.option("--accounts", type=int, help=f"Accounts to seed (env SEED_ACCOUNTS; default {defaults.DEFAULT_ACCOUNTS}).")
 @click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
 @click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
 @_SERVER_PID
@@ -424,9 +435,9 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     # The flags are checked first, with every configured connector, before anything is started.
-    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()), seconds=seconds,
-                     concurrency=concurrency, alpha=alpha, accounts=accounts, skip_prep=skip_prep, runs_dir=runs,
-                     server_pids=server_pids)
+    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()),
+                     PlanOptions(seconds=seconds, concurrency=concurrency, alpha=alpha, accounts=accounts,
+                                 skip_prep=skip_prep, runs_dir=runs, server_pids=server_pids))
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     chosen = showcase.choose(settings, runs, systems, say=click.echo,
                              ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
