@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 # Figures on an Agg canvas of their own, not through pyplot: no window, no global backend switched
 # (a notebook keeps its inline one), nothing to close.
@@ -38,7 +38,7 @@ PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99.99_ms")
 VARIABLE_LABELS = {"alpha": "Zipf alpha (contention)", "concurrency": "concurrency (workers)", "accounts": "accounts"}
 
 
-def _tps_axis(ax: Axes, values) -> None:
+def _tps_axis(ax: Axes, values: Any) -> None:
     """Thousands separators; a log scale when the values span more than 20x (a null connector
     beside a database), so that every bar or line stays visible."""
     values = [v for v in values if v > 0]
@@ -193,7 +193,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     return written
 
 
-def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
+def figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
     """The figures of one report, by file name suffix."""
     if store.kind_of(report) == "bench":
         ok = measured(runs)
@@ -215,7 +215,7 @@ def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
     return found
 
 
-def plot_report(path: Path, report: dict, out_dir: Path) -> list[Path]:
+def plot_report(path: Path, report: dict[str, Any], out_dir: Path) -> list[Path]:
     """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
     ``<report stem>-<figure>.png`` and ``.svg``."""
     runs = table.frame([(path, report)])

@@ -17,6 +17,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 from rich.console import Console
@@ -35,16 +37,19 @@ from loadbench.cli.display import (
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
 from loadbench.report import configuration_results as results
 from loadbench.report import hlog, publish, results_log, store, table
+from loadbench.report.merge import merge_histograms
 from loadbench.run import config as defaults
 from loadbench.run import core as engine
 from loadbench.run import presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
 from loadbench.settings import Settings
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-def _options(*options):
+
+def _options(*options: Callable[[Any], Any]) -> Callable[[_F], _F]:
     """A decorator applying ``options`` in the order listed (as they show in --help)."""
-    def apply(fn):
+    def apply(fn: _F) -> _F:
         for option in reversed(options):
             fn = option(fn)
         return fn
@@ -157,7 +162,7 @@ def _check_results_dir(plan: RunPlan) -> None:
 
 
 def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, config_id: str | None = None,
-             results_dir: Path | None = None, **plan_args) -> RunPlan:
+             results_dir: Path | None = None, **plan_args: Any) -> RunPlan:
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     # The connector modules' flags go to their builders; the rest is the plan's.
@@ -207,7 +212,7 @@ def _stdout_gone() -> None:
 
 
 @contextlib.contextmanager
-def _printing():
+def _printing() -> Iterator[None]:
     """Printing to stdout: a reader that goes away (EPIPE) ends the printing quietly, and the
     command goes on (a bench still writes its report) and exits with its own code."""
     try:
@@ -217,7 +222,7 @@ def _printing():
         _stdout_gone()
 
 
-def _show(report: dict, as_json: bool) -> None:
+def _show(report: dict[str, Any], as_json: bool) -> None:
     """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
     before the report is written: a full disk cannot take the figures with it."""
     text = None
@@ -296,8 +301,10 @@ def cli() -> None:
 @_ACCOUNTS
 @_scenario_options
 @_target_options
-def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet, env_file, runs_dir, connector_names,
-          set_values, **kwargs) -> int:
+def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
+          concurrency_tests: tuple[int, int, int, float] | None, iterations: int | None, as_json: bool, quiet: bool,
+          env_file: Path | None, runs_dir: Path | None, connector_names: str | None, set_values: tuple[str, ...],
+          **kwargs: Any) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
     concurrency: one report holding every point).
 
@@ -308,8 +315,10 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
     if contention_tests and concurrency_tests:
         raise ConfigError("use one of --contention-tests and --concurrency-tests")
     sweep = None
-    for flag, given, make in (("--contention-tests", contention_tests, sweeps.contention),
-                              ("--concurrency-tests", concurrency_tests, sweeps.concurrency)):
+    makers: tuple[tuple[str, Any, Callable[..., tuple[sweeps.Sweep, Any]]], ...] = (
+        ("--contention-tests", contention_tests, sweeps.contention),
+        ("--concurrency-tests", concurrency_tests, sweeps.concurrency))
+    for flag, given, make in makers:
         if given:
             for fixed in ("concurrency", "alpha"):
                 if kwargs[fixed] is not None:
@@ -328,7 +337,7 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
     return _finish(publish.bench(done, show=lambda report: _show(report, as_json)), as_json)
 
 
-def _number_list(text: str | None, kind: type, flag: str) -> list | None:
+def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
     if text is None:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
@@ -350,8 +359,9 @@ def _number_list(text: str | None, kind: type, flag: str) -> list | None:
               help=f"Zipf exponents, comma-separated (default {DEFAULT_ALPHA}).")
 @_run_options
 @_target_options
-def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, seconds, warmup, as_json, quiet, env_file,
-           runs_dir, connector_names, **kwargs) -> int:
+def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str | None, alpha_list: str | None,
+           iterations: int | None, seconds: float | None, warmup: float | None, as_json: bool, quiet: bool,
+           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, **kwargs: Any) -> int:
     """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
     lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
     `connectors`; flags win). One report holds every point."""
@@ -378,7 +388,8 @@ def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, second
 @_ACCOUNTS
 @_scenario_options
 @_target_options
-def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, set_values, **choices) -> int:
+def prep(test: str, env_file: Path | None, runs_dir: Path | None, connector_names: str | None, accounts: int | None,
+         initial_balance: int | None, set_values: tuple[str, ...], **choices: Any) -> int:
     """Create the schema and seed it (resets it if present): test-1's accounts, or a scenario
     file's tables and seed rows."""
     plan = _resolve(env_file, runs_dir, connector_names, test=test, accounts=accounts,
@@ -400,7 +411,8 @@ def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, s
 @cli.command()
 @_ACCOUNTS
 @_target_options
-def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
+def verify(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, accounts: int | None,
+           initial_balance: int | None, **choices: Any) -> int:
     """Check that money is conserved and no balance is negative."""
     plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
                     **choices)
@@ -427,8 +439,8 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **cho
 @_SERVER_PID
 @_ENV_FILE
 @_RUNS_DIR
-def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation, server_pids, env_file,
-         runs_dir) -> int:
+def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, accounts: int | None, skip_prep: bool,
+         no_animation: bool, server_pids: tuple[int, ...], env_file: Path | None, runs_dir: Path | None) -> int:
     """Run the systems available here side by side at high contention, with live bars."""
     from loadbench.cli import demo as showcase
 
@@ -453,7 +465,7 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
 @click.option("--merge", is_flag=True,
               help="Merge the latency histograms of every run of each connector across the reports, and print "
                    "the merged distribution (exact: the histograms add bucket by bucket).")
-def report(report_paths, as_csv, merge) -> int:
+def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool) -> int:
     """Print reports' tables again (single runs or sweeps), or merge their histograms."""
     if as_csv and merge:
         raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
@@ -461,7 +473,7 @@ def report(report_paths, as_csv, merge) -> int:
     with _printing():
         if merge:
             merged = {table.printable(name): value
-                      for name, value in merge.merge_histograms([data for _, data in loaded]).items()}
+                      for name, value in merge_histograms([data for _, data in loaded]).items()}
             _console().print(merged_table(merged, len(loaded)))
         elif as_csv:
             # The csv module quotes every field holding a comma, quote or line break: one row per run.
@@ -481,7 +493,7 @@ def report(report_paths, as_csv, merge) -> int:
 @click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path),
               help="Directory for the figures (default: plots/ beside each report).")
-def plot(report_paths, out) -> int:
+def plot(report_paths: tuple[Path, ...], out: Path | None) -> int:
     """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
     distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
     loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any figure
@@ -520,7 +532,8 @@ def plot(report_paths, out) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON rows instead of the table.")
 @_ENV_FILE
 @_RUNS_DIR
-def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file, runs_dir) -> int:
+def compare(a: str | None, b: str | None, refs: tuple[str, str] | None, repo: Path, bench_args: str,
+            fail_on_regression: bool, as_json: bool, env_file: Path | None, runs_dir: Path | None) -> int:
     """Compare A and B, each a report file or a git sha (or ref) with results in runs/results.jsonl:
     TPS and latency percentiles side by side, % change, and whether it is beyond the noise."""
     from loadbench.analysis import compare as comparison
@@ -535,6 +548,7 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
 
         args = bench_refs.parse_bench_args(bench_args)
         a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
+    assert a is not None and b is not None  # checked above, or set from --refs
     side_a, side_b = comparison.resolve_both(a, b, runs)
     changes = comparison.compare(side_a, side_b)
     with _printing():
@@ -560,7 +574,7 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
                    "connection per thread.")
 @_ENV_FILE
 @_RUNS_DIR
-def rpc_server(backend, host, port, threads, pool, env_file, runs_dir) -> int:
+def rpc_server(backend: str, host: str, port: int, threads: int, pool: int, env_file: Path | None, runs_dir: Path | None) -> int:
     """Serve the keynote-style JSON RPC (POST /rpc: transfer, seed, verify, health) over HTTP/1.1
     on a native Boost.Beast server, backed by SQLite or PostgreSQL, until Ctrl-C or SIGTERM. Point
     SQLITE_RPC_URL or PG_RPC_URL at the URL it prints to measure client -> app server -> database."""
@@ -583,12 +597,13 @@ def _services_runs(runs_dir: Path | None, env_file: Path | None) -> Path:
 
 
 _services_options = [
-    click.option("--runs-dir", type=click.Path(path_type=Path), help="Where the services' state lives (default runs)."),
+    click.option("--runs-dir", type=click.Path(path_type=Path),
+                 help=f"Where the services' state lives (default {defaults.DEFAULT_RUNS_DIR})."),
     click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
 ]
 
 
-def _with_services_options(fn):
+def _with_services_options(fn: _F) -> _F:
     for option in reversed(_services_options):
         fn = option(fn)
     return fn
@@ -597,7 +612,7 @@ def _with_services_options(fn):
 @services.command("up")
 @click.argument("name", type=click.Choice(list(connectors.local_services())))
 @_with_services_options
-def services_up(name, runs_dir, env_file) -> int:
+def services_up(name: str, runs_dir: Path | None, env_file: Path | None) -> int:
     """Start a local server (postgres: initdb + pg_ctl on a free loopback port); its connector uses it
     when its URL is not set."""
     where = connectors.local_services()[name].up(_services_runs(runs_dir, env_file))
@@ -608,7 +623,7 @@ def services_up(name, runs_dir, env_file) -> int:
 @services.command("down")
 @click.argument("name", type=click.Choice(list(connectors.local_services())))
 @_with_services_options
-def services_down(name, runs_dir, env_file) -> int:
+def services_down(name: str, runs_dir: Path | None, env_file: Path | None) -> int:
     """Stop the local server and delete its data."""
     stopped = connectors.local_services()[name].down(_services_runs(runs_dir, env_file))
     click.echo(f"{name}: stopped" if stopped else f"{name}: was not running")
@@ -617,7 +632,7 @@ def services_down(name, runs_dir, env_file) -> int:
 
 @services.command("status")
 @_with_services_options
-def services_status(runs_dir, env_file) -> int:
+def services_status(runs_dir: Path | None, env_file: Path | None) -> int:
     """Local services, and whether every configured connector can be reached (exit 0: all of
     them; 1: one is not reachable; 2: one is configured wrongly, e.g. a malformed URL)."""
     settings = Settings.load(env_file)
@@ -646,7 +661,7 @@ def services_status(runs_dir, env_file) -> int:
 @click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
 @click.option("--hlog", "as_hlog", is_flag=True, required=True, help="Write an HdrHistogram interval log (.hlog).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (default: the report's name with .hlog).")
-def export(report_path, as_hlog, out) -> int:
+def export(report_path: Path, as_hlog: bool, out: Path | None) -> int:
     """Export a report's latency histograms for other tools."""
     target = out or report_path.with_suffix(".hlog")
     outputs.check_file(target, "export file")  # before reading: a place that cannot take it is bad input
@@ -660,9 +675,9 @@ def export(report_path, as_hlog, out) -> int:
     return 0
 
 
-def _describe(check: dict) -> str:
+def _describe(check: dict[str, Any]) -> str:
     if "error" in check:
-        return check["error"]
+        return str(check["error"])
     if "checks" in check:
         failed = [c for c in check["checks"] if not c["passed"]]
         return "; ".join(f"{c['name']}: got {c['actual']}, expected {c['expected']}" for c in failed) or "passed"
@@ -670,12 +685,12 @@ def _describe(check: dict) -> str:
             f"{check['negative_balances']} negative")
 
 
-def _label(entry: dict) -> str:
+def _label(entry: dict[str, Any]) -> str:
     preset = entry.get("configuration_id")
     return f"{entry['name']} {preset}" if preset else entry["name"]
 
 
-def _terminate(signum, frame) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
     # SIGTERM (kill, a CI timeout) ends a run the way Ctrl-C does: window closed, report written.
     raise KeyboardInterrupt
 

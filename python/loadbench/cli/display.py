@@ -4,9 +4,9 @@ stderr is a terminal) and a table per run at the end."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 
@@ -79,13 +79,13 @@ class CallbackLive:
     def _render(self) -> Table:
         raise NotImplementedError
 
-    def __enter__(self):
+    def __enter__(self) -> CallbackLive:
         if self.live_enabled:
             self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
             self._live.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.update(self._render())
             self._live.__exit__(*exc)  # draws it a last time
@@ -107,8 +107,10 @@ class LiveDisplay(CallbackLive):
 
     def _render(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
-        for column, justify in (("connector", "left"), ("phase", "left"), ("elapsed", "right"),
-                                ("TPS (last s)", "right"), ("p99 ms (last s)", "right")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("connector", "left"), ("phase", "left"), ("elapsed", "right"), ("TPS (last s)", "right"),
+            ("p99 ms (last s)", "right"))
+        for column, justify in columns:
             table.add_column(column, justify=justify)
         for row in self.rows.values():
             table.add_row(*row)
@@ -126,7 +128,7 @@ class LiveDisplay(CallbackLive):
         self._update(spec, phase)
         self._say(f"{spec.label}: {phase}")
 
-    def progress(self, spec: ConnectorSpec, p: dict) -> None:
+    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None:
         total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
         elapsed = ""
         if p["phase"] in ("warmup", "measuring"):
@@ -137,7 +139,7 @@ class LiveDisplay(CallbackLive):
         p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
         self._update(spec, p["phase"], elapsed, tps, p99)
 
-    def finished(self, spec: ConnectorSpec, entry: dict) -> None:
+    def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None:
         if entry["status"] == "failed":
             self._update(spec, "failed")
             # A connector that ran and failed by the rule: its error line names it already.
@@ -149,7 +151,7 @@ class LiveDisplay(CallbackLive):
                   + (f" at concurrency {entry['sessions']}" if self.plan.concurrency_levels else ""))
 
 
-def schedule_lines(report: dict) -> list[str]:
+def schedule_lines(report: dict[str, Any]) -> list[str]:
     """Open loop: per connector, the rate asked for and achieved, and how late operations started."""
     lines = []
     for e in report["connectors"]:
@@ -170,7 +172,7 @@ def schedule_lines(report: dict) -> list[str]:
     return lines
 
 
-def _usage(side: dict | None) -> str:
+def _usage(side: dict[str, Any] | None) -> str:
     """``CPU %, RSS`` of one side of a run's resources: "97% 45 MB"."""
     if side is None:
         return "-"
@@ -178,7 +180,7 @@ def _usage(side: dict | None) -> str:
     return f"{side['cpu_percent_mean']:,.0f}%\u00a0{side['rss_bytes_mean'] / 1e6:,.0f}\u00a0MB"
 
 
-def resource_cells(entry: dict) -> tuple[str, str]:
+def resource_cells(entry: dict[str, Any]) -> tuple[str, str]:
     """The harness and server cells of a measured entry (reports from before sampling: blank)."""
     resources = entry.get("resources")
     if resources is None:
@@ -188,7 +190,7 @@ def resource_cells(entry: dict) -> tuple[str, str]:
 
 
 
-def _title(report: dict) -> str:
+def _title(report: dict[str, Any]) -> str:
     p = report["parameters"]
     window = (f"{p['operations']:,} operations" if p["operations"] and p["seconds"] >= 86400
               else f"{p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup)")
@@ -201,7 +203,7 @@ def _title(report: dict) -> str:
     return f"{report['test']}: {what}" + (" (interrupted)" if report["interrupted"] else "")
 
 
-def comparison_table(report: dict) -> Table:
+def comparison_table(report: dict[str, Any]) -> Table:
     """The write test's comparison: committed writes per second per preset (rows) and concurrency
     level (columns), with the failed writes beside them."""
     levels = report["parameters"].get("concurrency_levels") or [report["parameters"]["concurrency"]]
@@ -222,7 +224,7 @@ def comparison_table(report: dict) -> Table:
     return table
 
 
-def no_per_second_statistics(entry: dict) -> bool:
+def no_per_second_statistics(entry: dict[str, Any]) -> bool:
     """A measured entry whose window had no full second (``series.tps_mean`` null): its TPS is
     committed / a window under a second, with no per-second spread to judge it by."""
     return "series" in entry and entry["series"]["tps_mean"] is None
@@ -231,7 +233,7 @@ def no_per_second_statistics(entry: dict) -> bool:
 SHORT_WINDOW_NOTE = "* measured window under 1 s: no per-second statistics (tps_mean, tps_stddev null)"
 
 
-def summary_table(report: dict) -> Table:
+def summary_table(report: dict[str, Any]) -> Table:
     """The final table of a report: one row per connector (and configuration, and level)."""
     short = any(no_per_second_statistics(e) for e in report["connectors"])
     caption = _RESOURCES_CAPTION + ("\n" + SHORT_WINDOW_NOTE if short else "")
@@ -262,13 +264,13 @@ def summary_table(report: dict) -> Table:
 _RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"
 
 
-def _spread(s: dict | None, fmt) -> str:
+def _spread(s: dict[str, Any] | None, fmt: Callable[[float], str]) -> str:
     if s is None:
         return "-"
     return fmt(s["mean"]) + (f" ± {fmt(s['stddev'])}" if s["stddev"] is not None else "")
 
 
-def sweep_table(report: dict) -> Table:
+def sweep_table(report: dict[str, Any]) -> Table:
     """The final table of a sweep: one row per point and connector, means (± standard deviation
     over the iterations)."""
     sweep = report["sweep"]
@@ -299,7 +301,7 @@ def _metric_value(metric: str, value: float | None) -> str:
     return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
 
 
-def compare_table(changes: list, a_label: str, b_label: str) -> Table:
+def compare_table(changes: list[Any], a_label: str, b_label: str) -> Table:
     """``loadbench compare``'s table: one row per point, connector and metric (see compare.py)."""
     table = Table(title=f"A = {a_label}\nB = {b_label}", title_justify="left",
                   caption="BETTER/WORSE: |Welch t| >= 3 on the per-second values (or iterations); "
@@ -319,7 +321,7 @@ def compare_table(changes: list, a_label: str, b_label: str) -> Table:
     return table
 
 
-def merged_table(merged: dict, reports_read: int) -> Table:
+def merged_table(merged: dict[str, Any], reports_read: int) -> Table:
     """Latency of each connector over every run in several reports, from their merged histograms."""
     table = Table(title=f"latency merged over {reports_read} report(s), ms", title_justify="left")
     for c in ("connector", "runs", "operations", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"):

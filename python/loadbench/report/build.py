@@ -26,7 +26,7 @@ def _ms(ns: float) -> float:
     return round(ns / 1e6, 6)
 
 
-def failure_of(entry: dict, max_share: float, expected: tuple[str, ...] = ()) -> dict | None:
+def failure_of(entry: dict[str, Any], max_share: float, expected: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """Why a measured connector entry is a failed connector, or None when it is not.
 
     The rule (README, "When a connector failed"): it committed no operation in the measured
@@ -57,7 +57,7 @@ def failure_of(entry: dict, max_share: float, expected: tuple[str, ...] = ()) ->
     }
 
 
-def describe_failure(label: str, entry: dict, failure: dict, expected: tuple[str, ...] = ()) -> str:
+def describe_failure(label: str, entry: dict[str, Any], failure: dict[str, Any], expected: tuple[str, ...] = ()) -> str:
     """The one line that says why a measured connector failed (the report's ``error``)."""
     ops = failure["operations"]
     if failure["rule"] == "no_commits":
@@ -81,8 +81,8 @@ def describe_failure(label: str, entry: dict, failure: dict, expected: tuple[str
     return line
 
 
-def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None, verify_requested: bool,
-                    plan: RunPlan | None = None) -> dict:
+def connector_entry(spec: ConnectorSpec, result: dict[str, Any], verification: dict[str, Any] | None, verify_requested: bool,
+                    plan: RunPlan | None = None) -> dict[str, Any]:
     """A connector's section of the report, from the core's result."""
     seconds = result["measured_s"]
     lat = result["latency"]
@@ -206,7 +206,7 @@ def connector_entry(spec: ConnectorSpec, result: dict, verification: dict | None
     return entry
 
 
-def window_times(result: dict) -> dict:
+def window_times(result: dict[str, Any]) -> dict[str, Any]:
     """``window_start`` and ``window_end``: the measured window on the wall clock (UTC, ms), from
     the core's result; none when the window never opened."""
     start, end = result.get("window_start_unix_ns", 0), result.get("window_end_unix_ns", 0)
@@ -215,7 +215,7 @@ def window_times(result: dict) -> dict:
     return {"window_start": unix_ns_timestamp(start), "window_end": unix_ns_timestamp(end)}
 
 
-def latency_summary(h: dict) -> dict:
+def latency_summary(h: dict[str, Any]) -> dict[str, Any]:
     """A core histogram dict as the report's statistics in ms."""
     return {
         "unit": "ms",
@@ -228,7 +228,7 @@ def latency_summary(h: dict) -> dict:
     }
 
 
-def stored_histogram(h: dict) -> dict:
+def stored_histogram(h: dict[str, Any]) -> dict[str, Any]:
     """A core histogram dict as stored in the report: layout, exact statistics, sparse buckets."""
     return {
         "unit": "ns",
@@ -246,7 +246,7 @@ def stored_histogram(h: dict) -> dict:
     }
 
 
-def schedule_entry(plan: RunPlan, result: dict) -> dict | None:
+def schedule_entry(plan: RunPlan, result: dict[str, Any]) -> dict[str, Any] | None:
     """Open loop: the schedule asked for, what was achieved, and how late operations started."""
     if plan.rate == 0:
         return None
@@ -272,7 +272,7 @@ def schedule_entry(plan: RunPlan, result: dict) -> dict | None:
     return entry
 
 
-def failed_entry(spec: ConnectorSpec, error: str) -> dict:
+def failed_entry(spec: ConnectorSpec, error: str) -> dict[str, Any]:
     """A connector that could not run (connection refused, prep failed...)."""
     return {
         "name": spec.name,
@@ -349,7 +349,7 @@ def summarize(iterations: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def sweep_report(run: SweepRun) -> dict[str, Any]:
     """The report of a sweep (``sweep-v1``): every point's iterations with their full entries, and
     per point a summary per connector (:func:`summarize`)."""
-    points = []
+    points: list[dict[str, Any]] = []
     for point in run.points:
         iterations = [{
             "parameters": it.plan.parameters(),

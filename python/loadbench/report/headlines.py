@@ -12,6 +12,7 @@ iterations' own figures (``source: "iterations"``), which is the better measure 
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from loadbench.report import series
 from loadbench.report.table import entry_label
@@ -24,7 +25,7 @@ HIGHER_IS_BETTER = {"tps"}
 SUMMARY_KEYS = (*METRICS, "harness_cpu_percent", "server_cpu_percent")
 
 
-def spread(values: list[float]) -> dict:
+def spread(values: list[float]) -> dict[str, Any]:
     """Mean, sample standard deviation (None for one value), min and max."""
     return {
         "mean": statistics.fmean(values),
@@ -34,7 +35,7 @@ def spread(values: list[float]) -> dict:
     }
 
 
-def _noise(source: str, samples: dict[str, list[float]]) -> dict:
+def _noise(source: str, samples: dict[str, list[float]]) -> dict[str, Any]:
     return {
         "source": source,
         "n": min(len(v) for v in samples.values()),
@@ -43,7 +44,7 @@ def _noise(source: str, samples: dict[str, list[float]]) -> dict:
     }
 
 
-def of_entry(entry: dict, name: str | None = None) -> dict:
+def of_entry(entry: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """The headline of one connector entry of a report, under ``name`` (default: the entry's)."""
     name = name or entry["name"]
     if entry["status"] == "failed":
@@ -70,7 +71,7 @@ def of_entry(entry: dict, name: str | None = None) -> dict:
     }
 
 
-def of_summary(row: dict, entries: list[dict]) -> dict:
+def of_summary(row: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
     """The headline of one connector at a sweep point, from the point's summary ``row`` (see
     :func:`loadbench.report.build.summarize`) and its ``entries`` over the iterations: the means, with the
     iterations' spread as noise when two or more measured, else the one run's own headline."""
@@ -86,7 +87,7 @@ def of_summary(row: dict, entries: list[dict]) -> dict:
     return head
 
 
-def points(report: dict) -> list[dict]:
+def points(report: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{"values": {variable: value}, "connectors": [headline, ...]}]`` for any report."""
     if report.get("kind") != "sweep":
         return [{"values": {}, "connectors": [of_entry(e, entry_label(e, report)) for e in report["connectors"]]}]

@@ -18,6 +18,7 @@ Java reader splits on spaces, so a label from a report passed around can add no 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -46,7 +47,7 @@ def tag(label: str) -> str:
     return "".join(out)
 
 
-def to_hdr(stored: dict) -> HdrHistogram:
+def to_hdr(stored: dict[str, Any]) -> HdrHistogram:
     """A report's stored histogram (checked by :func:`loadbench.report.histogram.check_stored`, as
     :func:`loadbench.report.build.load` does) as an HdrHistogram with the same layout and counts."""
     h = HdrHistogram(1, stored["highest_trackable_ns"], stored["significant_figures"])
@@ -55,12 +56,12 @@ def to_hdr(stored: dict) -> HdrHistogram:
     return h
 
 
-def _interval_line(label: str, start_s: float, length_s: float, stored: dict) -> str:
+def _interval_line(label: str, start_s: float, length_s: float, stored: dict[str, Any]) -> str:
     encoded = to_hdr(stored).encode().decode("ascii")
     return f"Tag={label},{start_s:.3f},{length_s:.3f},{stored['max_ns'] / MAX_VALUE_UNIT_RATIO:.3f},{encoded}\n"
 
 
-def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
+def _runs(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], float, float]]:
     """Every measured connector run as (label, entry, start of the window in seconds since the
     epoch, length in seconds), in the order they ran."""
     if store.kind_of(report) == "bench":
@@ -84,7 +85,7 @@ def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
     return found
 
 
-def render(report: dict) -> str:
+def render(report: dict[str, Any]) -> str:
     """The .hlog text of one report (single run or sweep)."""
     started = store.parse_timestamp(report["started_at"])
     found = _runs(report)
@@ -107,7 +108,7 @@ def render(report: dict) -> str:
     return "".join(lines)
 
 
-def export(report: dict, path: Path) -> Path:
+def export(report: dict[str, Any], path: Path) -> Path:
     """Writes the .hlog of ``report`` to ``path`` whole or not at all; raises OSError."""
     outputs.replace(path, render(report).encode("ascii"))
     return path

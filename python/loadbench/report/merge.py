@@ -4,12 +4,14 @@ bucket by bucket (exact), for ``report --merge``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from loadbench.errors import ConfigError
 from loadbench.report.histogram import Histogram
 from loadbench.report.table import entry_label, printable, runs
 
 
-def merge_histograms(loaded: list[dict]) -> dict[str, tuple[int, Histogram]]:
+def merge_histograms(loaded: list[dict[str, Any]]) -> dict[str, tuple[int, Histogram]]:
     """Every measured run of each connector across reports (single runs and sweep points), its
     latency histograms merged: ``{name: (runs, histogram)}``, in first-seen order."""
     merged: dict[str, tuple[int, Histogram]] = {}

@@ -29,12 +29,13 @@ PERCENTILE_KEYS = ("50", "90", "95", "99", "99.9", "99.99")
 SCHEMA_FILES = {"bench": "report-v1.schema.json", "sweep": "sweep-v1.schema.json"}
 
 
-def _schema_text(name: str) -> dict:
-    return json.loads(resources.files("loadbench.report").joinpath(f"schema/{name}").read_text(encoding="utf-8"))
+def _schema_text(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(resources.files("loadbench.report").joinpath(f"schema/{name}").read_text(encoding="utf-8"))
+    return doc
 
 
 @lru_cache(maxsize=1)
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     """The single-run report's schema."""
     return _schema_text(SCHEMA_FILES["bench"])
 
@@ -47,12 +48,12 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     return untrusted.fast_validator(jsonschema.Draft202012Validator, docs, kind)
 
 
-def kind_of(report: dict) -> str:
+def kind_of(report: dict[str, Any]) -> str:
     """``"sweep"`` for a sweep report, else ``"bench"`` (single-run reports carry no kind)."""
     return "sweep" if isinstance(report, dict) and report.get("kind") == "sweep" else "bench"
 
 
-def validate(report: dict) -> None:
+def validate(report: dict[str, Any]) -> None:
     """Raises jsonschema.ValidationError when ``report`` does not follow its schema."""
     error = jsonschema.exceptions.best_match(_validator(kind_of(report)).iter_errors(report))
     if error is not None:
@@ -77,7 +78,7 @@ def parse_timestamp(text: str) -> datetime:
 
 
 
-def write(report: dict, runs_dir: Path) -> Path:
+def write(report: dict[str, Any], runs_dir: Path) -> Path:
     """Validates ``report`` and writes it as ``runs_dir/<test>[-sweep]-<UTC timestamp>.json``,
     whole or not at all, under a name no other file has (``-2``, ``-3``, ... when runs finish in
     the same second; never replacing one: see :func:`loadbench.outputs.claim`). A failed write
@@ -117,7 +118,7 @@ def write_atomic(path: Path, text: str) -> None:
     outputs.replace(path, text.encode("utf-8"))
 
 
-def load(path: str | Path) -> dict:
+def load(path: str | Path) -> dict[str, Any]:
     """Reads and validates one report, within the limits of :mod:`loadbench.report.untrusted` (size,
     depth, finite numbers) and with its histograms checked (:func:`~loadbench.report.histogram.check_stored`)
     and its series no longer than its window; a file that is not such a report is a one-line
@@ -137,15 +138,16 @@ def load(path: str | Path) -> dict:
         raise ConfigError(f"report {path} is not a loadbench report ({where}: {exc.message})") from None
     for where, problem in _consistency(report):
         raise ConfigError(f"report {path} is not a loadbench report ({where}: {problem})")
-    return report
+    loaded: dict[str, Any] = report
+    return loaded
 
 
 # One per-second point per started second of the window, and a short last one.
-def _series_bound(entry: dict) -> int:
-    return math.ceil(entry["measured_seconds"]) + 1
+def _series_bound(entry: dict[str, Any]) -> int:
+    return math.ceil(float(entry["measured_seconds"])) + 1
 
 
-def _consistency(report: dict) -> Iterator[tuple[str, str]]:
+def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """What the schema cannot say: every stored histogram is one its layout can hold, and a
     series has no more points than its window has seconds."""
     times = [("started_at", report["started_at"]), ("finished_at", report["finished_at"])]

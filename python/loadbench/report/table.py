@@ -27,7 +27,7 @@ def printable(text: str, markup: bool = True) -> str:
     """``text`` safe to print on one line: control characters as ``\\xNN`` (``\\uNNNN``)
     escapes and, for rich (``markup``), its markup brackets escaped so that a name like
     ``[red]x[/]`` shows as written."""
-    def escaped(m: re.Match) -> str:
+    def escaped(m: re.Match[str]) -> str:
         code = ord(m.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
@@ -51,7 +51,7 @@ def for_display(value: Any) -> Any:
     return value
 
 
-def runs(report: dict) -> Iterator[tuple[dict, int, dict, dict]]:
+def runs(report: dict[str, Any]) -> Iterator[tuple[dict[str, Any], int, dict[str, Any], dict[str, Any]]]:
     """Every connector run of a report as ``(point values, iteration, parameters, entry)``; a
     single-run report is one point with no values and one iteration."""
     if kind_of(report) == "bench":
@@ -64,7 +64,7 @@ def runs(report: dict) -> Iterator[tuple[dict, int, dict, dict]]:
                 yield point["values"], i, iteration["parameters"], entry
 
 
-def _flat(entry: dict) -> dict:
+def _flat(entry: dict[str, Any]) -> dict[str, Any]:
     if "latency" not in entry:  # it could not run: nothing measured
         return {"error": entry["error"]}
     lat = entry["latency"]
@@ -92,7 +92,7 @@ def _flat(entry: dict) -> dict:
     }
 
 
-def rows(report: dict, path: str | Path = "") -> list[dict]:
+def rows(report: dict[str, Any], path: str | Path = "") -> list[dict[str, Any]]:
     """One flat dict of scalars per connector run (the columns of ``report --csv``)."""
     found = []
     for values, iteration, params, entry in runs(report):
@@ -116,7 +116,7 @@ def rows(report: dict, path: str | Path = "") -> list[dict]:
     return found
 
 
-def frame(loaded: Iterable[tuple[str | Path, dict]]) -> "pandas.DataFrame":
+def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFrame":
     """Reports already read, as ``(path, report)``, as the DataFrame of :func:`load_all`."""
     import pandas as pd
 
@@ -150,10 +150,10 @@ def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
     return frame(loaded)
 
 
-def entry_label(entry: dict, report: dict) -> str:
+def entry_label(entry: dict[str, Any], report: dict[str, Any]) -> str:
     """A connector entry's name, unique within its report: with its configuration preset, and its
     concurrency level when the report ran several (the write test)."""
-    label = entry["name"]
+    label = str(entry["name"])
     if entry.get("configuration_id"):
         label += f" {entry['configuration_id']}"
     if report.get("parameters", {}).get("concurrency_levels") and entry.get("sessions") is not None:

@@ -11,7 +11,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import psutil
 
@@ -103,13 +103,13 @@ class RunPlan:
     # same data may have taken: this run's sequences continue after them. Set per run by the runner.
     sequence_offsets: Mapping[int, int] = field(default_factory=dict)
 
-    def core_scenario(self, connector: ConnectorSpec) -> dict:
+    def core_scenario(self, connector: ConnectorSpec) -> dict[str, Any]:
         """The core's scenario dict for one connector (a file scenario depends on its dialect)."""
         if self.scenario is None or connector.dialect is None:
             return self.scenario_dict()
         return self.scenario.core_dict(connector.dialect, self.pools, self.sequence_offsets)
 
-    def scenario_dict(self) -> dict:
+    def scenario_dict(self) -> dict[str, Any]:
         return {
             "name": self.test,
             "accounts": self.accounts,
@@ -119,7 +119,7 @@ class RunPlan:
             "scatter": self.scatter,
         }
 
-    def core_config(self, connector: ConnectorSpec) -> dict:
+    def core_config(self, connector: ConnectorSpec) -> dict[str, Any]:
         """The engine's config for one connector: --concurrency connections, each with its sessions."""
         return {
             "concurrency": self.concurrency * connector.sessions_per_connection,
@@ -137,7 +137,7 @@ class RunPlan:
             "max_lag_s": self.max_lag,
         }
 
-    def parameters(self) -> dict:
+    def parameters(self) -> dict[str, Any]:
         """The plan as the report records it (test-1's own parameters are kept, at their defaults,
         for other scenarios, so readers of older reports find every field)."""
         params = {
@@ -393,6 +393,7 @@ def _write_levels(configs: str | None, total_writes: int | None, concurrency: in
         raise ConfigError("give --configs (the write test's concurrency levels) or --concurrency, not both")
     if operations is not None and total_writes is not None:
         raise ConfigError("give --total-writes or --operations, not both")
+    levels: tuple[int, ...]
     if configs is None:
         levels = (concurrency,) if concurrency is not None else DEFAULT_WRITE_LEVELS
     else:

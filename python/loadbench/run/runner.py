@@ -269,7 +269,7 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             try:
                 # After an interrupt the run must end promptly even if the server has stalled.
                 after = counter.read(timeout_s=1.0 if interrupted else 10.0) if counter else None
-                server_committed = None if after is None else after - counted_before
+                server_committed = None if after is None or counted_before is None else after - counted_before
             except RunFailed as exc:  # the cross-check is lost, not the window's figures
                 server_committed_error = str(exc)
             except KeyboardInterrupt:

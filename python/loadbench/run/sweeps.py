@@ -18,7 +18,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from loadbench.errors import ConfigError
 from loadbench.run import capacity, machine, runner
@@ -27,7 +27,7 @@ from loadbench.run.results import SweepIteration, SweepPoint, SweepRun
 
 MAX_POINTS = 1000
 VARIABLES = ("accounts", "concurrency", "alpha")
-_CHECKS = {"accounts": check_accounts, "concurrency": check_concurrency, "alpha": check_alpha}
+_CHECKS: dict[str, Callable[[Any, str], float]] = {"accounts": check_accounts, "concurrency": check_concurrency, "alpha": check_alpha}
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ def concurrency(start: int, end: int, step: int, alpha: float, iterations: int) 
 def grid(accounts: list[int], concurrency: list[int], alpha: list[float], iterations: int) -> Sweep:
     """``loadbench matrix``: every combination of accounts x concurrency x alpha."""
     values: dict[str, list[float]] = {}
-    for variable, given in zip(VARIABLES, (accounts, concurrency, alpha)):
+    lists: tuple[Sequence[float], ...] = (accounts, concurrency, alpha)
+    for variable, given in zip(VARIABLES, lists):
         if not given:
             raise ConfigError(f"matrix: {variable} needs at least one value")
         values[variable] = _values(variable, f"matrix {variable}", list(given))
@@ -105,6 +106,13 @@ def repeat(iterations: int) -> Sweep:
     return Sweep((), {}, _check_iterations(iterations))
 
 
+def at_point(plan: RunPlan, values: Mapping[str, float], **changes: Any) -> RunPlan:
+    """``plan`` at a sweep point (``values``: accounts and concurrency as integers, alpha as a
+    number), with ``changes`` (a seed)."""
+    typed: dict[str, Any] = {k: float(v) if k == "alpha" else int(v) for k, v in values.items()}
+    return dataclasses.replace(plan, **typed, **changes)
+
+
 def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], runner.Display],
         say: Callable[[str], None]) -> SweepRun:
     """Runs every point ``sweep.iterations`` times. Ctrl-C ends the sweep after the run in hand; the
@@ -114,14 +122,14 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], runner.Di
     points: list[SweepPoint] = []
     all_points = sweep.points
     for values in all_points:  # a point the machine cannot hold is refused before any point runs
-        capacity.check(dataclasses.replace(base, **values))
+        capacity.check(at_point(base, values))
     interrupted = False
     ledger = runner.RunLedger()  # one for the whole sweep: no run replays an earlier one's streams
     for number, values in enumerate(all_points, start=1):
         label = ", ".join(f"{k} {v:g}" for k, v in values.items()) or "the plan"
         point = SweepPoint(values)
         for i in range(sweep.iterations):
-            plan = dataclasses.replace(base, **values, seed=(base.seed + i) % 2**64)
+            plan = at_point(base, values, seed=(base.seed + i) % 2**64)
             say(f"point {number}/{len(all_points)} ({label}), iteration {i + 1}/{sweep.iterations}")
             begun = datetime.now(timezone.utc)
             try:
