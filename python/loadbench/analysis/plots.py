@@ -1,6 +1,6 @@
 """Figures of reports with matplotlib (Agg: no display needed), as PNG and SVG.
 
-Each function takes rows of :func:`loadbench.report.build.load_all` (a DataFrame, one row per connector
+Each function takes rows of :func:`loadbench.report.table.load_all` (a DataFrame, one row per connector
 run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw the same ones:
 
 - :func:`tps_by_connector`: committed TPS per connector (bar, with the per-second spread)

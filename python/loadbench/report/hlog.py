@@ -49,7 +49,7 @@ def tag(label: str) -> str:
 
 def to_hdr(stored: dict[str, Any]) -> HdrHistogram:
     """A report's stored histogram (checked by :func:`loadbench.report.histogram.check_stored`, as
-    :func:`loadbench.report.build.load` does) as an HdrHistogram with the same layout and counts."""
+    :func:`loadbench.report.store.load` does) as an HdrHistogram with the same layout and counts."""
     h = HdrHistogram(1, stored["highest_trackable_ns"], stored["significant_figures"])
     for value, count in stored["buckets"]:
         h.record_value(value, count)
