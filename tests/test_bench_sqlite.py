@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from loadbench.report import build as reports
+from loadbench.report import store
 
 
 def balances(db) -> tuple[int, int, int]:
@@ -24,7 +24,7 @@ def test_bench_conserves_money_and_writes_a_valid_report(cli, concurrency, alpha
                  str(alpha), "--accounts", "2000", "--quiet")
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     assert report["status"] == "ok"
     (entry,) = report["connectors"]
     assert entry["name"] == "sqlite"

@@ -8,7 +8,7 @@ import pytest
 
 from loadbench.connectors import select
 from loadbench.errors import ConfigError
-from loadbench.run.config import default_warmup, make_plan
+from loadbench.run.config import PlanOptions, default_warmup, make_plan
 from loadbench.secrets import redact_url, scrub, url_secrets
 from loadbench.settings import Settings
 
@@ -29,7 +29,7 @@ def test_default_warmup_is_a_tenth_capped_at_30_seconds():
 
 def test_plan_defaults(tmp_path):
     settings = Settings({}, {}, None)
-    plan = make_plan(settings, select(settings, tmp_path, None), runs_dir=tmp_path)
+    plan = make_plan(settings, select(settings, tmp_path, None), PlanOptions(runs_dir=tmp_path))
     assert (plan.seconds, plan.concurrency, plan.alpha, plan.accounts) == (10, 10, 0.5, 100_000)
     assert plan.warmup == 1
     assert [c.name for c in plan.connectors] == ["sqlite"]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from loadbench.report import build as reports
+from loadbench.report import store
 
 pytest.importorskip("aiohttp")
 
@@ -21,7 +21,7 @@ KEY = "eyJhbGciOiJIUzI1NiJ9.anon-test-key"
 
 def only_entry(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     return entry
 

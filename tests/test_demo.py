@@ -12,8 +12,8 @@ from loadbench import connectors
 from loadbench.cli import demo
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
-from loadbench.report import build as reports
-from loadbench.run.config import make_plan
+from loadbench.report import store
+from loadbench.run.config import PlanOptions, make_plan
 from loadbench.settings import Settings
 
 
@@ -25,7 +25,7 @@ def test_demo_runs_non_interactively_with_plain_lines(cli):
     assert any(line.startswith("sqlite: 1 s: ") and line.endswith(" ms") for line in lines)
     assert any(line.startswith("null: done: ") for line in lines)
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     p = report["parameters"]
     assert (p["concurrency"], p["alpha"], p["connectors"]) == (3, 1.5, ["sqlite", "null"])  # alpha 1.5: hot accounts
     assert report["connectors"][0]["collision_rate"] > 0.05
@@ -101,7 +101,7 @@ def test_a_start_that_fails_says_why_in_one_line(tmp_path):
 
 
 def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):
-    plan = make_plan(SETTINGS, (spec("sqlite"), spec("null")), runs_dir=tmp_path, seconds=1)
+    plan = make_plan(SETTINGS, (spec("sqlite"), spec("null")), PlanOptions(runs_dir=tmp_path, seconds=1))
     out = io.StringIO()
     display = demo.BarsDisplay(plan, animate=True, console=Console(file=out, force_terminal=True, width=100))
     with display:

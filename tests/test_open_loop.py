@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadbench.report import build as reports
+from loadbench.report import store
 from loadbench.report.histogram import Histogram, Layout
 
 QUIET = ("--quiet", "--warmup", "0")
@@ -18,7 +18,7 @@ QUIET = ("--quiet", "--warmup", "0")
 
 def entry_of(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     return report["connectors"][0]
 
 
@@ -136,7 +136,7 @@ def test_hlog_export_round_trips_to_the_same_histogram(cli):
         back = Histogram(layout, {layout.lowest_equivalent(v): c for v, c in buckets.items()},
                          stored["min_ns"], stored["max_ns"])
         summary = entry["schedule"]["service_time"] if kind else entry["latency"]
-        for key in reports.PERCENTILE_KEYS:
+        for key in store.PERCENTILE_KEYS:
             assert round(back.percentile(float(key)) / 1e6, 6) == summary[f"p{key}"], (tag, key)
 
 

@@ -52,10 +52,10 @@ def test_plot_writes_every_figure_of_a_single_run_and_a_sweep(sample_runs, tmp_p
 
 def test_plot_titles_and_axes_carry_units(sample_runs):
     from loadbench.analysis import plots
-    from loadbench.report import build as reports
+    from loadbench.report import table
 
     single, sweep = single_and_sweep(sample_runs)
-    runs = reports.load_all([single, sweep])
+    runs = table.load_all([single, sweep])
     sweep_runs = runs[runs["kind"] == "sweep"]
     for fig in (plots.tps_by_connector(runs[runs["kind"] == "bench"]), plots.tps_vs(sweep_runs, "alpha"),
                 plots.tps_timeline(runs[runs["kind"] == "bench"])):
@@ -122,13 +122,13 @@ def test_report_csv_has_one_flat_row_per_connector_run(sample_runs):
 
 
 def test_load_all_reads_a_directory_and_skips_what_is_not_a_report(sample_runs, tmp_path):
-    from loadbench.report import build as reports
+    from loadbench.report import table
 
     (tmp_path / "junk.json").write_text("{}")
     for path in sample_runs.reports():
         (tmp_path / path.name).write_text(path.read_text())
     with pytest.warns(UserWarning, match="junk.json is not a loadbench report"):
-        runs = reports.load_all(tmp_path)
+        runs = table.load_all(tmp_path)
     assert len(runs) == 2 + 8
     assert set(runs["kind"]) == {"bench", "sweep"}
     sqlite = runs[(runs["connector"] == "sqlite") & (runs["kind"] == "sweep")]

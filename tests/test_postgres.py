@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from loadbench.report import build as reports
+from loadbench.report import store
 
 BENCH = ("bench", "--seconds", "1.5", "--warmup", "0.2", "--accounts", "500", "--quiet")
 
 
 def only_entry(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     return entry
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from loadbench.errors import ConfigError
-from loadbench.report import build as reports
+from loadbench.report import merge, store
 from loadbench.report.histogram import Histogram, Layout
 
 
@@ -41,23 +41,23 @@ def test_schema_rejects_what_is_not_a_report(sample_report, mutate):
     broken = copy.deepcopy(sample_report)
     mutate(broken)
     with pytest.raises(jsonschema.ValidationError):
-        reports.validate(broken)
+        store.validate(broken)
 
 
 def test_a_failed_connector_needs_only_its_error(sample_report):
     report = copy.deepcopy(sample_report)
     report["connectors"].append({"name": "x", "kind": "sqlite", "target": "t", "settings": {}, "status": "failed",
                                  "error": "cannot open"})
-    reports.validate(report)
+    store.validate(report)
     report["connectors"][-1]["error"] = None
     with pytest.raises(jsonschema.ValidationError):
-        reports.validate(report)
+        store.validate(report)
 
 
 def test_load_reads_back_what_bench_wrote(sample_report, tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(sample_report))
-    assert reports.load(path) == sample_report
+    assert store.load(path) == sample_report
 
 
 @pytest.mark.parametrize("content, message", [
@@ -70,7 +70,7 @@ def test_load_of_a_bad_file_is_one_clear_error(tmp_path, content, message):
     if content is not None:
         path.write_text(content)
     with pytest.raises(ConfigError, match=message) as info:
-        reports.load(path)
+        store.load(path)
     assert "\n" not in str(info.value)
 
 
@@ -82,7 +82,7 @@ def test_write_atomic_leaves_nothing_behind_when_the_rename_fails(tmp_path, monk
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError):
-        reports.write_atomic(target, "{}")
+        store.write_atomic(target, "{}")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -90,7 +90,7 @@ def test_python_histogram_percentiles_equal_the_cores(sample_report):
     entry = sample_report["connectors"][0]
     hist = Histogram.from_report(entry["histogram"])
     assert hist.count == entry["samples"]
-    for key in reports.PERCENTILE_KEYS:
+    for key in store.PERCENTILE_KEYS:
         assert round(hist.percentile(float(key)) / 1e6, 6) == entry["latency"][f"p{key}"], key
     assert hist.mean_ns == pytest.approx(entry["histogram"]["mean_ns"])
 
@@ -119,8 +119,8 @@ def test_report_merge_adds_the_histograms_of_several_reports(cli):
                      "2", "--accounts", "200", "--quiet")
         assert result.returncode == 0, result.stderr
     paths = cli.reports()
-    loaded = [reports.load(p) for p in paths]
-    merged = reports.merge_histograms(loaded)
+    loaded = [store.load(p) for p in paths]
+    merged = merge.merge_histograms(loaded)
     assert list(merged) == ["sqlite", "null"]
     for name, (runs, h) in merged.items():
         entries = [e for r in loaded for e in r["connectors"] if e["name"] == name]

@@ -14,13 +14,13 @@ import pytest
 
 from loadbench.connectors import postgres
 from loadbench.connectors.spec import ConnectorSpec
-from loadbench.report import build as reports
+from loadbench.report import store
 from loadbench.run import resources as resource_usage
 
 
 def test_a_run_records_the_harness_cost_and_says_why_sqlite_has_no_server(cli):
     report = json.loads(cli.bench("--seconds", "2.2", "--concurrency", "2", "--accounts", "500").read_text())
-    reports.validate(report)
+    store.validate(report)
     resources = report["connectors"][0]["resources"]
     assert resources["harness"]["pids"] != []
     assert resources["harness"]["cpu_percent_mean"] > 20  # two workers transfer money back to back

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import time
 
-from loadbench.report import build as reports
+from loadbench.report import store
 
 BENCH = ("bench", "--warmup", "0", "--accounts", "1000", "--quiet")
 
 
 def only_entry(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     return entry
 

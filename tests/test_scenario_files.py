@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 import textwrap
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from loadbench import connectors
-from loadbench.report import build as reports
+from loadbench.errors import ConfigError
+from loadbench.report import store
 from loadbench.scenarios import files as scenario_files
 
 SHIPPED = ["test-1", "write", "tpcb"]
@@ -23,7 +26,7 @@ SMALL = {"test-1": ["--set", "accounts=500"],
 
 def only_entry(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     return entry
 
@@ -158,6 +161,9 @@ MALFORMED = {
                                           "ops.transfer.weight: an exact mix needs integer weights"),
     "distinct from a later parameter": (VALID.replace("alpha = 0.5 }", 'alpha = 0.5, distinct_from = "to" }'),
                                         "ops.transfer.params.from.distinct_from: must name an earlier parameter"),
+    # What only the schema states (the loader ignores distinct_from on a named generator).
+    "against the schema": (VALID + '[generators.g]\ngenerator = "uniform"\nmin = 1\nmax = 2\ndistinct_from = 5\n',
+                           "generators.g.distinct_from: 5 is not of type 'string' (schema/scenario-v1.schema.json)"),
 }
 
 
@@ -173,6 +179,29 @@ def test_a_malformed_file_gets_its_specific_error_before_any_load(cli, case):
     assert message in lines[0]
     assert cli.reports() == []
     assert not (cli.runs / "db" / "loadbench.sqlite").exists()  # nothing touched the database
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_file_follows_the_schema(name):
+    path = scenario_files.builtin_dir() / f"{name}.toml"
+    jsonschema.validate(scenario_files.tomllib.loads(path.read_text()), scenario_files.schema(),
+                        cls=jsonschema.Draft202012Validator)
+
+
+# The loader's own rules name these first (MALFORMED); the schema states them too.
+@pytest.mark.parametrize("case, where", [
+    ("unknown generator", "ops.transfer.params.amount.generator: 'gaussian' is not one of"),
+    ("zero weight", "ops.transfer.weight: 0 is less than or equal to the minimum of 0"),
+    ("negative alpha", "ops.transfer.params.from.alpha: -1 is less than the minimum of 0"),
+    ("unknown key", "ops.transfer: Additional properties are not allowed ('retry' was unexpected)"),
+    ("no operation", "top level: 'ops' is a required property"),
+])
+def test_the_schema_refuses_the_structural_mistakes_the_loader_refuses(case, where):
+    doc = scenario_files.tomllib.loads(MALFORMED[case][0])
+    with pytest.raises(ConfigError) as refused:
+        scenario_files.check_schema(Path("broken.toml"), doc)
+    assert str(refused.value).startswith(f"broken.toml: {where}")
+    assert "\n" not in str(refused.value)
 
 
 def test_sql_that_postgres_refuses_is_reported_with_its_message(cli, postgres):

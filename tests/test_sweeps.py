@@ -10,7 +10,7 @@ import time
 import pytest
 
 from loadbench.errors import ConfigError
-from loadbench.report import build as reports
+from loadbench.report import store
 from loadbench.run import sweeps
 
 SHORT = ("--seconds", "0.3", "--warmup", "0", "--quiet")
@@ -21,7 +21,7 @@ def test_contention_sweep_holds_every_alpha_with_full_statistics(cli):
                  "--connectors", "sqlite,null", *SHORT)
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     assert report["kind"] == "sweep"
     assert report["sweep"] == {"variables": ["alpha"], "values": {"alpha": [0.0, 0.5, 1.0]}, "iterations": 1}
     assert [p["values"] for p in report["points"]] == [{"alpha": 0.0}, {"alpha": 0.5}, {"alpha": 1.0}]
@@ -45,7 +45,7 @@ def test_concurrency_sweep_repeats_each_point_and_reports_mean_and_spread(cli):
                  *SHORT)
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     assert [p["values"] for p in report["points"]] == [{"concurrency": 1}, {"concurrency": 3}]
     for point in report["points"]:
         runs = [it["connectors"][0] for it in point["iterations"]]
@@ -78,7 +78,7 @@ def test_matrix_from_a_toml_file_runs_the_whole_grid_and_flags_win(cli):
     result = cli("matrix", "grid.toml", "--alpha", "1.2", "--seconds", "0.2", "--quiet")
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     assert report["sweep"]["variables"] == ["accounts", "concurrency", "alpha"]
     assert [tuple(p["values"].values()) for p in report["points"]] == [
         (100, 1, 1.2), (100, 2, 1.2), (200, 1, 1.2), (200, 2, 1.2)]
@@ -101,7 +101,7 @@ def test_an_interrupted_sweep_keeps_the_points_that_ran(cli):
     proc.communicate(timeout=60)
     assert proc.returncode == 130
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     assert report["interrupted"] is True and report["status"] == "interrupted"
     assert [p["values"]["alpha"] for p in report["points"]] == [0.0, 1.0]
     assert report["points"][1]["iterations"][0]["interrupted"] is True
@@ -164,8 +164,8 @@ def test_a_report_of_one_kind_does_not_pass_for_the_other(cli):
     single = cli.only_report()
     single["kind"] = "sweep"
     with pytest.raises(Exception):
-        reports.validate(single)
+        store.validate(single)
     (path,) = cli.reports()
     path.write_text(json.dumps({**json.loads(path.read_text()), "kind": "sweep"}))
     with pytest.raises(ConfigError, match="is not a loadbench report"):
-        reports.load(path)
+        store.load(path)

@@ -5,6 +5,7 @@ from typing import Any, Callable
 REPORTED_PERCENTILES: list[float]
 
 class ConnectorError(RuntimeError): ...
+class ConnectorConfigError(ConnectorError): ...
 
 class Run:
     """One run: config {concurrency, warmup_s, measure_s, seed, max_tries, op_timeout_s, ...},

@@ -11,7 +11,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, overload
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
@@ -62,6 +62,12 @@ class Settings:
         if name in self._dotenv:
             return self._dotenv[name], str(self.dotenv_path or ".env")
         return None
+
+    @overload
+    def string(self, name: str, default: str) -> str: ...
+
+    @overload
+    def string(self, name: str, default: None = None) -> str | None: ...
 
     def string(self, name: str, default: str | None = None) -> str | None:
         found = self.get(name)

@@ -284,12 +284,11 @@ def test_the_fast_item_check_never_accepts_what_the_schema_refuses(made):
     # jsonschema has the last word on what they refuse, so they must never accept more than it.
     import jsonschema
 
-    from loadbench.report import build as reports
-    from loadbench.report import untrusted
+    from loadbench.report import store, untrusted
 
     report = _report(made)
     entry = report["connectors"][0]
-    schema = reports.schema()
+    schema = store.schema()
     defs = schema["$defs"]
     items = {
         "series point": (defs["measured_connector"]["properties"]["series"]["properties"]["points"]["items"],

@@ -14,8 +14,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
-from loadbench.report import build as reports
-from loadbench.report import hlog
+from loadbench.report import hlog, store
 from loadbench.report.histogram import Histogram, Layout, rank
 
 HIGHEST = 3_600_000_000_000
@@ -86,7 +85,7 @@ def test_the_reports_percentiles_are_loadbench_rule_on_the_buckets_read_back(cli
     assert buckets == {v: c for v, c in entry["histogram"]["buckets"]}  # the counts identical
     layout = Layout(3, entry["histogram"]["highest_trackable_ns"])
     ours = Histogram(layout, buckets, entry["histogram"]["min_ns"], entry["histogram"]["max_ns"])
-    for key in reports.PERCENTILE_KEYS:
+    for key in store.PERCENTILE_KEYS:
         p = float(key)
         assert round(ours.percentile(p) / 1e6, 6) == entry["latency"][f"p{key}"], key
         assert h.get_value_at_percentile(p) == hdrh_rule(buckets, p, layout), key
@@ -119,7 +118,7 @@ def test_the_two_rules_on_distinct_values_through_the_hlog_codec(n, p, ours, the
 
 
 @pytest.mark.parametrize("n, p, ours, theirs", [
-    *[(1_000_000, float(k), int(float(k) * 10_000), int(float(k) * 10_000)) for k in reports.PERCENTILE_KEYS],
+    *[(1_000_000, float(k), int(float(k) * 10_000), int(float(k) * 10_000)) for k in store.PERCENTILE_KEYS],
     (1_000_070, 99.0, 990_070, 990_069),  # 990,069.3
     (1_000_001, 99.9, 999_001, 999_001),  # 999,000.999
 ])

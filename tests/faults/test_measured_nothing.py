@@ -22,14 +22,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadbench.report import build as reports
+from loadbench.report import build, store
 
 SHORT = ("--warmup", "0", "--quiet")
 
 
 def the_entry(cli) -> dict:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     return entry
 
@@ -174,13 +174,13 @@ def test_failures_above_the_share_fail_the_connector_and_the_flag_sets_the_share
 def test_the_write_test_does_not_count_busy_against_the_share():
     entry = {"committed": 100, "rejected": 0, "failed": 900, "errors": {"busy": 880, "constraint": 20},
              "error_examples": {"busy": "database is locked", "constraint": "UNIQUE"}}
-    assert reports.failure_of(entry, 0.1, ("busy",)) is None  # 20 of 1,000 counted: 2 %
-    failure = reports.failure_of(entry, 0.1)
+    assert build.failure_of(entry, 0.1, ("busy",)) is None  # 20 of 1,000 counted: 2 %
+    failure = build.failure_of(entry, 0.1)
     assert failure["rule"] == "failure_share" and failure["failed_share"] == 0.9
     assert failure["most_common_error"] == {"kind": "busy", "count": 880, "example": "database is locked"}
-    assert reports.failure_of(entry, 0.01, ("busy",))["most_common_error"]["kind"] == "constraint"
+    assert build.failure_of(entry, 0.01, ("busy",))["most_common_error"]["kind"] == "constraint"
     nothing = {**entry, "committed": 0}  # no commit fails whatever the share and the kinds
-    assert reports.failure_of(nothing, 1.0, ("busy",))["rule"] == "no_commits"
+    assert build.failure_of(nothing, 1.0, ("busy",))["rule"] == "no_commits"
 
 
 # --- windows too short to measure

@@ -269,12 +269,12 @@ def test_a_writer_killed_during_the_report_write_leaves_a_temp_file_that_the_nex
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import json, os, sys, time
         from pathlib import Path
-        from loadbench.report import build as reports
+        from loadbench.report import store
         def hang(fd):
             print("writing", flush=True)
             time.sleep(600)
         os.fsync = hang
-        reports.write(json.loads({json.dumps(report)!r}), Path("runs"))
+        store.write(json.loads({json.dumps(report)!r}), Path("runs"))
     """)], cwd=cli.cwd, env=clean_env(), stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "writing\n"

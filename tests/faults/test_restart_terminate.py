@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from loadbench.connectors.postgres_cluster import PostgresCluster
-from loadbench.report import build as reports
+from loadbench.report import store
 
 ACCOUNTS, BALANCE, SESSIONS = 1000, 1000, 4
 
@@ -49,7 +49,7 @@ def run_and_disturb(cli, url: str, seconds: float, disturb) -> tuple[subprocess.
     out, err = proc.communicate(timeout=120)
     result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     return result, report["connectors"][0]
 
 

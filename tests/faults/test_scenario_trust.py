@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.report import build as reports
+from loadbench.report import store
 
 INSERTS = textwrap.dedent("""\
     [tables.notes]
@@ -31,7 +31,7 @@ def test_a_file_under_a_unicode_name_runs_under_that_name(cli):
     assert result.returncode == 0, result.stderr
     (path,) = cli.reports()
     assert path.name.startswith("überweisung_ε-")
-    assert reports.load(path)["test"] == "überweisung_ε"
+    assert store.load(path)["test"] == "überweisung_ε"
 
 
 def test_a_file_name_that_cannot_name_a_report_says_the_name_comes_from_it(cli):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from loadbench.report import build as reports
+from loadbench.report import store
 from tests.faults.test_signals import assert_ended_promptly, signal_and_time, wait_for_line
 
 pytest.importorskip("aiohttp")
@@ -29,7 +29,7 @@ def test_a_stalled_metrics_read_after_the_run_keeps_the_windows_figures(cli):
                      "--concurrency", "2", "--quiet", env=env_for(fake))
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     (entry,) = report["connectors"]
     assert entry["status"] == "ok" and entry["committed"] > 0 and entry["verification"]["passed"]
     assert "server_committed" not in entry

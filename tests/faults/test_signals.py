@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from loadbench.connectors.postgres_cluster import PostgresCluster
-from loadbench.report import build as reports
+from loadbench.report import store
 
 BOUND_S = 2.0  # the contract: exit within 2 s of the signal
 SIGNALS = [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGINT, id="SIGINT")]
@@ -108,7 +108,7 @@ def assert_ended_promptly(took: float, proc: subprocess.Popen, err: str) -> None
 
 def only_entry(cli) -> tuple[dict, dict]:
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     assert report["interrupted"] is True and report["status"] == "interrupted"
     (entry,) = report["connectors"]
     return report, entry

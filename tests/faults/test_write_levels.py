@@ -8,7 +8,7 @@ import json
 import sqlite3
 import textwrap
 
-from loadbench.report import build as reports
+from loadbench.report import store
 
 LEVELS = ["--configs", "1,2,4,8", "--total-writes", "400", "--seed", "7"]
 
@@ -17,7 +17,7 @@ def write_entries(cli, *args: str, env: dict[str, str] | None = None) -> list[di
     result = cli("bench", "write", *LEVELS, "--quiet", *args, env=env)
     assert result.returncode == 0, result.stderr
     report = cli.only_report()
-    reports.validate(report)
+    store.validate(report)
     return report["connectors"]
 
 

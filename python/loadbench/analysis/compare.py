@@ -19,10 +19,10 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from loadbench.errors import ConfigError
-from loadbench.report import build as reports
-from loadbench.report import headlines, results_log
+from loadbench.report import headlines, results_log, store
 
 K_SIGMA = 3.0
 SAME = "same"  # within the histogram's precision
@@ -34,7 +34,7 @@ BETTER, WORSE = "BETTER", "WORSE"
 @dataclass(frozen=True)
 class Side:
     label: str  # what the user named, for the table's header
-    points: list[dict]
+    points: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,12 @@ def resolve_both(a: str, b: str, runs_dir: Path) -> tuple[Side, Side]:
     return resolve(a, runs_dir, lines), resolve(b, runs_dir, lines)
 
 
-def resolve(arg: str, runs_dir: Path, log_lines: list[dict] | None = None) -> Side:
+def resolve(arg: str, runs_dir: Path, log_lines: list[dict[str, Any]] | None = None) -> Side:
     """A report file, or the latest results.jsonl line of a git sha prefix or ref (from
     ``log_lines`` when given, else read from ``runs_dir``)."""
     path = Path(arg)
     if _is_report(arg):
-        return Side(str(path), headlines.points(reports.load(path)))
+        return Side(str(path), headlines.points(store.load(path)))
     log = runs_dir / results_log.FILE_NAME
     if log_lines is None:
         log_lines = results_log.read(log)
@@ -87,7 +87,7 @@ def resolve(arg: str, runs_dir: Path, log_lines: list[dict] | None = None) -> Si
     return Side(f"{shas[0][:12]}{dirty} ({latest['kind']} at {latest['timestamp']})", latest["points"])
 
 
-def welch_t(a: dict, b: dict, metric: str) -> float | None:
+def welch_t(a: dict[str, Any], b: dict[str, Any], metric: str) -> float | None:
     """Welch's t of ``metric`` from the two headlines' noise; None when either lacks two samples."""
     na, nb = a["noise"]["n"], b["noise"]["n"]
     sa, sb = a["noise"]["stddev"].get(metric), b["noise"]["stddev"].get(metric)
@@ -99,10 +99,10 @@ def welch_t(a: dict, b: dict, metric: str) -> float | None:
         return None
     if se == 0:
         return 0.0 if mb == ma else math.copysign(math.inf, mb - ma)
-    return (mb - ma) / se
+    return float((mb - ma) / se)
 
 
-def judge(a: dict, b: dict, metric: str) -> tuple[float | None, float | None, str]:
+def judge(a: dict[str, Any], b: dict[str, Any], metric: str) -> tuple[float | None, float | None, str]:
     """``(change %, t, verdict)`` of ``metric`` from headline ``a`` to headline ``b``."""
     va, vb = a[metric], b[metric]
     change = (vb - va) / va * 100 if va else None
@@ -123,7 +123,7 @@ def judge(a: dict, b: dict, metric: str) -> tuple[float | None, float | None, st
     return change, t, BETTER if (vb > va) == higher_is_better else WORSE
 
 
-def _key(values: dict) -> tuple:
+def _key(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(values.items()))
 
 
@@ -146,15 +146,15 @@ def compare(a: Side, b: Side) -> list[Change]:
                        else "failed in A" if ha["status"] == "failed" else "failed in B" if hb["status"] == "failed"
                        else None)
             for metric in headlines.METRICS:
-                if missing:
-                    changes.append(Change(label, name, metric, None, None, None, None, missing))
+                if ha is None or hb is None or missing:
+                    changes.append(Change(label, name, metric, None, None, None, None, missing or ""))
                     continue
                 change, t, verdict = judge(ha, hb, metric)
                 changes.append(Change(label, name, metric, ha[metric], hb[metric], change, t, verdict))
     return changes
 
 
-def as_dicts(changes: list[Change]) -> list[dict]:
+def as_dicts(changes: list[Change]) -> list[dict[str, Any]]:
     """For JSON: an infinite t (no spread at all on either side) becomes None."""
     return [{**asdict(c), "t": c.t if c.t is None or math.isfinite(c.t) else None} for c in changes]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,7 +28,7 @@ LISTS = {"accounts": int, "concurrency": int, "alpha": float}
 SCALARS = {"iterations": int, "seconds": float, "warmup": float}
 
 
-def _number(path: Path, key: str, value, kind: type):
+def _number(path: Path, key: str, value: Any, kind: type) -> Any:
     # bool is an int to Python, never a number to a user.
     ok = isinstance(value, int) and not isinstance(value, bool) if kind is int else (
         isinstance(value, (int, float)) and not isinstance(value, bool))
@@ -36,14 +37,14 @@ def _number(path: Path, key: str, value, kind: type):
     return kind(value)
 
 
-def load(path: Path) -> dict:
+def load(path: Path) -> dict[str, Any]:
     """The file's settings, checked for type (ranges are checked with the flags')."""
     try:
         data = tomllib.loads(read_input(path, "matrix file"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not TOML: {exc}") from None
     known = [*LISTS, *SCALARS, "connectors"]
-    found: dict = {}
+    found: dict[str, Any] = {}
     for key, value in data.items():
         if key in LISTS:
             values = value if isinstance(value, list) else [value]

@@ -1,6 +1,6 @@
 """Figures of reports with matplotlib (Agg: no display needed), as PNG and SVG.
 
-Each function takes rows of :func:`loadbench.report.build.load_all` (a DataFrame, one row per connector
+Each function takes rows of :func:`loadbench.report.table.load_all` (a DataFrame, one row per connector
 run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw the same ones:
 
 - :func:`tps_by_connector`: committed TPS per connector (bar, with the per-second spread)
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 # Figures on an Agg canvas of their own, not through pyplot: no window, no global backend switched
 # (a notebook keeps its inline one), nothing to close.
@@ -26,7 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from loadbench.report import build as reports
+from loadbench import outputs
+from loadbench.report import store, table
 from loadbench.report.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99.99_ms")
 VARIABLE_LABELS = {"alpha": "Zipf alpha (contention)", "concurrency": "concurrency (workers)", "accounts": "accounts"}
 
 
-def _tps_axis(ax: Axes, values) -> None:
+def _tps_axis(ax: Axes, values: Any) -> None:
     """Thousands separators; a log scale when the values span more than 20x (a null connector
     beside a database), so that every bar or line stays visible."""
     values = [v for v in values if v > 0]
@@ -186,15 +187,15 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     written = []
     for fmt in FORMATS:
         path = out_dir / f"{name}.{fmt}"
-        with reports.replacing(path) as tmp:
+        with outputs.replacing(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=120)
         written.append(path)
     return written
 
 
-def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
+def figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
     """The figures of one report, by file name suffix."""
-    if reports.kind_of(report) == "bench":
+    if store.kind_of(report) == "bench":
         ok = measured(runs)
         return {
             "tps": tps_by_connector(runs),
@@ -214,10 +215,10 @@ def figures(runs: "pandas.DataFrame", report: dict) -> dict[str, Figure]:
     return found
 
 
-def plot_report(path: Path, report: dict, out_dir: Path) -> list[Path]:
+def plot_report(path: Path, report: dict[str, Any], out_dir: Path) -> list[Path]:
     """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
     ``<report stem>-<figure>.png`` and ``.svg``."""
-    runs = reports.frame([(path, report)])
+    runs = table.frame([(path, report)])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fig in figures(runs, report).items():

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from loadbench.errors import ConfigError, RunFailed
-from loadbench.report import build as reports
-from loadbench.report import results_log
+from loadbench.report import results_log, store
 
 
 def _run(cmd: list[str], cwd: Path, what: str, bench: bool = False) -> None:
@@ -86,10 +85,10 @@ def bench_refs(repo: Path, refs: tuple[str, str], bench_args: list[str], runs_di
             found = sorted(runs.glob("*.json"))
             if len(found) != 1:
                 raise RunFailed(f"bench at {ref} wrote {len(found)} reports, expected 1")
-            report = reports.load(found[0])
+            report = store.load(found[0])
             copy = runs_dir / "refs" / f"{sha[:12]}-{found[0].name}"
             copy.parent.mkdir(parents=True, exist_ok=True)
-            reports.write_atomic(copy, json.dumps(report, indent=1, allow_nan=False))
+            store.write_atomic(copy, json.dumps(report, indent=1, allow_nan=False))
             results_log.append(runs_dir, report, copy, git={"sha": sha, "branch": None, "dirty": False, "ref": ref})
             copies.append(copy)
     return copies

@@ -17,6 +17,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 from rich.console import Console
@@ -26,24 +28,28 @@ from loadbench.cli.display import (
     LiveDisplay,
     compare_table,
     comparison_table,
+    entries,
     merged_table,
     schedule_lines,
     summary_table,
     sweep_table,
 )
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
-from loadbench.report import build as reports
 from loadbench.report import configuration_results as results
-from loadbench.report import hlog, results_log
+from loadbench.report import hlog, publish, results_log, store, table
+from loadbench.report.merge import merge_histograms
+from loadbench.run import config as defaults
 from loadbench.run import core as engine
 from loadbench.run import presets, runner, sweeps
-from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, RunPlan, make_plan
+from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
 from loadbench.settings import Settings
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-def _options(*options):
+
+def _options(*options: Callable[[Any], Any]) -> Callable[[_F], _F]:
     """A decorator applying ``options`` in the order listed (as they show in --help)."""
-    def apply(fn):
+    def apply(fn: _F) -> _F:
         for option in reversed(options):
             fn = option(fn)
         return fn
@@ -54,7 +60,7 @@ _ENV_FILE = click.option("--env-file", type=click.Path(path_type=Path),
                          help="Read settings from this file (default ./.env).")
 _RUNS_DIR = click.option("--runs-dir", type=click.Path(path_type=Path),
                          help="Where reports, results.jsonl (and the default SQLite file) go (env LOADBENCH_RUNS_DIR; "
-                              "default runs).")
+                              f"default {defaults.DEFAULT_RUNS_DIR}).")
 _SERVER_PID = click.option("--server-pid", "server_pids", type=int, multiple=True, metavar="PID",
                            help="Sample CPU and memory of this database server process and its children during the "
                                 "run (repeatable; default: what the connector knows, none for SQLite).")
@@ -65,14 +71,16 @@ _QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
 _target_options = _options(
     click.option("--connectors", "connector_names", metavar="A,B",
                  help="Connectors to use, comma-separated. Default: every configured one (not null)."),
-    click.option("--initial-balance", type=int, help="Balance of each account (env SEED_INITIAL_BALANCE; default 1000)."),
+    click.option("--initial-balance", type=int,
+                 help=f"Balance of each account (env SEED_INITIAL_BALANCE; default {defaults.DEFAULT_INITIAL_BALANCE})."),
     _ENV_FILE,
     _RUNS_DIR,
     # Each connector module's own flags (--pg-mode, --isolation, --inflight, ...).
     *(click.option(f.option, f.dest, type=click.Choice(f.choices) if f.choices else f.type, help=f.help)
       for f in connectors.flags()),
 )
-_ACCOUNTS = click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+_ACCOUNTS = click.option("--accounts", type=int,
+                         help=f"Accounts to seed (env SEED_ACCOUNTS; default {defaults.DEFAULT_ACCOUNTS}).")
 # What is loaded, beyond test-1's accounts: bench and prep.
 _scenario_options = _options(
     click.option("--config-id", metavar="ID[,ID]|all",
@@ -84,18 +92,22 @@ _scenario_options = _options(
 
 # How each run goes: bench and matrix.
 _run_options = _options(
-    click.option("--seconds", type=float, help="Length of the measured window, seconds (default 10, at least 0.1)."),
-    click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted (default seconds/10, max 30)."),
+    click.option("--seconds", type=float, help=f"Length of the measured window, seconds (default {defaults.DEFAULT_SECONDS:g}, "
+                                                    f"at least {defaults.MIN_SECONDS:g})."),
+    click.option("--warmup", type=float, help="Warmup before the window, seconds, not counted "
+                                                   f"(default seconds/10, max {defaults.MAX_WARMUP_DEFAULT:g})."),
     click.option("--seed", type=int, help="Seed of the account choice (default: random, recorded in the report)."),
-    click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy (default 10)."),
-    click.option("--op-timeout", type=float, help="Per-attempt timeout, seconds; 0 disables (default 30)."),
+    click.option("--max-tries", type=int, help="Attempts per operation on retryable errors such as busy "
+                                                   f"(default {defaults.DEFAULT_MAX_TRIES})."),
+    click.option("--op-timeout", type=float,
+                 help=f"Per-attempt timeout, seconds; 0 disables (default {defaults.DEFAULT_OP_TIMEOUT:g})."),
     click.option("--operations", type=int,
                  help="End the window after this many operations (split over the workers); --seconds bounds it."),
     click.option("--rate", type=float,
                  help="Open loop: start operations on a schedule at this total rate (ops/s) and measure latency "
                       "from each one's intended start (default 0: closed loop)."),
-    click.option("--arrival", type=click.Choice(["poisson", "regular"]),
-                 help="Open loop: gaps between intended starts, exponential or constant (default poisson)."),
+    click.option("--arrival", type=click.Choice(defaults.ARRIVALS),
+                 help=f"Open loop: gaps between intended starts, exponential or constant (default {defaults.DEFAULT_ARRIVAL})."),
     click.option("--max-lag", type=float,
                  help="Open loop: skip (and count) operations that could not start within this many seconds of "
                       "their intended start (default 0: never skip)."),
@@ -106,7 +118,7 @@ _run_options = _options(
                       "Blocking connectors (SQLite) use one thread per session."),
     click.option("--open-parallelism", type=int,
                  help="Network connectors: sessions being opened at once, at most, so thousands of sessions do "
-                      "not storm the server (default 64)."),
+                      f"not storm the server (default {defaults.DEFAULT_OPEN_PARALLELISM})."),
     click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first."),
     click.option("--verify/--no-verify", default=None, help="Check money is conserved after the run (env VERIFY; default on)."),
     click.option("--skip-capacity-check", is_flag=True,
@@ -114,7 +126,8 @@ _run_options = _options(
                       "descriptors); it then fails with the resource named when it runs out."),
     click.option("--max-failure-share", type=float, metavar="SHARE",
                  help="A connector whose failed operations exceed this share of its operations fails the run, as "
-                      "one that committed nothing does (default 0.1; 1: no limit; the write test does not count "
+                      f"one that committed nothing does (default {defaults.DEFAULT_MAX_FAILURE_SHARE:g}; 1: no limit; "
+                      "the write test does not count "
                       "busy failures, its answer on SQLite without a busy timeout)."),
     click.option("--iterations", type=int, default=None,
                  help="Run each point this many times; the report gives mean and spread per point (default 1)."),
@@ -128,7 +141,7 @@ def _runs_dir(settings: Settings, runs_dir: Path | None, write: bool = True) -> 
     """The runs directory; with ``write``, checked before anything runs: created if needed, a
     directory, writable (tried), with a results.jsonl that takes appends, its stale temporary files
     removed. Without, only read (compare): it need not exist, but must not be a file."""
-    runs = runs_dir if runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", "runs")
+    runs = runs_dir if runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", defaults.DEFAULT_RUNS_DIR)
     if not write:
         if runs.exists() and not runs.is_dir():
             raise ConfigError(f"runs directory {runs} is not a directory")
@@ -143,13 +156,13 @@ def _check_results_dir(plan: RunPlan) -> None:
     if not (plan.concurrency_levels and plan.results_dir):
         return
     outputs.check_directory(plan.results_dir, "results directory")
-    entries = [{"name": s.name, "configuration_id": s.configuration_id} for s in plan.connectors]
-    for config_id in set(results.configuration_ids({"connectors": entries}).values()):
+    named = [{"name": s.name, "configuration_id": s.configuration_id} for s in plan.connectors]
+    for config_id in set(results.configuration_ids({"connectors": named}).values()):
         outputs.check_file(plan.results_dir / f"{config_id}.json", "results file")
 
 
 def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, config_id: str | None = None,
-             results_dir: Path | None = None, **plan_args) -> RunPlan:
+             results_dir: Path | None = None, **plan_args: Any) -> RunPlan:
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     # The connector modules' flags go to their builders; the rest is the plan's.
@@ -159,8 +172,8 @@ def _resolve(env_file: Path | None, runs_dir: Path | None, connector_names: str 
     # one unless --config-id says otherwise.
     specs = presets.select(config_id, specs, settings, base_by_default=plan_args.get("test") == "write")
     if results_dir is None:
-        results_dir = settings.path("LOADBENCH_RESULTS_DIR", "results")
-    plan = make_plan(settings, specs, runs_dir=runs, results_dir=results_dir, **plan_args)
+        results_dir = settings.path("LOADBENCH_RESULTS_DIR", defaults.DEFAULT_RESULTS_DIR)
+    plan = make_plan(settings, specs, PlanOptions(runs_dir=runs, results_dir=results_dir, **plan_args))
     _check_results_dir(plan)
     return plan
 
@@ -198,7 +211,7 @@ def _stdout_gone() -> None:
 
 
 @contextlib.contextmanager
-def _printing():
+def _printing() -> Iterator[None]:
     """Printing to stdout: a reader that goes away (EPIPE) ends the printing quietly, and the
     command goes on (a bench still writes its report) and exits with its own code."""
     try:
@@ -208,7 +221,7 @@ def _printing():
         _stdout_gone()
 
 
-def _show(report: dict, as_json: bool) -> None:
+def _show(report: dict[str, Any], as_json: bool) -> None:
     """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
     before the report is written: a full disk cannot take the figures with it."""
     text = None
@@ -221,30 +234,30 @@ def _show(report: dict, as_json: bool) -> None:
         if text is not None:
             click.echo(text)
         else:
-            shown = reports.for_display(report)
+            shown = table.for_display(report)
             console = _console()
-            console.print(sweep_table(shown) if reports.kind_of(report) == "sweep" else summary_table(shown))
-            if reports.kind_of(report) != "sweep":
+            console.print(sweep_table(shown) if store.kind_of(report) == "sweep" else summary_table(shown))
+            if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
-                    click.echo(reports.printable(line, markup=False))
+                    click.echo(table.printable(line, markup=False))
                 if report["parameters"].get("concurrency_levels"):
                     console.print(comparison_table(shown))
-    for _, _, _, entry in reports.runs(report):
+    for _, _, _, entry in table.runs(report):
         if entry["status"] == "failed":
-            click.echo(f"loadbench: {reports.printable(entry['error'], markup=False)}", err=True)
+            click.echo(f"loadbench: {table.printable(entry['error'], markup=False)}", err=True)
         elif entry["status"] == "verification_failed":
             what = f"{_label(entry)}: verification failed: {_describe(entry['verification'])}"
-            click.echo(f"loadbench: {reports.printable(what, markup=False)}", err=True)
+            click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
 
 
-def _finish(outcome: runner.BenchOutcome, as_json: bool) -> int:
+def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
     """After the report is written (its outcome shown by :func:`_show`): where it went."""
     if not as_json:
         with _printing():
             console = _console()
-            console.print(f"report: {reports.printable(str(outcome.path))}")
+            console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
-                console.print(f"results: {reports.printable(str(path))}")
+                console.print(f"results: {table.printable(str(path))}")
     return outcome.exit_code
 
 
@@ -255,8 +268,8 @@ def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> in
         if not quiet:
             click.echo(line, err=True)
 
-    return _finish(sweeps.run(plan, sweep, lambda p: LiveDisplay(p, quiet=quiet), say,
-                              show=lambda report: _show(report, as_json)), as_json)
+    done = sweeps.run(plan, sweep, lambda p: entries(LiveDisplay(p, quiet=quiet)), say)
+    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json)), as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -268,25 +281,29 @@ def cli() -> None:
 @cli.command()
 @click.argument("test", default="test-1")
 @click.option("--concurrency", type=int,
-              help="Sessions (clients), each with one transfer in flight (default 10). Blocking connectors (SQLite) "
-                   "run a thread per session; network connectors run them all on --threads event loops.")
-@click.option("--alpha", type=float, help="Zipf exponent of account choice: 0 uniform, higher = hotter (default 0.5).")
+              help=f"Sessions (clients), each with one transfer in flight (default {DEFAULT_CONCURRENCY}). "
+                   "Blocking connectors (SQLite) run a thread per session; network connectors run them all on --threads event loops.")
+@click.option("--alpha", type=float, help=f"Zipf exponent of account choice: 0 uniform, higher = hotter (default {DEFAULT_ALPHA}).")
 @click.option("--contention-tests", type=(float, float, float, int), default=None,
               metavar="START END STEP CONCURRENCY",
               help="Sweep alpha from START to END (included) by STEP at CONCURRENCY workers; one report holds every point.")
 @click.option("--concurrency-tests", type=(int, int, int, float), default=None, metavar="START END STEP ALPHA",
               help="Sweep concurrency (workers) from START to END (included) by STEP at ALPHA; one report holds every point.")
 @click.option("--configs", metavar="C[,C]",
-              help="write: the concurrency levels, one run each on the same tables (default 1,2,4,8,16,32,64,128).")
-@click.option("--total-writes", type=int, help="write: writes per concurrency level (default 100000).")
+              help="write: the concurrency levels, one run each on the same tables "
+                   f"(default {','.join(map(str, defaults.DEFAULT_WRITE_LEVELS))}).")
+@click.option("--total-writes", type=int, help=f"write: writes per concurrency level (default {defaults.DEFAULT_TOTAL_WRITES}).")
 @click.option("--results-dir", type=click.Path(path_type=Path),
-              help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; default results).")
+              help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; "
+                   f"default {defaults.DEFAULT_RESULTS_DIR}).")
 @_run_options
 @_ACCOUNTS
 @_scenario_options
 @_target_options
-def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet, env_file, runs_dir, connector_names,
-          set_values, **kwargs) -> int:
+def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
+          concurrency_tests: tuple[int, int, int, float] | None, iterations: int | None, as_json: bool, quiet: bool,
+          env_file: Path | None, runs_dir: Path | None, connector_names: str | None, set_values: tuple[str, ...],
+          **kwargs: Any) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
     concurrency: one report holding every point).
 
@@ -297,8 +314,10 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
     if contention_tests and concurrency_tests:
         raise ConfigError("use one of --contention-tests and --concurrency-tests")
     sweep = None
-    for flag, given, make in (("--contention-tests", contention_tests, sweeps.contention),
-                              ("--concurrency-tests", concurrency_tests, sweeps.concurrency)):
+    makers: tuple[tuple[str, Any, Callable[..., tuple[sweeps.Sweep, Any]]], ...] = (
+        ("--contention-tests", contention_tests, sweeps.contention),
+        ("--concurrency-tests", concurrency_tests, sweeps.concurrency))
+    for flag, given, make in makers:
         if given:
             for fixed in ("concurrency", "alpha"):
                 if kwargs[fixed] is not None:
@@ -313,11 +332,11 @@ def bench(test, contention_tests, concurrency_tests, iterations, as_json, quiet,
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
     if sweep is not None:
         return _sweep(plan, sweep, as_json, quiet)
-    return _finish(runner.bench(plan, LiveDisplay(plan, quiet=quiet or as_json),
-                                show=lambda report: _show(report, as_json)), as_json)
+    done = runner.bench(plan, entries(LiveDisplay(plan, quiet=quiet or as_json)))
+    return _finish(publish.bench(done, show=lambda report: _show(report, as_json)), as_json)
 
 
-def _number_list(text: str | None, kind: type, flag: str) -> list | None:
+def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
     if text is None:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
@@ -332,15 +351,16 @@ def _number_list(text: str | None, kind: type, flag: str) -> list | None:
 @cli.command()
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.option("--accounts", "accounts_list", metavar="N,N,...",
-              help="Accounts (rows) to seed at each point, comma-separated (default: SEED_ACCOUNTS, 100000).")
+              help=f"Accounts (rows) to seed at each point, comma-separated (default: SEED_ACCOUNTS, {defaults.DEFAULT_ACCOUNTS}).")
 @click.option("--concurrency", "concurrency_list", metavar="N,N,...",
               help=f"Worker counts, comma-separated (default {DEFAULT_CONCURRENCY}).")
 @click.option("--alpha", "alpha_list", metavar="A,A,...",
               help=f"Zipf exponents, comma-separated (default {DEFAULT_ALPHA}).")
 @_run_options
 @_target_options
-def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, seconds, warmup, as_json, quiet, env_file,
-           runs_dir, connector_names, **kwargs) -> int:
+def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str | None, alpha_list: str | None,
+           iterations: int | None, seconds: float | None, warmup: float | None, as_json: bool, quiet: bool,
+           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, **kwargs: Any) -> int:
     """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
     lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
     `connectors`; flags win). One report holds every point."""
@@ -367,7 +387,8 @@ def matrix(file, accounts_list, concurrency_list, alpha_list, iterations, second
 @_ACCOUNTS
 @_scenario_options
 @_target_options
-def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, set_values, **choices) -> int:
+def prep(test: str, env_file: Path | None, runs_dir: Path | None, connector_names: str | None, accounts: int | None,
+         initial_balance: int | None, set_values: tuple[str, ...], **choices: Any) -> int:
     """Create the schema and seed it (resets it if present): test-1's accounts, or a scenario
     file's tables and seed rows."""
     plan = _resolve(env_file, runs_dir, connector_names, test=test, accounts=accounts,
@@ -390,7 +411,8 @@ def prep(test, env_file, runs_dir, connector_names, accounts, initial_balance, s
 @cli.command()
 @_ACCOUNTS
 @_target_options
-def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **choices) -> int:
+def verify(env_file: Path | None, runs_dir: Path | None, connector_names: str | None, accounts: int | None,
+           initial_balance: int | None, **choices: Any) -> int:
     """Check that money is conserved and no balance is negative."""
     plan = _resolve(env_file, runs_dir, connector_names, accounts=accounts, initial_balance=initial_balance,
                     **choices)
@@ -411,29 +433,29 @@ def verify(env_file, runs_dir, connector_names, accounts, initial_balance, **cho
 @click.option("--alpha", type=float, default=1.5, show_default=True,
               help="Zipf exponent of account choice (1.5: a few hot accounts take most transfers).")
 @click.option("--systems", metavar="A,B", help="Connectors to show, comma-separated. Default: every configured one.")
-@click.option("--accounts", type=int, help="Accounts to seed (env SEED_ACCOUNTS; default 100000).")
+@click.option("--accounts", type=int, help=f"Accounts to seed (env SEED_ACCOUNTS; default {defaults.DEFAULT_ACCOUNTS}).")
 @click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
 @click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
 @_SERVER_PID
 @_ENV_FILE
 @_RUNS_DIR
-def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation, server_pids, env_file,
-         runs_dir) -> int:
+def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, accounts: int | None, skip_prep: bool,
+         no_animation: bool, server_pids: tuple[int, ...], env_file: Path | None, runs_dir: Path | None) -> int:
     """Run the systems available here side by side at high contention, with live bars."""
     from loadbench.cli import demo as showcase
 
     settings = Settings.load(env_file)
     runs = _runs_dir(settings, runs_dir)
     # The flags are checked first, with every configured connector, before anything is started.
-    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()), seconds=seconds,
-                     concurrency=concurrency, alpha=alpha, accounts=accounts, skip_prep=skip_prep, runs_dir=runs,
-                     server_pids=server_pids)
+    plan = make_plan(settings, tuple(connectors.configured(settings, runs).values()),
+                     PlanOptions(seconds=seconds, concurrency=concurrency, alpha=alpha, accounts=accounts,
+                                 skip_prep=skip_prep, runs_dir=runs, server_pids=server_pids))
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     chosen = showcase.choose(settings, runs, systems, say=click.echo,
                              ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
     plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
-    outcome = runner.bench(plan, showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty()),
-                           show=lambda report: _show(report, as_json=False))
+    done = runner.bench(plan, entries(showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty())))
+    outcome = publish.bench(done, show=lambda report: _show(report, as_json=False))
     return _finish(outcome, as_json=False)
 
 
@@ -443,27 +465,27 @@ def demo(seconds, concurrency, alpha, systems, accounts, skip_prep, no_animation
 @click.option("--merge", is_flag=True,
               help="Merge the latency histograms of every run of each connector across the reports, and print "
                    "the merged distribution (exact: the histograms add bucket by bucket).")
-def report(report_paths, as_csv, merge) -> int:
+def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool) -> int:
     """Print reports' tables again (single runs or sweeps), or merge their histograms."""
     if as_csv and merge:
         raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
-    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any output
+    loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any output
     with _printing():
         if merge:
-            merged = {reports.printable(name): value
-                      for name, value in reports.merge_histograms([data for _, data in loaded]).items()}
+            merged = {table.printable(name): value
+                      for name, value in merge_histograms([data for _, data in loaded]).items()}
             _console().print(merged_table(merged, len(loaded)))
         elif as_csv:
             # The csv module quotes every field holding a comma, quote or line break: one row per run.
-            rows = [row for path, data in loaded for row in reports.rows(data, path)]
+            rows = [row for path, data in loaded for row in table.rows(data, path)]
             columns = list(dict.fromkeys(key for row in rows for key in row))
             writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
         else:
             for _, data in loaded:
-                shown = reports.for_display(data)
-                _console().print(sweep_table(shown) if reports.kind_of(data) == "sweep" else summary_table(shown))
+                shown = table.for_display(data)
+                _console().print(sweep_table(shown) if store.kind_of(data) == "sweep" else summary_table(shown))
     return 0
 
 
@@ -471,10 +493,10 @@ def report(report_paths, as_csv, merge) -> int:
 @click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path),
               help="Directory for the figures (default: plots/ beside each report).")
-def plot(report_paths, out) -> int:
+def plot(report_paths: tuple[Path, ...], out: Path | None) -> int:
     """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
     distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
-    loaded = [(path, reports.load(path)) for path in report_paths]  # every report read before any figure
+    loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any figure
     try:
         from loadbench.analysis import plots
     except ImportError as exc:
@@ -492,7 +514,7 @@ def plot(report_paths, out) -> int:
             raise ConfigError(f"report {path}: {exc}") from None
         with _printing():
             for figure in written:
-                click.echo(reports.printable(str(figure), markup=False))
+                click.echo(table.printable(str(figure), markup=False))
     return 0
 
 
@@ -510,7 +532,8 @@ def plot(report_paths, out) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON rows instead of the table.")
 @_ENV_FILE
 @_RUNS_DIR
-def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file, runs_dir) -> int:
+def compare(a: str | None, b: str | None, refs: tuple[str, str] | None, repo: Path, bench_args: str,
+            fail_on_regression: bool, as_json: bool, env_file: Path | None, runs_dir: Path | None) -> int:
     """Compare A and B, each a report file or a git sha (or ref) with results in runs/results.jsonl:
     TPS and latency percentiles side by side, % change, and whether it is beyond the noise."""
     from loadbench.analysis import compare as comparison
@@ -525,6 +548,7 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
 
         args = bench_refs.parse_bench_args(bench_args)
         a, b = (str(p) for p in bench_refs.bench_refs(repo, refs, args, runs, lambda line: click.echo(line, err=True)))
+    assert a is not None and b is not None  # checked above, or set from --refs
     side_a, side_b = comparison.resolve_both(a, b, runs)
     changes = comparison.compare(side_a, side_b)
     with _printing():
@@ -532,9 +556,9 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
             click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
                                   indent=1, allow_nan=False))
         else:
-            shown = [dataclasses.replace(c, point=reports.printable(c.point), connector=reports.printable(c.connector))
+            shown = [dataclasses.replace(c, point=table.printable(c.point), connector=table.printable(c.connector))
                      for c in changes]
-            _console().print(compare_table(shown, reports.printable(side_a.label), reports.printable(side_b.label)))
+            _console().print(compare_table(shown, table.printable(side_a.label), table.printable(side_b.label)))
     return 1 if fail_on_regression and comparison.regressed(changes) else 0
 
 
@@ -550,7 +574,7 @@ def compare(a, b, refs, repo, bench_args, fail_on_regression, as_json, env_file,
                    "connection per thread.")
 @_ENV_FILE
 @_RUNS_DIR
-def rpc_server(backend, host, port, threads, pool, env_file, runs_dir) -> int:
+def rpc_server(backend: str, host: str, port: int, threads: int, pool: int, env_file: Path | None, runs_dir: Path | None) -> int:
     """Serve the keynote-style JSON RPC (POST /rpc: transfer, seed, verify, health) over HTTP/1.1
     on a native Boost.Beast server, backed by SQLite or PostgreSQL, until Ctrl-C or SIGTERM. Point
     SQLITE_RPC_URL or PG_RPC_URL at the URL it prints to measure client -> app server -> database."""
@@ -573,12 +597,13 @@ def _services_runs(runs_dir: Path | None, env_file: Path | None) -> Path:
 
 
 _services_options = [
-    click.option("--runs-dir", type=click.Path(path_type=Path), help="Where the services' state lives (default runs)."),
+    click.option("--runs-dir", type=click.Path(path_type=Path),
+                 help=f"Where the services' state lives (default {defaults.DEFAULT_RUNS_DIR})."),
     click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
 ]
 
 
-def _with_services_options(fn):
+def _with_services_options(fn: _F) -> _F:
     for option in reversed(_services_options):
         fn = option(fn)
     return fn
@@ -587,7 +612,7 @@ def _with_services_options(fn):
 @services.command("up")
 @click.argument("name", type=click.Choice(list(connectors.local_services())))
 @_with_services_options
-def services_up(name, runs_dir, env_file) -> int:
+def services_up(name: str, runs_dir: Path | None, env_file: Path | None) -> int:
     """Start a local server (postgres: initdb + pg_ctl on a free loopback port); its connector uses it
     when its URL is not set."""
     where = connectors.local_services()[name].up(_services_runs(runs_dir, env_file))
@@ -598,7 +623,7 @@ def services_up(name, runs_dir, env_file) -> int:
 @services.command("down")
 @click.argument("name", type=click.Choice(list(connectors.local_services())))
 @_with_services_options
-def services_down(name, runs_dir, env_file) -> int:
+def services_down(name: str, runs_dir: Path | None, env_file: Path | None) -> int:
     """Stop the local server and delete its data."""
     stopped = connectors.local_services()[name].down(_services_runs(runs_dir, env_file))
     click.echo(f"{name}: stopped" if stopped else f"{name}: was not running")
@@ -607,7 +632,7 @@ def services_down(name, runs_dir, env_file) -> int:
 
 @services.command("status")
 @_with_services_options
-def services_status(runs_dir, env_file) -> int:
+def services_status(runs_dir: Path | None, env_file: Path | None) -> int:
     """Local services, and whether every configured connector can be reached (exit 0: all of
     them; 1: one is not reachable; 2: one is configured wrongly, e.g. a malformed URL)."""
     settings = Settings.load(env_file)
@@ -637,7 +662,7 @@ def services_status(runs_dir, env_file) -> int:
 @click.option("--hlog", "as_hlog", is_flag=True, required=True, help="Write an HdrHistogram interval log (.hlog).")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Output file (default: the report's name with .hlog; - for standard output).")
-def export(report_path, as_hlog, out) -> int:
+def export(report_path: Path, as_hlog: bool, out: Path | None) -> int:
     """Export a report's latency histograms for other tools."""
     if out is not None and str(out) == "-":  # the usual spelling of stdout, never a file named "-"
         text = hlog.render(reports.load(report_path))
@@ -646,19 +671,19 @@ def export(report_path, as_hlog, out) -> int:
         return 0
     target = out or report_path.with_suffix(".hlog")
     outputs.check_file(target, "export file")  # before reading: a place that cannot take it is bad input
-    report = reports.load(report_path)
+    report = store.load(report_path)
     try:
         hlog.export(report, target)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {outputs.reason(exc)}") from None
     with _printing():
-        click.echo(f"wrote {reports.printable(str(target), markup=False)}")
+        click.echo(f"wrote {table.printable(str(target), markup=False)}")
     return 0
 
 
-def _describe(check: dict) -> str:
+def _describe(check: dict[str, Any]) -> str:
     if "error" in check:
-        return check["error"]
+        return str(check["error"])
     if "checks" in check:
         failed = [c for c in check["checks"] if not c["passed"]]
         return "; ".join(f"{c['name']}: got {c['actual']}, expected {c['expected']}" for c in failed) or "passed"
@@ -666,12 +691,12 @@ def _describe(check: dict) -> str:
             f"{check['negative_balances']} negative")
 
 
-def _label(entry: dict) -> str:
+def _label(entry: dict[str, Any]) -> str:
     preset = entry.get("configuration_id")
     return f"{entry['name']} {preset}" if preset else entry["name"]
 
 
-def _terminate(signum, frame) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> None:
     # SIGTERM (kill, a CI timeout) ends a run the way Ctrl-C does: window closed, report written.
     raise KeyboardInterrupt
 

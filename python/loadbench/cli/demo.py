@@ -13,9 +13,9 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from loadbench import connectors
@@ -108,15 +108,17 @@ class BarsDisplay(CallbackLive):
     def __init__(self, plan: RunPlan, animate: bool, console: Console | None = None):
         super().__init__(console or Console(), enabled=animate)
         self.plan = plan
-        self.rows = {s.name: {"phase": "waiting", "tps": 0.0, "p99_ms": None} for s in plan.connectors}
+        self.rows: dict[str, dict[str, Any]] = {s.name: {"phase": "waiting", "tps": 0.0, "p99_ms": None}
+                                                for s in plan.connectors}
         self._said_second: dict[str, int] = {}
 
     def _render(self) -> Table:
         scale = max((r["tps"] for r in self.rows.values()), default=0.0)
         table = Table(title=f"alpha {self.plan.alpha:g}, {self.plan.concurrency} workers, {self.plan.seconds:g} s",
                       title_justify="left", box=None)
-        for column, justify in (("system", "left"), ("phase", "left"), ("TPS", "left"), ("", "right"),
-                                ("p99 ms", "right")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("system", "left"), ("phase", "left"), ("TPS", "left"), ("", "right"), ("p99 ms", "right"))
+        for column, justify in columns:
             table.add_column(column, justify=justify, min_width=BAR_WIDTH if column == "TPS" else None)
         for name, r in self.rows.items():
             table.add_row(name, r["phase"], f"[green]{bar(r['tps'], scale)}[/]", f"{r['tps']:,.0f}" if r["tps"] else "",
@@ -132,7 +134,7 @@ class BarsDisplay(CallbackLive):
         self.redraw()
         self._say(f"{spec.name}: {phase}")
 
-    def progress(self, spec: ConnectorSpec, p: dict) -> None:
+    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None:
         row = self.rows[spec.name]
         row["phase"] = p["phase"]
         if p["phase"] == "measuring" and p["committed"]:
@@ -143,7 +145,7 @@ class BarsDisplay(CallbackLive):
                 self._say(f"{spec.name}: {second} s: {row['tps']:,.0f} TPS, p99 {fmt_ms(row['p99_ms'])} ms")
         self.redraw()
 
-    def finished(self, spec: ConnectorSpec, entry: dict) -> None:
+    def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None:
         row = self.rows[spec.name]
         if entry["status"] == "failed":
             row.update(phase="failed", tps=0.0, p99_ms=None)

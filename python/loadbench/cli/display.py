@@ -4,14 +4,18 @@ stderr is a terminal) and a table per run at the end."""
 from __future__ import annotations
 
 import sys
+from typing import Any, Callable, Protocol
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 
 from loadbench.connectors.spec import ConnectorSpec
-from loadbench.report import build as reports
+from loadbench.report.build import entry_of
+from loadbench.report.table import entry_label
 from loadbench.run.config import RunPlan
+from loadbench.run.results import ConnectorRun
+from loadbench.run.runner import Display
 
 
 def fmt_ms(ms: float) -> str:
@@ -20,6 +24,46 @@ def fmt_ms(ms: float) -> str:
     if ms >= 1:
         return f"{ms:.2f}"
     return f"{ms:.3f}"
+
+
+class EntryDisplay(Protocol):
+    """A display that shows each finished connector by its report entry (:class:`LiveDisplay`, the
+    demo's bars); :func:`entries` makes it a runner's :class:`~loadbench.run.runner.Display`."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> object: ...
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None: ...
+
+    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None: ...
+
+    def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None: ...
+
+
+class _Entries:
+    def __init__(self, display: EntryDisplay):
+        self._display = display
+
+    def __enter__(self) -> object:
+        return self._display.__enter__()
+
+    def __exit__(self, *exc: object) -> object:
+        return self._display.__exit__(*exc)
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None:
+        self._display.phase(spec, phase)
+
+    def progress(self, spec: ConnectorSpec, progress: dict[str, Any]) -> None:
+        self._display.progress(spec, progress)
+
+    def finished(self, spec: ConnectorSpec, run: ConnectorRun) -> None:
+        self._display.finished(spec, entry_of(run))
+
+
+def entries(display: EntryDisplay) -> Display:
+    """``display`` as the runner's display: each finished run shown as its report entry."""
+    return _Entries(display)
 
 
 class CallbackLive:
@@ -35,13 +79,13 @@ class CallbackLive:
     def _render(self) -> Table:
         raise NotImplementedError
 
-    def __enter__(self):
+    def __enter__(self) -> CallbackLive:
         if self.live_enabled:
             self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
             self._live.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.update(self._render())
             self._live.__exit__(*exc)  # draws it a last time
@@ -63,8 +107,10 @@ class LiveDisplay(CallbackLive):
 
     def _render(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
-        for column, justify in (("connector", "left"), ("phase", "left"), ("elapsed", "right"),
-                                ("TPS (last s)", "right"), ("p99 ms (last s)", "right")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("connector", "left"), ("phase", "left"), ("elapsed", "right"), ("TPS (last s)", "right"),
+            ("p99 ms (last s)", "right"))
+        for column, justify in columns:
             table.add_column(column, justify=justify)
         for row in self.rows.values():
             table.add_row(*row)
@@ -82,7 +128,7 @@ class LiveDisplay(CallbackLive):
         self._update(spec, phase)
         self._say(f"{spec.label}: {phase}")
 
-    def progress(self, spec: ConnectorSpec, p: dict) -> None:
+    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None:
         total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
         elapsed = ""
         if p["phase"] in ("warmup", "measuring"):
@@ -93,7 +139,7 @@ class LiveDisplay(CallbackLive):
         p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
         self._update(spec, p["phase"], elapsed, tps, p99)
 
-    def finished(self, spec: ConnectorSpec, entry: dict) -> None:
+    def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None:
         if entry["status"] == "failed":
             self._update(spec, "failed")
             # A connector that ran and failed by the rule: its error line names it already.
@@ -105,7 +151,7 @@ class LiveDisplay(CallbackLive):
                   + (f" at concurrency {entry['sessions']}" if self.plan.concurrency_levels else ""))
 
 
-def schedule_lines(report: dict) -> list[str]:
+def schedule_lines(report: dict[str, Any]) -> list[str]:
     """Open loop: per connector, the rate asked for and achieved, and how late operations started."""
     lines = []
     for e in report["connectors"]:
@@ -126,7 +172,7 @@ def schedule_lines(report: dict) -> list[str]:
     return lines
 
 
-def _usage(side: dict | None) -> str:
+def _usage(side: dict[str, Any] | None) -> str:
     """``CPU %, RSS`` of one side of a run's resources: "97% 45 MB"."""
     if side is None:
         return "-"
@@ -134,7 +180,7 @@ def _usage(side: dict | None) -> str:
     return f"{side['cpu_percent_mean']:,.0f}%\u00a0{side['rss_bytes_mean'] / 1e6:,.0f}\u00a0MB"
 
 
-def resource_cells(entry: dict) -> tuple[str, str]:
+def resource_cells(entry: dict[str, Any]) -> tuple[str, str]:
     """The harness and server cells of a measured entry (reports from before sampling: blank)."""
     resources = entry.get("resources")
     if resources is None:
@@ -144,7 +190,7 @@ def resource_cells(entry: dict) -> tuple[str, str]:
 
 
 
-def _title(report: dict) -> str:
+def _title(report: dict[str, Any]) -> str:
     p = report["parameters"]
     window = (f"{p['operations']:,} operations" if p["operations"] and p["seconds"] >= 86400
               else f"{p['seconds']:g} s (+{p['warmup_seconds']:g} s warmup)")
@@ -157,7 +203,7 @@ def _title(report: dict) -> str:
     return f"{report['test']}: {what}" + (" (interrupted)" if report["interrupted"] else "")
 
 
-def comparison_table(report: dict) -> Table:
+def comparison_table(report: dict[str, Any]) -> Table:
     """The write test's comparison: committed writes per second per preset (rows) and concurrency
     level (columns), with the failed writes beside them."""
     levels = report["parameters"].get("concurrency_levels") or [report["parameters"]["concurrency"]]
@@ -178,7 +224,7 @@ def comparison_table(report: dict) -> Table:
     return table
 
 
-def no_per_second_statistics(entry: dict) -> bool:
+def no_per_second_statistics(entry: dict[str, Any]) -> bool:
     """A measured entry whose window had no full second (``series.tps_mean`` null): its TPS is
     committed / a window under a second, with no per-second spread to judge it by."""
     return "series" in entry and entry["series"]["tps_mean"] is None
@@ -187,7 +233,7 @@ def no_per_second_statistics(entry: dict) -> bool:
 SHORT_WINDOW_NOTE = "* measured window under 1 s: no per-second statistics (tps_mean, tps_stddev null)"
 
 
-def summary_table(report: dict) -> Table:
+def summary_table(report: dict[str, Any]) -> Table:
     """The final table of a report: one row per connector (and configuration, and level)."""
     short = any(no_per_second_statistics(e) for e in report["connectors"])
     caption = _RESOURCES_CAPTION + ("\n" + SHORT_WINDOW_NOTE if short else "")
@@ -198,7 +244,7 @@ def summary_table(report: dict) -> Table:
         table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
     for e in report["connectors"]:
         if "latency" not in e:  # it could not run
-            table.add_row(reports.entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            table.add_row(entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
             continue
         lat = e["latency"]
         v = e["verification"]
@@ -206,7 +252,7 @@ def summary_table(report: dict) -> Table:
         # the failure rule with its money intact is "FAILED" in its own cell (the line after the
         # table says why), "passed" here.
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
-        label = reports.entry_label(e, report) + (" FAILED" if e["status"] == "failed" else "")
+        label = entry_label(e, report) + (" FAILED" if e["status"] == "failed" else "")
         timed = lat["count"] > 0  # all failed: no latency to show (failed operations are not timed)
         latencies = [fmt_ms(lat[k]) if timed else "-" for k in ("p50", "p95", "p99", "p99.9", "max")]
         table.add_row(
@@ -221,13 +267,13 @@ def summary_table(report: dict) -> Table:
 _RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"
 
 
-def _spread(s: dict | None, fmt) -> str:
+def _spread(s: dict[str, Any] | None, fmt: Callable[[float], str]) -> str:
     if s is None:
         return "-"
     return fmt(s["mean"]) + (f" ± {fmt(s['stddev'])}" if s["stddev"] is not None else "")
 
 
-def sweep_table(report: dict) -> Table:
+def sweep_table(report: dict[str, Any]) -> Table:
     """The final table of a sweep: one row per point and connector, means (± standard deviation
     over the iterations)."""
     sweep = report["sweep"]
@@ -258,7 +304,7 @@ def _metric_value(metric: str, value: float | None) -> str:
     return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
 
 
-def compare_table(changes: list, a_label: str, b_label: str) -> Table:
+def compare_table(changes: list[Any], a_label: str, b_label: str) -> Table:
     """``loadbench compare``'s table: one row per point, connector and metric (see compare.py)."""
     table = Table(title=f"A = {a_label}\nB = {b_label}", title_justify="left",
                   caption="BETTER/WORSE: |Welch t| >= 3 on the per-second values (or iterations); "
@@ -278,7 +324,7 @@ def compare_table(changes: list, a_label: str, b_label: str) -> Table:
     return table
 
 
-def merged_table(merged: dict, reports_read: int) -> Table:
+def merged_table(merged: dict[str, Any], reports_read: int) -> Table:
     """Latency of each connector over every run in several reports, from their merged histograms."""
     table = Table(title=f"latency merged over {reports_read} report(s), ms", title_justify="left")
     for c in ("connector", "runs", "operations", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"):

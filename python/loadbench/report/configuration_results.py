@@ -18,24 +18,26 @@ from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
-from loadbench.report.build import write_atomic
+from loadbench.report.store import write_atomic
 
 
 @lru_cache(maxsize=1)
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     text = resources.files("loadbench.report").joinpath("schema/results-v1.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    doc: dict[str, Any] = json.loads(text)
+    return doc
 
 
-def validate(doc: dict) -> None:
+def validate(doc: dict[str, Any]) -> None:
     """Raises jsonschema.ValidationError when ``doc`` does not follow the results schema."""
     jsonschema.validate(doc, schema())
 
 
-def configuration_ids(report: dict) -> dict[tuple[str, str], str]:
+def configuration_ids(report: dict[str, Any]) -> dict[tuple[str, str], str]:
     """(connector, preset) -> the results file's id: the preset, or connector-preset where one preset
     ran on several connectors."""
     pairs = {(e["name"], e.get("configuration_id") or e["name"]) for e in report["connectors"]}
@@ -43,11 +45,11 @@ def configuration_ids(report: dict) -> dict[tuple[str, str], str]:
     return {pair: pair[1] if connectors_per_preset[pair[1]] == 1 else f"{pair[0]}-{pair[1]}" for pair in pairs}
 
 
-def build(report: dict) -> dict[str, dict]:
+def build(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The results documents of a write report, by configuration id."""
     ids = configuration_ids(report)
     total = report["parameters"]["operations"]
-    docs: dict[str, dict] = {}
+    docs: dict[str, dict[str, Any]] = {}
     for entry in report["connectors"]:
         config_id = ids[(entry["name"], entry.get("configuration_id") or entry["name"])]
         doc = docs.setdefault(config_id, {
@@ -86,7 +88,7 @@ def build(report: dict) -> dict[str, dict]:
     return docs
 
 
-def write_all(report: dict, results_dir: Path) -> tuple[Path, ...]:
+def write_all(report: dict[str, Any], results_dir: Path) -> tuple[Path, ...]:
     """Validates and writes every results file of the report (atomically); returns their paths."""
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -98,8 +100,8 @@ def write_all(report: dict, results_dir: Path) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def load(path: Path) -> dict:
+def load(path: Path) -> dict[str, Any]:
     """Reads and validates one results file."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
     validate(doc)
     return doc

@@ -12,16 +12,20 @@ iterations' own figures (``source: "iterations"``), which is the better measure 
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
-from loadbench.report import build as reports
+from loadbench.report import series
+from loadbench.report.table import entry_label
 
 METRICS = ("tps", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms")
 # The metrics whose per-second values the report holds (series.points), so that have a noise.
 PER_SECOND = ("tps", "p50_ms", "p95_ms", "p99_ms")
 HIGHER_IS_BETTER = {"tps"}
+# What a sweep point's summary gives the spread of, per connector.
+SUMMARY_KEYS = (*METRICS, "harness_cpu_percent", "server_cpu_percent")
 
 
-def spread(values: list[float]) -> dict:
+def spread(values: list[float]) -> dict[str, Any]:
     """Mean, sample standard deviation (None for one value), min and max."""
     return {
         "mean": statistics.fmean(values),
@@ -31,7 +35,7 @@ def spread(values: list[float]) -> dict:
     }
 
 
-def _noise(source: str, samples: dict[str, list[float]]) -> dict:
+def _noise(source: str, samples: dict[str, list[float]]) -> dict[str, Any]:
     return {
         "source": source,
         "n": min(len(v) for v in samples.values()),
@@ -40,15 +44,16 @@ def _noise(source: str, samples: dict[str, list[float]]) -> dict:
     }
 
 
-def of_entry(entry: dict, name: str | None = None) -> dict:
+def of_entry(entry: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """The headline of one connector entry of a report, under ``name`` (default: the entry's)."""
     name = name or entry["name"]
     if entry["status"] == "failed":
         return {"name": name, "status": "failed", "error": entry["error"]}
     lat = entry["latency"]
     resources = entry.get("resources")
-    full = reports.full_seconds(entry["series"]["points"])
-    per_second = {m: [p["committed"] / p["duration_s"] if m == "tps" else p[m] for p in full] for m in PER_SECOND}
+    points = entry["series"]["points"]
+    per_second = {m: series.full_second_tps(points) if m == "tps" else [p[m] for p in series.full_seconds(points)]
+                  for m in PER_SECOND}
     return {
         "name": name,
         "status": entry["status"],
@@ -66,26 +71,26 @@ def of_entry(entry: dict, name: str | None = None) -> dict:
     }
 
 
-def of_summary(row: dict, entries: list[dict]) -> dict:
+def of_summary(row: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
     """The headline of one connector at a sweep point, from the point's summary ``row`` (see
-    :func:`loadbench.run.sweeps.summarize`) and its ``entries`` over the iterations: the means, with the
+    :func:`loadbench.report.build.summarize`) and its ``entries`` over the iterations: the means, with the
     iterations' spread as noise when two or more measured, else the one run's own headline."""
     measured = [e for e in entries if e["status"] != "failed"]
     if row["runs"] < 2:
         return of_entry(measured[0] if measured else entries[-1])
     head = {"name": row["name"], "status": "ok" if all(e["status"] == "ok" for e in measured) else "verification_failed",
             "runs": row["runs"], "significant_figures": measured[0]["histogram"]["significant_figures"]}
-    for key in (*METRICS, "harness_cpu_percent", "server_cpu_percent"):
+    for key in SUMMARY_KEYS:
         head[key] = row[key]["mean"] if row[key] is not None else None
     head["noise"] = {"source": "iterations", "n": row["runs"], "mean": {m: row[m]["mean"] for m in PER_SECOND},
                      "stddev": {m: row[m]["stddev"] for m in PER_SECOND}}
     return head
 
 
-def points(report: dict) -> list[dict]:
+def points(report: dict[str, Any]) -> list[dict[str, Any]]:
     """``[{"values": {variable: value}, "connectors": [headline, ...]}]`` for any report."""
     if report.get("kind") != "sweep":
-        return [{"values": {}, "connectors": [of_entry(e, reports.entry_label(e, report)) for e in report["connectors"]]}]
+        return [{"values": {}, "connectors": [of_entry(e, entry_label(e, report)) for e in report["connectors"]]}]
     return [
         {
             "values": point["values"],

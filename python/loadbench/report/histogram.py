@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 # The largest layout a report may declare: values up to 2^53 ns (104 days), exact as doubles. The
 # core records up to 3.6 * 10^12 ns (an hour); this bounds what a crafted file can make us allocate.
@@ -81,7 +82,7 @@ class Histogram:
     sum_ns: float = 0.0  # exact mean * count, for merged means
 
     @classmethod
-    def from_report(cls, stored: dict) -> "Histogram":
+    def from_report(cls, stored: dict[str, Any]) -> "Histogram":
         """From a connector entry's ``histogram`` section."""
         layout = Layout(stored["significant_figures"], stored["highest_trackable_ns"])
         counts = {int(v): int(c) for v, c in stored["buckets"]}
@@ -137,7 +138,7 @@ class Histogram:
         return xs, ys
 
 
-def check_stored(stored: dict) -> str | None:
+def check_stored(stored: dict[str, Any]) -> str | None:
     """What is wrong with a stored histogram (a report's ``histogram`` section, already valid
     against the schema), or None: a layout beyond :data:`MAX_HIGHEST_TRACKABLE_NS`, more buckets
     than the layout has, a bucket value that is not the lowest value of a bucket in range, values not

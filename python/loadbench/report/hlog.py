@@ -18,11 +18,13 @@ Java reader splits on spaces, so a label from a report passed around can add no 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
 from loadbench import outputs
-from loadbench.report import build as reports
+from loadbench.report import store
+from loadbench.report.table import entry_label
 
 LOG_FORMAT_VERSION = "1.3"
 MAX_VALUE_UNIT_RATIO = 1e6  # ns -> ms, the tools' default
@@ -45,27 +47,27 @@ def tag(label: str) -> str:
     return "".join(out)
 
 
-def to_hdr(stored: dict) -> HdrHistogram:
+def to_hdr(stored: dict[str, Any]) -> HdrHistogram:
     """A report's stored histogram (checked by :func:`loadbench.report.histogram.check_stored`, as
-    :func:`loadbench.report.build.load` does) as an HdrHistogram with the same layout and counts."""
+    :func:`loadbench.report.store.load` does) as an HdrHistogram with the same layout and counts."""
     h = HdrHistogram(1, stored["highest_trackable_ns"], stored["significant_figures"])
     for value, count in stored["buckets"]:
         h.record_value(value, count)
     return h
 
 
-def _interval_line(label: str, start_s: float, length_s: float, stored: dict) -> str:
+def _interval_line(label: str, start_s: float, length_s: float, stored: dict[str, Any]) -> str:
     encoded = to_hdr(stored).encode().decode("ascii")
     return f"Tag={label},{start_s:.3f},{length_s:.3f},{stored['max_ns'] / MAX_VALUE_UNIT_RATIO:.3f},{encoded}\n"
 
 
-def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
+def _runs(report: dict[str, Any]) -> list[tuple[str, dict[str, Any], float, float]]:
     """Every measured connector run as (label, entry, start of the window in seconds since the
     epoch, length in seconds), in the order they ran."""
-    if reports.kind_of(report) == "bench":
-        located = [(reports.entry_label(e, report), e, report["started_at"]) for e in report["connectors"]]
+    if store.kind_of(report) == "bench":
+        located = [(entry_label(e, report), e, report["started_at"]) for e in report["connectors"]]
     else:
-        located = [(" ".join([reports.entry_label(e, report), *(f"{k}={v:g}" for k, v in point["values"].items()),
+        located = [(" ".join([entry_label(e, report), *(f"{k}={v:g}" for k, v in point["values"].items()),
                               f"i{i + 1}"]), e, iteration["started_at"])
                    for point in report["points"] for i, iteration in enumerate(point["iterations"])
                    for e in iteration["connectors"]]
@@ -74,18 +76,18 @@ def _runs(report: dict) -> list[tuple[str, dict, float, float]]:
         if entry["status"] == "failed" or entry["histogram"]["count"] == 0:
             continue
         if "window_start" in entry and "window_end" in entry:
-            start = reports.parse_timestamp(entry["window_start"]).timestamp()
-            length = reports.parse_timestamp(entry["window_end"]).timestamp() - start
+            start = store.parse_timestamp(entry["window_start"]).timestamp()
+            length = store.parse_timestamp(entry["window_end"]).timestamp() - start
         else:  # older reports: the window opened after the warmup; each connector's own start is unknown
-            start = reports.parse_timestamp(began).timestamp() + entry["warmup_seconds"]
+            start = store.parse_timestamp(began).timestamp() + entry["warmup_seconds"]
             length = entry["measured_seconds"]
         found.append((label, entry, start, length))
     return found
 
 
-def render(report: dict) -> str:
+def render(report: dict[str, Any]) -> str:
     """The .hlog text of one report (single run or sweep)."""
-    started = reports.parse_timestamp(report["started_at"])
+    started = store.parse_timestamp(report["started_at"])
     found = _runs(report)
     # Interval times are seconds after the base time, which the format writes unsigned: the base is
     # the report's start, or an earlier window's if the wall clock stepped back meanwhile.
@@ -106,7 +108,7 @@ def render(report: dict) -> str:
     return "".join(lines)
 
 
-def export(report: dict, path: Path) -> Path:
+def export(report: dict[str, Any], path: Path) -> Path:
     """Writes the .hlog of ``report`` to ``path`` whole or not at all; raises OSError."""
     outputs.replace(path, render(report).encode("ascii"))
     return path

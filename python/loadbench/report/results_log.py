@@ -25,10 +25,9 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, cast
 
-from loadbench.report import build as reports
-from loadbench.report import headlines, untrusted
+from loadbench.report import headlines, store, untrusted
 
 FILE_NAME = "results.jsonl"
 
@@ -42,7 +41,7 @@ def git_output(args: list[str], cwd: Path | None = None) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def git_state(cwd: Path | None = None) -> dict | None:
+def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
     """``{sha, branch, dirty}`` of the git working tree at ``cwd`` (default: the current directory),
     or None outside one. ``branch`` is None on a detached HEAD."""
     sha = git_output(["rev-parse", "HEAD"], cwd)
@@ -53,11 +52,11 @@ def git_state(cwd: Path | None = None) -> dict | None:
     return {"sha": sha, "branch": None if branch in (None, "HEAD") else branch, "dirty": bool(status)}
 
 
-def line_for(report: dict, report_path: Path, git: dict | None) -> dict:
+def line_for(report: dict[str, Any], report_path: Path, git: dict[str, Any] | None) -> dict[str, Any]:
     """What results.jsonl keeps of one report."""
     sweep = report.get("kind") == "sweep"
     return {
-        "timestamp": reports.timestamp(datetime.now(timezone.utc)),
+        "timestamp": store.timestamp(datetime.now(timezone.utc)),
         "git": git,
         "kind": "sweep" if sweep else "bench",
         "test": report["test"],
@@ -68,7 +67,7 @@ def line_for(report: dict, report_path: Path, git: dict | None) -> dict:
     }
 
 
-def append(runs_dir: Path, report: dict, report_path: Path, git: dict | None | bool = True) -> Path:
+def append(runs_dir: Path, report: dict[str, Any], report_path: Path, git: dict[str, Any] | None | bool = True) -> Path:
     """Appends the line of ``report`` to ``runs_dir/results.jsonl`` (see the module's docstring);
     ``git=True`` reads the state of the current directory's checkout. Raises OSError when the line
     could not be written whole (the file is then as it was)."""
@@ -148,7 +147,7 @@ def _warn(message: str) -> None:
     print(f"loadbench: warning: {message}", file=sys.stderr)
 
 
-def _lines(f, limit: int) -> Iterator[bytes | None]:
+def _lines(f: BinaryIO, limit: int) -> Iterator[bytes | None]:
     """The lines of a binary file, each at most ``limit`` bytes; None for a longer one (its rest is
     read and dropped in pieces, so memory stays bounded)."""
     while True:
@@ -165,7 +164,7 @@ def _lines(f, limit: int) -> Iterator[bytes | None]:
         yield raw
 
 
-def read(path: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
+def read(path: Path, warn: Callable[[str], None] = _warn) -> list[dict[str, Any]]:
     """Every results line that parses, in file order; the others (torn, not JSON, beyond the limits
     of :mod:`loadbench.report.untrusted`) are skipped with a warning naming the line. A file that exists
     but cannot be read is a ConfigError."""
@@ -194,7 +193,7 @@ def read(path: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
                 if check_line(line) is not None:
                     warn(f"{path}:{number}: not a results line, skipped")
                     continue
-                lines.append(line)
+                lines.append(cast(dict[str, Any], line))  # check_line passed: a results line
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     return lines

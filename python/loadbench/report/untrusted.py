@@ -134,8 +134,8 @@ _BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusive
 def _same(a: Any, b: Any) -> bool:
     """JSON equality as jsonschema has it: true is not 1."""
     if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
+        return type(a) is type(b) and bool(a == b)
+    return bool(a == b)
 
 
 class _Unsupported(Exception):
@@ -235,7 +235,8 @@ class _Generator:
         source = "def ok(v0):\n" + "\n".join(self.lines) + "\n"
         namespace = {"K": self.constants, "_same": _same, "_MISSING": object()}
         exec(compile(source, "<item schema>", "exec"), namespace)  # source built above from the schema, not input
-        return namespace["ok"]
+        ok: Callable[[Any], bool] = namespace["ok"]  # type: ignore[assignment]
+        return ok
 
 
 def _pointer(doc: Any, fragment: str) -> Any:
@@ -246,7 +247,7 @@ def _pointer(doc: Any, fragment: str) -> Any:
     return node
 
 
-def fast_validator(validator_class: type, docs: dict[str, dict], kind: str) -> jsonschema.protocols.Validator:
+def fast_validator(validator_class: Any, docs: dict[str, dict[str, Any]], kind: str) -> jsonschema.protocols.Validator:
     """A validator for ``docs[kind]`` (schemas by name, each with its ``$id``) whose ``items``
     keyword first checks a long array with a function generated from the item schema; only an item
     that function refuses goes through jsonschema, which then gives the error (or, should the two
@@ -254,11 +255,11 @@ def fast_validator(validator_class: type, docs: dict[str, dict], kind: str) -> j
     by_id = {doc["$id"]: doc for doc in docs.values()}
     compiled: dict[int, Callable[[Any], bool] | None] = {}
 
-    def walk(node: Any, root: dict) -> None:
+    def walk(node: Any, root: dict[str, Any]) -> None:
         if isinstance(node, dict):
             items = node.get("items")
             if isinstance(items, dict) and id(items) not in compiled:
-                def resolve(ref: str, root=root) -> Any:
+                def resolve(ref: str, root: dict[str, Any] = root) -> Any:
                     base, _, fragment = ref.partition("#")
                     return _pointer(by_id[base] if base else root, fragment)
                 try:
@@ -275,7 +276,7 @@ def fast_validator(validator_class: type, docs: dict[str, dict], kind: str) -> j
         walk(doc, doc)
     standard_items = validator_class.VALIDATORS["items"]
 
-    def items(validator, items_schema, instance, schema) -> Iterator[jsonschema.ValidationError]:
+    def items(validator: Any, items_schema: Any, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
         ok = compiled.get(id(items_schema))
         if ok is None or not isinstance(instance, list) or len(instance) < FAST_ITEMS_FROM:
             yield from standard_items(validator, items_schema, instance, schema)

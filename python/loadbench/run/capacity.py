@@ -23,6 +23,7 @@ import dataclasses
 import os
 import resource
 from pathlib import Path
+from typing import Any
 
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
@@ -47,7 +48,7 @@ def check(plan: RunPlan) -> None:
             raise ConfigError(f"{spec.name}: {flag} {problem}")
 
 
-def shortfall(needs: dict, spec: ConnectorSpec | None = None) -> str | None:
+def shortfall(needs: dict[str, Any], spec: ConnectorSpec | None = None) -> str | None:
     """What does not fit, as the end of a sentence ("needs about ... but ..."), or None. Memory
     first, then threads, then descriptors: the order in which they are hard to raise."""
     what = f"per {spec.label} session" if spec is not None else "per session"

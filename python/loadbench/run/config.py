@@ -11,7 +11,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import psutil
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 TESTS = ("test-1", "write")
 ARRIVALS = ("poisson", "regular")
+DEFAULT_ARRIVAL = "poisson"
+DEFAULT_RUNS_DIR = "runs"
+DEFAULT_RESULTS_DIR = "results"
 
 DEFAULT_SECONDS = 10.0
 # The shortest measured window --seconds may ask for. Below it the window is comparable to the time
@@ -102,13 +105,13 @@ class RunPlan:
     # same data may have taken: this run's sequences continue after them. Set per run by the runner.
     sequence_offsets: Mapping[int, int] = field(default_factory=dict)
 
-    def core_scenario(self, connector: ConnectorSpec) -> dict:
+    def core_scenario(self, connector: ConnectorSpec) -> dict[str, Any]:
         """The core's scenario dict for one connector (a file scenario depends on its dialect)."""
         if self.scenario is None or connector.dialect is None:
             return self.scenario_dict()
         return self.scenario.core_dict(connector.dialect, self.pools, self.sequence_offsets)
 
-    def scenario_dict(self) -> dict:
+    def scenario_dict(self) -> dict[str, Any]:
         return {
             "name": self.test,
             "accounts": self.accounts,
@@ -118,7 +121,7 @@ class RunPlan:
             "scatter": self.scatter,
         }
 
-    def core_config(self, connector: ConnectorSpec) -> dict:
+    def core_config(self, connector: ConnectorSpec) -> dict[str, Any]:
         """The engine's config for one connector: --concurrency connections, each with its sessions."""
         return {
             "concurrency": self.concurrency * connector.sessions_per_connection,
@@ -136,7 +139,7 @@ class RunPlan:
             "max_lag_s": self.max_lag,
         }
 
-    def parameters(self) -> dict:
+    def parameters(self) -> dict[str, Any]:
         """The plan as the report records it (test-1's own parameters are kept, at their defaults,
         for other scenarios, so readers of older reports find every field)."""
         params = {
@@ -207,43 +210,54 @@ def check_server_pids(pids: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(pids)
 
 
-def make_plan(
-    settings: Settings,
-    connectors: tuple[ConnectorSpec, ...],
-    *,
-    test: str = "test-1",
-    seconds: float | None = None,
-    warmup: float | None = None,
-    concurrency: int | None = None,
-    alpha: float | None = None,
-    accounts: int | None = None,
-    initial_balance: int | None = None,
-    seed: int | None = None,
-    max_tries: int | None = None,
-    op_timeout: float | None = None,
-    operations: int | None = None,
-    threads: int | None = None,
-    open_parallelism: int | None = None,
-    rate: float | None = None,
-    arrival: str | None = None,
-    max_lag: float | None = None,
-    scatter: bool = False,
-    skip_prep: bool = False,
-    verify: bool | None = None,
-    runs_dir: Path | None = None,
-    server_pids: tuple[int, ...] = (),
-    set_vars: Mapping[str, int] | None = None,
-    configs: str | None = None,
-    total_writes: int | None = None,
-    results_dir: Path | None = None,
-    max_failure_share: float | None = None,
-    skip_capacity_check: bool = False,
-) -> RunPlan:
-    """Validates flags (None = not given) against settings and defaults.
+@dataclass(frozen=True)
+class PlanOptions:
+    """A run's options as given (flags, or a caller's choice): None where not given, and
+    :func:`make_plan` applies the settings (env, ``.env``) and the defaults above. Times in s,
+    ``rate`` in operations/s, ``max_failure_share`` a fraction in [0, 1]; ``configs`` is the write
+    test's comma-separated concurrency levels as written."""
 
-    ``test`` is ``test-1`` (the built-in transfer), ``write`` (write.toml per concurrency level of
-    ``configs``, ``total_writes`` each) or a scenario file (a path, or a shipped file's name).
+    test: str = "test-1"
+    seconds: float | None = None
+    warmup: float | None = None
+    concurrency: int | None = None
+    alpha: float | None = None
+    accounts: int | None = None
+    initial_balance: int | None = None
+    seed: int | None = None
+    max_tries: int | None = None
+    op_timeout: float | None = None
+    operations: int | None = None
+    threads: int | None = None
+    open_parallelism: int | None = None
+    rate: float | None = None
+    arrival: str | None = None
+    max_lag: float | None = None
+    scatter: bool = False
+    skip_prep: bool = False
+    verify: bool | None = None
+    runs_dir: Path | None = None
+    server_pids: tuple[int, ...] = ()
+    set_vars: Mapping[str, int] | None = None
+    configs: str | None = None
+    total_writes: int | None = None
+    results_dir: Path | None = None
+    max_failure_share: float | None = None
+    skip_capacity_check: bool = False
+
+
+def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options: PlanOptions = PlanOptions()) -> RunPlan:
+    """Validates ``options`` against settings and defaults; a bad value is a one-line ConfigError.
+
+    ``options.test`` is ``test-1`` (the built-in transfer), ``write`` (write.toml per concurrency
+    level of ``configs``, ``total_writes`` each) or a scenario file (a path, or a shipped file's name).
     """
+    o = options
+    test, seconds, warmup, concurrency, alpha = o.test, o.seconds, o.warmup, o.concurrency, o.alpha
+    accounts, initial_balance, seed, max_tries, op_timeout = o.accounts, o.initial_balance, o.seed, o.max_tries, o.op_timeout
+    operations, threads, open_parallelism, rate, arrival = o.operations, o.threads, o.open_parallelism, o.rate, o.arrival
+    max_lag, scatter, verify, set_vars, configs = o.max_lag, o.scatter, o.verify, o.set_vars, o.configs
+    total_writes, max_failure_share = o.total_writes, o.max_failure_share
     from loadbench import connectors as registry
     from loadbench.scenarios import fake_pools
     from loadbench.scenarios import files as scenario_files
@@ -309,7 +323,7 @@ def make_plan(
     if rate > MAX_RATE:
         raise ConfigError(f"--rate must be at most {MAX_RATE:.0e} operations/s (one intended start per nanosecond, "
                           f"the resolution of the engine's clock), got {rate:g}")
-    arrival = arrival or "poisson"
+    arrival = arrival or DEFAULT_ARRIVAL
     if arrival not in ARRIVALS:
         raise ConfigError(f"--arrival must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
     max_lag = _finite("--max-lag", 0.0 if max_lag is None else max_lag)
@@ -362,17 +376,17 @@ def make_plan(
         arrival=arrival,
         max_lag=max_lag,
         scatter=scatter,
-        prep=not skip_prep,
+        prep=not o.skip_prep,
         verify=verify,
         connectors=connectors,
-        runs_dir=runs_dir if runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", "runs"),
-        server_pids=check_server_pids(server_pids),
+        runs_dir=o.runs_dir if o.runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", DEFAULT_RUNS_DIR),
+        server_pids=check_server_pids(o.server_pids),
         scenario=scenario,
         pools=pools,
         concurrency_levels=levels,
-        results_dir=results_dir,
+        results_dir=o.results_dir,
         max_failure_share=max_failure_share,
-        capacity_check=not skip_capacity_check,
+        capacity_check=not o.skip_capacity_check,
         expected_failures=WRITE_EXPECTED_FAILURES if test == "write" else (),
     )
 
@@ -384,6 +398,7 @@ def _write_levels(configs: str | None, total_writes: int | None, concurrency: in
         raise ConfigError("give --configs (the write test's concurrency levels) or --concurrency, not both")
     if operations is not None and total_writes is not None:
         raise ConfigError("give --total-writes or --operations, not both")
+    levels: tuple[int, ...]
     if configs is None:
         levels = (concurrency,) if concurrency is not None else DEFAULT_WRITE_LEVELS
     else:

@@ -17,7 +17,7 @@ abandoned. ``timeout_s`` gives verification the same bound after an interrupted 
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
@@ -26,10 +26,10 @@ from loadbench.run.config import RunPlan
 from loadbench.scenarios import files as scenario_files
 from loadbench.secrets import scrub
 
-ProgressCallback = Callable[[dict], None]
+ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-def _native_call(spec: ConnectorSpec, what: str, fn, *args):
+def _native_call(spec: ConnectorSpec, what: str, fn: Callable[..., Any], *args: Any) -> Any:
     """Calls into the core; its errors become one scrubbed line naming the connector: bad
     configuration (a wrong password, a malformed URL) as ConfigError, the rest as RunFailed."""
     try:
@@ -102,7 +102,7 @@ def teardown(plan: RunPlan, spec: ConnectorSpec, timeout_s: float | None = None)
 
 
 def verify(plan: RunPlan, spec: ConnectorSpec, committed: Mapping[str, int] | None = None,
-           uncounted: int = 0, timeout_s: float | None = None) -> dict | None:
+           uncounted: int = 0, timeout_s: float | None = None) -> dict[str, Any] | None:
     """The verification result (None when the connector keeps no data). For a scenario file,
     ``committed`` is what each operation committed since prep, and ``uncounted`` how many
     operations completed outside the measured windows (which may or may not have committed, so
@@ -119,7 +119,9 @@ def verify(plan: RunPlan, spec: ConnectorSpec, committed: Mapping[str, int] | No
         return remaining
 
     if plan.scenario is None:
-        return _native_call(spec, "verify", _core.verify, plan.scenario_dict(), spec.core_dict(), left())
+        verified: dict[str, Any] | None = _native_call(spec, "verify", _core.verify, plan.scenario_dict(),
+                                                       spec.core_dict(), left())
+        return verified
     if spec.dialect is None or not spec.dialect.runs_sql:
         return None
     scenario = plan.scenario
@@ -127,12 +129,13 @@ def verify(plan: RunPlan, spec: ConnectorSpec, committed: Mapping[str, int] | No
     checks = []
     for check in scenario.checks:
         actual = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.sql, left()))
-        entry = {"name": check.name, "actual": actual}
+        entry: dict[str, Any] = {"name": check.name, "actual": actual}
         if check.expect_sql is not None:
             expected = _scalar(_native_call(spec, "verify", _core.sql_query, spec.core_dict(), check.expect_sql,
                                             left()))
             entry.update(expected=expected, passed=actual == expected)
         else:
+            assert check.expect is not None  # a check has expect or expect_sql (the loader's rule)
             low, high = sorted(
                 scenario_files.evaluate_expectation(check.expect, scenario.vars, scenario.seeded(), counts)
                 for counts in (committed, {k: v + uncounted for k, v in committed.items()}))
@@ -160,21 +163,22 @@ def _scalar(rows: list[list[str | None]]) -> int | float | str | None:
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
-def resource_needs(plan: RunPlan, spec: ConnectorSpec) -> dict:
+def resource_needs(plan: RunPlan, spec: ConnectorSpec) -> dict[str, Any]:
     """What running ``plan`` on ``spec`` would take of the machine, from the real sizes of the
     engine's and the connector's structures (see ``_core.resource_needs``); connects to nothing."""
-    return _native_call(spec, "start", _core.resource_needs, plan.core_config(spec), plan.core_scenario(spec),
-                        spec.core_dict())
+    needs: dict[str, Any] = _native_call(spec, "start", _core.resource_needs, plan.core_config(spec),
+                                         plan.core_scenario(spec), spec.core_dict())
+    return needs
 
 
-def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> dict:
+def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Runs the load, blocking this thread, and returns the core's result dict (see ``_core.pyi``).
 
     ``on_progress`` is called about four times a second from the engine's monitor thread.
     Raises KeyboardInterrupt when Ctrl-C or SIGTERM called the run off while sessions were opening.
     """
     native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.core_scenario(spec), spec.core_dict())
-    result = native.run(on_progress)
+    result: dict[str, Any] = native.run(on_progress)
     if result["error"] and result["interrupted"]:
         raise KeyboardInterrupt  # Ctrl-C while the sessions were opening
     if result["error"]:

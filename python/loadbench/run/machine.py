@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import Any
 
 import psutil
 
@@ -21,7 +22,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe() -> dict:
+def describe() -> dict[str, Any]:
     return {
         "cpu_model": _cpu_model(),
         "physical_cores": psutil.cpu_count(logical=False),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import psutil
 
@@ -109,7 +109,7 @@ def _create_time_clock() -> float:
     could be off by up to a second."""
     try:
         with open("/proc/uptime", "rb") as f:
-            return psutil.boot_time() + float(f.read().split()[0])
+            return float(psutil.boot_time()) + float(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return time.time()
 
@@ -256,7 +256,7 @@ class ResourceSampler:
             group = ProcessGroup(server_roots, descendants=True)
             self.server = group if group.roots else None
         self.clock = clock
-        self.samples: list[dict] = []
+        self.samples: list[dict[str, Any]] = []
         self._t0 = self._last = 0.0
         self._phase = "opening"
         self._primed_after_open = False
@@ -276,7 +276,7 @@ class ResourceSampler:
         if self.server is not None:
             self._server_roots_noted = list(self.server.roots)
 
-    def on_progress(self, progress: dict) -> None:
+    def on_progress(self, progress: dict[str, Any]) -> None:
         self._phase = progress["phase"]
         now = self.clock()
         reconnects = progress.get("reconnects", 0)
@@ -319,7 +319,7 @@ class ResourceSampler:
         self.samples.append(sample)
         self._last = now
 
-    def finish(self) -> dict:
+    def finish(self) -> dict[str, Any]:
         """The report's ``resources`` section: the samples and each side's averages."""
         now = self.clock()
         if not self.samples or now - self._last >= 0.2:
@@ -342,12 +342,12 @@ class ResourceSampler:
         return summary
 
 
-def _side(samples: list[dict], side: str, pids: list[int]) -> dict:
+def _side(samples: list[dict[str, Any]], side: str, pids: list[int]) -> dict[str, Any]:
     weights = [max(s["duration_s"], 1e-9) for s in samples]
     total = sum(weights)
 
     def mean(key: str) -> float:
-        return sum(w * s[key] for w, s in zip(weights, samples)) / total
+        return float(sum(w * s[key] for w, s in zip(weights, samples)) / total)
 
     return {
         "pids": pids,

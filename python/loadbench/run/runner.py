@@ -8,9 +8,13 @@ the current run early, skips the rest, and still writes the report (marked inter
 a run stops within about a second, and verification after an interrupted window gets
 VERIFY_AFTER_INTERRUPT_S before it is recorded as not checked.
 
-A display is anything with ``phase(spec, text)``, ``progress(spec, dict)``, ``finished(spec,
-entry)`` and a context manager's enter and exit (:class:`~loadbench.cli.display.LiveDisplay`, the
-demo's bars). Its ``progress`` is called on the engine's monitor thread.
+The runner measures and returns typed results (:mod:`loadbench.run.results`);
+:mod:`loadbench.report.build` turns them into the report, :mod:`loadbench.report.publish` shows,
+writes and records it.
+
+A display (:class:`Display`) hears each connector's phases, its progress (on the engine's monitor
+thread) and its finished run (:class:`~loadbench.cli.display.LiveDisplay`, the demo's bars, through
+:func:`loadbench.cli.display.entries`).
 
 The write test runs each connector (configuration preset) once per concurrency level on the same
 tables (prepped once, verified after every level, dropped at the end) and also writes one results
@@ -22,8 +26,8 @@ invocation used on that data store, and moves scenario sequences past every valu
 (or prep's seed rows) may have taken.
 
 A connector that ran but committed nothing, or failed too many of its operations, is a failed
-connector (:func:`loadbench.report.build.failure_of`): its entry keeps its figures, says why in
-``error`` and makes the command exit 1.
+connector (:func:`loadbench.report.build.failure_of`, applied when the report is built): its
+entry keeps its figures, says why in ``error`` and makes the command exit 1.
 """
 
 from __future__ import annotations
@@ -37,40 +41,41 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable
+from types import FrameType
+from typing import Any, Callable, Iterator, Protocol
 
 from loadbench import connectors
-from loadbench.errors import LoadbenchError, OutputError, RunFailed
-from loadbench.report import build as reports
-from loadbench.report import configuration_results as results
-from loadbench.report import results_log
+from loadbench.connectors.spec import ConnectorSpec
+from loadbench.errors import LoadbenchError, RunFailed
 from loadbench.run import capacity, machine, server_counters
 from loadbench.run import core as engine
 from loadbench.run import resources as resource_usage
 from loadbench.run.config import RunPlan
+from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, MeasuredRun, Measurement, Verification
 
-EXIT_INTERRUPTED = 130
 # After Ctrl-C or SIGTERM the command has 2 s to end: the run's stop takes up to 0.5 s, writing
 # the report 0.1-0.3 s (its validation, the fsync); verification gets this (and 0.1 s to be
 # cancelled), and is recorded as not checked if it needs longer.
 VERIFY_AFTER_INTERRUPT_S = 0.3
 
 
-@dataclass
-class BenchOutcome:
-    report: dict
-    path: Path
-    results_paths: tuple[Path, ...] = ()
+class Display(Protocol):
+    """What the runner tells as it goes: a connector's phase (``"prep"``, ``"opening"`` ...), its
+    progress (the core's progress dict, on the engine's monitor thread) and its finished run. Used
+    as a context manager around the whole measurement."""
 
-    @property
-    def exit_code(self) -> int:
-        if self.report["interrupted"]:
-            return EXIT_INTERRUPTED
-        return 0 if self.report["status"] == "ok" else 1
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> object: ...
+
+    def phase(self, spec: ConnectorSpec, phase: str) -> None: ...
+
+    def progress(self, spec: ConnectorSpec, progress: dict[str, Any]) -> None: ...
+
+    def finished(self, spec: ConnectorSpec, run: ConnectorRun) -> None: ...
 
 
-def preflight(plan: RunPlan, warn=None) -> None:
+def preflight(plan: RunPlan, warn: Callable[[str], None] | None = None) -> None:
     """Every connector can be reached with its configuration, and a scenario file's SQL prepares on
     it, before anything runs or is written: a wrong password, a malformed URL or SQL the database
     refuses is bad input (exit 2), an unreachable server a failure. ``warn`` (default: a line on
@@ -87,7 +92,7 @@ def _warn(line: str) -> None:
     print(f"loadbench: warning: {line}", file=sys.stderr, flush=True)
 
 
-def superuser_warning(plan: RunPlan, spec) -> str | None:
+def superuser_warning(plan: RunPlan, spec: ConnectorSpec) -> str | None:
     """A scenario file is code, as a pgbench script is: its SQL runs with the rights of the
     connector's role, its DDL already during the check before load (see
     :func:`loadbench.run.core.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
@@ -123,10 +128,10 @@ class RunLedger:
 
     streams: dict[str, int] = dataclasses.field(default_factory=dict)
     sequences: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
-    committed: dict[str, Counter] = dataclasses.field(default_factory=dict)
+    committed: dict[str, Counter[str]] = dataclasses.field(default_factory=dict)
     uncounted: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def plan_for(self, plan: RunPlan, spec) -> RunPlan:
+    def plan_for(self, plan: RunPlan, spec: ConnectorSpec) -> RunPlan:
         """``plan`` for the connector's next run: its stream offset and sequence offsets."""
         if plan.scenario is not None and spec.target not in self.sequences:
             # No prep in this invocation (--skip-prep): the tables hold at least the seed rows.
@@ -134,7 +139,7 @@ class RunLedger:
         return dataclasses.replace(plan, stream_offset=self.streams.get(spec.target, 0),
                                    sequence_offsets=dict(self.sequences.get(spec.target, {})))
 
-    def prepped(self, plan: RunPlan, spec) -> None:
+    def prepped(self, plan: RunPlan, spec: ConnectorSpec) -> None:
         """Prep re-created the data: sequences start again after the seed rows, nothing is
         committed yet (streams go on)."""
         if plan.scenario is not None:
@@ -142,7 +147,7 @@ class RunLedger:
         self.committed[spec.target] = Counter()
         self.uncounted[spec.target] = 0
 
-    def ran(self, plan: RunPlan, spec, result: dict | None) -> None:
+    def ran(self, plan: RunPlan, spec: ConnectorSpec, result: CoreResult | None) -> None:
         """A run of ``plan`` (with ``result``, None when it failed part-way) is over: its streams and
         sequence values are taken."""
         sessions = plan.concurrency * spec.sessions_per_connection
@@ -164,7 +169,7 @@ class RunLedger:
 _UNKNOWN_DRAWS = 2**40
 
 
-def sequence_values_taken(plan: RunPlan, sessions: int, result: dict | None) -> dict[int, int]:
+def sequence_values_taken(plan: RunPlan, sessions: int, result: CoreResult | None) -> dict[int, int]:
     """Per sequence generator, an upper bound on the sequence positions one run used.
 
     A session-scope sequence gives session i of s the positions i + k*s (k = 0, 1, ...), so the run
@@ -174,6 +179,7 @@ def sequence_values_taken(plan: RunPlan, sessions: int, result: dict | None) -> 
     session; with --operations one session counts at most ceil(operations / s) in the window.
     """
     scenario = plan.scenario
+    assert scenario is not None
     uses = scenario.sequence_uses_per_operation()
     if result is None:
         return {g: _UNKNOWN_DRAWS for g, n in uses.items() if n}
@@ -182,68 +188,41 @@ def sequence_values_taken(plan: RunPlan, sessions: int, result: dict | None) -> 
                + result.get("unstarted", 0) + sessions)
     total = in_window + outside
     one_session = min(total, (-(-plan.operations // sessions) if plan.operations else in_window) + outside)
-    taken = {}
+    taken: dict[int, int] = {}
     for g, n in uses.items():
         if n:
             taken[g] = n * (total if scenario.generators[g].fields["global"] else sessions * one_session)
     return taken
 
 
-@dataclass
-class Measurement:
-    entries: list[dict]  # one per connector that ran or failed
-    interrupted: bool
-
-
-def measure(plan: RunPlan, display, ledger: RunLedger | None = None) -> Measurement:
-    """Runs every connector of ``plan`` in turn; its report entries, each with its resource usage.
+def measure(plan: RunPlan, display: Display, ledger: RunLedger | None = None) -> Measurement:
+    """Runs every connector of ``plan`` in turn; its runs, each with its resource usage.
     ``ledger`` carries what earlier runs of the invocation took (a sweep passes one for all its
     runs). A plan the machine cannot hold (memory, threads, descriptors) is refused first
     (ConfigError)."""
     capacity.check(plan)
     preflight(plan)
     ledger = ledger if ledger is not None else RunLedger()
-    entries: list[dict] = []
+    runs: list[ConnectorRun] = []
     with display:
         for spec in plan.connectors:
-            if _bench_connector(plan, spec, display, entries, ledger):
-                return Measurement(entries, interrupted=True)
-    return Measurement(entries, interrupted=False)
+            if _bench_connector(plan, spec, display, runs, ledger):
+                return Measurement(runs, interrupted=True)
+    return Measurement(runs, interrupted=False)
 
 
-def bench(plan: RunPlan, display, show: Callable[[dict], None] | None = None) -> BenchOutcome:
-    """Measures every connector, then shows the report (``show``: the table, before anything is
-    written, so a full disk cannot take the figures with it), then writes it (raises OutputError)."""
+def bench(plan: RunPlan, display: Display) -> BenchRun:
+    """Measures every connector (:func:`measure`), with when it ran and on what machine."""
     started = datetime.now(timezone.utc)
     machine_info = machine.describe()
     done = measure(plan, display)
-    report = reports.build(plan, done.entries, started, datetime.now(timezone.utc), done.interrupted, machine_info)
-    if show is not None:
-        show(report)
-    path = record(report, plan.runs_dir)
-    written: tuple[Path, ...] = ()
-    if plan.concurrency_levels and plan.results_dir:
-        try:
-            written = results.write_all(report, plan.results_dir)
-        except OSError as exc:
-            raise OutputError(f"cannot write the results files in {plan.results_dir}: {exc.strerror or exc}") from None
-    return BenchOutcome(report, path, tuple(written))
+    return BenchRun(plan, done, started, datetime.now(timezone.utc), machine_info)
 
 
-def record(report: dict, runs_dir: Path) -> Path:
-    """Writes the report and appends its line to ``runs_dir/results.jsonl``; the report's path.
-    A failed write is an OutputError naming the file and the reason (nothing half-written stays)."""
-    path = reports.write(report, runs_dir)
-    try:
-        results_log.append(runs_dir, report, path)
-    except OSError as exc:
-        raise OutputError(f"cannot append to {runs_dir / results_log.FILE_NAME}: {exc.strerror or exc}") from None
-    return path
-
-
-def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: RunLedger) -> bool:
+def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs: list[ConnectorRun],
+                     ledger: RunLedger) -> bool:
     """Prep, then one run per concurrency level (one run for all but the write test), each verified
-    and with the resources it used; appends the entries; True when interrupted."""
+    and with the resources it used; appends the runs; True when interrupted."""
     levels = plan.concurrency_levels or (plan.concurrency,)
     prep_seconds = None
     interrupted = False
@@ -262,7 +241,7 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
                                          else plan, spec)
             sampler = resource_usage.ResourceSampler(spec.kind, find_server)
 
-            def on_progress(p: dict, sampler=sampler) -> None:
+            def on_progress(p: dict[str, Any], sampler: resource_usage.ResourceSampler = sampler) -> None:
                 sampler.on_progress(p)
                 display.progress(spec, p)
 
@@ -276,8 +255,8 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
             except RunFailed as exc:
                 sampler.finish()
                 ledger.ran(level_plan, spec, None)
-                entries.append(reports.failed_entry(spec, str(exc)))
-                display.finished(spec, entries[-1])
+                runs.append(FailedRun(spec, str(exc)))
+                display.finished(spec, runs[-1])
                 return False
             except KeyboardInterrupt:
                 ledger.ran(level_plan, spec, None)
@@ -285,12 +264,12 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
             ledger.ran(level_plan, spec, result)
             # The window's figures are in hand: from here an interrupt only shortens what follows.
             interrupted = result["interrupted"]
-            server_committed = None
-            server_committed_error = None
+            server_committed: int | None = None
+            server_committed_error: str | None = None
             try:
                 # After an interrupt the run must end promptly even if the server has stalled.
                 after = counter.read(timeout_s=1.0 if interrupted else 10.0) if counter else None
-                server_committed = None if after is None else after - counted_before
+                server_committed = None if after is None or counted_before is None else after - counted_before
             except RunFailed as exc:  # the cross-check is lost, not the window's figures
                 server_committed_error = str(exc)
             except KeyboardInterrupt:
@@ -301,29 +280,21 @@ def _bench_connector(plan: RunPlan, spec, display, entries: list[dict], ledger: 
             verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
                                             interrupted or deferred.signalled)
             with _interrupts_deferred() as late:
-                entry = reports.connector_entry(spec, result, verification, plan.verify, level_plan)
-                entry["prep_seconds"] = None if prep_seconds is None else round(prep_seconds, 3)
-                entry["resources"] = resources
-                if server_committed is not None:
-                    entry["server_committed"] = server_committed
-                if server_committed_error is not None:
-                    entry["server_committed_error"] = server_committed_error
-                if spec.configuration_id:
-                    entry["configuration_id"] = spec.configuration_id
-                entries.append(entry)
-                display.finished(spec, entry)
+                runs.append(MeasuredRun(spec, level_plan, result, verification, resources, prep_seconds,
+                                        server_committed, server_committed_error))
+                display.finished(spec, runs[-1])
             interrupted = interrupted or deferred.signalled or stopped or late.signalled
             if interrupted:
                 return True
             doing = "before the next level started"
             prep_seconds = None  # prepped once, before the first level
     except RunFailed as exc:
-        entries.append(reports.failed_entry(spec, str(exc)))
-        display.finished(spec, entries[-1])
+        runs.append(FailedRun(spec, str(exc)))
+        display.finished(spec, runs[-1])
         return False
     except KeyboardInterrupt:
         interrupted = True
-        entries.append(reports.failed_entry(spec, f"interrupted {doing}"))
+        runs.append(FailedRun(spec, f"interrupted {doing}"))
         return True
     finally:
         if plan.concurrency_levels:
@@ -336,7 +307,7 @@ class _Deferred:
 
 
 @contextlib.contextmanager
-def _interrupts_deferred():
+def _interrupts_deferred() -> Iterator[_Deferred]:
     """Ctrl-C and SIGTERM during a few lines of bookkeeping that must not be cut in half (the
     result is in hand): noted (``.signalled``) and acted on after them. On the main thread only
     (elsewhere Python delivers no signals)."""
@@ -345,7 +316,7 @@ def _interrupts_deferred():
         yield state
         return
 
-    def note(signum, frame) -> None:
+    def note(signum: int, frame: FrameType | None) -> None:
         state.signalled = True
 
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -360,7 +331,7 @@ def _interrupts_deferred():
                 signal.signal(sig, handler)
 
 
-def _teardown(plan: RunPlan, spec, interrupted: bool) -> None:
+def _teardown(plan: RunPlan, spec: ConnectorSpec, interrupted: bool) -> None:
     # After an interrupt the tables are dropped only if the server answers at once: the command
     # has its 2 s, and the next prep drops them again anyway.
     try:
@@ -369,7 +340,8 @@ def _teardown(plan: RunPlan, spec, interrupted: bool) -> None:
         pass  # the results stand; the tables are dropped again by the next prep
 
 
-def _verify(plan: RunPlan, spec, committed: Counter, uncounted: int, interrupted: bool) -> tuple[dict | None, bool]:
+def _verify(plan: RunPlan, spec: ConnectorSpec, committed: Counter[str], uncounted: int,
+            interrupted: bool) -> tuple[Verification | None, bool]:
     """The verification (None when not requested) and whether Ctrl-C or SIGTERM came during it.
     After an interrupted window it gets VERIFY_AFTER_INTERRUPT_S; what does not finish, or is
     interrupted, is recorded as not checked, with the reason."""
@@ -386,6 +358,6 @@ def _verify(plan: RunPlan, spec, committed: Counter, uncounted: int, interrupted
         return _not_checked("interrupted during verification"), True
 
 
-def _not_checked(reason: str) -> dict:
-    # reports.connector_entry keeps these keys over its own "checked": True.
+def _not_checked(reason: str) -> Verification:
+    # report.build.connector_entry keeps these keys over its own "checked": True.
     return {"checked": False, "reason": reason}

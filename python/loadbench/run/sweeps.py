@@ -7,7 +7,8 @@ spread includes the account choice. Every run of the sweep also takes random str
 earlier run of the sweep used on that data store (``stream_offset`` in its entries: the sessions of
 every earlier run there), and scenario sequences continue from run to run, so runs on the same data
 (with ``--skip-prep``) never replay one another. Every run keeps its full connector entry; each point adds
-a summary per connector: mean, sample standard deviation, min and max over its iterations.
+a summary per connector: mean, sample standard deviation, min and max over its iterations (added when
+:func:`loadbench.report.build.sweep_report` makes the result a report).
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from loadbench.errors import ConfigError
-from loadbench.report import build as reports
-from loadbench.report import headlines
 from loadbench.run import capacity, machine, runner
 from loadbench.run.config import RunPlan, check_accounts, check_alpha, check_concurrency
+from loadbench.run.results import SweepIteration, SweepPoint, SweepRun
 
 MAX_POINTS = 1000
 VARIABLES = ("accounts", "concurrency", "alpha")
-_CHECKS = {"accounts": check_accounts, "concurrency": check_concurrency, "alpha": check_alpha}
+_CHECKS: dict[str, Callable[[Any, str], float]] = {"accounts": check_accounts, "concurrency": check_concurrency, "alpha": check_alpha}
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Sweep:
     iterations: int
 
     @property
-    def points(self) -> list[dict]:
+    def points(self) -> list[dict[str, float]]:
         """Every combination of the values, the last variable varying fastest."""
         return [dict(zip(self.variables, combo)) for combo in itertools.product(*(self.values[v] for v in self.variables))]
 
@@ -71,7 +71,7 @@ def inclusive_range(flag: str, start: float, end: float, step: float) -> list[fl
     return [round(start + i * step, 12) for i in range(count)]
 
 
-def _values(variable: str, flag: str, values: list[float]) -> list:
+def _values(variable: str, flag: str, values: list[float]) -> list[float]:
     check = _CHECKS[variable]
     return [check(int(v) if variable != "alpha" else float(v), flag) for v in values]
 
@@ -92,8 +92,9 @@ def concurrency(start: int, end: int, step: int, alpha: float, iterations: int) 
 
 def grid(accounts: list[int], concurrency: list[int], alpha: list[float], iterations: int) -> Sweep:
     """``loadbench matrix``: every combination of accounts x concurrency x alpha."""
-    values = {}
-    for variable, given in zip(VARIABLES, (accounts, concurrency, alpha)):
+    values: dict[str, list[float]] = {}
+    lists: tuple[Sequence[float], ...] = (accounts, concurrency, alpha)
+    for variable, given in zip(VARIABLES, lists):
         if not given:
             raise ConfigError(f"matrix: {variable} needs at least one value")
         values[variable] = _values(variable, f"matrix {variable}", list(given))
@@ -105,40 +106,30 @@ def repeat(iterations: int) -> Sweep:
     return Sweep((), {}, _check_iterations(iterations))
 
 
-def summarize(iterations: list[dict]) -> list[dict]:
-    """Per connector, the spread of its headline figures over the iterations that measured."""
-    names = list(dict.fromkeys(e["name"] for it in iterations for e in it["connectors"]))
-    summary = []
-    for name in names:
-        entries = [e for it in iterations for e in it["connectors"] if e["name"] == name]
-        heads = [headlines.of_entry(e) for e in entries if e["status"] != "failed"]
-        row = {"name": name, "runs": len(heads), "failed_runs": len(entries) - len(heads)}
-        if heads:
-            for key in (*headlines.METRICS, "harness_cpu_percent", "server_cpu_percent"):
-                values = [h[key] for h in heads if h[key] is not None]
-                row[key] = headlines.spread(values) if values else None
-        summary.append(row)
-    return summary
+def at_point(plan: RunPlan, values: Mapping[str, float], **changes: Any) -> RunPlan:
+    """``plan`` at a sweep point (``values``: accounts and concurrency as integers, alpha as a
+    number), with ``changes`` (a seed)."""
+    typed: dict[str, Any] = {k: float(v) if k == "alpha" else int(v) for k, v in values.items()}
+    return dataclasses.replace(plan, **typed, **changes)
 
 
-def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
-        say: Callable[[str], None], show: Callable[[dict], None] | None = None) -> runner.BenchOutcome:
-    """Runs every point ``sweep.iterations`` times, then shows (``show``, before anything is
-    written), writes and records one report. Ctrl-C ends the sweep after the run in hand; the report
-    holds what ran."""
+def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], runner.Display],
+        say: Callable[[str], None]) -> SweepRun:
+    """Runs every point ``sweep.iterations`` times. Ctrl-C ends the sweep after the run in hand; the
+    result holds what ran (:func:`loadbench.report.build.sweep_report` makes it a report)."""
     started = datetime.now(timezone.utc)
     machine_info = machine.describe()
-    points: list[dict] = []
+    points: list[SweepPoint] = []
     all_points = sweep.points
     for values in all_points:  # a point the machine cannot hold is refused before any point runs
-        capacity.check(dataclasses.replace(base, **values))
+        capacity.check(at_point(base, values))
     interrupted = False
     ledger = runner.RunLedger()  # one for the whole sweep: no run replays an earlier one's streams
     for number, values in enumerate(all_points, start=1):
         label = ", ".join(f"{k} {v:g}" for k, v in values.items()) or "the plan"
-        point = {"values": values, "iterations": []}
+        point = SweepPoint(values)
         for i in range(sweep.iterations):
-            plan = dataclasses.replace(base, **values, seed=(base.seed + i) % 2**64)
+            plan = at_point(base, values, seed=(base.seed + i) % 2**64)
             say(f"point {number}/{len(all_points)} ({label}), iteration {i + 1}/{sweep.iterations}")
             begun = datetime.now(timezone.utc)
             try:
@@ -146,34 +137,13 @@ def run(base: RunPlan, sweep: Sweep, make_display: Callable[[RunPlan], object],
             except KeyboardInterrupt:  # before this run measured anything (its checks): keep the points run so far
                 interrupted = True
                 break
-            point["iterations"].append({
-                "parameters": plan.parameters(),
-                "started_at": reports.timestamp(begun),
-                "finished_at": reports.timestamp(datetime.now(timezone.utc)),
-                "interrupted": done.interrupted,
-                "connectors": done.entries,
-            })
+            point.iterations.append(SweepIteration(plan, begun, datetime.now(timezone.utc), done))
             if done.interrupted:
                 interrupted = True
                 break
-        if point["iterations"]:
-            point["summary"] = summarize(point["iterations"])
+        if point.iterations:
             points.append(point)
         if interrupted:
             break
-    failed = any(e["status"] != "ok" for p in points for it in p["iterations"] for e in it["connectors"])
-    report = {
-        "schema_version": reports.SCHEMA_VERSION,
-        "kind": "sweep",
-        "test": base.test,
-        "status": "interrupted" if interrupted else ("failed" if failed else "ok"),
-        "interrupted": interrupted,
-        "started_at": reports.timestamp(started),
-        "finished_at": reports.timestamp(datetime.now(timezone.utc)),
-        "sweep": {"variables": list(sweep.variables), "values": sweep.values, "iterations": sweep.iterations},
-        "machine": machine_info,
-        "points": points,
-    }
-    if show is not None:
-        show(report)
-    return runner.BenchOutcome(report, runner.record(report, base.runs_dir))
+    return SweepRun(base, sweep.variables, sweep.values, sweep.iterations, points, interrupted, started,
+                    datetime.now(timezone.utc), machine_info)

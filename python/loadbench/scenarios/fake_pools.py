@@ -24,7 +24,7 @@ class Pool:
 
 
 @lru_cache(maxsize=1)
-def _faker():
+def _faker() -> Any:
     from faker import Faker
 
     return Faker()
@@ -49,7 +49,7 @@ def generate(pools: Mapping[str, "Pool"], seed: int, where: str) -> dict[str, li
         if pool.values is not None:
             out[name] = list(pool.values)
             continue
-        provider = getattr(fake, pool.faker)
+        provider = getattr(fake, pool.faker or "")
         try:
             out[name] = [str(provider(**pool.args)) for _ in range(pool.size)]
         except (TypeError, ValueError, AttributeError) as exc:

@@ -1,5 +1,9 @@
 """Scenarios defined in TOML files: parse, validate, and turn into the plain data the core runs.
 
+The format is described by ``schema/scenario-v1.schema.json`` (JSON Schema, draft 2020-12, over the
+table the TOML parses to: for editors, and checked on every load after the rules below, which give
+the more specific message where both apply).
+
 Everything a file can get wrong is found here, before any load starts, and reported as one
 :class:`~loadbench.errors.ConfigError` line naming the file and the TOML key (and the line, where
 the TOML parser gives one): ``path/to/file.toml: ops.transfer.params.amount: unknown generator
@@ -32,13 +36,17 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
 import sys
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
+
+import jsonschema
 
 from loadbench.errors import ConfigError
 from loadbench.scenarios import fake_pools
@@ -201,7 +209,7 @@ class Scenario:
         return to_positional(sql, dialect.placeholder)
 
     def core_dict(self, dialect: SqlDialect, pools: Mapping[str, list[str]],
-                  sequence_offsets: Mapping[int, int] | None = None) -> dict:
+                  sequence_offsets: Mapping[int, int] | None = None) -> dict[str, Any]:
         """The core's scenario: ``{"name", "sql": {pools, generators, statements, operations, mix,
         seeds}}``, with ``pools`` the generated values by pool name. ``sequence_offsets`` (by
         generator index) moves a sequence past the values earlier runs on the same data took: it
@@ -272,13 +280,13 @@ class Scenario:
                 uses[i] = max(uses[i], sum(1 for p in op.params if p.generator == i))
         return uses
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """What the report records of the scenario."""
         return {"name": self.name, "file": str(self.path), "sha256": self.sha256, "mix": self.mix,
                 "vars": dict(self.vars), "operations": [{"name": op.name, "weight": op.weight} for op in self.operations]}
 
 
-def _core_param(p: Param, names: list[str]) -> dict:
+def _core_param(p: Param, names: list[str]) -> dict[str, Any]:
     return {"generator": p.generator, "distinct_from": -1 if p.distinct_from is None else names.index(p.distinct_from)}
 
 
@@ -311,7 +319,7 @@ def to_positional(sql: str, mark: str) -> tuple[str, list[str]]:
     ``placeholder``: ``?1`` for SQLite, ``$1`` for PostgreSQL), and the names in placeholder order."""
     names = parameter_names(sql)
 
-    def replace(m: re.Match) -> str:
+    def replace(m: re.Match[str]) -> str:
         return f"{mark}{names.index(m.group(1)) + 1}" if m.group(1) else m.group(0)
 
     return _TOKENS.sub(replace, sql), names
@@ -336,11 +344,43 @@ def load(path: Path, dialects: Mapping[str, SqlDialect], overrides: Mapping[str,
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     keys = tuple(name for name, d in dialects.items() if d.runs_sql)
-    return _Parser(path, hashlib.sha256(raw).hexdigest(), doc, dict(overrides or {}), keys).scenario()
+    scenario = _Parser(path, hashlib.sha256(raw).hexdigest(), doc, dict(overrides or {}), keys).scenario()
+    check_schema(path, doc)
+    return scenario
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The scenario files' JSON Schema (``schema/scenario-v1.schema.json``)."""
+    text = resources.files("loadbench.scenarios").joinpath("schema/scenario-v1.schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    return jsonschema.Draft202012Validator(schema())
+
+
+# A schema error's message quotes the value it is about: cut to keep the error one short line.
+_MAX_MESSAGE = 200
+
+
+def check_schema(path: Path, doc: Mapping[str, Any]) -> None:
+    """Raises a one-line ConfigError (``path: ops.x.params.y: message``) when the parsed file
+    ``doc`` does not follow the scenario schema."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is None:
+        return
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    message = " ".join(error.message.split())
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE - 3] + "..."
+    raise ConfigError(f"{path}: {where or 'top level'}: {message} (schema/scenario-v1.schema.json)")
 
 
 class _Parser:
-    def __init__(self, path: Path, sha256: str, doc: dict, overrides: dict[str, int], dialects: tuple[str, ...]):
+    def __init__(self, path: Path, sha256: str, doc: dict[str, Any], overrides: dict[str, int], dialects: tuple[str, ...]):
         self.path = path
         self.dialects = dialects
         self.sha256 = sha256
@@ -404,7 +444,7 @@ class _Parser:
 
     # -- pieces --
 
-    def _table(self, key: str, within: dict | None = None, where: str | None = None) -> dict:
+    def _table(self, key: str, within: dict[str, Any] | None = None, where: str | None = None) -> dict[str, Any]:
         value = (self.doc if within is None else within).get(key, {})
         if not isinstance(value, dict):
             raise self.fail(where or key, "must be a table")
@@ -572,7 +612,7 @@ class _Parser:
     def _params(self, key: str, spec: Any, pools: Mapping[str, Pool]) -> tuple[Param, ...]:
         if not isinstance(spec, dict):
             raise self.fail(key, "must be a table of parameters")
-        params = []
+        params: list[Param] = []
         for pname, pspec in spec.items():
             pkey = f"{key}.{pname}"
             self._name(pkey, pname)
@@ -665,6 +705,7 @@ class _Parser:
             raise self.fail(f"{key}.transaction", "must be true or false")
         if ("sql" in spec) == ("statements" in spec):
             raise self.fail(key, "give either sql = \"...\" (one statement) or statements = [...]")
+        statements: tuple[Statement, ...]
         if "sql" in spec:
             statements = (self._statement(f"{key}.sql", spec["sql"]),)
         else:
@@ -718,7 +759,8 @@ class _Parser:
 
 # --- expectations -------------------------------------------------------------------------------
 
-def _compile_expectation(text: str, variables: Mapping[str, int], operations: set[str], seeds: set[str], fail):
+def _compile_expectation(text: str, variables: Mapping[str, int], operations: set[str], seeds: set[str],
+                         fail: Callable[[str], ConfigError]) -> ast.Expression:
     """Validates an integer expression: + - * and parentheses over integers, vars,
     ``seeded(TABLE)`` and ``committed(OP)``. Returns the parsed tree."""
     try:
@@ -755,15 +797,16 @@ def evaluate_expectation(text: str | int, variables: Mapping[str, int], seeded: 
         return text
     tree = ast.parse(text, mode="eval")
 
-    def value(node) -> int:
+    def value(node: Any) -> int:  # an ast node of an expression validated at load
         if isinstance(node, ast.Expression):
             return value(node.body)
         if isinstance(node, ast.Constant):
-            return node.value
+            return cast(int, node.value)  # validated at load: an integer
         if isinstance(node, ast.Name):
             return variables[node.id]
         if isinstance(node, ast.Call):
-            return (seeded if node.func.id == "seeded" else committed)[node.args[0].id]
+            called = cast(ast.Name, node.func).id
+            return (seeded if called == "seeded" else committed)[cast(ast.Name, node.args[0]).id]
         if isinstance(node, ast.UnaryOp):
             return -value(node.operand) if isinstance(node.op, ast.USub) else value(node.operand)
         left, right = value(node.left), value(node.right)

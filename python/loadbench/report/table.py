@@ -1,0 +1,162 @@
+"""Reports as tables: flat rows of scalars (one per connector run: ``report --csv``), a pandas
+DataFrame of many reports (:func:`load_all`), each entry's unique label, and text made safe to
+print (:func:`printable`: files from elsewhere and servers' messages).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from loadbench.errors import ConfigError
+from loadbench.report import series
+from loadbench.report.histogram import Histogram
+from loadbench.report.store import PERCENTILE_KEYS, kind_of, load
+
+if TYPE_CHECKING:
+    import pandas
+
+# Characters a terminal acts on or that reorder what it shows: C0 and C1 controls, DEL, line and
+# paragraph separators, bidirectional overrides (tab and newline included: a name is one line).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, markup: bool = True) -> str:
+    """``text`` safe to print on one line: control characters as ``\\xNN`` (``\\uNNNN``)
+    escapes and, for rich (``markup``), its markup brackets escaped so that a name like
+    ``[red]x[/]`` shows as written."""
+    def escaped(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    text = _CONTROL.sub(escaped, text)
+    if markup:
+        from rich.markup import escape
+
+        text = escape(text)
+    return text
+
+
+def for_display(value: Any) -> Any:
+    """A copy of a report (or any JSON value) with every string, keys included, made
+    :func:`printable`: what the tables print of files from elsewhere and of servers' messages."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {for_display(k) if isinstance(k, str) else k: for_display(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [for_display(v) for v in value]
+    return value
+
+
+def runs(report: dict[str, Any]) -> Iterator[tuple[dict[str, Any], int, dict[str, Any], dict[str, Any]]]:
+    """Every connector run of a report as ``(point values, iteration, parameters, entry)``; a
+    single-run report is one point with no values and one iteration."""
+    if kind_of(report) == "bench":
+        for entry in report["connectors"]:
+            yield {}, 0, report["parameters"], entry
+        return
+    for point in report["points"]:
+        for i, iteration in enumerate(point["iterations"]):
+            for entry in iteration["connectors"]:
+                yield point["values"], i, iteration["parameters"], entry
+
+
+def _flat(entry: dict[str, Any]) -> dict[str, Any]:
+    if "latency" not in entry:  # it could not run: nothing measured
+        return {"error": entry["error"]}
+    lat = entry["latency"]
+    resources_ = entry.get("resources") or {}
+    harness, server = resources_.get("harness"), resources_.get("server")
+    return {
+        "tps": entry["tps"],
+        "tps_per_second_mean": entry["series"]["tps_mean"],
+        "tps_per_second_stddev": entry["series"]["tps_stddev"],
+        "measured_seconds": entry["measured_seconds"],
+        "committed": entry["committed"],
+        "rejected": entry["rejected"],
+        "failed": entry["failed"],
+        "retries": entry["retries"],
+        "mean_ms": lat["mean"],
+        **{f"p{k}_ms": lat[f"p{k}"] for k in PERCENTILE_KEYS},
+        "max_ms": lat["max"],
+        "collision_rate": entry["collision_rate"],
+        "harness_cpu_percent": harness["cpu_percent_mean"] if harness else None,
+        "harness_rss_mb": harness["rss_bytes_mean"] / 1e6 if harness else None,
+        "server_cpu_percent": server["cpu_percent_mean"] if server else None,
+        "server_rss_mb": server["rss_bytes_mean"] / 1e6 if server else None,
+        "verified": entry["verification"].get("passed") if entry["verification"]["checked"] else None,
+        **({"error": entry["error"]} if entry["status"] == "failed" else {}),  # ran, and failed by the rule
+    }
+
+
+def rows(report: dict[str, Any], path: str | Path = "") -> list[dict[str, Any]]:
+    """One flat dict of scalars per connector run (the columns of ``report --csv``)."""
+    found = []
+    for values, iteration, params, entry in runs(report):
+        found.append({
+            "report": str(path),
+            "kind": kind_of(report),
+            "test": report["test"],
+            "started_at": report["started_at"],
+            "point": ", ".join(f"{k}={v:g}" for k, v in values.items()),
+            "iteration": iteration,
+            "accounts": params["accounts"],
+            "concurrency": params["concurrency"],
+            "alpha": params["alpha"],
+            "seconds": params["seconds"],
+            "seed": params["seed"],
+            "connector": entry_label(entry, report),
+            "configuration_id": entry.get("configuration_id", ""),
+            "status": entry["status"],
+            **_flat(entry),
+        })
+    return found
+
+
+def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFrame":
+    """Reports already read, as ``(path, report)``, as the DataFrame of :func:`load_all`."""
+    import pandas as pd
+
+    records = []
+    for path, report in loaded:
+        for row, (_, _, _, entry) in zip(rows(report, path), runs(report)):
+            measured = entry["status"] != "failed"
+            row["histogram"] = Histogram.from_report(entry["histogram"]) if measured else None
+            row["tps_series"] = series.per_second_tps(entry["series"]["points"]) if measured else []
+            records.append(row)
+    return pd.DataFrame.from_records(records)
+
+
+def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
+    """Every report of a directory (its ``*.json``; files that are not reports are skipped with a
+    warning), or of a list of files, as a DataFrame with one row per connector run: the columns of
+    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.report.histogram.Histogram`) and
+    ``tps_series`` (per-second TPS over the window). Needs pandas (``loadbench[analysis]``)."""
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        paths, lenient = sorted(Path(source).glob("*.json")), True
+    else:
+        paths, lenient = ([Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]), False
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append((path, load(path)))
+        except ConfigError as exc:
+            if not lenient:
+                raise
+            warnings.warn(str(exc), stacklevel=2)
+    return frame(loaded)
+
+
+def entry_label(entry: dict[str, Any], report: dict[str, Any]) -> str:
+    """A connector entry's name, unique within its report: with its configuration preset, and its
+    concurrency level when the report ran several (the write test)."""
+    label = str(entry["name"])
+    if entry.get("configuration_id"):
+        label += f" {entry['configuration_id']}"
+    if report.get("parameters", {}).get("concurrency_levels") and entry.get("sessions") is not None:
+        label += f" c={entry['sessions']}"
+    return label
+
