@@ -665,7 +665,7 @@ def services_status(runs_dir: Path | None, env_file: Path | None) -> int:
 def export(report_path: Path, as_hlog: bool, out: Path | None) -> int:
     """Export a report's latency histograms for other tools."""
     if out is not None and str(out) == "-":  # the usual spelling of stdout, never a file named "-"
-        text = hlog.render(reports.load(report_path))
+        text = hlog.render(store.load(report_path))
         with _printing():
             click.echo(text, nl=False)
         return 0

@@ -194,10 +194,13 @@ def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
         if entry["status"] == "failed":
             continue
         # The derived figures must be what their parts say (a tampered one would go into compare).
-        seconds = entry["measured_seconds"]
-        expected_tps = entry["committed"] / seconds if seconds > 0 else 0.0
-        if not math.isclose(entry["tps"], expected_tps, rel_tol=1e-5, abs_tol=1e-6):
-            yield f"{where}/tps", f"{entry['tps']:g} is not committed / measured_seconds ({expected_tps:g})"
+        # measured_seconds is stored rounded to the microsecond; tps was computed before rounding.
+        seconds, committed = entry["measured_seconds"], entry["committed"]
+        low = committed / (seconds + 5e-7) if seconds > 0 else 0.0
+        high = committed / (seconds - 5e-7) if seconds > 5e-7 else math.inf if committed else 0.0
+        if not low * (1 - 1e-9) - 1e-9 <= entry["tps"] <= high * (1 + 1e-9) + 1e-9:
+            expected = committed / seconds if seconds > 0 else 0.0
+            yield f"{where}/tps", f"{entry['tps']:g} is not committed / measured_seconds ({expected:g})"
         histograms = [("histogram", entry["histogram"])]
         if entry.get("schedule") and entry["schedule"].get("service_histogram"):
             histograms.append(("schedule/service_histogram", entry["schedule"]["service_histogram"]))
