@@ -4,11 +4,19 @@
 // closed loop until the window closes. Same bookkeeping as the blocking driver (Run's methods).
 // The monitor may stop a loop (opening called off, or sessions that would not stop): the thread
 // then returns at once, and what was left in flight is kept (Run::park) until the Run goes.
+//
+// A phase ends when its sessions say so, not when the io_context runs out of work: a work guard
+// is held while an open is in progress (phase 1) and while a session is running (phase 2). An
+// open or an attempt may complete from outside the loop (a thread of the connector's, a call
+// pool): without the guard, io.run() would return while it is on its way, the thread would drop
+// the drivers, and the completion would land on freed memory.
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "engine/async_threads.hpp"
 #include "engine/async_workload.hpp"
@@ -52,6 +60,8 @@ private:
 };
 
 struct ThreadContext {
+    using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
+
     asio::io_context& io;
     AsyncWorkload& workload;
     std::vector<std::unique_ptr<SessionDriver>> drivers;
@@ -59,19 +69,26 @@ struct ThreadContext {
     std::size_t opening = 0;
     std::size_t budget = 1;
     bool closing = false;  // opening was called off: a session that opens now closes at once
+    std::optional<WorkGuard> opens_guard;  // phase 1: until every open has completed
+    std::size_t running = 0;               // phase 2: sessions started and not yet finished
+    std::optional<WorkGuard> running_guard;
 
     ThreadContext(asio::io_context& io, AsyncWorkload& w) : io(io), workload(w) {}
 
     // Keeps up to `budget` opens in progress until every session was asked to open.
     void open_more() {
-        while (opening < budget && next_to_open < drivers.size()) {
+        while (opening < budget && next_to_open < drivers.size() && !closing) {
             ++opening;
             drivers[next_to_open++]->open();
         }
+        if (opening == 0) opens_guard.reset();
     }
     void one_open_completed() {
         --opening;
         open_more();
+    }
+    void session_finished() {
+        if (--running == 0) running_guard.reset();
     }
 };
 
@@ -84,15 +101,17 @@ void SessionDriver::open() { ctx_.workload.open_session(ctx_.io, state_.index, *
 
 void SessionDriver::opened(std::unique_ptr<AsyncSession> session) {
     session_ = std::move(session);
-    if (ctx_.closing) return session_->shutdown();
+    if (ctx_.closing) {
+        session_->shutdown();
+        return ctx_.one_open_completed();
+    }
     run_.set_interruptible(state_.index, session_.get());
     run_.session_opened();
     ctx_.one_open_completed();
 }
 
 void SessionDriver::open_failed(std::string error) {
-    if (ctx_.closing) return;
-    run_.session_open_failed(error);
+    if (!ctx_.closing) run_.session_open_failed(error);
     ctx_.one_open_completed();
 }
 
@@ -141,6 +160,7 @@ void SessionDriver::finish() {
     run_.close_session(state_, metrics_, session_->reconnects());
     run_.set_interruptible(state_.index, nullptr);
     session_->shutdown();
+    ctx_.session_finished();
 }
 
 // Sessions that opened after opening was called off get this long to close.
@@ -172,6 +192,7 @@ void Run::async_thread_main(std::size_t thread) {
 
     // Phase 1: open this thread's sessions; run() returns once every open has completed (or
     // when the monitor stops the loop: opening was called off).
+    ctx->opens_guard.emplace(io.get_executor());
     ctx->open_more();
     io.run();
 
@@ -187,8 +208,13 @@ void Run::async_thread_main(std::size_t thread) {
     }
     // Phase 2: every session's closed loop, until each one closes (or the monitor stops the loop).
     io.restart();
+    ctx->running_guard.emplace(io.get_executor());
     for (auto& d : ctx->drivers)
-        if (d->has_session()) asio::post(io, [driver = d.get()] { driver->start(); });
+        if (d->has_session()) {
+            ++ctx->running;
+            asio::post(io, [driver = d.get()] { driver->start(); });
+        }
+    if (ctx->running == 0) ctx->running_guard.reset();
     io.run();
     if (loops_stopped()) park(std::shared_ptr<ThreadContext>(std::move(ctx)));
 }

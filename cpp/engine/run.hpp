@@ -264,23 +264,17 @@ private:
     RunConfig config_;
     std::shared_ptr<Workload> workload_;
     std::shared_ptr<AsyncWorkload> async_workload_;
-    std::unique_ptr<AsyncThreads> async_threads_;  // one io_context per thread
     std::size_t thread_count_ = 0;
     std::vector<std::string> type_names_;
     InFlightKeys in_flight_;
     bool track_keys_ = false;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics_;  // one per thread
     std::vector<std::unique_ptr<SessionSlot>> slots_;      // one per session
-    std::vector<std::thread> threads_;
     std::unique_ptr<std::atomic<bool>[]> thread_finished_;  // per thread: thread_main returned
     std::vector<bool> thread_joined_;                        // monitor-only
-    std::thread monitor_;
-    std::thread interrupter_;
     std::atomic<bool> interrupter_done_{false};
     std::atomic<bool> abandoned_{false};
     std::atomic<bool> loops_stopped_{false};  // the monitor stopped the event loops (work left in them)
-    std::mutex parked_mutex_;
-    std::vector<std::shared_ptr<void>> parked_;
     std::vector<std::int64_t> interrupted_deadline_;  // monitor-only: last deadline acted on, per session
     std::int64_t monitor_sleep_ns_ = 0;
     std::int64_t timeout_ns_ = 0;
@@ -320,6 +314,16 @@ private:
     bool done_ = false;
     bool started_ = false;
     RunResult result_;
+
+    // Last, so destroyed first (members go in reverse order): the threads (joined by then), then
+    // what the event loops' sessions left parked, then the loops, before anything above that a
+    // thread, a session or a handler still in a loop refers to (the workload, metrics, slots).
+    std::unique_ptr<AsyncThreads> async_threads_;  // one io_context per thread
+    std::mutex parked_mutex_;
+    std::vector<std::shared_ptr<void>> parked_;
+    std::vector<std::thread> threads_;
+    std::thread monitor_;
+    std::thread interrupter_;
 };
 
 std::int64_t now_ns();
