@@ -20,7 +20,7 @@
 #include "connectors/registry.hpp"
 #include "engine/run.hpp"
 #include "scenarios/sql_scenario.hpp"
-#include "net/rpc_server.hpp"
+#include "server/rpc_server.hpp"
 #include "scenarios/transfer_scenario.hpp"
 
 namespace py = pybind11;
@@ -626,6 +626,27 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("library_versions", &library_versions);
     m.def("connector_kinds", &connector_kinds);
+    m.def(
+        "connector_capabilities",
+        [] {
+            py::dict out;
+            for (const auto& c : registered_connectors()) {
+                py::dict d;
+                d["sql_dialect"] = c.capabilities.sql_dialect.empty() ? py::object(py::none()) : py::str(c.capabilities.sql_dialect);
+                d["placeholder"] = c.capabilities.placeholder.empty() ? py::object(py::none()) : py::str(c.capabilities.placeholder);
+                d["model"] = c.capabilities.model == SessionModel::event_loop ? "event_loop" : "blocking";
+                d["pipelining"] = c.capabilities.pipelining;
+                py::dict libraries;
+                if (c.library_versions)
+                    for (const auto& [name, version] : c.library_versions()) libraries[py::str(name)] = version;
+                d["library_versions"] = libraries;
+                out[py::str(c.kind)] = d;
+            }
+            return out;
+        },
+        "What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None "
+        "(scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), "
+        "model: 'blocking' | 'event_loop', pipelining: bool, library_versions: {library: version}}}.");
     m.attr("REPORTED_PERCENTILES") = py::cast(std::vector<double>(std::begin(kReportedPercentiles),
                                                                   std::end(kReportedPercentiles)));
 }
