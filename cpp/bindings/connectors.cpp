@@ -17,8 +17,9 @@ void register_connectors(py::module_& m) {
             py::dict out;
             for (const auto& c : registered_connectors()) {
                 py::dict d;
-                d["sql_dialect"] = c.capabilities.sql_dialect.empty() ? py::object(py::none()) : py::str(c.capabilities.sql_dialect);
-                d["placeholder"] = c.capabilities.placeholder.empty() ? py::object(py::none()) : py::str(c.capabilities.placeholder);
+                auto or_none = [](const std::string& s) { return s.empty() ? py::object(py::none()) : py::str(s); };
+                d["sql_dialect"] = or_none(c.capabilities.sql_dialect);
+                d["placeholder"] = or_none(c.capabilities.placeholder);
                 d["model"] = c.capabilities.model == SessionModel::event_loop ? "event_loop" : "blocking";
                 d["pipelining"] = c.capabilities.pipelining;
                 py::dict libraries;
