@@ -15,22 +15,11 @@
 #include <utility>
 
 #include "connectors/sql_session.hpp"
+#include "errors/connector_errors.hpp"
 #include "engine/async_workload.hpp"
 #include "engine/outcome.hpp"
 
 namespace loadbench {
-
-// Thrown for a configuration the connector cannot use (bad option, unreachable file...): the
-// message is one clear line, free of secrets, that the CLI shows as is.
-struct ConnectorError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-// A ConnectorError that is the user's configuration (a malformed URL, a wrong password, a missing
-// database), not the system's failure: the CLI treats it as bad input.
-struct ConnectorConfigError : ConnectorError {
-    using ConnectorError::ConnectorError;
-};
 
 // test-1's data set: accounts with ids 1..accounts, each seeded with initial_balance.
 struct AccountsSpec {

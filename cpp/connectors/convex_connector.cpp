@@ -1,5 +1,7 @@
 #include "connectors/convex_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
@@ -7,7 +9,7 @@
 #include <cstdio>
 
 #include "connectors/options.hpp"
-#include "net/http_transfer_session.hpp"
+#include "connectors/http_transfer.hpp"
 
 namespace loadbench {
 
@@ -59,24 +61,6 @@ Attempt interpret_transfer_reply(unsigned status, const std::string& body, std::
 
 namespace {
 
-class ConvexProtocol final : public HttpTransferProtocol {
-public:
-    explicit ConvexProtocol(const HttpUrl& url) : target_(url.base_path + "/api/mutation"), host_(url.host_header()) {}
-    void prepare(HttpRequest& request) const override {
-        request.method(http::verb::post);
-        request.target(target_);
-        request.set(http::field::host, host_);
-        request.set(http::field::content_type, "application/json");
-    }
-    void fill(const Transfer& t, std::string& body) const override { body = convex::transfer_body(t); }
-    Attempt interpret(const HttpResponse& response, std::string& error) const override {
-        return convex::interpret_transfer_reply(response.result_int(), response.body(), error);
-    }
-
-private:
-    std::string target_, host_;
-};
-
 std::int64_t int_field(const json& o, const char* name) {
     const auto it = o.find(name);
     if (it == o.end() || !it->is_number()) throw ConnectorError(std::string("verify: accounts:summary returned no '") + name + "'");
@@ -86,10 +70,9 @@ std::int64_t int_field(const json& o, const char* name) {
 }  // namespace
 
 ConvexConnector::ConvexConnector(const ConnectorOptions& options)
-    : url_(parse_http_url(option_required(options, "url"))),
-      tls_(make_tls_client(url_)),
-      protocol_(std::make_shared<ConvexProtocol>(url_)) {
-    endpoints_.resolve(url_);
+    : HttpTransferConnector(parse_http_url(option_required(options, "url"))) {
+    set_transfer({.path = "/api/mutation", .body = convex::transfer_body, .interpret = convex::interpret_transfer_reply});
+    resolve();
 }
 
 // One query or mutation through the HTTP API; the function's value as JSON text.
@@ -147,11 +130,10 @@ std::optional<AccountsCheck> ConvexConnector::verify_accounts(const AccountsSpec
     return check;
 }
 
-void ConvexConnector::open_async_transfer_session(asio::io_context& io, std::size_t, AsyncTransferOpenCallback& done) {
-    std::string error;
-    const auto endpoints = endpoints_.get(url_, error);
-    if (!endpoints) return asio::post(io, [&done, error] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints, protocol_, done, tls_);
-}
+namespace {
+const ConnectorRegistrar registrar({.kind = "convex",
+                                    .make = make_registered<ConvexConnector>,
+                                    .capabilities = {.model = SessionModel::event_loop}});
+}  // namespace
 
 }  // namespace loadbench

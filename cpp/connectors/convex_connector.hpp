@@ -11,14 +11,11 @@
 #include <memory>
 #include <string>
 
-#include "connectors/connector.hpp"
-#include "net/http_connection.hpp"
+#include "connectors/http_transfer.hpp"
 
 namespace loadbench {
 
-class HttpTransferProtocol;
-
-class ConvexConnector final : public Connector {
+class ConvexConnector final : public HttpTransferConnector {
 public:
     explicit ConvexConnector(const ConnectorOptions& options);
 
@@ -26,16 +23,8 @@ public:
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
 
-    bool is_async() const override { return true; }
-    void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
-
 private:
     std::string call(const char* kind, const std::string& path, const std::string& args_json, const std::string& what);
-
-    HttpUrl url_;
-    SharedEndpoints endpoints_;
-    std::shared_ptr<TlsClient> tls_;  // https only
-    std::shared_ptr<const HttpTransferProtocol> protocol_;
 };
 
 namespace convex {

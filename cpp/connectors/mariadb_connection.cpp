@@ -398,7 +398,7 @@ void MariaDbConnection::on_prepared() {
 void MariaDbConnection::on_ready_to_serve() {
     deadline_timer_.cancel();
     state_ = State::ready;
-    reconnect_backoff_ms_ = 0;
+    reconnect_backoff_.reset();
     if (!open_done_) {
         reconnects_.fetch_add(1, std::memory_order_relaxed);
         note_reconnect();
@@ -742,8 +742,7 @@ void MariaDbConnection::close_connection(bool polite) {
 }
 
 void MariaDbConnection::schedule_reconnect(bool at_once) {
-    if (!at_once) reconnect_backoff_ms_ = std::clamp(reconnect_backoff_ms_ * 2, 10, 1000);
-    reconnect_timer_.expires_after(std::chrono::milliseconds(at_once ? 0 : reconnect_backoff_ms_));
+    reconnect_timer_.expires_after(at_once ? std::chrono::milliseconds(0) : reconnect_backoff_.next());
     reconnect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->state_ == State::broken) self->start_connect();
     });

@@ -37,6 +37,7 @@
 #include "connectors/sql_session.hpp"
 #include "engine/outcome.hpp"
 #include "net/fd_readiness.hpp"
+#include "net/reconnect_backoff.hpp"
 
 namespace loadbench {
 
@@ -258,7 +259,7 @@ private:
     bool in_submit_ = false;
     std::size_t users_left_;
     std::atomic<std::uint64_t> reconnects_{0};
-    int reconnect_backoff_ms_ = 0;
+    ReconnectBackoff reconnect_backoff_;
     std::string last_error_;
 };
 

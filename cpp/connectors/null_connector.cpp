@@ -1,5 +1,7 @@
 #include "connectors/null_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -75,5 +77,12 @@ std::unique_ptr<TransferSession> NullConnector::open_transfer_session() {
 std::unique_ptr<SqlSession> NullConnector::open_sql_session(const std::vector<std::string>&) {
     return std::make_unique<NullSqlSession>();
 }
+
+namespace {
+// Runs SQL scenarios without reading their statements: its dialect "null" needs no SQL text.
+const ConnectorRegistrar registrar({.kind = "null",
+                                    .make = make_registered<NullConnector>,
+                                    .capabilities = {.sql_dialect = "null", .model = SessionModel::blocking}});
+}  // namespace
 
 }  // namespace loadbench

@@ -314,7 +314,7 @@ void PgConnection::run_setup(std::size_t step) {
     state_ = State::ready;
     ++connect_seq_;  // this connect is done: its timer no longer applies
     connect_timer_.cancel();
-    reconnect_backoff_ms_ = 0;
+    reconnect_backoff_.reset();
     if (reconnected) {
         ++reconnects_;
         note_reconnect();
@@ -501,8 +501,7 @@ void PgConnection::abandon(PgRequest& timed_out) {
 }
 
 void PgConnection::schedule_reconnect() {
-    reconnect_backoff_ms_ = std::clamp(reconnect_backoff_ms_ * 2, 10, 1000);
-    reconnect_timer_.expires_after(std::chrono::milliseconds(reconnect_backoff_ms_));
+    reconnect_timer_.expires_after(reconnect_backoff_.next());
     reconnect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->state_ == State::broken) self->start_connect();
     });

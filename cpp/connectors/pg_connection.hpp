@@ -33,6 +33,7 @@
 #include "connectors/sql_session.hpp"
 #include "engine/outcome.hpp"
 #include "net/fd_readiness.hpp"
+#include "net/reconnect_backoff.hpp"
 
 namespace loadbench {
 
@@ -188,7 +189,7 @@ private:
     std::uint64_t reconnects_ = 0;
     std::uint64_t incarnation_ = 0;
     std::uint64_t connect_seq_ = 0;  // which connect a connect timer belongs to
-    int reconnect_backoff_ms_ = 0;
+    ReconnectBackoff reconnect_backoff_;
     std::string last_error_;
     PGcancel* cancel_ = nullptr;  // for the backend of the connection now open; the connection's thread only
 };

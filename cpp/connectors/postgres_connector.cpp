@@ -1,5 +1,7 @@
 #include "connectors/postgres_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <pqxx/pqxx>
 #include <sys/socket.h>
 
@@ -378,5 +380,16 @@ void PostgresConnector::deliver(const std::shared_ptr<PgConnection>& conn, const
 }
 
 std::string PostgresConnector::library_version() { return PQXX_VERSION; }
+
+namespace {
+const ConnectorRegistrar registrar({.kind = "postgres",
+                                    .make = make_registered<PostgresConnector>,
+                                    .capabilities = {.sql_dialect = "postgres", .placeholder = "$1", .model = SessionModel::event_loop, .pipelining = true},
+                                    .library_versions = [] {
+                                        return std::map<std::string, std::string>{
+                                            {"libpq", pg_library_version()},
+                                            {"libpqxx", PostgresConnector::library_version()}};
+                                    }});
+}  // namespace
 
 }  // namespace loadbench

@@ -305,7 +305,7 @@ void RedisConnection::on_setup_step(SetupStep& step, const RedisReply& reply) {
     if (--setup_left_ > 0) return;
     deadline_timer_.cancel();
     state_ = State::ready;
-    reconnect_backoff_ms_ = 0;
+    reconnect_backoff_.reset();
     if (open_done_) {
         RedisReply ok;
         ok.ok = true;
@@ -489,8 +489,7 @@ void RedisConnection::after_loss(bool opening, bool configuration) {
 }
 
 void RedisConnection::schedule_reconnect(bool at_once) {
-    if (!at_once) reconnect_backoff_ms_ = std::clamp(reconnect_backoff_ms_ * 2, 10, 1000);
-    reconnect_timer_.expires_after(std::chrono::milliseconds(at_once ? 0 : reconnect_backoff_ms_));
+    reconnect_timer_.expires_after(at_once ? std::chrono::milliseconds(0) : reconnect_backoff_.next());
     reconnect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->state_ == State::broken) self->start_connect();
     });

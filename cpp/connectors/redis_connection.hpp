@@ -35,6 +35,7 @@
 
 #include "engine/outcome.hpp"
 #include "net/fd_readiness.hpp"
+#include "net/reconnect_backoff.hpp"
 
 namespace loadbench {
 
@@ -208,7 +209,7 @@ private:
     std::size_t users_left_;
     std::atomic<std::uint64_t> reconnects_{0};
     std::uint64_t script_reloads_ = 0;
-    int reconnect_backoff_ms_ = 0;
+    ReconnectBackoff reconnect_backoff_;
     std::string last_error_;
 };
 

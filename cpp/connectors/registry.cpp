@@ -1,39 +1,65 @@
 #include "connectors/registry.hpp"
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
-#include "connectors/null_connector.hpp"
-#include "connectors/pg_connection.hpp"
-#include "connectors/postgres_connector.hpp"
-#include "connectors/rpc_connector.hpp"
-#include "connectors/supabase_rest_connector.hpp"
-#include "connectors/convex_connector.hpp"
-#include "connectors/spacetimedb_connector.hpp"
-#include "connectors/sqlite_connector.hpp"
+#include <algorithm>
+#include <mutex>
+#include <stdexcept>
 
 namespace loadbench {
+namespace {
+
+// Function-local statics: registrars in other files run during static initialization, in an
+// order the language leaves open, and may come before any global of this file.
+struct Registry {
+    std::mutex mutex;
+    std::vector<ConnectorRegistration> entries;
+    bool sorted = false;
+    std::string duplicate;
+};
+
+Registry& registry() {
+    static Registry r;
+    return r;
+}
+
+}  // namespace
+
+ConnectorRegistrar::ConnectorRegistrar(ConnectorRegistration registration) {
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    for (const auto& e : r.entries)
+        if (e.kind == registration.kind) r.duplicate = registration.kind;
+    r.entries.push_back(std::move(registration));
+    r.sorted = false;
+}
+
+const std::vector<ConnectorRegistration>& registered_connectors() {
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    if (!r.duplicate.empty()) throw std::logic_error("connector kind '" + r.duplicate + "' is registered twice");
+    if (!r.sorted) {
+        std::sort(r.entries.begin(), r.entries.end(), [](const auto& a, const auto& b) { return a.kind < b.kind; });
+        r.sorted = true;
+    }
+    return r.entries;
+}
 
 std::shared_ptr<Connector> make_connector(const std::string& kind, const ConnectorOptions& options) {
-    if (kind == "null") return std::make_shared<NullConnector>(options);
-    if (kind == "sqlite") return std::make_shared<SqliteConnector>(options);
-    if (kind == "postgres") return std::make_shared<PostgresConnector>(options);
-    if (kind == "rpc") return std::make_shared<RpcConnector>(options);
-    if (kind == "supabase-rest") return std::make_shared<SupabaseRestConnector>(options);
-    if (kind == "convex") return std::make_shared<ConvexConnector>(options);
-    if (kind == "spacetimedb") return std::make_shared<SpacetimeDbConnector>(options);
+    for (const auto& e : registered_connectors())
+        if (e.kind == kind) return e.make(options);
     throw ConnectorError("unknown connector kind '" + kind + "'");
 }
 
-std::vector<std::string> connector_kinds() { return {"null", "sqlite", "postgres", "rpc", "supabase-rest", "convex", "spacetimedb"}; }
+std::vector<std::string> connector_kinds() {
+    std::vector<std::string> kinds;
+    for (const auto& e : registered_connectors()) kinds.push_back(e.kind);
+    return kinds;
+}
 
 std::map<std::string, std::string> library_versions() {
-    return {
-        {"sqlite", SqliteConnector::library_version()},
-        {"sqlitecpp", SQLITECPP_VERSION},
-        {"libpq", pg_library_version()},
-        {"libpqxx", PostgresConnector::library_version()},
-        {"compiler", __VERSION__},
-    };
+    std::map<std::string, std::string> versions{{"compiler", __VERSION__}};
+    for (const auto& e : registered_connectors())
+        if (e.library_versions) versions.merge(e.library_versions());
+    return versions;
 }
 
 }  // namespace loadbench

@@ -1,5 +1,7 @@
 #include "connectors/rpc_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -8,7 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include "connectors/options.hpp"
-#include "net/http_transfer_session.hpp"
+#include "connectors/http_transfer.hpp"
 
 namespace loadbench {
 
@@ -63,24 +65,6 @@ Attempt interpret_transfer_reply(unsigned status, const std::string& body, std::
 
 namespace {
 
-class RpcProtocol final : public HttpTransferProtocol {
-public:
-    explicit RpcProtocol(const HttpUrl& url) : target_(url.base_path + "/rpc"), host_(url.host_header()) {}
-    void prepare(HttpRequest& request) const override {
-        request.method(http::verb::post);
-        request.target(target_);
-        request.set(http::field::host, host_);
-        request.set(http::field::content_type, "application/json");
-    }
-    void fill(const Transfer& t, std::string& body) const override { body = rpc::transfer_body(t); }
-    Attempt interpret(const HttpResponse& response, std::string& error) const override {
-        return rpc::interpret_transfer_reply(response.result_int(), response.body(), error);
-    }
-
-private:
-    std::string target_, host_;
-};
-
 std::int64_t as_int(const json& v, const char* name) {
     if (v.is_number_integer()) return v.get<std::int64_t>();
     if (v.is_string()) {
@@ -95,11 +79,10 @@ std::int64_t as_int(const json& v, const char* name) {
 }  // namespace
 
 RpcConnector::RpcConnector(const ConnectorOptions& options)
-    : url_(parse_http_url(option_required(options, "url"))),
+    : HttpTransferConnector(parse_http_url(option_required(options, "url"))),
       control_timeout_s_(static_cast<double>(option_int(options, "control_timeout_s", 600, 1, 86'400))) {
-    protocol_ = std::make_shared<RpcProtocol>(url_);
-    tls_ = make_tls_client(url_);
-    endpoints_.resolve(url_);
+    set_transfer({.path = "/rpc", .body = rpc::transfer_body, .interpret = rpc::interpret_transfer_reply});
+    resolve();
 }
 
 std::string RpcConnector::call(const std::string& body, double timeout_s, const std::string& what) {
@@ -142,11 +125,10 @@ std::optional<AccountsCheck> RpcConnector::verify_accounts(const AccountsSpec& s
     return check;
 }
 
-void RpcConnector::open_async_transfer_session(asio::io_context& io, std::size_t, AsyncTransferOpenCallback& done) {
-    std::string error;
-    const auto endpoints = endpoints_.get(url_, error);
-    if (!endpoints) return asio::post(io, [&done, error] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints, protocol_, done, tls_);
-}
+namespace {
+const ConnectorRegistrar registrar({.kind = "rpc",
+                                    .make = make_registered<RpcConnector>,
+                                    .capabilities = {.model = SessionModel::event_loop}});
+}  // namespace
 
 }  // namespace loadbench

@@ -12,14 +12,11 @@
 #include <memory>
 #include <string>
 
-#include "connectors/connector.hpp"
-#include "net/http_connection.hpp"
+#include "connectors/http_transfer.hpp"
 
 namespace loadbench {
 
-class HttpTransferProtocol;
-
-class RpcConnector final : public Connector {
+class RpcConnector final : public HttpTransferConnector {
 public:
     explicit RpcConnector(const ConnectorOptions& options);
 
@@ -27,17 +24,10 @@ public:
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
 
-    bool is_async() const override { return true; }
-    void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
-
 private:
     std::string call(const std::string& body, double timeout_s, const std::string& what);
 
-    HttpUrl url_;
     double control_timeout_s_;
-    SharedEndpoints endpoints_;
-    std::shared_ptr<TlsClient> tls_;  // https only
-    std::shared_ptr<const HttpTransferProtocol> protocol_;
 };
 
 // The rpc wire format, shared by the connector and the bundled server (and unit-tested).

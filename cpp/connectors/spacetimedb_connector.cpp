@@ -1,12 +1,14 @@
 #include "connectors/spacetimedb_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 
 #include "connectors/options.hpp"
-#include "net/http_transfer_session.hpp"
+#include "connectors/http_transfer.hpp"
 #include "net/ws_connection.hpp"
 
 namespace loadbench {
@@ -199,5 +201,11 @@ void SpacetimeDbConnector::open_async_transfer_session(asio::io_context& io, std
             done.opened(std::make_unique<StdbSession>(conn));
         });
 }
+
+namespace {
+const ConnectorRegistrar registrar({.kind = "spacetimedb",
+                                    .make = make_registered<SpacetimeDbConnector>,
+                                    .capabilities = {.model = SessionModel::event_loop}});
+}  // namespace
 
 }  // namespace loadbench

@@ -1,5 +1,7 @@
 #include "connectors/sqlite_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
@@ -443,5 +445,16 @@ std::unique_ptr<SqlSession> SqliteConnector::open_sql_session(const std::vector<
 }
 
 std::string SqliteConnector::library_version() { return sqlite3_libversion(); }
+
+namespace {
+const ConnectorRegistrar registrar({.kind = "sqlite",
+                                    .make = make_registered<SqliteConnector>,
+                                    .capabilities = {.sql_dialect = "sqlite", .placeholder = "?1", .model = SessionModel::blocking},
+                                    .library_versions = [] {
+                                        return std::map<std::string, std::string>{
+                                            {"sqlite", SqliteConnector::library_version()},
+                                            {"sqlitecpp", SQLITECPP_VERSION}};
+                                    }});
+}  // namespace
 
 }  // namespace loadbench

@@ -1,5 +1,7 @@
 #include "connectors/supabase_rest_connector.hpp"
 
+#include "connectors/registry.hpp"
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -9,7 +11,7 @@
 #include "connectors/options.hpp"
 #include "connectors/pg_connection.hpp"
 #include "connectors/postgres_connector.hpp"
-#include "net/http_transfer_session.hpp"
+#include "connectors/http_transfer.hpp"
 
 namespace loadbench {
 
@@ -54,27 +56,6 @@ Attempt interpret_transfer_reply(unsigned status, const std::string& body, std::
 
 namespace {
 
-class PostgrestProtocol final : public HttpTransferProtocol {
-public:
-    PostgrestProtocol(const HttpUrl& url, const std::string& key)
-        : target_(url.base_path + "/rest/v1/rpc/transfer"), host_(url.host_header()), key_(key) {}
-    void prepare(HttpRequest& request) const override {
-        request.method(http::verb::post);
-        request.target(target_);
-        request.set(http::field::host, host_);
-        request.set(http::field::content_type, "application/json");
-        request.set("apikey", key_);
-        request.set(http::field::authorization, "Bearer " + key_);
-    }
-    void fill(const Transfer& t, std::string& body) const override { body = postgrest::transfer_body(t); }
-    Attempt interpret(const HttpResponse& response, std::string& error) const override {
-        return postgrest::interpret_transfer_reply(response.result_int(), response.body(), error);
-    }
-
-private:
-    std::string target_, host_, key_;
-};
-
 // Supabase's API roles may call the function and touch the table it updates; PostgREST reloads
 // its schema cache to see the new function. Harmless on a plain PostgreSQL without those roles.
 constexpr const char* kSupabaseGrants = R"sql(
@@ -91,13 +72,15 @@ NOTIFY pgrst, 'reload schema';
 }  // namespace
 
 SupabaseRestConnector::SupabaseRestConnector(const ConnectorOptions& options)
-    : url_(parse_http_url(option_required(options, "url"))),
+    : HttpTransferConnector(parse_http_url(option_required(options, "url"))),
       anon_key_(option_required(options, "anon_key")),
       db_url_(option_required(options, "db_url")),
       database_(std::make_unique<PostgresConnector>(ConnectorOptions{{"url", db_url_}, {"mode", "function"}})) {
-    protocol_ = std::make_shared<PostgrestProtocol>(url_, anon_key_);
-    tls_ = make_tls_client(url_);
-    endpoints_.resolve(url_);
+    set_transfer({.path = "/rest/v1/rpc/transfer",
+                  .headers = {{"apikey", anon_key_}, {"authorization", "Bearer " + anon_key_}},
+                  .body = postgrest::transfer_body,
+                  .interpret = postgrest::interpret_transfer_reply});
+    resolve();
 }
 
 SupabaseRestConnector::~SupabaseRestConnector() = default;
@@ -128,12 +111,10 @@ std::optional<AccountsCheck> SupabaseRestConnector::verify_accounts(const Accoun
     return database_->verify_accounts(spec);
 }
 
-void SupabaseRestConnector::open_async_transfer_session(asio::io_context& io, std::size_t,
-                                                        AsyncTransferOpenCallback& done) {
-    std::string error;
-    const auto endpoints = endpoints_.get(url_, error);
-    if (!endpoints) return asio::post(io, [&done, error] { done.open_failed(error); });
-    open_http_transfer_session(io, endpoints, protocol_, done, tls_);
-}
+namespace {
+const ConnectorRegistrar registrar({.kind = "supabase-rest",
+                                    .make = make_registered<SupabaseRestConnector>,
+                                    .capabilities = {.model = SessionModel::event_loop}});
+}  // namespace
 
 }  // namespace loadbench

@@ -11,15 +11,13 @@
 #include <memory>
 #include <string>
 
-#include "connectors/connector.hpp"
-#include "net/http_connection.hpp"
+#include "connectors/http_transfer.hpp"
 
 namespace loadbench {
 
-class HttpTransferProtocol;
 class PostgresConnector;
 
-class SupabaseRestConnector final : public Connector {
+class SupabaseRestConnector final : public HttpTransferConnector {
 public:
     explicit SupabaseRestConnector(const ConnectorOptions& options);
     ~SupabaseRestConnector() override;
@@ -28,17 +26,10 @@ public:
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
 
-    bool is_async() const override { return true; }
-    void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
-
 private:
-    HttpUrl url_;
     std::string anon_key_;
     std::string db_url_;
     std::unique_ptr<PostgresConnector> database_;
-    SharedEndpoints endpoints_;
-    std::shared_ptr<TlsClient> tls_;  // https only
-    std::shared_ptr<const HttpTransferProtocol> protocol_;
 };
 
 namespace postgrest {

@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "connectors/connector.hpp"
+#include "errors/connector_errors.hpp"
 #include "net/system_error.hpp"
 
 namespace loadbench {
@@ -163,7 +163,7 @@ void HttpConnection::on_ready() {
     state_ = State::ready;
     ++connect_seq_;
     connect_timer_.cancel();
-    backoff_ms_ = 0;
+    backoff_.reset();
     if (ever_connected_ && reopen_counts_) {
         ++reconnects_;
         note_reconnect();
@@ -244,8 +244,7 @@ void HttpConnection::lost(ErrorKind kind, const std::string& message) {
 
 void HttpConnection::schedule_reconnect() {
     state_ = State::backoff;
-    backoff_ms_ = std::clamp(backoff_ms_ * 2, 10, 1000);
-    timer_.expires_after(std::chrono::milliseconds(backoff_ms_));
+    timer_.expires_after(backoff_.next());
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->state_ == State::backoff) self->start_connect();
     });

@@ -33,6 +33,7 @@
 
 #include "engine/outcome.hpp"
 #include "net/http_url.hpp"
+#include "net/reconnect_backoff.hpp"
 
 namespace loadbench {
 
@@ -151,7 +152,7 @@ private:
     State state_ = State::idle;
     bool ever_connected_ = false;
     bool reopen_counts_ = false;  // the next successful connect is a counted reopen
-    int backoff_ms_ = 0;
+    ReconnectBackoff backoff_;
     HttpRequest* request_ = nullptr;        // waiting to be sent, or in flight
     HttpResponseHandler* handler_ = nullptr;
     std::function<void(std::string)> open_done_;

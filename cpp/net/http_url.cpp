@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "connectors/connector.hpp"
+#include "errors/connector_errors.hpp"
 
 namespace loadbench {
 

@@ -135,7 +135,7 @@ void WsConnection::on_open(const std::string& error) {
         return schedule_reconnect();
     }
     state_ = State::ready;
-    backoff_ms_ = 0;
+    backoff_.reset();
     if (ever_opened_) {
         ++reconnects_;
         note_reconnect();
@@ -198,8 +198,7 @@ void WsConnection::lost(ErrorKind kind, const std::string& message) {
 
 void WsConnection::schedule_reconnect() {
     state_ = State::backoff;
-    backoff_ms_ = std::clamp(backoff_ms_ * 2, 10, 1000);
-    timer_.expires_after(std::chrono::milliseconds(backoff_ms_));
+    timer_.expires_after(backoff_.next());
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->state_ == State::backoff) self->start_connect();
     });

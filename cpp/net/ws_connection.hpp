@@ -23,6 +23,7 @@
 
 #include "engine/outcome.hpp"
 #include "net/http_connection.hpp"
+#include "net/reconnect_backoff.hpp"
 
 namespace loadbench {
 
@@ -95,7 +96,7 @@ private:
     boost::beast::flat_buffer buffer_;
     State state_ = State::connecting;
     bool ever_opened_ = false;
-    int backoff_ms_ = 0;
+    ReconnectBackoff backoff_;
     const std::string* outgoing_ = nullptr;
     WsReplyHandler* handler_ = nullptr;
     std::function<std::string(std::string_view)> greeting_;

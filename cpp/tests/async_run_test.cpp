@@ -7,9 +7,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <vector>
 #include <thread>
 
 #include "engine/async_workload.hpp"
@@ -139,6 +141,60 @@ TEST(AsyncEngine, OperationCountIsExact) {
     RunResult r = run.run();
     EXPECT_EQ(r.counters.committed, 1001u);
     EXPECT_EQ(w->operations.load(), 1001u);
+}
+
+// Opens and attempts that complete from a thread of the connector's (as a call pool's would): the
+// event loop has no work of its own meanwhile, and must still wait for them (the driver's work
+// guards) instead of returning and dropping the sessions the completions are for.
+struct ForeignThreadWorkload : AsyncWorkload {
+    std::atomic<std::uint64_t> operations{0};
+    std::mutex m;
+    std::vector<std::thread> helpers;
+
+    ~ForeignThreadWorkload() override {
+        for (auto& t : helpers) t.join();
+    }
+    // Runs `f` on the loop 2 ms from now, from a thread of its own.
+    void later(asio::io_context& io, std::function<void()> f) {
+        std::lock_guard lock(m);
+        helpers.emplace_back([&io, f = std::move(f)] {
+            std::this_thread::sleep_for(2ms);
+            asio::post(io, f);
+        });
+    }
+    struct Session : AsyncSession {
+        ForeignThreadWorkload& w;
+        asio::io_context& io;
+        Session(ForeignThreadWorkload& w, asio::io_context& io) : w(w), io(io) {}
+        OperationKeys plan(Rng&) override { return {}; }
+        void attempt(AttemptCallback& done) override {
+            w.later(io, [this, &done] {
+                w.operations.fetch_add(1);
+                done.attempt_done(Attempt::committed());
+            });
+        }
+        void interrupt() noexcept override {}
+        void shutdown() override {}
+    };
+    void open_session(asio::io_context& io, std::size_t, SessionOpenCallback& done) override {
+        later(io, [this, &io, &done] { done.opened(std::make_unique<Session>(*this, io)); });
+    }
+    std::uint64_t key_space() const override { return 0; }
+};
+
+TEST(AsyncEngine, CompletionsFromAnotherThreadKeepTheLoopRunning) {
+    auto w = std::make_shared<ForeignThreadWorkload>();
+    {
+        loadbench::Run run({.concurrency = 4, .warmup_s = 0, .measure_s = 30, .operations = 40, .threads = 1}, w);
+        run.start();
+        const bool finished = run.wait_for(20);
+        if (!finished) run.stop();  // the loop returned early: nothing runs the completions
+        ASSERT_TRUE(finished);
+        RunResult r = run.take_result();
+        ASSERT_TRUE(r.error.empty()) << r.error;
+        EXPECT_EQ(r.counters.committed, 40u);
+        EXPECT_EQ(w->operations.load(), 40u);
+    }
 }
 
 TEST(AsyncEngine, ConcurrencyMustFillWholeGroups) {

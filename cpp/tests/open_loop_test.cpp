@@ -31,12 +31,13 @@ TEST(OpenLoop, RegularArrivalsHitTheTargetRate) {
 
 TEST(OpenLoop, GapsAreExponentialForPoissonAndConstantForRegular) {
     for (bool poisson : {true, false}) {
-        loadbench::Run run(RunConfig{.concurrency = 4, .rate = 1000, .poisson = poisson},
-                std::make_shared<TransferWorkload>(TransferParams{}, std::make_shared<NullConnector>(ConnectorOptions{})));
-        SessionState s = run.new_session_state(0);
+        const RunConfig config{.concurrency = 4, .rate = 1000, .poisson = poisson};
+        Timeline timeline;
+        SessionLoop loop(config, timeline, false);
+        SessionState s = loop.new_session_state(0);
         const double mean_ns = 4e6;  // a session's share: 4 sessions at 1000/s
         std::vector<double> gaps(100'000);
-        for (auto& g : gaps) g = static_cast<double>(run.next_gap_ns(s));
+        for (auto& g : gaps) g = static_cast<double>(loop.arrivals().next_gap_ns(s));
         double sum = 0, sum_sq = 0, longer_than_mean = 0;
         for (double g : gaps) {
             sum += g;

@@ -8,7 +8,7 @@
 #include "connectors/rpc_connector.hpp"
 #include "connectors/sqlite_connector.hpp"
 #include "engine/run.hpp"
-#include "net/rpc_server.hpp"
+#include "server/rpc_server.hpp"
 #include "scenarios/transfer_scenario.hpp"
 
 namespace loadbench {

@@ -1,4 +1,4 @@
-#include "net/rpc_server.hpp"
+#include "server/rpc_server.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

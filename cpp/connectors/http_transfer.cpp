@@ -1,4 +1,4 @@
-#include "net/http_transfer_session.hpp"
+#include "connectors/http_transfer.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -40,7 +40,40 @@ private:
     std::string last_error_;
 };
 
+class JsonPostProtocol final : public HttpTransferProtocol {
+public:
+    JsonPostProtocol(const HttpUrl& url, JsonPost post)
+        : target_(url.base_path + post.path), host_(url.host_header()), post_(std::move(post)) {}
+    void prepare(HttpRequest& request) const override {
+        request.method(http::verb::post);
+        request.target(target_);
+        request.set(http::field::host, host_);
+        request.set(http::field::content_type, "application/json");
+        for (const auto& [name, value] : post_.headers) request.set(name, value);
+    }
+    void fill(const Transfer& t, std::string& body) const override { body = post_.body(t); }
+    Attempt interpret(const HttpResponse& response, std::string& error) const override {
+        return post_.interpret(response.result_int(), response.body(), error);
+    }
+
+private:
+    std::string target_, host_;
+    JsonPost post_;
+};
+
 }  // namespace
+
+std::shared_ptr<const HttpTransferProtocol> make_json_post_protocol(const HttpUrl& url, JsonPost post) {
+    return std::make_shared<JsonPostProtocol>(url, std::move(post));
+}
+
+void HttpTransferConnector::open_async_transfer_session(asio::io_context& io, std::size_t,
+                                                        AsyncTransferOpenCallback& done) {
+    std::string error;
+    const auto endpoints = endpoints_.get(url_, error);
+    if (!endpoints) return asio::post(io, [&done, error] { done.open_failed(error); });
+    open_http_transfer_session(io, endpoints, protocol_, done, tls_);
+}
 
 void open_http_transfer_session(asio::io_context& io, std::shared_ptr<const TcpEndpoints> endpoints,
                                 std::shared_ptr<const HttpTransferProtocol> protocol, AsyncTransferOpenCallback& done,

@@ -1,0 +1,38 @@
+// The connectors this build knows: their kinds, capabilities and library versions, and the errors they raise.
+#include "bindings/common.hpp"
+#include "connectors/registry.hpp"
+
+namespace loadbench::bindings {
+
+void register_connectors(py::module_& m) {
+    auto& connector_error = py::register_exception<ConnectorError>(m, "ConnectorError", PyExc_RuntimeError);
+    // Registered after its base, so pybind11 tries it first.
+    py::register_exception<ConnectorConfigError>(m, "ConnectorConfigError", connector_error.ptr());
+
+    m.def("library_versions", &library_versions);
+    m.def("connector_kinds", &connector_kinds);
+    m.def(
+        "connector_capabilities",
+        [] {
+            py::dict out;
+            for (const auto& c : registered_connectors()) {
+                py::dict d;
+                auto or_none = [](const std::string& s) { return s.empty() ? py::object(py::none()) : py::str(s); };
+                d["sql_dialect"] = or_none(c.capabilities.sql_dialect);
+                d["placeholder"] = or_none(c.capabilities.placeholder);
+                d["model"] = c.capabilities.model == SessionModel::event_loop ? "event_loop" : "blocking";
+                d["pipelining"] = c.capabilities.pipelining;
+                py::dict libraries;
+                if (c.library_versions)
+                    for (const auto& [name, version] : c.library_versions()) libraries[py::str(name)] = version;
+                d["library_versions"] = libraries;
+                out[py::str(c.kind)] = d;
+            }
+            return out;
+        },
+        "What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None "
+        "(scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), "
+        "model: 'blocking' | 'event_loop', pipelining: bool, library_versions: {library: version}}}.");
+}
+
+}  // namespace loadbench::bindings
