@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <thread>
 
 namespace loadbench {
@@ -15,7 +16,8 @@ Arrivals::Arrivals(const RunConfig& config)
 // The sum of independent Poisson processes is Poisson at the total rate, and regular beats offset
 // by i / rate interleave evenly.
 std::int64_t Arrivals::next_gap_ns(SessionState& s) const {
-    if (!poisson_) return static_cast<std::int64_t>(std::llround(session_interval_ns_));
+    // A regular beat of at least 1 ns: a gap of 0 would never move the schedule on.
+    if (!poisson_) return std::max<std::int64_t>(1, std::llround(session_interval_ns_));
     const double u = 1.0 - s.arrivals.uniform01();  // (0, 1]
     return static_cast<std::int64_t>(std::llround(-std::log(u) * session_interval_ns_));
 }
@@ -27,6 +29,51 @@ void Arrivals::start_schedule(SessionState& s, const Timeline& timeline) const {
     s.next_intended_ns = timeline.origin_ns() + offset;
 }
 
+namespace {
+
+// The session's arrival generator as a standard uniform random bit generator, for the standard
+// Poisson and exponential distributions.
+struct RngBits {
+    using result_type = std::uint64_t;
+    Rng& rng;
+    static constexpr result_type min() { return 0; }
+    static constexpr result_type max() { return UINT64_MAX; }
+    result_type operator()() { return rng.next(); }
+};
+
+constexpr int kWalkLimit = 4096;
+
+}  // namespace
+
+Arrivals::Skipped Arrivals::skip_until(SessionState& s, std::int64_t until, std::int64_t warmup_end) const {
+    Skipped skipped;
+    for (int i = 0; i < kWalkLimit && s.next_intended_ns < until; ++i) {
+        if (s.next_intended_ns >= warmup_end) ++skipped.in_window;
+        s.next_intended_ns += next_gap_ns(s);
+    }
+    const std::int64_t t = s.next_intended_ns;
+    if (t >= until) return skipped;
+    const std::int64_t window_from = std::max(t, warmup_end);
+    if (!poisson_) {
+        const std::int64_t gap = next_gap_ns(s);
+        const std::int64_t beats = (until - t + gap - 1) / gap;  // t + j*gap < until, j = 0, 1, ...
+        const std::int64_t first_in_window = window_from <= t ? 0 : (window_from - t + gap - 1) / gap;
+        skipped.in_window += std::max<std::int64_t>(0, beats - first_in_window);
+        s.next_intended_ns = t + beats * gap;
+        return skipped;
+    }
+    // A Poisson process: the counts in disjoint spans are independent Poisson draws, and the
+    // next arrival after `until` is an exponential gap away (memoryless).
+    RngBits bits{s.arrivals};
+    if (window_from < until) {
+        std::poisson_distribution<std::int64_t> in_window(static_cast<double>(until - window_from) / session_interval_ns_);
+        skipped.in_window += in_window(bits);
+    }
+    std::exponential_distribution<double> gap(1.0 / session_interval_ns_);
+    s.next_intended_ns = until + static_cast<std::int64_t>(std::llround(gap(bits)));
+    return skipped;
+}
+
 bool Arrivals::schedule_next(SessionState& s, WorkerMetrics& m, const Timeline& timeline) const {
     if (!m.enter()) return false;  // sealed: the run is over
     struct Leave {
@@ -34,29 +81,30 @@ bool Arrivals::schedule_next(SessionState& s, WorkerMetrics& m, const Timeline& 
         ~Leave() { m.leave(); }
     } leave{m};
     const std::int64_t warmup_end = timeline.warmup_end_ns();
-    for (;;) {
-        const std::int64_t t = s.next_intended_ns;
-        if (!timeline.before_window_end(t)) return false;
-        s.next_intended_ns += next_gap_ns(s);
-        const bool in_window = t >= warmup_end;
-        if (in_window) ++m.counters.scheduled;
-        if (max_lag_ns_ > 0 && now_ns() - t > max_lag_ns_) {
-            if (in_window) ++m.counters.dropped;
-            continue;
+    if (max_lag_ns_ > 0) {
+        // Every start later than max_lag by now is skipped at once and counted as dropped.
+        const std::int64_t late_before = std::min(now_ns() - max_lag_ns_, timeline.end_ns());
+        if (s.next_intended_ns < late_before) {
+            const Skipped late = skip_until(s, late_before, warmup_end);
+            m.counters.scheduled += late.in_window;
+            m.counters.dropped += late.in_window;
         }
-        s.intended_ns = t;
-        return true;
     }
+    const std::int64_t t = s.next_intended_ns;
+    if (!timeline.before_window_end(t)) return false;
+    s.next_intended_ns += next_gap_ns(s);
+    if (t >= warmup_end) ++m.counters.scheduled;
+    s.intended_ns = t;
+    return true;
 }
 
 void Arrivals::count_unstarted(SessionState& s, WorkerMetrics& m, const Timeline& timeline) const {
     if (!open_loop() || s.next_intended_ns == 0) return;  // 0: the schedule never started
-    const std::int64_t warmup_end = timeline.warmup_end_ns();
-    for (std::int64_t t = s.next_intended_ns; timeline.before_window_end(t); t += next_gap_ns(s)) {
-        if (t < warmup_end) continue;
-        ++m.counters.scheduled;
-        ++m.counters.unstarted;
-    }
+    const std::int64_t end = timeline.end_ns();
+    if (end == INT64_MAX) return;  // the window never closed: nothing fell in it unstarted
+    const Skipped rest = skip_until(s, end, timeline.warmup_end_ns());
+    m.counters.scheduled += rest.in_window;
+    m.counters.unstarted += rest.in_window;
 }
 
 // Sleeps most of the way (in slices, so a closed window is noticed), then spins the last stretch:

@@ -14,6 +14,9 @@
 
 namespace loadbench {
 
+// One intended start per nanosecond, the resolution of the engine's clock: the highest rate.
+inline constexpr double kMaxRate = 1e9;
+
 class Arrivals {
 public:
     explicit Arrivals(const RunConfig& config);
@@ -34,6 +37,16 @@ public:
     static void wait_until(std::int64_t t, const Timeline& timeline);
 
 private:
+    struct Skipped {
+        std::int64_t in_window = 0;  // of the skipped starts, those at or after the warmup's end
+    };
+    // Moves the session's schedule past every intended start before `until`; how many of them
+    // fell in the window. Walks the schedule for the first kWalkLimit starts, then counts the rest
+    // without drawing each one (arithmetic for a regular beat; one Poisson draw per span for
+    // exponential gaps, exact in distribution): a rate far above what the sessions can start must
+    // never make the counting itself the bottleneck, nor keep a stopped run from ending.
+    Skipped skip_until(SessionState& s, std::int64_t until, std::int64_t warmup_end) const;
+
     double rate_;
     bool poisson_;
     double session_interval_ns_ = 0;  // mean gap between one session's intended starts

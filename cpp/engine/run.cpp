@@ -104,6 +104,7 @@ void Run::prepare() {
     if (!(config_.op_timeout_s >= 0)) throw std::invalid_argument("run: operation timeout must be >= 0 s");
     if (config_.open_parallelism < 1) throw std::invalid_argument("run: open parallelism must be >= 1");
     if (!(config_.rate >= 0) || !std::isfinite(config_.rate)) throw std::invalid_argument("run: rate must be >= 0");
+    if (config_.rate > kMaxRate) throw std::invalid_argument("run: rate must be at most 1e9 operations/s");
     if (!(config_.max_lag_s >= 0)) throw std::invalid_argument("run: max lag must be >= 0 s");
     if (type_names_.size() > 255) throw std::invalid_argument("run: at most 255 operation types");
     // Each thread allocates its own metrics as it starts (about 330 KB each, mostly histograms): a

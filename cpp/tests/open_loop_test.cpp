@@ -94,5 +94,42 @@ TEST(OpenLoop, MaxLagDropsWhatCannotStartInTime) {
     EXPECT_LT(r.lag.max(), 12'000'000u);  // nothing started later than max lag (plus a wake-up)
 }
 
+// Found by review: --rate 1e300 hung (a gap rounded to 0 never moved the schedule on) and 1e9 took
+// seconds after the window to count what never started, one intended start at a time, ignoring
+// SIGTERM meanwhile. Now a beat is at least 1 ns, the core refuses a rate above 1e9/s, and the
+// starts that never began are counted without walking them, exactly for a regular beat.
+TEST(OpenLoop, ARateFarAboveWhatTheSessionsCanStartIsCountedExactly) {
+    auto run = null_run({.concurrency = 2, .warmup_s = 0, .measure_s = 0.2, .rate = 1e9, .poisson = false});
+    RunResult r = run->run();
+    const OutcomeCounters& c = r.counters;
+    // One intended start per nanosecond of the window (session 0 at even ns, session 1 at odd).
+    EXPECT_NEAR(static_cast<double>(c.scheduled), r.measured_s * 1e9, 4);
+    EXPECT_EQ(c.scheduled, c.operations() + c.unstarted + c.after_window + c.dropped);
+    EXPECT_GT(c.unstarted, c.scheduled / 2);
+}
+
+TEST(OpenLoop, APoissonScheduleFarAboveCapacityIsCountedInDistribution) {
+    auto run = null_run({.concurrency = 2, .warmup_s = 0, .measure_s = 0.2, .rate = 1e9, .poisson = true});
+    RunResult r = run->run();
+    const double expected = r.measured_s * 1e9, sd = std::sqrt(expected);
+    EXPECT_NEAR(static_cast<double>(r.counters.scheduled), expected, 6 * sd + 4);
+    EXPECT_EQ(r.counters.scheduled, r.counters.operations() + r.counters.unstarted + r.counters.after_window +
+                                        r.counters.dropped);
+}
+
+TEST(OpenLoop, MaxLagSkipsAFarBacklogAtOnce) {
+    auto run = null_run({.concurrency = 1, .warmup_s = 0, .measure_s = 0.2, .rate = 1e9, .poisson = false,
+                         .max_lag_s = 0.001});
+    RunResult r = run->run();
+    const OutcomeCounters& c = r.counters;
+    EXPECT_NEAR(static_cast<double>(c.scheduled), r.measured_s * 1e9, 2);
+    EXPECT_EQ(c.scheduled, c.dropped + c.operations() + c.unstarted + c.after_window);
+    EXPECT_GT(c.dropped, c.scheduled / 2);
+}
+
+TEST(OpenLoop, ARateAboveTheClocksResolutionIsRefused) {
+    EXPECT_THROW(null_run({.concurrency = 1, .rate = 1e300}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace loadbench

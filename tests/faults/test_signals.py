@@ -238,6 +238,22 @@ def test_the_window_ends_on_a_signal_with_the_server_stopped_and_no_timeout(cli,
     assert psql(pg.url, "SELECT sum(balance) FROM accounts") == str(1000 * 1000)
 
 
+@pytest.mark.parametrize("arrival", ["regular", "poisson"])
+def test_sigterm_ends_a_schedule_far_above_what_the_sessions_can_start(cli, arrival):
+    # Found by review: --rate 1e9 counted the starts that never began one at a time after the
+    # window (6 s after SIGTERM), and 1e300 never ended. The count is arithmetic now.
+    proc = cli.popen("bench", "--connectors", "null", "--rate", "1e9", "--arrival", arrival, "--concurrency", "2",
+                     "--seconds", "60", "--warmup", "0")
+    wait_for_line(proc, "null: opening")
+    time.sleep(1.0)
+    took, _, err = signal_and_time(proc, signal.SIGTERM)
+    assert_ended_promptly(took, proc, err)
+    _, entry = only_entry(cli)
+    schedule = entry["schedule"]
+    assert schedule["scheduled"] == pytest.approx(entry["measured_seconds"] * 1e9, rel=1e-3)
+    assert schedule["unstarted"] > schedule["scheduled"] // 2 and schedule["sustained"] is False
+
+
 def test_sigterm_ends_the_window_while_sqlite_sessions_wait_for_a_lock(cli, tmp_path):
     # WAL mode waits up to 5 s for a lock; another process holds the write lock from 1 s into the
     # window, and there is no per-operation timeout.
