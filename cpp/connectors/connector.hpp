@@ -1,7 +1,13 @@
 // Connector: how loadbench reaches one database system. A connector knows its system's protocol
 // and error codes; it knows nothing of timing or threads (the engine's job) nor of how operations
-// are chosen (the scenario's). Each scenario declares the session interface it needs, and a
-// connector that supports the scenario implements it.
+// are chosen (the scenario's).
+//
+// Two parts: the control plane (Connector: check, prep, verify, the SQL set-up calls, cancel,
+// footprint), and the session families a scenario needs (test-1's transfers, SQL scenarios), each
+// a separate interface that a connector offers or not (the accessor returns nullptr). Nothing
+// here has a default that fails at run time: a scenario asks for its family before any load and
+// stops with one ConnectorConfigError line when the connector lacks it, and the registration's
+// capabilities (connectors/registry.hpp) say the same up front.
 #pragma once
 
 #include <cstdint>
@@ -126,10 +132,64 @@ struct SessionFootprint {
     std::size_t descriptors_per_connection = 1;
 };
 
+// test-1's family, blocking: one session per engine thread.
+class BlockingTransferSessions {
+public:
+    virtual std::unique_ptr<TransferSession> open_transfer_session() = 0;
+
+protected:
+    ~BlockingTransferSessions() = default;
+};
+
+// test-1's family on event loops: session `index` opens on `io`, `done` is called on its thread.
+class EventLoopTransferSessions {
+public:
+    virtual void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) = 0;
+
+protected:
+    ~EventLoopTransferSessions() = default;
+};
+
+// The SQL family (scenarios defined in files; see connectors/sql_session.hpp): its set-up calls
+// and blocking sessions, which every SQL connector has (seeding uses them; they are the load of a
+// blocking connector).
+class SqlSessions {
+public:
+    // Runs `script` (DDL) on a scratch copy of the schema that is thrown away afterwards (an
+    // in-memory database, a rolled-back transaction), then prepares every statement there: the
+    // first refusal, or nullopt when everything prepares. Touches no data.
+    virtual std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,
+                                                     const std::vector<std::string>& statements) = 0;
+    // Runs each statement of `script` in order (schema set-up and tear-down).
+    virtual void sql_execute(const std::vector<std::string>& script) = 0;
+    // One query's rows (verification).
+    virtual SqlRows sql_query(const std::string& sql) = 0;
+    // A blocking session with `statements` prepared.
+    virtual std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& statements) = 0;
+
+protected:
+    ~SqlSessions() = default;
+};
+
+// The SQL family's load sessions on event loops (event-loop connectors, besides SqlSessions).
+class EventLoopSqlSessions {
+public:
+    virtual void open_async_sql_session(asio::io_context& io, std::size_t index,
+                                        const std::vector<std::string>& statements, AsyncSqlOpenCallback& done) = 0;
+
+protected:
+    ~EventLoopSqlSessions() = default;
+};
+
 class Connector {
 public:
     virtual ~Connector() = default;
 
+    // The registered kind ("sqlite"), for messages; set by make_connector, empty when the connector
+    // was built directly.
+    const std::string& kind() const { return kind_; }
+
+    // --- control plane ----------------------------------------------------------------------
     // Thread-safe: makes the control-plane call in progress on this connector return soon (with a
     // ConnectorError), best effort (see CancelHooks).
     void cancel() noexcept { cancel_hooks_.cancel(); }
@@ -142,44 +202,43 @@ public:
     // nullopt when the connector keeps no data to check (the null connector).
     virtual std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) = 0;
 
-    // Blocking connectors (one thread per session) implement this...
-    virtual std::unique_ptr<TransferSession> open_transfer_session() {
-        throw ConnectorError("this connector's sessions run on an event loop");
+    // SQL set-up calls (see SqlSessions): ConnectorConfigError when the connector runs no SQL
+    // scenarios.
+    std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,
+                                             const std::vector<std::string>& statements) {
+        return require_sql().sql_check(script, statements);
     }
-    // ...event-loop connectors these.
-    virtual bool is_async() const { return false; }
-    virtual void open_async_transfer_session(asio::io_context&, std::size_t /*index*/, AsyncTransferOpenCallback& done) {
-        done.open_failed("this connector has no event-loop sessions");
-    }
-    // Sessions [k * g, (k + 1) * g) share one connection (pipelining).
-    virtual std::size_t sessions_per_connection() const { return 1; }
-
-    // --- SQL scenarios (scenarios defined in files); see connectors/sql_session.hpp ----------
-    // Runs `script` (DDL) on a scratch copy of the schema that is thrown away afterwards (an
-    // in-memory database, a rolled-back transaction), then prepares every statement there: the
-    // first refusal, or nullopt when everything prepares. Touches no data.
-    virtual std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& /*script*/,
-                                                     const std::vector<std::string>& /*statements*/) {
-        return std::nullopt;
-    }
-    // Runs each statement of `script` in order (schema set-up and tear-down).
-    virtual void sql_execute(const std::vector<std::string>& /*script*/) { no_sql(); }
-    // One query's rows (verification).
-    virtual SqlRows sql_query(const std::string& /*sql*/) { no_sql(); }
-    // A blocking session with `statements` prepared: the load itself for blocking connectors,
-    // seeding for every SQL connector.
-    virtual std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& /*statements*/) { no_sql(); }
-    // Event-loop connectors: the load's sessions.
-    virtual void open_async_sql_session(asio::io_context&, std::size_t /*index*/,
-                                        const std::vector<std::string>& /*statements*/, AsyncSqlOpenCallback& done) {
-        done.open_failed("this connector has no event-loop sessions");
-    }
+    void sql_execute(const std::vector<std::string>& script) { require_sql().sql_execute(script); }
+    SqlRows sql_query(const std::string& sql) { return require_sql().sql_query(sql); }
 
     // A control-plane connection's way to be cancelled, registered while the result lives.
     [[nodiscard]] CancelHooks::Registration on_cancel(std::function<void()> hook) { return cancel_hooks_.add(std::move(hook)); }
 
+    // --- sessions ---------------------------------------------------------------------------
+    // How the sessions run: on event loops (the event-loop families) or one thread each (the
+    // blocking ones). Must agree with the families offered and the registration's model.
+    virtual bool is_async() const { return false; }
+    // Sessions [k * g, (k + 1) * g) share one connection (pipelining).
+    virtual std::size_t sessions_per_connection() const { return 1; }
+
+    // The families this connector offers; nullptr: not offered. A connector offers test-1 in its
+    // session model, and SQL (SqlSessions, plus EventLoopSqlSessions when is_async()) exactly
+    // when its registration names an SQL dialect.
+    virtual BlockingTransferSessions* blocking_transfer_sessions() { return nullptr; }
+    virtual EventLoopTransferSessions* event_loop_transfer_sessions() { return nullptr; }
+    virtual SqlSessions* sql_sessions() { return nullptr; }
+    virtual EventLoopSqlSessions* event_loop_sql_sessions() { return nullptr; }
+
+    // "connector 'rpc'" (or "this connector"), to begin a message with.
+    std::string describe() const { return kind_.empty() ? "this connector" : "connector '" + kind_ + "'"; }
+
 private:
-    [[noreturn]] static void no_sql() { throw ConnectorError("this connector runs no SQL scenarios"); }
+    friend std::shared_ptr<Connector> make_connector(const std::string& kind, const std::map<std::string, std::string>& options);
+    SqlSessions& require_sql() {
+        if (SqlSessions* sql = sql_sessions()) return *sql;
+        throw ConnectorConfigError(describe() + " runs no SQL scenarios");
+    }
+    std::string kind_;
     CancelHooks cancel_hooks_;
 };
 

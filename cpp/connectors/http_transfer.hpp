@@ -46,9 +46,10 @@ void open_http_transfer_session(asio::io_context& io, std::shared_ptr<const TcpE
 // A connector whose test-1 sessions are JSON POSTs on an event loop. The derived constructor
 // sets the protocol (set_transfer) and then resolves the host (resolve), so that its own options
 // are checked first and no event loop waits on a name lookup.
-class HttpTransferConnector : public Connector {
+class HttpTransferConnector : public Connector, public EventLoopTransferSessions {
 public:
     bool is_async() const final { return true; }
+    EventLoopTransferSessions* event_loop_transfer_sessions() final { return this; }
     void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) final;
 
 protected:

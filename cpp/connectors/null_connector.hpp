@@ -13,14 +13,20 @@
 
 namespace loadbench {
 
-class NullConnector final : public Connector {
+class NullConnector final : public Connector, public BlockingTransferSessions, public SqlSessions {
 public:
     explicit NullConnector(const ConnectorOptions& options);
+
+    BlockingTransferSessions* blocking_transfer_sessions() override { return this; }
+    SqlSessions* sql_sessions() override { return this; }
 
     void prep_accounts(const AccountsSpec&) override {}
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec&) override { return std::nullopt; }
     std::unique_ptr<TransferSession> open_transfer_session() override;
 
+    std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>&, const std::vector<std::string>&) override {
+        return std::nullopt;
+    }
     void sql_execute(const std::vector<std::string>&) override {}
     SqlRows sql_query(const std::string&) override { return {}; }
     std::unique_ptr<SqlSession> open_sql_session(const std::vector<std::string>& statements) override;

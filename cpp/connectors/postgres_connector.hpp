@@ -31,7 +31,10 @@ struct PgOptions {
 };
 
 
-class PostgresConnector final : public Connector {
+class PostgresConnector final : public Connector,
+                                public EventLoopTransferSessions,
+                                public SqlSessions,
+                                public EventLoopSqlSessions {
 public:
     explicit PostgresConnector(const ConnectorOptions& options);
     ~PostgresConnector() override;
@@ -41,6 +44,9 @@ public:
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
 
     bool is_async() const override { return true; }
+    EventLoopTransferSessions* event_loop_transfer_sessions() override { return this; }
+    SqlSessions* sql_sessions() override { return this; }
+    EventLoopSqlSessions* event_loop_sql_sessions() override { return this; }
     void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
     std::size_t sessions_per_connection() const override { return options_.inflight; }
     SessionFootprint footprint() const override;  // footprint.cpp

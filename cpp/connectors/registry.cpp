@@ -45,7 +45,11 @@ const std::vector<ConnectorRegistration>& registered_connectors() {
 
 std::shared_ptr<Connector> make_connector(const std::string& kind, const ConnectorOptions& options) {
     for (const auto& e : registered_connectors())
-        if (e.kind == kind) return e.make(options);
+        if (e.kind == kind) {
+            auto connector = e.make(options);
+            connector->kind_ = kind;
+            return connector;
+        }
     throw ConnectorError("unknown connector kind '" + kind + "'");
 }
 

@@ -22,7 +22,9 @@ namespace loadbench {
 enum class SessionModel { blocking, event_loop };  // one thread per session | on an io_context
 
 // What a connector supports, said up front (the Python side reads it through
-// `_core.connector_capabilities()`), instead of found out when a call throws.
+// `_core.connector_capabilities()`), instead of found out when a call throws. It must agree with
+// the session families the connector offers (connector.hpp; ConnectorRegistry's test checks):
+// test-1 in `model`, and SQL (in `model` too) exactly when `sql_dialect` is set.
 struct ConnectorCapabilities {
     std::string sql_dialect;  // scenario files' dialect key ("sqlite", "postgres"); "" runs no SQL scenarios
     std::string placeholder;  // numbered placeholder style: "?1" (SQLite), "$1" (PostgreSQL); "" without SQL

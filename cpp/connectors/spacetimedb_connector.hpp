@@ -21,7 +21,7 @@ namespace loadbench {
 
 struct WsSettings;
 
-class SpacetimeDbConnector final : public Connector {
+class SpacetimeDbConnector final : public Connector, public EventLoopTransferSessions {
 public:
     explicit SpacetimeDbConnector(const ConnectorOptions& options);
 
@@ -30,6 +30,7 @@ public:
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
 
     bool is_async() const override { return true; }
+    EventLoopTransferSessions* event_loop_transfer_sessions() override { return this; }
     void open_async_transfer_session(asio::io_context& io, std::size_t index, AsyncTransferOpenCallback& done) override;
 
 private:

@@ -21,9 +21,12 @@ struct SqliteMode {
     std::string mmap_size;     // PRAGMA mmap_size per connection; empty: SQLite's default (0)
 };
 
-class SqliteConnector final : public Connector {
+class SqliteConnector final : public Connector, public BlockingTransferSessions, public SqlSessions {
 public:
     explicit SqliteConnector(const ConnectorOptions& options);
+
+    BlockingTransferSessions* blocking_transfer_sessions() override { return this; }
+    SqlSessions* sql_sessions() override { return this; }
 
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;

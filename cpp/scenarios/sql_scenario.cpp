@@ -322,16 +322,25 @@ std::vector<std::string> names_of(const SqlPlanner& planner) {
     return names;
 }
 
+// The family's interface, or the one line that says the connector has none.
+template <class Family>
+Family* require_sql(Connector& connector, Family* family) {
+    if (!family) throw ConnectorConfigError(connector.describe() + " runs no SQL scenarios");
+    return family;
+}
+
 // Keys are whatever integers the key parameters hold: the whole range.
 std::uint64_t key_space_of(const SqlPlanner& planner) { return planner.has_keys() ? UINT64_MAX : 0; }
 
 }  // namespace
 
 SqlWorkload::SqlWorkload(std::shared_ptr<const SqlPlanner> planner, std::shared_ptr<Connector> connector)
-    : planner_(std::move(planner)), connector_(std::move(connector)) {}
+    : planner_(std::move(planner)),
+      connector_(std::move(connector)),
+      sessions_(require_sql(*connector_, connector_->sql_sessions())) {}
 
 std::unique_ptr<WorkerSession> SqlWorkload::open_session(std::size_t worker_index) {
-    return std::make_unique<SqlWorkerSession>(connector_->open_sql_session(planner_->spec().statements), *planner_,
+    return std::make_unique<SqlWorkerSession>(sessions_->open_sql_session(planner_->spec().statements), *planner_,
                                               worker_index);
 }
 
@@ -339,11 +348,13 @@ std::uint64_t SqlWorkload::key_space() const { return key_space_of(*planner_); }
 std::vector<std::string> SqlWorkload::operation_types() const { return names_of(*planner_); }
 
 AsyncSqlWorkload::AsyncSqlWorkload(std::shared_ptr<const SqlPlanner> planner, std::shared_ptr<Connector> connector)
-    : planner_(std::move(planner)), connector_(std::move(connector)) {}
+    : planner_(std::move(planner)),
+      connector_(std::move(connector)),
+      sessions_(require_sql(*connector_, connector_->event_loop_sql_sessions())) {}
 
 void AsyncSqlWorkload::open_session(asio::io_context& io, std::size_t index, SessionOpenCallback& done) {
     const SqlPlanner& planner = *planner_;
-    connector_->open_async_sql_session(
+    sessions_->open_async_sql_session(
         io, index, planner.spec().statements,
         adapt_open<AsyncSqlSession, AsyncSqlOpenCallback>(
             [&planner, index](std::unique_ptr<AsyncSqlSession> session) {
@@ -357,6 +368,7 @@ std::vector<std::string> AsyncSqlWorkload::operation_types() const { return name
 
 std::unique_ptr<Run> make_sql_run(const RunConfig& config, const SqlScenarioSpec& spec,
                                   std::shared_ptr<Connector> connector) {
+    require_sql(*connector, connector->sql_sessions());  // one line, before the planner's own checks
     auto planner = std::make_shared<const SqlPlanner>(spec, config.concurrency);
     if (connector->is_async()) {
         if (connector->sessions_per_connection() > 1)
@@ -371,6 +383,7 @@ std::unique_ptr<Run> make_sql_run(const RunConfig& config, const SqlScenarioSpec
 }
 
 void seed_sql(Connector& connector, const SqlScenarioSpec& spec, std::uint64_t seed) {
+    SqlSessions& sql = *require_sql(connector, connector.sql_sessions());
     const SqlPlanner planner(spec, 1);
     SqlDraw draw = planner.new_draw(0);
     std::vector<SqlValue> params, bound;
@@ -378,7 +391,7 @@ void seed_sql(Connector& connector, const SqlScenarioSpec& spec, std::uint64_t s
         const SqlSeed& s = spec.seeds[i];
         if (s.rows == 0) continue;
         Rng rng = Rng::for_stream(seed, 1'000'000 + i);  // apart from every session's stream
-        auto session = connector.open_sql_session({s.sql});
+        auto session = sql.open_sql_session({s.sql});
         const auto cancel = connector.on_cancel([&session] { session->interrupt(); });
         auto check = [&](const SqlReply& reply) {
             if (!reply.ok) throw ConnectorError("seed '" + s.name + "': " + session->last_error());

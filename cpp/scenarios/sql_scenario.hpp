@@ -151,6 +151,8 @@ private:
     Attempt result_;
 };
 
+// Both workloads throw ConnectorConfigError when the connector does not offer the SQL family's
+// sessions in their model.
 class SqlWorkload final : public Workload {
 public:
     SqlWorkload(std::shared_ptr<const SqlPlanner> planner, std::shared_ptr<Connector> connector);
@@ -160,7 +162,8 @@ public:
 
 private:
     std::shared_ptr<const SqlPlanner> planner_;
-    std::shared_ptr<Connector> connector_;
+    std::shared_ptr<Connector> connector_;  // keeps sessions_ alive
+    SqlSessions* sessions_;
 };
 
 class AsyncSqlWorkload final : public AsyncWorkload {
@@ -173,10 +176,12 @@ public:
 
 private:
     std::shared_ptr<const SqlPlanner> planner_;
-    std::shared_ptr<Connector> connector_;
+    std::shared_ptr<Connector> connector_;  // keeps sessions_ alive
+    EventLoopSqlSessions* sessions_;
 };
 
 // A run of the scenario against `connector`, blocking or event-loop, whichever the connector is.
+// Throws ConnectorConfigError (before any load) when the connector runs no SQL scenarios.
 // Throws std::invalid_argument when the connector pipelines and an operation is not a single
 // statement (pipelined sessions share a connection, so their transactions would interleave).
 std::unique_ptr<Run> make_sql_run(const RunConfig& config, const SqlScenarioSpec& spec,

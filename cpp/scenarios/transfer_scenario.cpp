@@ -62,19 +62,34 @@ OperationKeys TransferPlanner::plan(Rng& rng, Transfer& out) const {
     return {{from, to}, 2};
 }
 
+namespace {
+
+// The family's interface, or the one line that says the connector has none.
+template <class Family>
+Family* require_transfer(Connector& connector, Family* family) {
+    if (!family) throw ConnectorConfigError(connector.describe() + " runs no test-1 transfers");
+    return family;
+}
+
+}  // namespace
+
 TransferWorkload::TransferWorkload(TransferParams params, std::shared_ptr<Connector> connector)
-    : planner_(params), connector_(std::move(connector)) {}
+    : planner_(params),
+      connector_(std::move(connector)),
+      sessions_(require_transfer(*connector_, connector_->blocking_transfer_sessions())) {}
 
 std::unique_ptr<WorkerSession> TransferWorkload::open_session(std::size_t) {
-    return std::make_unique<TransferWorkerSession>(connector_->open_transfer_session(), planner_);
+    return std::make_unique<TransferWorkerSession>(sessions_->open_transfer_session(), planner_);
 }
 
 AsyncTransferWorkload::AsyncTransferWorkload(TransferParams params, std::shared_ptr<Connector> connector)
-    : planner_(params), connector_(std::move(connector)) {}
+    : planner_(params),
+      connector_(std::move(connector)),
+      sessions_(require_transfer(*connector_, connector_->event_loop_transfer_sessions())) {}
 
 void AsyncTransferWorkload::open_session(asio::io_context& io, std::size_t index, SessionOpenCallback& done) {
     const TransferPlanner& planner = planner_;
-    connector_->open_async_transfer_session(
+    sessions_->open_async_transfer_session(
         io, index,
         adapt_open<AsyncTransferSession, AsyncTransferOpenCallback>(
             [&planner](std::unique_ptr<AsyncTransferSession> session) {

@@ -37,6 +37,8 @@ private:
     std::optional<KeyPermutation> scatter_;
 };
 
+// Both workloads throw ConnectorConfigError when the connector does not offer test-1's sessions
+// in their model.
 class TransferWorkload final : public Workload {
 public:
     TransferWorkload(TransferParams params, std::shared_ptr<Connector> connector);
@@ -46,7 +48,8 @@ public:
 
 private:
     TransferPlanner planner_;
-    std::shared_ptr<Connector> connector_;
+    std::shared_ptr<Connector> connector_;  // keeps sessions_ alive
+    BlockingTransferSessions* sessions_;
 };
 
 class AsyncTransferWorkload final : public AsyncWorkload {
@@ -59,10 +62,12 @@ public:
 
 private:
     TransferPlanner planner_;
-    std::shared_ptr<Connector> connector_;
+    std::shared_ptr<Connector> connector_;  // keeps sessions_ alive
+    EventLoopTransferSessions* sessions_;
 };
 
 // A run of test-1 against `connector`, blocking or event-loop, whichever the connector is.
+// Throws ConnectorConfigError (before any load) when the connector runs no test-1.
 std::unique_ptr<Run> make_transfer_run(const RunConfig& config, const TransferParams& params,
                                        std::shared_ptr<Connector> connector);
 

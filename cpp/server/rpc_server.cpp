@@ -120,7 +120,7 @@ struct RpcServer::Lane {
     explicit Lane(RpcServer& s) : server(s) {}
 
     void transfer(const Transfer& t, Done done) {
-        if (!server.backend_->is_async()) return transfer_blocking(t, std::move(done));
+        if (!server.event_loop_) return transfer_blocking(t, std::move(done));
         auto p = std::make_unique<Pending>();
         p->lane = this;
         p->t = t;
@@ -130,14 +130,14 @@ struct RpcServer::Lane {
             ++opening;
             auto* opener = new Opener;
             opener->lane = this;
-            server.backend_->open_async_transfer_session(io, server.session_index_.fetch_add(1), *opener);
+            server.event_loop_->open_async_transfer_session(io, server.session_index_.fetch_add(1), *opener);
         }
         dispatch();
     }
 
     void transfer_blocking(const Transfer& t, const Done& done) {
         try {
-            if (!blocking) blocking = server.backend_->open_transfer_session();
+            if (!blocking) blocking = server.blocking_->open_transfer_session();
         } catch (const std::exception& e) {
             return done(Attempt::failed(ErrorKind::other), e.what());
         }
@@ -309,6 +309,12 @@ struct RpcServer::Listener {
 
 RpcServer::RpcServer(RpcServerConfig config, std::shared_ptr<Connector> backend)
     : config_(std::move(config)), backend_(std::move(backend)) {
+    if (backend_->is_async())
+        event_loop_ = backend_->event_loop_transfer_sessions();
+    else
+        blocking_ = backend_->blocking_transfer_sessions();
+    if (!event_loop_ && !blocking_)
+        throw ConnectorConfigError(backend_->describe() + " runs no test-1 transfers: it cannot back the rpc server");
     std::size_t n = config_.threads ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
     const std::size_t pool = config_.pool ? config_.pool : 8 * n;
     for (std::size_t i = 0; i < n; ++i) {

@@ -29,6 +29,7 @@ struct RpcServerConfig {
 
 class RpcServer {
 public:
+    // Throws ConnectorConfigError when `backend` runs no test-1 transfers.
     RpcServer(RpcServerConfig config, std::shared_ptr<Connector> backend);
     ~RpcServer();
     RpcServer(const RpcServer&) = delete;
@@ -53,6 +54,9 @@ private:
 
     RpcServerConfig config_;
     std::shared_ptr<Connector> backend_;
+    // test-1's sessions of the backend: exactly one is set, as its model says.
+    BlockingTransferSessions* blocking_ = nullptr;
+    EventLoopTransferSessions* event_loop_ = nullptr;
     std::vector<std::unique_ptr<Lane>> lanes_;
     struct Listener;
     std::unique_ptr<Listener> listener_;

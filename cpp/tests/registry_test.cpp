@@ -7,6 +7,8 @@
 
 #include "connectors/registry.hpp"
 #include "net/reconnect_backoff.hpp"
+#include "scenarios/transfer_scenario.hpp"
+#include "server/rpc_server.hpp"
 
 namespace loadbench {
 namespace {
@@ -34,6 +36,16 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
         const auto connector = make_connector(r.kind, options.at(r.kind));  // connects to nothing
         EXPECT_EQ(connector->is_async(), r.capabilities.model == SessionModel::event_loop);
         if (!r.capabilities.pipelining) EXPECT_EQ(connector->sessions_per_connection(), 1u);
+        // The session families it offers are those its capabilities announce: test-1 in its model
+        // (every connector runs test-1), SQL exactly when it names a dialect, in its model too.
+        const bool event_loop = r.capabilities.model == SessionModel::event_loop;
+        const bool sql = !r.capabilities.sql_dialect.empty();
+        EXPECT_EQ(connector->blocking_transfer_sessions() != nullptr, !event_loop);
+        EXPECT_EQ(connector->event_loop_transfer_sessions() != nullptr, event_loop);
+        EXPECT_EQ(connector->sql_sessions() != nullptr, sql);
+        EXPECT_EQ(connector->event_loop_sql_sessions() != nullptr, sql && event_loop);
+        EXPECT_EQ(sql, !r.capabilities.placeholder.empty() || r.capabilities.sql_dialect == "null");
+        EXPECT_EQ(connector->kind(), r.kind);
         // A SQL dialect other than the null connector's comes with its placeholder style.
         if (!r.capabilities.sql_dialect.empty() && r.capabilities.sql_dialect != "null")
             EXPECT_FALSE(r.capabilities.placeholder.empty());
@@ -41,6 +53,39 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
     const auto versions = library_versions();
     for (const char* library : {"sqlite", "sqlitecpp", "libpq", "libpqxx", "compiler"})
         EXPECT_FALSE(versions.at(library).empty()) << library;
+}
+
+// A connector that offers only the control plane: every scenario and the rpc server refuse it
+// with one ConnectorConfigError line when they are set up, before any session opens.
+class ControlPlaneOnly final : public Connector {
+public:
+    void prep_accounts(const AccountsSpec&) override {}
+    std::optional<AccountsCheck> verify_accounts(const AccountsSpec&) override { return std::nullopt; }
+};
+
+template <class F>
+std::string config_error_of(F&& f) {
+    try {
+        f();
+    } catch (const ConnectorConfigError& e) {
+        return e.what();
+    }
+    return "no ConnectorConfigError";
+}
+
+TEST(SessionFamilies, AConnectorWithoutAFamilyIsRefusedInOneLineBeforeAnyLoad) {
+    auto c = std::make_shared<ControlPlaneOnly>();
+    const RunConfig config{.concurrency = 1, .warmup_s = 0, .measure_s = 0.1};
+    EXPECT_EQ(config_error_of([&] { make_transfer_run(config, TransferParams{}, c); }),
+              "this connector runs no test-1 transfers");
+    EXPECT_EQ(config_error_of([&] { RpcServer server({}, c); }),
+              "this connector runs no test-1 transfers: it cannot back the rpc server");
+    EXPECT_EQ(config_error_of([&] { c->sql_execute({"SELECT 1"}); }), "this connector runs no SQL scenarios");
+    EXPECT_EQ(config_error_of([&] { c->sql_query("SELECT 1"); }), "this connector runs no SQL scenarios");
+    EXPECT_EQ(config_error_of([&] { c->sql_check({}, {"SELECT 1"}); }), "this connector runs no SQL scenarios");
+    // A registered connector names its kind.
+    auto rpc = make_connector("rpc", {{"url", "http://127.0.0.1:1"}});
+    EXPECT_EQ(config_error_of([&] { rpc->sql_execute({"SELECT 1"}); }), "connector 'rpc' runs no SQL scenarios");
 }
 
 TEST(ReconnectBackoff, DoublesFromTenMillisecondsToOneSecondAndStartsOverOnReset) {

@@ -7,12 +7,14 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "connectors/null_connector.hpp"
 #include "connectors/pg_connection.hpp"
+#include "connectors/registry.hpp"
 #include "connectors/sqlite_connector.hpp"
 #include "engine/run.hpp"
 #include "scenarios/sql_scenario.hpp"
@@ -286,6 +288,21 @@ TEST(SqlScenarioNull, RunsWithoutADatabase) {
     ASSERT_TRUE(r.error.empty()) << r.error;
     EXPECT_GT(r.counters.committed, 10'000u);
     EXPECT_EQ(r.counters.rejected, 0u);
+}
+
+TEST(SqlScenarioFamilies, AConnectorWithoutSqlIsRefusedInOneLineBeforeAnyLoad) {
+    auto rpc = make_connector("rpc", {{"url", "http://127.0.0.1:1"}});  // test-1 only; connects to nothing
+    for (auto attempt : std::vector<std::function<void()>>{
+             [&] { make_sql_run({.concurrency = 1, .warmup_s = 0, .measure_s = 0.1}, transfers(10, 0.5), rpc); },
+             [&] { seed_sql(*rpc, transfers(10, 0.5), 1); },
+             [&] { SqlWorkload w(std::make_shared<const SqlPlanner>(transfers(10, 0.5), 1), rpc); }}) {
+        try {
+            attempt();
+            ADD_FAILURE() << "no error";
+        } catch (const ConnectorConfigError& e) {
+            EXPECT_STREQ(e.what(), "connector 'rpc' runs no SQL scenarios");
+        }
+    }
 }
 
 // --- PostgreSQL's text parameters -------------------------------------------------------------
