@@ -8,7 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
-from loadbench import connectors
+from loadbench import _core, connectors
 from loadbench.cli import demo
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
@@ -107,8 +107,9 @@ def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):
     with display:
         display.phase(plan.connectors[0], "opening")
         for tps in (100.0, 400.0):
-            display.progress(plan.connectors[0], {"phase": "measuring", "elapsed_s": 1.0, "committed": 10,
-                                                  "last_second_tps": tps, "last_second_p99_ns": 2e6})
+            display.progress(plan.connectors[0], _core.Progress(
+                phase=_core.Phase.measuring, elapsed_seconds=1.0, committed=10, last_second_tps=tps,
+                last_second_p99_ns=2_000_000, reconnects=0))
         display.finished(plan.connectors[0], {"status": "ok", "tps": 300.0, "latency": {"p99": 2.0}})
     assert demo.bar(300, 300) == "█" * demo.BAR_WIDTH
     assert demo.bar(150, 300) == "█" * (demo.BAR_WIDTH // 2)

@@ -12,6 +12,7 @@ import time
 import psutil
 import pytest
 
+from loadbench import _core
 from loadbench.connectors import postgres
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report import store
@@ -77,16 +78,21 @@ def test_postmaster_pid_reads_the_data_directory(tmp_path):
     assert postgres.postmaster_pid(tmp_path) == []  # stale file of a dead server
 
 
+def progress(phase: _core.Phase) -> _core.Progress:
+    return _core.Progress(phase=phase, elapsed_seconds=0.0, committed=0, last_second_tps=0.0,
+                          last_second_p99_ns=0, reconnects=0)
+
+
 def test_the_averages_cover_the_measured_window_weighted_by_interval():
     clock = iter([0.0, 0.5, 1.5, 2.0, 4.0, 4.0]).__next__
     sampler = resource_usage.ResourceSampler("null", [], clock=clock)
     sampler.harness.sample = iter([(0.0, 0, 1), (0.0, 0, 1), (10.0, 100, 1), (30.0, 300, 1)]).__next__
     sampler.start()                                   # t=0, primes
-    sampler.on_progress({"phase": "warmup"})          # t=0.5: sessions open, primes again
-    sampler.on_progress({"phase": "warmup"})          # t=1.5: 1 s later, a warmup sample (10 %)
-    sampler.on_progress({"phase": "measuring"})       # t=2.0: too soon
-    sampler.on_progress({"phase": "measuring"})       # t=4.0: a 2.5 s measuring sample (30 %)
-    summary = sampler.finish()                        # t=4.0: nothing left to sample
+    sampler.on_progress(progress(_core.Phase.warmup))     # t=0.5: sessions open, primes again
+    sampler.on_progress(progress(_core.Phase.warmup))     # t=1.5: 1 s later, a warmup sample (10 %)
+    sampler.on_progress(progress(_core.Phase.measuring))  # t=2.0: too soon
+    sampler.on_progress(progress(_core.Phase.measuring))  # t=4.0: a 2.5 s measuring sample (30 %)
+    summary = sampler.finish()                            # t=4.0: nothing left to sample
     assert [s["phase"] for s in summary["samples"]] == ["warmup", "measuring"]
     assert summary["harness"]["cpu_percent_mean"] == pytest.approx(30.0)
     assert summary["harness"]["rss_bytes_max"] == 300

@@ -13,8 +13,8 @@ void register_connectors(py::module_& m) {
     m.def("connector_kinds", &connector_kinds);
     m.def(
         "connector_capabilities",
-        [] {
-            py::dict out;
+        []() -> py::typing::Dict<py::str, Dict> {
+            py::typing::Dict<py::str, Dict> out;
             for (const auto& c : registered_connectors()) {
                 py::dict d;
                 auto or_none = [](const std::string& s) { return s.empty() ? py::object(py::none()) : py::str(s); };

@@ -86,7 +86,7 @@ R control_call(const std::shared_ptr<Connector>& connector, double timeout_s, st
 void register_control(py::module_& m) {
     m.def(
         "check",
-        [](const py::dict& connector, double timeout_s) {
+        [](const Dict& connector, double timeout_s) {
             auto c = connector_from(connector);
             control_call<bool>(c, timeout_s, [c] {
                 c->check();
@@ -100,7 +100,7 @@ void register_control(py::module_& m) {
 
     m.def(
         "prep",
-        [](const py::dict& scenario, const py::dict& connector) {
+        [](const Dict& scenario, const Dict& connector) {
             const TransferParams params = transfer_params_from(scenario);
             auto c = connector_from(connector);
             control_call<bool>(c, 0, [c, params] {
@@ -112,42 +112,42 @@ void register_control(py::module_& m) {
 
     m.def(
         "verify",
-        [](const py::dict& scenario, const py::dict& connector, double timeout_s) -> py::object {
+        [](const Dict& scenario, const Dict& connector, double timeout_s) -> OptionalDict {
             const TransferParams params = transfer_params_from(scenario);
             auto c = connector_from(connector);
             const std::optional<AccountsCheck> check = control_call<std::optional<AccountsCheck>>(
                 c, timeout_s, [c, params] { return c->verify_accounts(params.accounts); });
-            if (!check) return py::none();
-            py::dict out;
+            if (!check) return OptionalDict(py::none());
+            Dict out;
             out["passed"] = check->passed;
             out["accounts"] = check->accounts;
             out["total"] = check->total;
             out["expected_total"] = check->expected_total;
             out["negative_balances"] = check->negative_balances;
-            return out;
+            return OptionalDict(std::move(out));
         },
         py::arg("scenario"), py::arg("connector"), py::arg("timeout_s") = 0.0);
 
     m.def(
         "sql_check",
-        [](const py::dict& connector, const std::vector<std::string>& script,
-           const std::vector<std::string>& statements) -> py::object {
+        [](const Dict& connector, const std::vector<std::string>& script,
+           const std::vector<std::string>& statements) -> OptionalDict {
             auto c = connector_from(connector);
             const std::optional<SqlCheckFailure> failure = control_call<std::optional<SqlCheckFailure>>(
                 c, 0, [c, script, statements] { return c->sql_check(script, statements); });
-            if (!failure) return py::none();
-            py::dict out;
+            if (!failure) return OptionalDict(py::none());
+            Dict out;
             out["in_script"] = failure->in_script;
             out["index"] = failure->index;
             out["message"] = failure->message;
-            return out;
+            return OptionalDict(std::move(out));
         },
         py::arg("connector"), py::arg("script"), py::arg("statements"),
         "Runs the DDL on a scratch schema and prepares every statement: None, or the first refusal.");
 
     m.def(
         "sql_execute",
-        [](const py::dict& connector, const std::vector<std::string>& script, double timeout_s) {
+        [](const Dict& connector, const std::vector<std::string>& script, double timeout_s) {
             auto c = connector_from(connector);
             control_call<bool>(c, timeout_s, [c, script] {
                 c->sql_execute(script);
@@ -158,7 +158,7 @@ void register_control(py::module_& m) {
 
     m.def(
         "sql_seed",
-        [](const py::dict& scenario, const py::dict& connector, std::uint64_t seed) {
+        [](const Dict& scenario, const Dict& connector, std::uint64_t seed) {
             auto spec = std::make_shared<const SqlScenarioSpec>(sql_scenario_from(scenario));
             auto c = connector_from(connector);
             control_call<bool>(c, 0, [c, spec, seed] {
@@ -170,7 +170,7 @@ void register_control(py::module_& m) {
 
     m.def(
         "sql_query",
-        [](const py::dict& connector, const std::string& sql, double timeout_s) {
+        [](const Dict& connector, const std::string& sql, double timeout_s) {
             auto c = connector_from(connector);
             return control_call<SqlRows>(c, timeout_s, [c, sql] { return c->sql_query(sql); });
         },

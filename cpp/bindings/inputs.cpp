@@ -1,27 +1,8 @@
-// Dicts in: the run configuration, the scenario (test-1 or a file-defined SQL scenario), the connector.
+// Dicts in: the scenario (test-1 or a file-defined SQL scenario), the connector.
 #include "bindings/common.hpp"
 #include "connectors/registry.hpp"
 
 namespace loadbench::bindings {
-
-RunConfig run_config_from(const py::dict& d) {
-    DictReader r(d, "run config");
-    RunConfig c;
-    c.concurrency = r.get<std::size_t>("concurrency", c.concurrency);
-    c.warmup_s = r.get<double>("warmup_s", c.warmup_s);
-    c.measure_s = r.get<double>("measure_s", c.measure_s);
-    c.seed = r.get<std::uint64_t>("seed", c.seed);
-    c.stream_offset = r.get<std::uint64_t>("stream_offset", c.stream_offset);
-    c.max_tries = r.get<int>("max_tries", c.max_tries);
-    c.op_timeout_s = r.get<double>("op_timeout_s", c.op_timeout_s);
-    c.operations = r.get<std::uint64_t>("operations", c.operations);
-    c.threads = r.get<std::size_t>("threads", c.threads);
-    c.open_parallelism = r.get<std::size_t>("open_parallelism", c.open_parallelism);
-    c.rate = r.get<double>("rate", c.rate);
-    c.poisson = r.get<std::string>("arrival", c.poisson ? "poisson" : "regular") == "poisson";
-    c.max_lag_s = r.get<double>("max_lag_s", c.max_lag_s);
-    return c;
-}
 
 TransferParams transfer_params_from(const py::dict& d) {
     DictReader r(d, "scenario");
@@ -146,9 +127,9 @@ SqlScenarioSpec sql_scenario_from(const py::dict& d) {
     return sql_spec_from(r.require<py::dict>("sql"));
 }
 
-std::unique_ptr<Run> make_run(const py::dict& config, const py::dict& scenario, std::shared_ptr<Connector> connector) {
-    if (is_sql_scenario(scenario)) return make_sql_run(run_config_from(config), sql_scenario_from(scenario), std::move(connector));
-    return make_transfer_run(run_config_from(config), transfer_params_from(scenario), std::move(connector));
+std::unique_ptr<Run> make_run(const RunConfig& config, const Dict& scenario, std::shared_ptr<Connector> connector) {
+    if (is_sql_scenario(scenario)) return make_sql_run(config, sql_scenario_from(scenario), std::move(connector));
+    return make_transfer_run(config, transfer_params_from(scenario), std::move(connector));
 }
 
 std::shared_ptr<Connector> connector_from(const py::dict& d) {

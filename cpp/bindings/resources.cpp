@@ -8,7 +8,7 @@ namespace loadbench::bindings {
 void register_resources(py::module_& m) {
     m.def(
         "resource_needs",
-        [](const py::dict& config, const py::dict& scenario, const py::dict& connector) {
+        [](const RunConfig& config, const Dict& scenario, const Dict& connector) {
             auto c = connector_from(connector);
             const SessionFootprint footprint = c->footprint();
             const std::size_t per_connection = std::max<std::size_t>(1, c->sessions_per_connection());
@@ -17,7 +17,7 @@ void register_resources(py::module_& m) {
             const std::size_t connections = (e.sessions + per_connection - 1) / per_connection;
             // An event loop's own descriptors: its epoll instance, eventfd and timerfd.
             const std::size_t loops = blocking ? 0 : e.threads - 2;
-            py::dict out;
+            Dict out;
             out["sessions"] = e.sessions;
             out["connections"] = connections;
             out["blocking"] = blocking;

@@ -7,7 +7,7 @@ namespace loadbench::bindings {
 void register_rpc_server(py::module_& m) {
     m.def(
         "serve_rpc",
-        [](const py::dict& config, const py::dict& connector, const py::object& on_listening) {
+        [](const Dict& config, const Dict& connector, const py::typing::Callable<void(int)>& on_listening) {
             DictReader r(config, "rpc server config");
             RpcServerConfig c;
             c.host = r.get<std::string>("host", c.host);

@@ -4,6 +4,10 @@
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <functional>
+#include <optional>
+
+#include <pybind11/functional.h>
 
 namespace loadbench::bindings {
 
@@ -45,7 +49,7 @@ private:
 // A run, owned by its Python object; run() blocks with the GIL released.
 class PyRun {
 public:
-    PyRun(const py::dict& config, const py::dict& scenario, const py::dict& connector)
+    PyRun(const RunConfig& config, const Dict& scenario, const Dict& connector)
         : run_(make_run(config, scenario, connector_from(connector))) {}
     PyRun(const PyRun&) = delete;
     PyRun& operator=(const PyRun&) = delete;
@@ -56,22 +60,22 @@ public:
         if (run_ && run_->abandoned()) (void)run_.release();
     }
 
-    py::dict run(const py::object& on_progress) {
+    RunResultView run(const std::optional<std::function<void(const Progress&)>>& on_progress) {
         RunResult result;
         {
             StopSignals signals(*run_);
             py::gil_scoped_release release;
             result = run_->run([&](const Progress& p) {
-                if (on_progress.is_none()) return;
+                if (!on_progress) return;
                 py::gil_scoped_acquire acquire;
                 try {
-                    on_progress(progress_dict(p));
+                    (*on_progress)(p);
                 } catch (py::error_already_set& e) {
                     e.discard_as_unraisable("loadbench progress callback");  // a display fault must not end the run
                 }
             });
         }
-        return result_dict(result);
+        return result_view(result);
     }
 
 private:
@@ -82,10 +86,11 @@ private:
 
 void register_run(py::module_& m) {
     py::class_<PyRun>(m, "Run")
-        .def(py::init<const py::dict&, const py::dict&, const py::dict&>(), py::arg("config"), py::arg("scenario"),
+        .def(py::init<const RunConfig&, const Dict&, const Dict&>(), py::arg("config"), py::arg("scenario"),
              py::arg("connector"))
         .def("run", &PyRun::run, py::arg("on_progress") = py::none(),
-             "Runs to the end on this thread; Ctrl-C or SIGTERM close the window early (result['interrupted']).");
+             "Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early "
+             "(RunResult.interrupted). on_progress gets a Progress about four times a second.");
 }
 
 }  // namespace loadbench::bindings

@@ -1,50 +1,589 @@
-"""Type stubs for the native core (private; use loadbench.engine)."""
-
-from typing import Any, Callable
-
-REPORTED_PERCENTILES: list[float]
-
-class ConnectorError(RuntimeError): ...
-class ConnectorConfigError(ConnectorError): ...
-
+"""
+loadbench's native engine (private: use loadbench.run.core)
+"""
+from __future__ import annotations
+import collections.abc
+import typing
+__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'prep', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
+class ConnectorError(RuntimeError):
+    pass
+class ConnectorConfigError(ConnectorError):
+    pass
+class Arrival:
+    """
+    Open loop: gaps between intended starts, exponential (poisson) or constant (regular).
+    
+    Members:
+    
+      poisson
+    
+      regular
+    """
+    __members__: typing.ClassVar[dict[str, Arrival]]
+    poisson: typing.ClassVar[Arrival]
+    regular: typing.ClassVar[Arrival]
+    @typing.overload
+    def __eq__(self, other: Arrival) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Arrival) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class RunConfig:
+    """
+    One run's configuration (the engine's side of loadbench.run.config.RunPlan). Seconds are floats; 0 disables op_timeout_seconds, max_lag_seconds, rate, operations and threads (threads 0: one event loop per core). ValueError from Run on values out of range.
+    """
+    def __init__(self, *, concurrency: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, open_parallelism: typing.SupportsInt | typing.SupportsIndex, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, seconds: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, stream_offset: typing.SupportsInt | typing.SupportsIndex, max_tries: typing.SupportsInt | typing.SupportsIndex, op_timeout_seconds: typing.SupportsFloat | typing.SupportsIndex, operations: typing.SupportsInt | typing.SupportsIndex, rate: typing.SupportsFloat | typing.SupportsIndex, arrival: Arrival, max_lag_seconds: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def arrival(self) -> Arrival:
+        ...
+    @property
+    def concurrency(self) -> int:
+        """
+        sessions (logical clients), one operation in flight each
+        """
+    @property
+    def max_lag_seconds(self) -> float:
+        """
+        open loop: > 0 skips operations this late
+        """
+    @property
+    def max_tries(self) -> int:
+        """
+        attempts per operation on retryable errors
+        """
+    @property
+    def op_timeout_seconds(self) -> float:
+        """
+        per attempt; 0 disables
+        """
+    @property
+    def open_parallelism(self) -> int:
+        """
+        sessions being opened at once, at most
+        """
+    @property
+    def operations(self) -> int:
+        """
+        > 0: the window closes after this many operations
+        """
+    @property
+    def rate(self) -> float:
+        """
+        open loop: total operations/s; 0: closed loop
+        """
+    @property
+    def seconds(self) -> float:
+        """
+        length of the measured window
+        """
+    @property
+    def seed(self) -> int:
+        ...
+    @property
+    def stream_offset(self) -> int:
+        """
+        the first random stream of this run's sessions
+        """
+    @property
+    def threads(self) -> int:
+        """
+        event-loop threads of an async connector (0: one per core)
+        """
+    @property
+    def warmup_seconds(self) -> float:
+        """
+        warmup before the measured window, not counted
+        """
+class Phase:
+    """
+    A run's phase, in order.
+    
+    Members:
+    
+      opening
+    
+      warmup
+    
+      measuring
+    
+      stopping
+    
+      done
+    """
+    __members__: typing.ClassVar[dict[str, Phase]]
+    done: typing.ClassVar[Phase]
+    measuring: typing.ClassVar[Phase]
+    opening: typing.ClassVar[Phase]
+    stopping: typing.ClassVar[Phase]
+    warmup: typing.ClassVar[Phase]
+    @typing.overload
+    def __eq__(self, other: Phase) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Phase) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class Progress:
+    """
+    Where a run stands (Run.run's on_progress gets one about every 250 ms).
+    """
+    def __init__(self, *, phase: Phase, elapsed_seconds: typing.SupportsFloat | typing.SupportsIndex, committed: typing.SupportsInt | typing.SupportsIndex, last_second_tps: typing.SupportsFloat | typing.SupportsIndex, last_second_p99_ns: typing.SupportsInt | typing.SupportsIndex, reconnects: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def committed(self) -> int:
+        """
+        counted so far (whole seconds of the measured window)
+        """
+    @property
+    def elapsed_seconds(self) -> float:
+        """
+        in the current phase
+        """
+    @property
+    def last_second_p99_ns(self) -> int:
+        ...
+    @property
+    def last_second_tps(self) -> float:
+        ...
+    @property
+    def phase(self) -> Phase:
+        ...
+    @property
+    def reconnects(self) -> int:
+        """
+        connections re-established since the run started (process-wide)
+        """
+class ErrorKind:
+    """
+    Why an operation failed (its .name is the report's key).
+    
+    Members:
+    
+      busy
+    
+      serialization
+    
+      deadlock
+    
+      constraint
+    
+      connection
+    
+      timeout
+    
+      protocol
+    
+      other
+    """
+    __members__: typing.ClassVar[dict[str, ErrorKind]]
+    busy: typing.ClassVar[ErrorKind]
+    connection: typing.ClassVar[ErrorKind]
+    constraint: typing.ClassVar[ErrorKind]
+    deadlock: typing.ClassVar[ErrorKind]
+    other: typing.ClassVar[ErrorKind]
+    protocol: typing.ClassVar[ErrorKind]
+    serialization: typing.ClassVar[ErrorKind]
+    timeout: typing.ClassVar[ErrorKind]
+    @typing.overload
+    def __eq__(self, other: ErrorKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: ErrorKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class HistogramSummary:
+    """
+    A latency histogram (HdrHistogram layout): its statistics, the reported_percentiles() and every non-empty bucket, in ns.
+    """
+    def __init__(self, *, count: typing.SupportsInt | typing.SupportsIndex, min_ns: typing.SupportsInt | typing.SupportsIndex, max_ns: typing.SupportsInt | typing.SupportsIndex, mean_ns: typing.SupportsFloat | typing.SupportsIndex, stddev_ns: typing.SupportsFloat | typing.SupportsIndex, clamped: typing.SupportsInt | typing.SupportsIndex, percentiles_ns: collections.abc.Mapping[str, typing.SupportsInt | typing.SupportsIndex], significant_figures: typing.SupportsInt | typing.SupportsIndex, highest_trackable_ns: typing.SupportsInt | typing.SupportsIndex, buckets: collections.abc.Sequence[tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex]]) -> None:
+        ...
+    @property
+    def buckets(self) -> list[tuple[int, int]]:
+        """
+        (value_ns, count) of every non-empty bucket
+        """
+    @property
+    def clamped(self) -> int:
+        """
+        values above highest_trackable_ns, recorded at it
+        """
+    @property
+    def count(self) -> int:
+        ...
+    @property
+    def highest_trackable_ns(self) -> int:
+        ...
+    @property
+    def max_ns(self) -> int:
+        ...
+    @property
+    def mean_ns(self) -> float:
+        ...
+    @property
+    def min_ns(self) -> int:
+        ...
+    @property
+    def percentiles_ns(self) -> dict[str, int]:
+        """
+        {"50": ns, ..., "99.99": ns}
+        """
+    @property
+    def significant_figures(self) -> int:
+        ...
+    @property
+    def stddev_ns(self) -> float:
+        """
+        population standard deviation
+        """
+class Counters:
+    """
+    A run's operation counts (in the measured window unless named otherwise).
+    """
+    def __init__(self, *, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, attempts: typing.SupportsInt | typing.SupportsIndex, retries: typing.SupportsInt | typing.SupportsIndex, errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex], retried_errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex], collision_ops: typing.SupportsInt | typing.SupportsIndex, collision_count: typing.SupportsInt | typing.SupportsIndex, before_window: typing.SupportsInt | typing.SupportsIndex, after_window: typing.SupportsInt | typing.SupportsIndex, reconnects: typing.SupportsInt | typing.SupportsIndex, scheduled: typing.SupportsInt | typing.SupportsIndex, dropped: typing.SupportsInt | typing.SupportsIndex, unstarted: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def after_window(self) -> int:
+        """
+        completed after the window closed (not counted)
+        """
+    @property
+    def attempts(self) -> int:
+        """
+        every try, retries included
+        """
+    @property
+    def before_window(self) -> int:
+        """
+        completed during warmup (not counted)
+        """
+    @property
+    def collision_count(self) -> int:
+        """
+        the sum of those holders
+        """
+    @property
+    def collision_ops(self) -> int:
+        """
+        operations that started on a key another in-flight operation held
+        """
+    @property
+    def committed(self) -> int:
+        ...
+    @property
+    def dropped(self) -> int:
+        """
+        open loop: skipped for max_lag_seconds
+        """
+    @property
+    def errors(self) -> dict[ErrorKind, int]:
+        """
+        failed operations by kind (kinds with none left out)
+        """
+    @property
+    def failed(self) -> int:
+        ...
+    @property
+    def reconnects(self) -> int:
+        """
+        connections re-established after a loss (whole run)
+        """
+    @property
+    def rejected(self) -> int:
+        ...
+    @property
+    def retried_errors(self) -> dict[ErrorKind, int]:
+        """
+        retried attempts by kind
+        """
+    @property
+    def retries(self) -> int:
+        """
+        tries after the first
+        """
+    @property
+    def scheduled(self) -> int:
+        """
+        open loop: intended starts in the window
+        """
+    @property
+    def unstarted(self) -> int:
+        """
+        open loop: never begun
+        """
+class SecondPoint:
+    """
+    One interval of the per-second series (the last one may be shorter).
+    """
+    def __init__(self, *, t_s: typing.SupportsFloat | typing.SupportsIndex, duration_s: typing.SupportsFloat | typing.SupportsIndex, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, p50_ns: typing.SupportsInt | typing.SupportsIndex, p95_ns: typing.SupportsInt | typing.SupportsIndex, p99_ns: typing.SupportsInt | typing.SupportsIndex, max_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def committed(self) -> int:
+        ...
+    @property
+    def duration_s(self) -> float:
+        """
+        its length, seconds
+        """
+    @property
+    def failed(self) -> int:
+        ...
+    @property
+    def max_ns(self) -> int:
+        ...
+    @property
+    def p50_ns(self) -> int:
+        """
+        of committed + rejected
+        """
+    @property
+    def p95_ns(self) -> int:
+        ...
+    @property
+    def p99_ns(self) -> int:
+        ...
+    @property
+    def rejected(self) -> int:
+        ...
+    @property
+    def t_s(self) -> float:
+        """
+        end of the interval, seconds since the measured window opened
+        """
+class OperationResult:
+    """
+    One operation type of a scenario file: its counts and latency.
+    """
+    def __init__(self, *, name: str, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, retries: typing.SupportsInt | typing.SupportsIndex, latency: HistogramSummary) -> None:
+        ...
+    @property
+    def committed(self) -> int:
+        ...
+    @property
+    def failed(self) -> int:
+        ...
+    @property
+    def latency(self) -> HistogramSummary:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def rejected(self) -> int:
+        ...
+    @property
+    def retries(self) -> int:
+        ...
+class RunResult:
+    """
+    What Run.run measured.
+    """
+    def __init__(self, *, error: str, interrupted: bool, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, measured_seconds: typing.SupportsFloat | typing.SupportsIndex, window_start_unix_ns: typing.SupportsInt | typing.SupportsIndex, window_end_unix_ns: typing.SupportsInt | typing.SupportsIndex, sessions: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, cpu_seconds: typing.SupportsFloat | typing.SupportsIndex, counters: Counters, error_examples: collections.abc.Mapping[ErrorKind, str], collisions_exact: bool, abandoned: typing.SupportsInt | typing.SupportsIndex, latency: HistogramSummary, service: HistogramSummary | None, lag: HistogramSummary | None, operations: collections.abc.Sequence[OperationResult], series: collections.abc.Sequence[SecondPoint]) -> None:
+        ...
+    def with_error_examples(self, examples: collections.abc.Mapping[ErrorKind, str]) -> RunResult:
+        """
+        A copy with these error examples (the caller's redacted ones).
+        """
+    @property
+    def abandoned(self) -> int:
+        """
+        operations in flight when the run gave up waiting for them (counted in after_window too)
+        """
+    @property
+    def collisions_exact(self) -> bool:
+        ...
+    @property
+    def counters(self) -> Counters:
+        ...
+    @property
+    def cpu_seconds(self) -> float:
+        """
+        CPU time of this process during the measured window
+        """
+    @property
+    def error(self) -> str:
+        """
+        non-empty when the run could not start (a session failed to open)
+        """
+    @property
+    def error_examples(self) -> dict[ErrorKind, str]:
+        """
+        one message per error kind seen
+        """
+    @property
+    def interrupted(self) -> bool:
+        """
+        Ctrl-C or SIGTERM closed the window early
+        """
+    @property
+    def lag(self) -> HistogramSummary | None:
+        """
+        open loop: actual start - intended start (None in a closed loop)
+        """
+    @property
+    def latency(self) -> HistogramSummary:
+        """
+        committed + rejected operations in the window
+        """
+    @property
+    def measured_seconds(self) -> float:
+        """
+        actual length of the measured window
+        """
+    @property
+    def operations(self) -> list[OperationResult]:
+        """
+        per operation type (scenario files with several)
+        """
+    @property
+    def series(self) -> list[SecondPoint]:
+        ...
+    @property
+    def service(self) -> HistogramSummary | None:
+        """
+        open loop: from the actual start (None in a closed loop)
+        """
+    @property
+    def sessions(self) -> int:
+        ...
+    @property
+    def threads(self) -> int:
+        ...
+    @property
+    def warmup_seconds(self) -> float:
+        ...
+    @property
+    def window_end_unix_ns(self) -> int:
+        ...
+    @property
+    def window_start_unix_ns(self) -> int:
+        """
+        the measured window on the wall clock (UTC, ns since the epoch); 0 when it never opened
+        """
 class Run:
-    """One run: config {concurrency, warmup_s, measure_s, seed, max_tries, op_timeout_s, ...},
-    scenario {name, accounts, initial_balance, alpha, max_amount} (test-1) or {name, sql: {pools,
-    generators, statements, operations, mix, seeds}} (a scenario file, see
-    loadbench.scenario_files.Scenario.core_dict), connector {kind, options}."""
-
-    def __init__(self, config: dict[str, Any], scenario: dict[str, Any], connector: dict[str, Any]) -> None: ...
-    def run(self, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Runs to the end, blocking this thread (GIL released); Ctrl-C or SIGTERM close the window
-        early (or call off the opening), and the run returns within about a second: sessions in
-        flight get 0.2 s, are interrupted, and 0.2 s later abandoned (counted in after_window and in
-        abandoned). on_progress gets
-        {phase, elapsed_s, committed, last_second_tps, last_second_p99_ns} about four times a second.
-        Returns {error, interrupted, warmup_s, measured_s, sessions, committed, rejected, failed,
-        attempts, retries, before_window, after_window, errors, retried_errors, error_examples,
-        collision_ops, collision_count, collisions_exact, abandoned, latency: {count, min_ns, max_ns, mean_ns,
-        stddev_ns, clamped, percentiles_ns, significant_figures, highest_trackable_ns, buckets},
-        series: [...]}"""
-
-# The control-plane calls below run on a thread of their own while the caller waits in 50 ms
-# slices running Python's signal handlers: what a handler raises (KeyboardInterrupt) comes out of
-# the call, and with timeout_s > 0 so does TimeoutError; the call is then cancelled, and abandoned
-# if it has not returned 0.1 s later.
-def check(connector: dict[str, Any], timeout_s: float = 0.0) -> None: ...
-def prep(scenario: dict[str, Any], connector: dict[str, Any]) -> None: ...
-def verify(scenario: dict[str, Any], connector: dict[str, Any], timeout_s: float = 0.0) -> dict[str, Any] | None: ...
-def sql_check(connector: dict[str, Any], script: list[str], statements: list[str]) -> dict[str, Any] | None:
-    """Runs the DDL on a scratch schema and prepares every statement: None, or the first refusal
-    {in_script, index, message}."""
-def sql_execute(connector: dict[str, Any], script: list[str], timeout_s: float = 0.0) -> None: ...
-def sql_seed(scenario: dict[str, Any], connector: dict[str, Any], seed: int) -> None: ...
-def sql_query(connector: dict[str, Any], sql: str, timeout_s: float = 0.0) -> list[list[str | None]]: ...
-def resource_needs(config: dict[str, Any], scenario: dict[str, Any], connector: dict[str, Any]) -> dict[str, Any]:
-    """What a run would need of the machine, from the real sizes of the engine's structures and the
-    connector's footprint: {sessions, connections, blocking, threads, descriptors,
-    descriptors_per_connection, memory_bytes, bytes_per_session, thread_bytes}. Connects to nothing."""
-def library_versions() -> dict[str, str]: ...
-def connector_kinds() -> list[str]: ...
-def serve_rpc(config: dict[str, Any], connector: dict[str, Any], on_listening: Callable[[int], None]) -> None:
-    """Binds config {host, port, threads, pool, max_tries}, calls on_listening(port), then serves the
-    rpc protocol over the connector until SIGINT or SIGTERM (GIL released)."""
+    def __init__(self, config: RunConfig, scenario: dict[str, typing.Any], connector: dict[str, typing.Any]) -> None:
+        ...
+    def run(self, on_progress: collections.abc.Callable[[Progress], None] | None = None) -> RunResult:
+        """
+        Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early (RunResult.interrupted). on_progress gets a Progress about four times a second.
+        """
+def check(connector: dict[str, typing.Any], timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+    """
+    Connects once; raises ConnectorConfigError or ConnectorError when it cannot. Every control-plane call here raises what a signal handler raised (Ctrl-C) and TimeoutError after timeout_s (> 0), leaving the call cancelled or abandoned.
+    """
+def connector_capabilities() -> dict[str, dict[str, typing.Any]]:
+    """
+    What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None (scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), model: 'blocking' | 'event_loop', pipelining: bool, library_versions: {library: version}}}.
+    """
+def connector_kinds() -> list[str]:
+    ...
+def library_versions() -> dict[str, str]:
+    ...
+def prep(scenario: dict[str, typing.Any], connector: dict[str, typing.Any]) -> None:
+    ...
+def reported_percentiles() -> list[float]:
+    """
+    The percentiles every HistogramSummary.percentiles_ns holds, keyed by their shortest form ("99.9").
+    """
+def resource_needs(config: RunConfig, scenario: dict[str, typing.Any], connector: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """
+    What a run would need of the machine, from the real sizes of the engine's and the connector's structures: {sessions, connections, blocking, threads, descriptors, descriptors_per_connection, memory_bytes, bytes_per_session, thread_bytes}. Connects to nothing.
+    """
+def serve_rpc(config: dict[str, typing.Any], connector: dict[str, typing.Any], on_listening: collections.abc.Callable[[int], None]) -> None:
+    """
+    Binds, calls on_listening(port), then serves the rpc protocol until SIGINT or SIGTERM.
+    """
+def sql_check(connector: dict[str, typing.Any], script: collections.abc.Sequence[str], statements: collections.abc.Sequence[str]) -> dict[str, typing.Any] | None:
+    """
+    Runs the DDL on a scratch schema and prepares every statement: None, or the first refusal.
+    """
+def sql_execute(connector: dict[str, typing.Any], script: collections.abc.Sequence[str], timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+    ...
+def sql_query(connector: dict[str, typing.Any], sql: str, timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> list[list[str | None]]:
+    ...
+def sql_seed(scenario: dict[str, typing.Any], connector: dict[str, typing.Any], seed: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+def verify(scenario: dict[str, typing.Any], connector: dict[str, typing.Any], timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> dict[str, typing.Any] | None:
+    ...

@@ -14,13 +14,19 @@ import psutil
 
 from loadbench import _core
 from loadbench.run import capacity
+from loadbench.run import config as config_defaults
 from tests.conftest import clean_env
 
 
 def needs(concurrency: int, connector: dict, scenario: dict | None = None) -> dict:
     """The core's estimate for test-1 at ``concurrency`` sessions (defaults as the CLI's)."""
     scenario = scenario or {"name": "test-1", "accounts": 1000}
-    return _core.resource_needs({"concurrency": concurrency, "threads": 0}, scenario, connector)
+    config = _core.RunConfig(
+        concurrency=concurrency, threads=0, open_parallelism=config_defaults.DEFAULT_OPEN_PARALLELISM,
+        warmup_seconds=1.0, seconds=config_defaults.DEFAULT_SECONDS, seed=1, stream_offset=0,
+        max_tries=config_defaults.DEFAULT_MAX_TRIES, op_timeout_seconds=config_defaults.DEFAULT_OP_TIMEOUT,
+        operations=0, rate=0.0, arrival=_core.Arrival.poisson, max_lag_seconds=0.0)
+    return _core.resource_needs(config, scenario, connector)
 
 
 def test_100000_sqlite_sessions_are_refused_up_front(cli, tmp_path):

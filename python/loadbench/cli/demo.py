@@ -18,7 +18,7 @@ from typing import Any, Callable
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
-from loadbench import connectors
+from loadbench import _core, connectors
 from loadbench.cli.display import CallbackLive, fmt_ms
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import RunFailed
@@ -134,12 +134,12 @@ class BarsDisplay(CallbackLive):
         self.redraw()
         self._say(f"{spec.name}: {phase}")
 
-    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None:
+    def progress(self, spec: ConnectorSpec, p: _core.Progress) -> None:
         row = self.rows[spec.name]
-        row["phase"] = p["phase"]
-        if p["phase"] == "measuring" and p["committed"]:
-            row.update(tps=p["last_second_tps"], p99_ms=p["last_second_p99_ns"] / 1e6)
-            second = int(p["elapsed_s"])
+        row["phase"] = p.phase.name
+        if p.phase == _core.Phase.measuring and p.committed:
+            row.update(tps=p.last_second_tps, p99_ms=p.last_second_p99_ns / 1e6)
+            second = int(p.elapsed_seconds)
             if second > self._said_second.get(spec.name, 0):
                 self._said_second[spec.name] = second
                 self._say(f"{spec.name}: {second} s: {row['tps']:,.0f} TPS, p99 {fmt_ms(row['p99_ms'])} ms")

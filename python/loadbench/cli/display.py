@@ -10,6 +10,8 @@ from rich.console import Console, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 
+from loadbench import _core
+from loadbench._core import Phase
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report.build import entry_of
 from loadbench.report.table import entry_label
@@ -36,7 +38,7 @@ class EntryDisplay(Protocol):
 
     def phase(self, spec: ConnectorSpec, phase: str) -> None: ...
 
-    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None: ...
+    def progress(self, spec: ConnectorSpec, p: _core.Progress) -> None: ...
 
     def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None: ...
 
@@ -54,7 +56,7 @@ class _Entries:
     def phase(self, spec: ConnectorSpec, phase: str) -> None:
         self._display.phase(spec, phase)
 
-    def progress(self, spec: ConnectorSpec, progress: dict[str, Any]) -> None:
+    def progress(self, spec: ConnectorSpec, progress: _core.Progress) -> None:
         self._display.progress(spec, progress)
 
     def finished(self, spec: ConnectorSpec, run: ConnectorRun) -> None:
@@ -128,16 +130,16 @@ class LiveDisplay(CallbackLive):
         self._update(spec, phase)
         self._say(f"{spec.label}: {phase}")
 
-    def progress(self, spec: ConnectorSpec, p: dict[str, Any]) -> None:
-        total = self.plan.warmup if p["phase"] == "warmup" else self.plan.seconds
+    def progress(self, spec: ConnectorSpec, p: _core.Progress) -> None:
+        total = self.plan.warmup if p.phase == Phase.warmup else self.plan.seconds
         elapsed = ""
-        if p["phase"] in ("warmup", "measuring"):
+        if p.phase in (Phase.warmup, Phase.measuring):
             # A fixed number of operations ends the window, not the clock: no total to show.
-            bounded = p["phase"] == "warmup" or not self.plan.operations
-            elapsed = f"{min(p['elapsed_s'], total):.1f}/{total:g} s" if bounded else f"{p['elapsed_s']:.1f} s"
-        tps = f"{p['last_second_tps']:,.0f}" if p["phase"] == "measuring" and p["committed"] else ""
-        p99 = fmt_ms(p["last_second_p99_ns"] / 1e6) if tps else ""
-        self._update(spec, p["phase"], elapsed, tps, p99)
+            bounded = p.phase == Phase.warmup or not self.plan.operations
+            elapsed = f"{min(p.elapsed_seconds, total):.1f}/{total:g} s" if bounded else f"{p.elapsed_seconds:.1f} s"
+        tps = f"{p.last_second_tps:,.0f}" if p.phase == Phase.measuring and p.committed else ""
+        p99 = fmt_ms(p.last_second_p99_ns / 1e6) if tps else ""
+        self._update(spec, p.phase.name, elapsed, tps, p99)
 
     def finished(self, spec: ConnectorSpec, entry: dict[str, Any]) -> None:
         if entry["status"] == "failed":

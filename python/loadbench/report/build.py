@@ -13,13 +13,16 @@ What each figure means (the README repeats this):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, TypeVar
 
+from loadbench import _core
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report import headlines, series
 from loadbench.report.store import PERCENTILE_KEYS, SCHEMA_VERSION, timestamp, unix_ns_timestamp
 from loadbench.run.config import RunPlan
-from loadbench.run.results import BenchRun, ConnectorRun, FailedRun, Measurement, SweepRun
+from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, Measurement, SweepRun
+
+_T = TypeVar("_T")
 
 
 def _ms(ns: float) -> float:
@@ -81,31 +84,34 @@ def describe_failure(label: str, entry: dict[str, Any], failure: dict[str, Any],
     return line
 
 
-def connector_entry(spec: ConnectorSpec, result: dict[str, Any], verification: dict[str, Any] | None, verify_requested: bool,
+def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[str, Any] | None, verify_requested: bool,
                     plan: RunPlan | None = None) -> dict[str, Any]:
     """A connector's section of the report, from the core's result."""
-    seconds = result["measured_s"]
-    lat = result["latency"]
-    pct = lat["percentiles_ns"]  # for the flat fields
-    samples = result["committed"] + result["rejected"]
-    operations = samples + result["failed"]
-    tps = result["committed"] / seconds if seconds > 0 else 0.0
+    counters = result.counters
+    seconds = result.measured_seconds
+    lat = result.latency
+    pct = lat.percentiles_ns  # for the flat fields
+    samples = counters.committed + counters.rejected
+    operations = samples + counters.failed
+    tps = counters.committed / seconds if seconds > 0 else 0.0
     points = [
         {
-            "t_s": round(p["t_s"], 6),
-            "duration_s": round(p["duration_s"], 6),
-            "committed": p["committed"],
-            "rejected": p["rejected"],
-            "failed": p["failed"],
-            "p50_ms": _ms(p["p50_ns"]),
-            "p95_ms": _ms(p["p95_ns"]),
-            "p99_ms": _ms(p["p99_ns"]),
-            "max_ms": _ms(p["max_ns"]),
+            "t_s": round(p.t_s, 6),
+            "duration_s": round(p.duration_s, 6),
+            "committed": p.committed,
+            "rejected": p.rejected,
+            "failed": p.failed,
+            "p50_ms": _ms(p.p50_ns),
+            "p95_ms": _ms(p.p95_ns),
+            "p99_ms": _ms(p.p99_ns),
+            "max_ms": _ms(p.max_ns),
         }
-        for p in result["series"]
+        for p in result.series
     ]
-    tps_mean, tps_stddev, full = series.tps_statistics(result["series"])
-    collision_rate = result["collision_ops"] / operations if operations else 0.0
+    # The statistics from the unrounded intervals (as the core measured them).
+    tps_mean, tps_stddev, full = series.tps_statistics(
+        [{"committed": p.committed, "duration_s": p.duration_s} for p in result.series])
+    collision_rate = counters.collision_ops / operations if operations else 0.0
     if verification is None:
         verification_entry = {
             "checked": False,
@@ -120,35 +126,35 @@ def connector_entry(spec: ConnectorSpec, result: dict[str, Any], verification: d
         "settings": dict(spec.settings),
         "status": "ok" if verification_entry.get("passed", True) else "verification_failed",
         "error": None,
-        "sessions": result["sessions"],
-        "connections": result["sessions"] // spec.sessions_per_connection,
-        "threads": result["threads"],
-        "reconnects": result["reconnects"],
+        "sessions": result.sessions,
+        "connections": result.sessions // spec.sessions_per_connection,
+        "threads": result.threads,
+        "reconnects": counters.reconnects,
         "client_cpu": {
-            "seconds": round(result["cpu_s"], 6),
-            "per_operation_us": round(result["cpu_s"] / operations * 1e6, 3) if operations else 0.0,
+            "seconds": round(result.cpu_seconds, 6),
+            "per_operation_us": round(result.cpu_seconds / operations * 1e6, 3) if operations else 0.0,
         },
-        "warmup_seconds": round(result["warmup_s"], 6),
+        "warmup_seconds": round(result.warmup_seconds, 6),
         "measured_seconds": round(seconds, 6),
         **window_times(result),
-        "interrupted": result["interrupted"],
-        "committed": result["committed"],
-        "rejected": result["rejected"],
-        "failed": result["failed"],
-        "attempts": result["attempts"],
-        "retries": result["retries"],
-        "errors": result["errors"],
-        "retried_errors": result["retried_errors"],
-        "error_examples": result["error_examples"],
-        "operations_before_window": result["before_window"],
-        "operations_after_window": result["after_window"],
+        "interrupted": result.interrupted,
+        "committed": counters.committed,
+        "rejected": counters.rejected,
+        "failed": counters.failed,
+        "attempts": counters.attempts,
+        "retries": counters.retries,
+        "errors": by_name(counters.errors),
+        "retried_errors": by_name(counters.retried_errors),
+        "error_examples": by_name(result.error_examples),
+        "operations_before_window": counters.before_window,
+        "operations_after_window": counters.after_window,
         "throughput": {
             "committed_per_s": tps,
             "goodput_per_s": tps,
-            "attempts_per_s": result["attempts"] / seconds if seconds > 0 else 0.0,
+            "attempts_per_s": counters.attempts / seconds if seconds > 0 else 0.0,
             "operations_per_s": operations / seconds if seconds > 0 else 0.0,
-            "rejected_per_s": result["rejected"] / seconds if seconds > 0 else 0.0,
-            "failed_per_s": result["failed"] / seconds if seconds > 0 else 0.0,
+            "rejected_per_s": counters.rejected / seconds if seconds > 0 else 0.0,
+            "failed_per_s": counters.failed / seconds if seconds > 0 else 0.0,
         },
         "latency": latency_summary(lat),
         "histogram": stored_histogram(lat),
@@ -158,21 +164,21 @@ def connector_entry(spec: ConnectorSpec, result: dict[str, Any], verification: d
         # Workloads with several operation types: each one's counts and latency.
         "operations": [
             {
-                "name": op["name"],
-                "committed": op["committed"],
-                "rejected": op["rejected"],
-                "failed": op["failed"],
-                "retries": op["retries"],
-                "latency": latency_summary(op["latency"]),
-                "histogram": stored_histogram(op["latency"]),
+                "name": op.name,
+                "committed": op.committed,
+                "rejected": op.rejected,
+                "failed": op.failed,
+                "retries": op.retries,
+                "latency": latency_summary(op.latency),
+                "histogram": stored_histogram(op.latency),
             }
-            for op in result["operations"]
+            for op in result.operations
         ],
         "contention": {
-            "collision_ops": result["collision_ops"],
-            "collision_count": result["collision_count"],
+            "collision_ops": counters.collision_ops,
+            "collision_count": counters.collision_count,
             "collision_rate": collision_rate,
-            "exact": result["collisions_exact"],
+            "exact": result.collisions_exact,
         },
         "verification": verification_entry,
         # The seed harness's flat fields, so existing scripts read loadbench reports unchanged.
@@ -181,8 +187,8 @@ def connector_entry(spec: ConnectorSpec, result: dict[str, Any], verification: d
         "p50_ms": _ms(pct["50"]),
         "p95_ms": _ms(pct["95"]),
         "p99_ms": _ms(pct["99"]),
-        "collision_ops": result["collision_ops"],
-        "collision_count": result["collision_count"],
+        "collision_ops": counters.collision_ops,
+        "collision_count": counters.collision_count,
         "collision_rate": collision_rate,
         "timeSeries": [
             {
@@ -200,74 +206,80 @@ def connector_entry(spec: ConnectorSpec, result: dict[str, Any], verification: d
         entry["stream_offset"] = plan.stream_offset
         failure = failure_of(entry, plan.max_failure_share, plan.expected_failures)
         if failure is not None:
-            label = spec.label + (f" c={result['sessions']}" if plan.concurrency_levels else "")
+            label = spec.label + (f" c={result.sessions}" if plan.concurrency_levels else "")
             entry.update(status="failed", error=describe_failure(label, entry, failure, plan.expected_failures),
                          failure=failure)
     return entry
 
 
-def window_times(result: dict[str, Any]) -> dict[str, Any]:
+def window_times(result: CoreResult) -> dict[str, Any]:
     """``window_start`` and ``window_end``: the measured window on the wall clock (UTC, ms), from
     the core's result; none when the window never opened."""
-    start, end = result.get("window_start_unix_ns", 0), result.get("window_end_unix_ns", 0)
+    start, end = result.window_start_unix_ns, result.window_end_unix_ns
     if start <= 0 or end < start:
         return {}
     return {"window_start": unix_ns_timestamp(start), "window_end": unix_ns_timestamp(end)}
 
 
-def latency_summary(h: dict[str, Any]) -> dict[str, Any]:
-    """A core histogram dict as the report's statistics in ms."""
+def by_name(by_kind: Mapping[_core.ErrorKind, _T]) -> dict[str, _T]:
+    """Per error kind, keyed by the kind's name (the report's keys: ``busy``, ``timeout`` ...)."""
+    return {kind.name: value for kind, value in by_kind.items()}
+
+
+def latency_summary(h: _core.HistogramSummary) -> dict[str, Any]:
+    """A core histogram summary as the report's statistics in ms."""
     return {
         "unit": "ms",
-        "count": h["count"],
-        "min": _ms(h["min_ns"]),
-        "mean": _ms(h["mean_ns"]),
-        "stddev": _ms(h["stddev_ns"]),
-        "max": _ms(h["max_ns"]),
-        **{f"p{k}": _ms(h["percentiles_ns"][k]) for k in PERCENTILE_KEYS},
+        "count": h.count,
+        "min": _ms(h.min_ns),
+        "mean": _ms(h.mean_ns),
+        "stddev": _ms(h.stddev_ns),
+        "max": _ms(h.max_ns),
+        **{f"p{k}": _ms(h.percentiles_ns[k]) for k in PERCENTILE_KEYS},
     }
 
 
-def stored_histogram(h: dict[str, Any]) -> dict[str, Any]:
-    """A core histogram dict as stored in the report: layout, exact statistics, sparse buckets."""
+def stored_histogram(h: _core.HistogramSummary) -> dict[str, Any]:
+    """A core histogram summary as stored in the report: layout, exact statistics, sparse buckets."""
     return {
         "unit": "ns",
         "layout": "hdr-log-linear",
         "lowest_discernible_ns": 1,
-        "highest_trackable_ns": h["highest_trackable_ns"],
-        "significant_figures": h["significant_figures"],
-        "count": h["count"],
-        "min_ns": h["min_ns"],
-        "max_ns": h["max_ns"],
-        "mean_ns": h["mean_ns"],
-        "stddev_ns": h["stddev_ns"],
-        "clamped": h["clamped"],
-        "buckets": [list(b) for b in h["buckets"]],
+        "highest_trackable_ns": h.highest_trackable_ns,
+        "significant_figures": h.significant_figures,
+        "count": h.count,
+        "min_ns": h.min_ns,
+        "max_ns": h.max_ns,
+        "mean_ns": h.mean_ns,
+        "stddev_ns": h.stddev_ns,
+        "clamped": h.clamped,
+        "buckets": [list(b) for b in h.buckets],
     }
 
 
-def schedule_entry(plan: RunPlan, result: dict[str, Any]) -> dict[str, Any] | None:
+def schedule_entry(plan: RunPlan, result: CoreResult) -> dict[str, Any] | None:
     """Open loop: the schedule asked for, what was achieved, and how late operations started."""
     if plan.rate == 0:
         return None
-    seconds = result["measured_s"]
-    operations = result["committed"] + result["rejected"] + result["failed"]
+    counters = result.counters
+    seconds = result.measured_seconds
+    operations = counters.committed + counters.rejected + counters.failed
     achieved = operations / seconds if seconds > 0 else 0.0
     entry = {
         "target_per_s": plan.rate,
         "arrival": plan.arrival,
         "max_lag_seconds": plan.max_lag,
-        "scheduled": result["scheduled"],
-        "dropped": result["dropped"],
-        "unstarted": result["unstarted"],
+        "scheduled": counters.scheduled,
+        "dropped": counters.dropped,
+        "unstarted": counters.unstarted,
         "achieved_per_s": achieved,
         # Kept up: nothing skipped, and at most 1 % of the schedule (or one per session) still
         # waiting when the window closed: a momentary hiccup is not a failure to keep up.
-        "sustained": result["dropped"] == 0
-        and result["unstarted"] <= max(result["sessions"], result["scheduled"] // 100),
-        "lag": latency_summary(result["lag"]) if result["lag"] else None,
-        "service_time": latency_summary(result["service"]) if result["service"] else None,
-        "service_histogram": stored_histogram(result["service"]) if result["service"] else None,
+        "sustained": counters.dropped == 0
+        and counters.unstarted <= max(result.sessions, counters.scheduled // 100),
+        "lag": latency_summary(result.lag) if result.lag is not None else None,
+        "service_time": latency_summary(result.service) if result.service is not None else None,
+        "service_histogram": stored_histogram(result.service) if result.service is not None else None,
     }
     return entry
 

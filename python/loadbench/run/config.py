@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import psutil
 
+from loadbench import _core
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
@@ -121,23 +122,24 @@ class RunPlan:
             "scatter": self.scatter,
         }
 
-    def core_config(self, connector: ConnectorSpec) -> dict[str, Any]:
-        """The engine's config for one connector: --concurrency connections, each with its sessions."""
-        return {
-            "concurrency": self.concurrency * connector.sessions_per_connection,
-            "threads": self.threads,
-            "open_parallelism": self.open_parallelism,
-            "warmup_s": self.warmup,
-            "measure_s": self.seconds,
-            "seed": self.seed,
-            "stream_offset": self.stream_offset,
-            "max_tries": self.max_tries,
-            "op_timeout_s": self.op_timeout,
-            "operations": self.operations,
-            "rate": self.rate,
-            "arrival": self.arrival,
-            "max_lag_s": self.max_lag,
-        }
+    def core_config(self, connector: ConnectorSpec) -> _core.RunConfig:
+        """The engine's config for one connector: --concurrency connections, each with its sessions.
+        Its fields are named as the CLI's flags and the report's parameters."""
+        return _core.RunConfig(
+            concurrency=self.concurrency * connector.sessions_per_connection,
+            threads=self.threads,
+            open_parallelism=self.open_parallelism,
+            warmup_seconds=self.warmup,
+            seconds=self.seconds,
+            seed=self.seed,
+            stream_offset=self.stream_offset,
+            max_tries=self.max_tries,
+            op_timeout_seconds=self.op_timeout,
+            operations=self.operations,
+            rate=self.rate,
+            arrival=_core.Arrival.__members__[self.arrival],
+            max_lag_seconds=self.max_lag,
+        )
 
     def parameters(self) -> dict[str, Any]:
         """The plan as the report records it (test-1's own parameters are kept, at their defaults,

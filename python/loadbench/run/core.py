@@ -26,7 +26,7 @@ from loadbench.run.config import RunPlan
 from loadbench.scenarios import files as scenario_files
 from loadbench.secrets import scrub
 
-ProgressCallback = Callable[[dict[str, Any]], None]
+ProgressCallback = Callable[[_core.Progress], None]
 
 
 def _native_call(spec: ConnectorSpec, what: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -171,17 +171,17 @@ def resource_needs(plan: RunPlan, spec: ConnectorSpec) -> dict[str, Any]:
     return needs
 
 
-def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
-    """Runs the load, blocking this thread, and returns the core's result dict (see ``_core.pyi``).
+def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> _core.RunResult:
+    """Runs the load, blocking this thread, and returns the core's result (``_core.RunResult``),
+    its error examples redacted.
 
-    ``on_progress`` is called about four times a second from the engine's monitor thread.
+    ``on_progress`` gets a ``_core.Progress`` about four times a second, on the engine's monitor thread.
     Raises KeyboardInterrupt when Ctrl-C or SIGTERM called the run off while sessions were opening.
     """
     native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.core_scenario(spec), spec.core_dict())
-    result: dict[str, Any] = native.run(on_progress)
-    if result["error"] and result["interrupted"]:
+    result: _core.RunResult = native.run(on_progress)
+    if result.error and result.interrupted:
         raise KeyboardInterrupt  # Ctrl-C while the sessions were opening
-    if result["error"]:
-        raise RunFailed(f"{spec.name}: {scrub(result['error'], spec.secrets)}")
-    result["error_examples"] = {k: scrub(v, spec.secrets) for k, v in result["error_examples"].items()}
-    return result
+    if result.error:
+        raise RunFailed(f"{spec.name}: {scrub(result.error, spec.secrets)}")
+    return result.with_error_examples({k: scrub(v, spec.secrets) for k, v in result.error_examples.items()})

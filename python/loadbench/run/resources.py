@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import psutil
 
-from loadbench import connectors
+from loadbench import _core, connectors
 from loadbench.connectors import ConnectorSpec
 from loadbench.processes import alive
 
@@ -276,10 +276,10 @@ class ResourceSampler:
         if self.server is not None:
             self._server_roots_noted = list(self.server.roots)
 
-    def on_progress(self, progress: dict[str, Any]) -> None:
-        self._phase = progress["phase"]
+    def on_progress(self, progress: _core.Progress) -> None:
+        self._phase = progress.phase.name
         now = self.clock()
-        reconnects = progress.get("reconnects", 0)
+        reconnects = progress.reconnects
         if not self._primed_after_open:
             # The first call comes when every session is open: their backends exist from now,
             # and measuring from here leaves connecting out.

@@ -2,7 +2,7 @@
 
 The run layer measures; :mod:`loadbench.report.build` turns these into report entries and reports
 (``report-v1`` / ``sweep-v1``). Nothing here is a figure of the report: the core's result stays as
-the core gave it (``CoreResult``, a dict until the typed boundary binds it), next to what the runner
+the core gave it (``CoreResult``, the bound ``_core.RunResult``), next to what the runner
 measured around it (verification, resources, the server's own count).
 """
 
@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Union
 
+from loadbench import _core
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.run.config import RunPlan
 
-# The core's result of one run (``_core.Run.run``): counts, latency histograms in ns, the
-# per-second series. A dict at the boundary for now; its keys are those the core writes.
-CoreResult = dict[str, Any]
+# The core's result of one run (``_core.Run.run``): counters, latency histogram summaries in ns,
+# the per-second series, per operation type (read-only attributes; see ``_core.pyi``).
+CoreResult = _core.RunResult
 # A verification's outcome (``loadbench.run.core.verify``, or ``{"checked": False, "reason"}``
 # when it did not finish): a JSON object stored as the entry's ``verification``.
 Verification = dict[str, Any]

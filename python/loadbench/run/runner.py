@@ -42,9 +42,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
-from loadbench import connectors
+from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import LoadbenchError, RunFailed
 from loadbench.run import capacity, machine, server_counters
@@ -70,7 +70,7 @@ class Display(Protocol):
 
     def phase(self, spec: ConnectorSpec, phase: str) -> None: ...
 
-    def progress(self, spec: ConnectorSpec, progress: dict[str, Any]) -> None: ...
+    def progress(self, spec: ConnectorSpec, progress: _core.Progress) -> None: ...
 
     def finished(self, spec: ConnectorSpec, run: ConnectorRun) -> None: ...
 
@@ -154,9 +154,9 @@ class RunLedger:
         self.streams[spec.target] = self.streams.get(spec.target, 0) + sessions
         if result is not None:
             self.committed.setdefault(spec.target, Counter()).update(
-                {op["name"]: op["committed"] for op in result["operations"]})
-            self.uncounted[spec.target] = (self.uncounted.get(spec.target, 0) + result["before_window"]
-                                           + result["after_window"])
+                {op.name: op.committed for op in result.operations})
+            self.uncounted[spec.target] = (self.uncounted.get(spec.target, 0) + result.counters.before_window
+                                           + result.counters.after_window)
         if plan.scenario is None:
             return
         taken = self.sequences.setdefault(spec.target, plan.scenario.sequence_taken_by_seeds())
@@ -183,9 +183,9 @@ def sequence_values_taken(plan: RunPlan, sessions: int, result: CoreResult | Non
     uses = scenario.sequence_uses_per_operation()
     if result is None:
         return {g: _UNKNOWN_DRAWS for g, n in uses.items() if n}
-    in_window = result["committed"] + result["rejected"] + result["failed"]
-    outside = (result["before_window"] + result["after_window"] + result.get("dropped", 0)
-               + result.get("unstarted", 0) + sessions)
+    counters = result.counters
+    in_window = counters.committed + counters.rejected + counters.failed
+    outside = counters.before_window + counters.after_window + counters.dropped + counters.unstarted + sessions
     total = in_window + outside
     one_session = min(total, (-(-plan.operations // sessions) if plan.operations else in_window) + outside)
     taken: dict[int, int] = {}
@@ -241,7 +241,7 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                                          else plan, spec)
             sampler = resource_usage.ResourceSampler(spec.kind, find_server)
 
-            def on_progress(p: dict[str, Any], sampler: resource_usage.ResourceSampler = sampler) -> None:
+            def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler) -> None:
                 sampler.on_progress(p)
                 display.progress(spec, p)
 
@@ -263,7 +263,7 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 raise
             ledger.ran(level_plan, spec, result)
             # The window's figures are in hand: from here an interrupt only shortens what follows.
-            interrupted = result["interrupted"]
+            interrupted = result.interrupted
             server_committed: int | None = None
             server_committed_error: str | None = None
             try:
