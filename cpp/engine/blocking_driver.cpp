@@ -1,8 +1,5 @@
 // The blocking driver: one thread per session, one operation at a time.
 #include <chrono>
-#ifdef __linux__
-#include <sched.h>
-#endif
 #include <functional>
 #include <new>
 #include <string>
@@ -37,15 +34,10 @@ void run_operations(SessionLoop& loop, WorkerSession& session, SessionState& s, 
 }  // namespace
 
 void run_blocking_session(SessionLoop& loop, DriverHost& host, Workload& workload, std::size_t index) {
-#ifdef __linux__
-    // A file table of this thread's own, as the monitor has (see Run::monitor_main): while the
-    // caller's thread shares one with this session, every system call on the session's
-    // descriptors pays for reference counting in the kernel, which cost a one-session SQLite run
-    // 3-5 %. The session opens its descriptors after this, so they live in this table only: a
-    // blocking session's interrupt() must never act on them from another thread (SQLite's
-    // sqlite3_interrupt does not; network sessions run on event loops, not here).
-    unshare(CLONE_FILES);
-#endif
+    // No private file table here (the monitor has one, see Run::monitor_main): it would spare the
+    // kernel's reference counting on the session's descriptors (2-3 % of a one-session SQLite
+    // run), but POSIX record locks belong to the file table, so SQLite's in-process lock sharing
+    // would see its own threads as other processes (measured: "locking protocol" at verify).
     std::unique_ptr<WorkerSession> session;
     WorkerMetrics* m = nullptr;
     try {

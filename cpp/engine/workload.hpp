@@ -32,8 +32,7 @@ public:
     // that has to reach the server goes to a thread of its own, e.g. BlockingCallPool), no lock
     // held across I/O. The monitor also keeps the clock, cuts the seconds and times out every
     // other session: one interrupt() that waits stops all of that. A session that still does
-    // not return after a stop is abandoned. A blocking session's descriptors live in its own
-    // thread's file table (see run_blocking_session): interrupt() must not use them.
+    // not return after a stop is abandoned.
     virtual void interrupt() noexcept {}
 };
 
