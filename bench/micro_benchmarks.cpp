@@ -49,11 +49,11 @@ static void BM_NullOperation(benchmark::State& state) {
     for (auto _ : state) {
         auto connector = std::make_shared<NullConnector>(ConnectorOptions{});
         auto workload = std::make_shared<TransferWorkload>(TransferParams{}, connector);
-        loadbench::Run run({.concurrency = threads, .warmup_s = 0.1, .measure_s = 1.0}, workload);
+        loadbench::Run run({.concurrency = threads, .warmup_seconds = 0.1, .seconds = 1.0}, workload);
         RunResult r = run.run();
         total_ops += static_cast<double>(r.counters.committed);
-        total_s += r.measured_s;
-        state.SetIterationTime(r.measured_s);
+        total_s += r.measured_seconds;
+        state.SetIterationTime(r.measured_seconds);
     }
     state.counters["ops_per_s_per_thread"] = total_ops / total_s / static_cast<double>(threads);
     state.counters["ns_per_op"] = total_s * 1e9 * static_cast<double>(threads) / total_ops;

@@ -29,16 +29,16 @@ void register_config(py::module_& m) {
                  c.concurrency = concurrency;
                  c.threads = threads;
                  c.open_parallelism = open_parallelism;
-                 c.warmup_s = warmup_seconds;
-                 c.measure_s = seconds;
+                 c.warmup_seconds = warmup_seconds;
+                 c.seconds = seconds;
                  c.seed = seed;
                  c.stream_offset = stream_offset;
                  c.max_tries = max_tries;
-                 c.op_timeout_s = op_timeout_seconds;
+                 c.op_timeout_seconds = op_timeout_seconds;
                  c.operations = operations;
                  c.rate = rate;
                  c.poisson = arrival == Arrival::poisson;
-                 c.max_lag_s = max_lag_seconds;
+                 c.max_lag_seconds = max_lag_seconds;
                  return c;
              }),
              py::kw_only(), py::arg("concurrency"), py::arg("threads"), py::arg("open_parallelism"),
@@ -48,17 +48,17 @@ void register_config(py::module_& m) {
         .def_readonly("concurrency", &RunConfig::concurrency, "sessions (logical clients), one operation in flight each")
         .def_readonly("threads", &RunConfig::threads, "event-loop threads of an async connector (0: one per core)")
         .def_readonly("open_parallelism", &RunConfig::open_parallelism, "sessions being opened at once, at most")
-        .def_readonly("warmup_seconds", &RunConfig::warmup_s, "warmup before the measured window, not counted")
-        .def_readonly("seconds", &RunConfig::measure_s, "length of the measured window")
+        .def_readonly("warmup_seconds", &RunConfig::warmup_seconds, "warmup before the measured window, not counted")
+        .def_readonly("seconds", &RunConfig::seconds, "length of the measured window")
         .def_readonly("seed", &RunConfig::seed)
         .def_readonly("stream_offset", &RunConfig::stream_offset, "the first random stream of this run's sessions")
         .def_readonly("max_tries", &RunConfig::max_tries, "attempts per operation on retryable errors")
-        .def_readonly("op_timeout_seconds", &RunConfig::op_timeout_s, "per attempt; 0 disables")
+        .def_readonly("op_timeout_seconds", &RunConfig::op_timeout_seconds, "per attempt; 0 disables")
         .def_readonly("operations", &RunConfig::operations, "> 0: the window closes after this many operations")
         .def_readonly("rate", &RunConfig::rate, "open loop: total operations/s; 0: closed loop")
         .def_property_readonly(
             "arrival", [](const RunConfig& c) { return c.poisson ? Arrival::poisson : Arrival::regular; })
-        .def_readonly("max_lag_seconds", &RunConfig::max_lag_s, "open loop: > 0 skips operations this late");
+        .def_readonly("max_lag_seconds", &RunConfig::max_lag_seconds, "open loop: > 0 skips operations this late");
 }
 
 }  // namespace loadbench::bindings

@@ -51,13 +51,13 @@ RunResultView result_view(const RunResult& r) {
     RunResultView v;
     v.error = r.error;
     v.interrupted = r.interrupted;
-    v.warmup_seconds = r.warmup_s;
-    v.measured_seconds = r.measured_s;
+    v.warmup_seconds = r.warmup_seconds;
+    v.measured_seconds = r.measured_seconds;
     v.window_start_unix_ns = r.window_start_unix_ns;
     v.window_end_unix_ns = r.window_end_unix_ns;
     v.sessions = r.sessions;
     v.threads = r.threads;
-    v.cpu_seconds = r.cpu_s;
+    v.cpu_seconds = r.cpu_seconds;
     v.counters = r.counters;
     for (std::size_t k = 1; k < kErrorKinds; ++k)
         if (!r.error_examples[k].empty()) v.error_examples[static_cast<ErrorKind>(k)] = r.error_examples[k];

@@ -9,7 +9,7 @@
 namespace loadbench {
 
 Arrivals::Arrivals(const RunConfig& config)
-    : rate_(config.rate), poisson_(config.poisson), max_lag_ns_(seconds_to_ns(config.max_lag_s)) {
+    : rate_(config.rate), poisson_(config.poisson), max_lag_ns_(seconds_to_ns(config.max_lag_seconds)) {
     if (open_loop()) session_interval_ns_ = 1e9 * static_cast<double>(config.concurrency) / config.rate;
 }
 

@@ -98,14 +98,14 @@ Run::Run(RunConfig config, std::shared_ptr<AsyncWorkload> workload)
 
 void Run::prepare() {
     if (config_.concurrency < 1) throw std::invalid_argument("run: concurrency must be >= 1");
-    if (!(config_.measure_s > 0)) throw std::invalid_argument("run: the measured window must be > 0 s");
-    if (!(config_.warmup_s >= 0)) throw std::invalid_argument("run: warmup must be >= 0 s");
+    if (!(config_.seconds > 0)) throw std::invalid_argument("run: the measured window must be > 0 s");
+    if (!(config_.warmup_seconds >= 0)) throw std::invalid_argument("run: warmup must be >= 0 s");
     if (config_.max_tries < 1) throw std::invalid_argument("run: max tries must be >= 1");
-    if (!(config_.op_timeout_s >= 0)) throw std::invalid_argument("run: operation timeout must be >= 0 s");
+    if (!(config_.op_timeout_seconds >= 0)) throw std::invalid_argument("run: operation timeout must be >= 0 s");
     if (config_.open_parallelism < 1) throw std::invalid_argument("run: open parallelism must be >= 1");
     if (!(config_.rate >= 0) || !std::isfinite(config_.rate)) throw std::invalid_argument("run: rate must be >= 0");
     if (config_.rate > kMaxRate) throw std::invalid_argument("run: rate must be at most 1e9 operations/s");
-    if (!(config_.max_lag_s >= 0)) throw std::invalid_argument("run: max lag must be >= 0 s");
+    if (!(config_.max_lag_seconds >= 0)) throw std::invalid_argument("run: max lag must be >= 0 s");
     if (type_names_.size() > 255) throw std::invalid_argument("run: at most 255 operation types");
     // Each thread allocates its own metrics as it starts (about 330 KB each, mostly histograms): a
     // run of many blocking sessions then spends that time and memory while opening, where stop()
@@ -246,9 +246,9 @@ void Run::monitor_main() {
 
     const std::int64_t t0 = now_ns();
     const std::int64_t t0_unix = unix_now_ns();
-    timeline_.open(t0, seconds_to_ns(config_.warmup_s), seconds_to_ns(config_.measure_s));
+    timeline_.open(t0, seconds_to_ns(config_.warmup_seconds), seconds_to_ns(config_.seconds));
     const std::int64_t window_open_ns = timeline_.warmup_end_ns();
-    monitor_->enter_phase(config_.warmup_s > 0 ? RunPhase::warmup : RunPhase::measuring, t0);
+    monitor_->enter_phase(config_.warmup_seconds > 0 ? RunPhase::warmup : RunPhase::measuring, t0);
     timeline_.go();
 
     // Phase 2: warmup, then the measured window cut into seconds; watchdog every tick.
@@ -292,13 +292,13 @@ void Run::monitor_main() {
     if (end > last_boundary) monitor_->close_second(end, last_boundary, window_open_ns, metrics_);
 
     result.interrupted = timeline_.interrupted();
-    result.warmup_s = static_cast<double>(std::min(end, window_open_ns) - t0) / 1e9;
-    result.measured_s = static_cast<double>(std::max<std::int64_t>(end - window_open_ns, 0)) / 1e9;
+    result.warmup_seconds = static_cast<double>(std::min(end, window_open_ns) - t0) / 1e9;
+    result.measured_seconds = static_cast<double>(std::max<std::int64_t>(end - window_open_ns, 0)) / 1e9;
     if (end > window_open_ns) {
         result.window_start_unix_ns = t0_unix + (window_open_ns - t0);
         result.window_end_unix_ns = t0_unix + (end - t0);
     }
-    result.cpu_s = measuring ? cpu_at_close - cpu_at_open : 0;
+    result.cpu_seconds = measuring ? cpu_at_close - cpu_at_open : 0;
     result.sessions = config_.concurrency;
     result.threads = thread_count_;
     result.collisions_exact = loop_->collisions_exact();

@@ -17,17 +17,17 @@ namespace loadbench {
 
 struct RunConfig {
     std::size_t concurrency = 10;  // sessions (logical clients), each with one operation in flight
-    double warmup_s = 1.0;         // >= 0
-    double measure_s = 10.0;       // > 0
+    double warmup_seconds = 1.0;         // >= 0
+    double seconds = 10.0;       // > 0
     std::uint64_t seed = 1;        // session i draws from Rng::for_stream(seed, stream_offset + i)
     // The first random stream this run's sessions use. Runs that follow one another on the same data
     // (the write test's levels, a sweep's points) give each run streams no earlier run used, so no
     // session replays another's choices (and re-inserts its rows).
     std::uint64_t stream_offset = 0;
     int max_tries = 10;            // attempts per operation for retryable errors (1 = never retry)
-    double op_timeout_s = 30.0;    // per attempt; 0 disables
+    double op_timeout_seconds = 30.0;    // per attempt; 0 disables
     // > 0: the window closes once this many operations completed in it (split evenly over the
-    // sessions, so a fixed seed gives a fixed sequence per session); measure_s still bounds it.
+    // sessions, so a fixed seed gives a fixed sequence per session); seconds still bounds it.
     std::uint64_t operations = 0;
     std::size_t threads = 0;             // async workloads: event-loop threads (0: one per core, at most one per session group)
     std::size_t open_parallelism = 64;   // async workloads: sessions being opened at once, at most
@@ -36,7 +36,7 @@ struct RunConfig {
     // latency is measured from there, so a stall shows in the latency instead of vanishing.
     double rate = 0;
     bool poisson = true;      // exponential gaps between intended starts; false: a regular beat
-    double max_lag_s = 0;     // > 0: skip (and count) operations that could not start within this
+    double max_lag_seconds = 0;     // > 0: skip (and count) operations that could not start within this
 };
 
 // One interval of the per-second series (the last one may be shorter).
@@ -61,15 +61,15 @@ struct Progress {
 struct RunResult {
     std::string error;  // non-empty when the run could not start (a session failed to open)
     bool interrupted = false;
-    double warmup_s = 0;
-    double measured_s = 0;  // actual length of the measured window
+    double warmup_seconds = 0;
+    double measured_seconds = 0;  // actual length of the measured window
     // The measured window on the wall clock (UTC, ns since the Unix epoch): where it lies among
     // other connectors' windows. 0 when the window never opened.
     std::int64_t window_start_unix_ns = 0;
     std::int64_t window_end_unix_ns = 0;
     std::size_t sessions = 0;
     std::size_t threads = 0;
-    double cpu_s = 0;  // CPU time of this process (every thread) during the measured window
+    double cpu_seconds = 0;  // CPU time of this process (every thread) during the measured window
     OutcomeCounters counters;
     LatencyHistogram latency{3};
     std::vector<SecondPoint> series;

@@ -10,7 +10,7 @@ SessionLoop::SessionLoop(const RunConfig& config, Timeline& timeline, bool track
       arrivals_(config),
       in_flight_(config.concurrency),
       track_keys_(track_keys),
-      timeout_ns_(seconds_to_ns(config.op_timeout_s)) {
+      timeout_ns_(seconds_to_ns(config.op_timeout_seconds)) {
     for (std::size_t i = 0; i < config_.concurrency; ++i) slots_.push_back(std::make_unique<SessionSlot>());
     interrupted_deadline_.assign(config_.concurrency, 0);
 }

@@ -78,7 +78,7 @@ struct TimerWorkload : AsyncWorkload {
 
 TEST(AsyncEngine, ManySessionsOnTwoThreadsCountEveryOperationOnce) {
     auto w = std::make_shared<TimerWorkload>();
-    loadbench::Run run({.concurrency = 200, .warmup_s = 0.1, .measure_s = 0.5, .threads = 2}, w);
+    loadbench::Run run({.concurrency = 200, .warmup_seconds = 0.1, .seconds = 0.5, .threads = 2}, w);
     RunResult r = run.run();
     ASSERT_TRUE(r.error.empty()) << r.error;
     EXPECT_EQ(r.threads, 2u);
@@ -96,7 +96,7 @@ TEST(AsyncEngine, ManySessionsOnTwoThreadsCountEveryOperationOnce) {
 TEST(AsyncEngine, SessionsOfAGroupShareAThread) {
     auto w = std::make_shared<TimerWorkload>();
     w->group = 4;
-    loadbench::Run run({.concurrency = 16, .warmup_s = 0, .measure_s = 0.2, .threads = 3}, w);
+    loadbench::Run run({.concurrency = 16, .warmup_seconds = 0, .seconds = 0.2, .threads = 3}, w);
     RunResult r = run.run();
     ASSERT_TRUE(r.error.empty());
     for (std::size_t g = 0; g < 4; ++g)
@@ -107,7 +107,7 @@ TEST(AsyncEngine, SessionsOfAGroupShareAThread) {
 TEST(AsyncEngine, RetriesAfterBackoff) {
     auto w = std::make_shared<TimerWorkload>();
     w->fail_first_tries = 2;
-    loadbench::Run run({.concurrency = 10, .warmup_s = 0, .measure_s = 0.3, .max_tries = 3, .threads = 1}, w);
+    loadbench::Run run({.concurrency = 10, .warmup_seconds = 0, .seconds = 0.3, .max_tries = 3, .threads = 1}, w);
     RunResult r = run.run();
     EXPECT_GT(r.counters.committed, 0u);
     EXPECT_EQ(r.counters.failed, 0u);
@@ -118,7 +118,7 @@ TEST(AsyncEngine, TimeoutInterruptsAHungAttempt) {
     auto w = std::make_shared<TimerWorkload>();
     w->hang = true;
     const auto t0 = std::chrono::steady_clock::now();
-    loadbench::Run run({.concurrency = 4, .warmup_s = 0, .measure_s = 0.4, .op_timeout_s = 0.05, .threads = 1}, w);
+    loadbench::Run run({.concurrency = 4, .warmup_seconds = 0, .seconds = 0.4, .op_timeout_seconds = 0.05, .threads = 1}, w);
     RunResult r = run.run();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
     EXPECT_GT(r.counters.failed, 4u);
@@ -128,7 +128,7 @@ TEST(AsyncEngine, TimeoutInterruptsAHungAttempt) {
 TEST(AsyncEngine, ASessionThatCannotOpenFailsTheRun) {
     auto w = std::make_shared<TimerWorkload>();
     w->fail_open_index = 7;
-    loadbench::Run run({.concurrency = 20, .warmup_s = 0, .measure_s = 1, .threads = 2}, w);
+    loadbench::Run run({.concurrency = 20, .warmup_seconds = 0, .seconds = 1, .threads = 2}, w);
     RunResult r = run.run();
     EXPECT_EQ(r.error, "refused");
     EXPECT_EQ(r.counters.operations(), 0u);
@@ -137,7 +137,7 @@ TEST(AsyncEngine, ASessionThatCannotOpenFailsTheRun) {
 TEST(AsyncEngine, OperationCountIsExact) {
     auto w = std::make_shared<TimerWorkload>();
     w->service_time = std::chrono::microseconds(10);
-    loadbench::Run run({.concurrency = 8, .warmup_s = 0, .measure_s = 30, .operations = 1001, .threads = 2}, w);
+    loadbench::Run run({.concurrency = 8, .warmup_seconds = 0, .seconds = 30, .operations = 1001, .threads = 2}, w);
     RunResult r = run.run();
     EXPECT_EQ(r.counters.committed, 1001u);
     EXPECT_EQ(w->operations.load(), 1001u);
@@ -185,7 +185,7 @@ struct ForeignThreadWorkload : AsyncWorkload {
 TEST(AsyncEngine, CompletionsFromAnotherThreadKeepTheLoopRunning) {
     auto w = std::make_shared<ForeignThreadWorkload>();
     {
-        loadbench::Run run({.concurrency = 4, .warmup_s = 0, .measure_s = 30, .operations = 40, .threads = 1}, w);
+        loadbench::Run run({.concurrency = 4, .warmup_seconds = 0, .seconds = 30, .operations = 40, .threads = 1}, w);
         run.start();
         const bool finished = run.wait_for(20);
         if (!finished) run.stop();  // the loop returned early: nothing runs the completions

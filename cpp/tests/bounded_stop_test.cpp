@@ -92,7 +92,7 @@ Clock::duration stop_and_time(loadbench::Run& run) {
 
 TEST(BoundedStop, AnAttemptThatReturnsOnlyWhenInterruptedIsInterrupted) {
     auto w = std::make_shared<FreezingWorkload>();
-    loadbench::Run run({.concurrency = 3, .warmup_s = 0, .measure_s = 60, .op_timeout_s = 0}, w);
+    loadbench::Run run({.concurrency = 3, .warmup_seconds = 0, .seconds = 60, .op_timeout_seconds = 0}, w);
     run.start();
     std::this_thread::sleep_for(200ms);
     w->frozen = true;
@@ -115,7 +115,7 @@ TEST(BoundedStop, AnAttemptThatIgnoresInterruptsIsAbandonedAndCountedOnce) {
     auto w = std::make_shared<FreezingWorkload>();
     w->listen = false;
     {
-        loadbench::Run run({.concurrency = 3, .warmup_s = 0, .measure_s = 60, .op_timeout_s = 0}, w);
+        loadbench::Run run({.concurrency = 3, .warmup_seconds = 0, .seconds = 60, .op_timeout_seconds = 0}, w);
         std::thread stopper;
         RunResult r;
         Clock::time_point stopped_at;
@@ -151,14 +151,14 @@ TEST(BoundedStop, TheWindowsOwnEndIsBoundedTooWithoutATimeout) {
     w->listen = false;
     w->frozen = true;
     {
-        loadbench::Run run({.concurrency = 2, .warmup_s = 0, .measure_s = 0.3, .op_timeout_s = 0}, w);
+        loadbench::Run run({.concurrency = 2, .warmup_seconds = 0, .seconds = 0.3, .op_timeout_seconds = 0}, w);
         const auto t0 = Clock::now();
         RunResult r = run.run();
         EXPECT_LT(Clock::now() - t0, 300ms + kStopBound);
         EXPECT_FALSE(r.interrupted);
         EXPECT_EQ(r.abandoned, 2u);
         EXPECT_EQ(r.counters.operations(), 0u);
-        EXPECT_NEAR(r.measured_s, 0.3, 1e-9);
+        EXPECT_NEAR(r.measured_seconds, 0.3, 1e-9);
         w->gate.release();
     }
 }
@@ -185,7 +185,7 @@ struct SlowOpenWorkload : Workload {
 TEST(BoundedStop, OpeningIsCalledOffWithinTheBound) {
     auto w = std::make_shared<SlowOpenWorkload>();
     {
-        loadbench::Run run({.concurrency = 6, .warmup_s = 0, .measure_s = 10}, w);
+        loadbench::Run run({.concurrency = 6, .warmup_seconds = 0, .seconds = 10}, w);
         run.start();
         const auto deadline = Clock::now() + 10s;
         while (w->opening.load() < 3 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
@@ -239,7 +239,7 @@ TEST(BoundedStop, EventLoopAttemptsAreInterruptedThenAbandoned) {
         SCOPED_TRACE(listen ? "listens to interrupts" : "ignores interrupts");
         auto w = std::make_shared<SilentAsyncWorkload>();
         w->listen = listen;
-        loadbench::Run run({.concurrency = 8, .warmup_s = 0, .measure_s = 60, .op_timeout_s = 0, .threads = 2}, w);
+        loadbench::Run run({.concurrency = 8, .warmup_seconds = 0, .seconds = 60, .op_timeout_seconds = 0, .threads = 2}, w);
         run.start();
         const auto deadline = Clock::now() + 10s;
         while (w->begun.load() < 8 && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
@@ -258,7 +258,7 @@ TEST(BoundedStop, EventLoopAttemptsAreInterruptedThenAbandoned) {
 TEST(BoundedStop, EventLoopOpensThatNeverCompleteAreCalledOff) {
     auto w = std::make_shared<SilentAsyncWorkload>();
     w->open_never = true;
-    loadbench::Run run({.concurrency = 4, .warmup_s = 0, .measure_s = 10, .threads = 2}, w);
+    loadbench::Run run({.concurrency = 4, .warmup_seconds = 0, .seconds = 10, .threads = 2}, w);
     run.start();
     std::this_thread::sleep_for(100ms);
     const auto took = stop_and_time(run);
@@ -272,7 +272,7 @@ TEST(BoundedStop, StartingThreadsStopsWhenStopped) {
     // stop() while thousands of blocking sessions are still being started: the rest never start.
     auto w = std::make_shared<SlowOpenWorkload>();
     {
-        loadbench::Run run({.concurrency = 500, .warmup_s = 0, .measure_s = 10}, w);
+        loadbench::Run run({.concurrency = 500, .warmup_seconds = 0, .seconds = 10}, w);
         std::thread stopper([&] {
             while (w->opening.load() < 1) std::this_thread::sleep_for(100us);
             run.stop();

@@ -18,13 +18,13 @@ std::unique_ptr<Run> null_run(RunConfig config, ConnectorOptions options = {}) {
 }
 
 TEST(OpenLoop, RegularArrivalsHitTheTargetRate) {
-    auto run = null_run({.concurrency = 2, .warmup_s = 0.2, .measure_s = 1.0, .rate = 20'000, .poisson = false});
+    auto run = null_run({.concurrency = 2, .warmup_seconds = 0.2, .seconds = 1.0, .rate = 20'000, .poisson = false});
     RunResult r = run->run();
     const OutcomeCounters& c = r.counters;
     EXPECT_NEAR(static_cast<double>(c.scheduled), 20'000, 2);
     EXPECT_LE(c.unstarted, 200u);  // a hiccup at the very end may leave a little backlog
     EXPECT_EQ(c.dropped, 0u);
-    EXPECT_NEAR(static_cast<double>(c.operations()) / r.measured_s, 20'000, 200);  // within 1 %
+    EXPECT_NEAR(static_cast<double>(c.operations()) / r.measured_seconds, 20'000, 200);  // within 1 %
     EXPECT_EQ(r.lag.count(), c.committed);
     EXPECT_EQ(r.service.count(), c.committed);
 }
@@ -58,7 +58,7 @@ TEST(OpenLoop, GapsAreExponentialForPoissonAndConstantForRegular) {
 
 TEST(OpenLoop, AStallShowsInLatencyFromTheIntendedStartButNotInServiceTime) {
     // 8 sessions at 1000/s in all, 5 ms per operation; the "server" freezes for 300 ms at 700 ms.
-    auto run = null_run({.concurrency = 8, .warmup_s = 0, .measure_s = 2.0, .rate = 1000, .poisson = false},
+    auto run = null_run({.concurrency = 8, .warmup_seconds = 0, .seconds = 2.0, .rate = 1000, .poisson = false},
                         {{"delay_ns", "5000000"}, {"stall_at_ms", "700"}, {"stall_ms", "300"}});
     RunResult r = run->run();
     ASSERT_GT(r.counters.committed, 1500u);
@@ -74,7 +74,7 @@ TEST(OpenLoop, AStallShowsInLatencyFromTheIntendedStartButNotInServiceTime) {
 
 TEST(OpenLoop, OverloadBuildsABacklogThatIsReportedNotHidden) {
     // One session that can do 500/s, asked for 2000/s.
-    auto run = null_run({.concurrency = 1, .warmup_s = 0, .measure_s = 1.0, .rate = 2000, .poisson = false},
+    auto run = null_run({.concurrency = 1, .warmup_seconds = 0, .seconds = 1.0, .rate = 2000, .poisson = false},
                         {{"delay_ns", "2000000"}});
     RunResult r = run->run();
     EXPECT_NEAR(static_cast<double>(r.counters.scheduled), 2000, 2);
@@ -84,8 +84,8 @@ TEST(OpenLoop, OverloadBuildsABacklogThatIsReportedNotHidden) {
 }
 
 TEST(OpenLoop, MaxLagDropsWhatCannotStartInTime) {
-    auto run = null_run({.concurrency = 1, .warmup_s = 0, .measure_s = 1.0, .rate = 2000, .poisson = false,
-                         .max_lag_s = 0.01},
+    auto run = null_run({.concurrency = 1, .warmup_seconds = 0, .seconds = 1.0, .rate = 2000, .poisson = false,
+                         .max_lag_seconds = 0.01},
                         {{"delay_ns", "2000000"}});
     RunResult r = run->run();
     EXPECT_GT(r.counters.dropped, 1000u);
@@ -99,30 +99,30 @@ TEST(OpenLoop, MaxLagDropsWhatCannotStartInTime) {
 // SIGTERM meanwhile. Now a beat is at least 1 ns, the core refuses a rate above 1e9/s, and the
 // starts that never began are counted without walking them, exactly for a regular beat.
 TEST(OpenLoop, ARateFarAboveWhatTheSessionsCanStartIsCountedExactly) {
-    auto run = null_run({.concurrency = 2, .warmup_s = 0, .measure_s = 0.2, .rate = 1e9, .poisson = false});
+    auto run = null_run({.concurrency = 2, .warmup_seconds = 0, .seconds = 0.2, .rate = 1e9, .poisson = false});
     RunResult r = run->run();
     const OutcomeCounters& c = r.counters;
     // One intended start per nanosecond of the window (session 0 at even ns, session 1 at odd).
-    EXPECT_NEAR(static_cast<double>(c.scheduled), r.measured_s * 1e9, 4);
+    EXPECT_NEAR(static_cast<double>(c.scheduled), r.measured_seconds * 1e9, 4);
     EXPECT_EQ(c.scheduled, c.operations() + c.unstarted + c.after_window + c.dropped);
     EXPECT_GT(c.unstarted, c.scheduled / 2);
 }
 
 TEST(OpenLoop, APoissonScheduleFarAboveCapacityIsCountedInDistribution) {
-    auto run = null_run({.concurrency = 2, .warmup_s = 0, .measure_s = 0.2, .rate = 1e9, .poisson = true});
+    auto run = null_run({.concurrency = 2, .warmup_seconds = 0, .seconds = 0.2, .rate = 1e9, .poisson = true});
     RunResult r = run->run();
-    const double expected = r.measured_s * 1e9, sd = std::sqrt(expected);
+    const double expected = r.measured_seconds * 1e9, sd = std::sqrt(expected);
     EXPECT_NEAR(static_cast<double>(r.counters.scheduled), expected, 6 * sd + 4);
     EXPECT_EQ(r.counters.scheduled, r.counters.operations() + r.counters.unstarted + r.counters.after_window +
                                         r.counters.dropped);
 }
 
 TEST(OpenLoop, MaxLagSkipsAFarBacklogAtOnce) {
-    auto run = null_run({.concurrency = 1, .warmup_s = 0, .measure_s = 0.2, .rate = 1e9, .poisson = false,
-                         .max_lag_s = 0.001});
+    auto run = null_run({.concurrency = 1, .warmup_seconds = 0, .seconds = 0.2, .rate = 1e9, .poisson = false,
+                         .max_lag_seconds = 0.001});
     RunResult r = run->run();
     const OutcomeCounters& c = r.counters;
-    EXPECT_NEAR(static_cast<double>(c.scheduled), r.measured_s * 1e9, 2);
+    EXPECT_NEAR(static_cast<double>(c.scheduled), r.measured_seconds * 1e9, 2);
     EXPECT_EQ(c.scheduled, c.dropped + c.operations() + c.unstarted + c.after_window);
     EXPECT_GT(c.dropped, c.scheduled / 2);
 }

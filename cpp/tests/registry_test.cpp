@@ -75,7 +75,7 @@ std::string config_error_of(F&& f) {
 
 TEST(SessionFamilies, AConnectorWithoutAFamilyIsRefusedInOneLineBeforeAnyLoad) {
     auto c = std::make_shared<ControlPlaneOnly>();
-    const RunConfig config{.concurrency = 1, .warmup_s = 0, .measure_s = 0.1};
+    const RunConfig config{.concurrency = 1, .warmup_seconds = 0, .seconds = 0.1};
     EXPECT_EQ(config_error_of([&] { make_transfer_run(config, TransferParams{}, c); }),
               "this connector runs no test-1 transfers");
     EXPECT_EQ(config_error_of([&] { RpcServer server({}, c); }),

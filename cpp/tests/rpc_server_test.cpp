@@ -61,8 +61,8 @@ TEST_F(RpcServerTest, ManySessionsConserveMoney) {
     RunConfig config;
     config.concurrency = 64;
     config.threads = 2;
-    config.warmup_s = 0;
-    config.measure_s = 0.5;
+    config.warmup_seconds = 0;
+    config.seconds = 0.5;
     auto run = make_transfer_run(config, params, c);
     const RunResult r = run->run();
     ASSERT_EQ(r.error, "");

@@ -60,7 +60,7 @@ TEST(Engine, CountsEveryOperationExactlyOnce) {
         std::this_thread::sleep_for(50us);
         return Attempt::committed();
     };
-    RunConfig config{.concurrency = 3, .warmup_s = 0.2, .measure_s = 0.5};
+    RunConfig config{.concurrency = 3, .warmup_seconds = 0.2, .seconds = 0.5};
     RunResult r = run_to_end(config, w);
     ASSERT_TRUE(r.error.empty());
     const OutcomeCounters& c = r.counters;
@@ -72,8 +72,8 @@ TEST(Engine, CountsEveryOperationExactlyOnce) {
     std::uint64_t series_total = 0;
     for (const auto& p : r.series) series_total += p.committed;
     EXPECT_EQ(series_total, c.committed);
-    EXPECT_NEAR(r.measured_s, 0.5, 1e-9);
-    EXPECT_NEAR(r.warmup_s, 0.2, 1e-9);
+    EXPECT_NEAR(r.measured_seconds, 0.5, 1e-9);
+    EXPECT_NEAR(r.warmup_seconds, 0.2, 1e-9);
     EXPECT_FALSE(r.interrupted);
 }
 
@@ -86,7 +86,7 @@ TEST(Engine, WarmupOperationsAreNotMeasured) {
         if (std::chrono::steady_clock::now() - begin < 250ms) std::this_thread::sleep_for(100ms);
         return Attempt::committed();
     };
-    RunResult r = run_to_end({.concurrency = 1, .warmup_s = 0.5, .measure_s = 0.2}, w);
+    RunResult r = run_to_end({.concurrency = 1, .warmup_seconds = 0.5, .seconds = 0.2}, w);
     EXPECT_GE(r.counters.before_window, 3u);
     EXPECT_GT(r.counters.committed, 0u);
     EXPECT_LT(r.latency.max(), 50'000'000u);
@@ -98,7 +98,7 @@ TEST(Engine, SeriesHasOnePointPerSecond) {
         std::this_thread::sleep_for(100us);
         return Attempt::committed();
     };
-    RunResult r = run_to_end({.concurrency = 2, .warmup_s = 0, .measure_s = 2.5}, w);
+    RunResult r = run_to_end({.concurrency = 2, .warmup_seconds = 0, .seconds = 2.5}, w);
     ASSERT_EQ(r.series.size(), 3u);
     EXPECT_NEAR(r.series[0].t_s, 1.0, 0.05);
     EXPECT_NEAR(r.series[1].t_s, 2.0, 0.05);
@@ -117,14 +117,14 @@ TEST(Engine, RetriesRetryableFailuresUpToMaxTries) {
         ++calls;
         return ++tries <= 2 ? Attempt::failed(ErrorKind::busy, true) : Attempt::committed();
     };
-    RunResult enough = run_to_end({.concurrency = 1, .warmup_s = 0, .measure_s = 0.3, .max_tries = 3}, w);
+    RunResult enough = run_to_end({.concurrency = 1, .warmup_seconds = 0, .seconds = 0.3, .max_tries = 3}, w);
     EXPECT_GT(enough.counters.committed, 0u);
     EXPECT_EQ(enough.counters.failed, 0u);
     EXPECT_EQ(enough.counters.retries, 2 * enough.counters.committed);
     EXPECT_EQ(enough.counters.attempts, 3 * enough.counters.committed);
     EXPECT_EQ(enough.counters.retried_errors[static_cast<int>(ErrorKind::busy)], enough.counters.retries);
 
-    RunResult too_few = run_to_end({.concurrency = 1, .warmup_s = 0, .measure_s = 0.3, .max_tries = 2}, w);
+    RunResult too_few = run_to_end({.concurrency = 1, .warmup_seconds = 0, .seconds = 0.3, .max_tries = 2}, w);
     EXPECT_EQ(too_few.counters.committed, 0u);
     EXPECT_GT(too_few.counters.failed, 0u);
     EXPECT_EQ(too_few.counters.errors[static_cast<int>(ErrorKind::busy)], too_few.counters.failed);
@@ -134,7 +134,7 @@ TEST(Engine, RetriesRetryableFailuresUpToMaxTries) {
 TEST(Engine, NonRetryableFailuresAreNotRetried) {
     auto w = std::make_shared<ScriptedWorkload>();
     w->behaviour = [](std::size_t, std::uint64_t) { return Attempt::failed(ErrorKind::constraint, false); };
-    RunResult r = run_to_end({.concurrency = 1, .warmup_s = 0, .measure_s = 0.1, .max_tries = 5}, w);
+    RunResult r = run_to_end({.concurrency = 1, .warmup_seconds = 0, .seconds = 0.1, .max_tries = 5}, w);
     EXPECT_GT(r.counters.failed, 0u);
     EXPECT_EQ(r.counters.retries, 0u);
     EXPECT_EQ(r.counters.errors[static_cast<int>(ErrorKind::constraint)], r.counters.failed);
@@ -166,7 +166,7 @@ struct HangingWorkload : Workload {
 TEST(Engine, PerOperationTimeoutTurnsAHangIntoACountedError) {
     auto w = std::make_shared<HangingWorkload>();
     const auto t0 = std::chrono::steady_clock::now();
-    RunResult r = run_to_end({.concurrency = 2, .warmup_s = 0, .measure_s = 0.5, .op_timeout_s = 0.05}, w);
+    RunResult r = run_to_end({.concurrency = 2, .warmup_seconds = 0, .seconds = 0.5, .op_timeout_seconds = 0.05}, w);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
     EXPECT_GT(r.counters.failed, 4u);
     EXPECT_EQ(r.counters.errors[static_cast<int>(ErrorKind::timeout)], r.counters.failed);
@@ -179,9 +179,9 @@ TEST(Engine, CollisionsAreCountedOnlyWhenOperationsOverlap) {
         std::this_thread::sleep_for(200us);
         return Attempt::committed();
     };
-    RunResult alone = run_to_end({.concurrency = 1, .warmup_s = 0, .measure_s = 0.2}, w);
+    RunResult alone = run_to_end({.concurrency = 1, .warmup_seconds = 0, .seconds = 0.2}, w);
     EXPECT_EQ(alone.counters.collision_ops, 0u);
-    RunResult crowd = run_to_end({.concurrency = 4, .warmup_s = 0, .measure_s = 0.3}, w);
+    RunResult crowd = run_to_end({.concurrency = 4, .warmup_seconds = 0, .seconds = 0.3}, w);
     EXPECT_GT(crowd.counters.collision_ops, crowd.counters.operations() / 2);
     EXPECT_GE(crowd.counters.collision_count, crowd.counters.collision_ops);
     EXPECT_TRUE(crowd.collisions_exact);
@@ -193,14 +193,14 @@ TEST(Engine, StopEndsTheWindowEarlyAndMarksTheResult) {
         std::this_thread::sleep_for(100us);
         return Attempt::committed();
     };
-    loadbench::Run run({.concurrency = 2, .warmup_s = 0, .measure_s = 30}, w);
+    loadbench::Run run({.concurrency = 2, .warmup_seconds = 0, .seconds = 30}, w);
     run.start();
     std::this_thread::sleep_for(300ms);
     run.stop();
     ASSERT_TRUE(run.wait_for(10));
     RunResult r = run.take_result();
     EXPECT_TRUE(r.interrupted);
-    EXPECT_LT(r.measured_s, 5);
+    EXPECT_LT(r.measured_seconds, 5);
     EXPECT_GT(r.counters.committed, 0u);
 }
 
@@ -208,7 +208,7 @@ TEST(Engine, ASessionThatCannotOpenFailsTheRunWithItsMessage) {
     auto w = std::make_shared<ScriptedWorkload>();
     w->behaviour = [](std::size_t, std::uint64_t) { return Attempt::committed(); };
     w->fail_open_worker = 1;
-    RunResult r = run_to_end({.concurrency = 3, .warmup_s = 0, .measure_s = 1}, w);
+    RunResult r = run_to_end({.concurrency = 3, .warmup_seconds = 0, .seconds = 1}, w);
     EXPECT_EQ(r.error, "cannot connect");
     EXPECT_EQ(r.counters.operations(), 0u);
 }
@@ -219,11 +219,11 @@ TEST(Engine, AnOperationCountEndsTheWindowWhenEveryWorkerDidItsShare) {
         w->operations.fetch_add(1);
         return Attempt::committed();
     };
-    RunResult r = run_to_end({.concurrency = 3, .warmup_s = 0, .measure_s = 30, .operations = 1000}, w);
+    RunResult r = run_to_end({.concurrency = 3, .warmup_seconds = 0, .seconds = 30, .operations = 1000}, w);
     EXPECT_EQ(r.counters.committed, 1000u);
     EXPECT_EQ(r.counters.after_window, 0u);
     EXPECT_EQ(w->operations.load(), 1000u);
-    EXPECT_LT(r.measured_s, 5);
+    EXPECT_LT(r.measured_seconds, 5);
     EXPECT_FALSE(r.interrupted);
 }
 
@@ -242,7 +242,7 @@ TEST(Engine, RunWaitsOnTheCallingThreadAndTicks) {
         return Attempt::committed();
     };
     int ticks = 0;
-    loadbench::Run run({.concurrency = 3, .warmup_s = 0.1, .measure_s = 0.8}, w);
+    loadbench::Run run({.concurrency = 3, .warmup_seconds = 0.1, .seconds = 0.8}, w);
     RunResult r = run.run([&](const Progress& p) {
         ++ticks;
         EXPECT_NE(p.phase, RunPhase::done);
@@ -274,7 +274,7 @@ struct TwoTypeWorkload : Workload {
 };
 
 TEST(Engine, EachOperationTypeGetsItsOwnCountsAndLatencies) {
-    RunResult r = run_to_end({.concurrency = 2, .warmup_s = 0, .measure_s = 0.3}, std::make_shared<TwoTypeWorkload>());
+    RunResult r = run_to_end({.concurrency = 2, .warmup_seconds = 0, .seconds = 0.3}, std::make_shared<TwoTypeWorkload>());
     ASSERT_EQ(r.type_names, (std::vector<std::string>{"fast", "slow"}));
     ASSERT_EQ(r.by_type.size(), 2u);
     EXPECT_EQ(r.by_type[0].committed + r.by_type[1].committed, r.counters.committed);
@@ -292,8 +292,8 @@ TEST(Engine, EachOperationTypeGetsItsOwnCountsAndLatencies) {
 TEST(Engine, RejectsBadConfigurations) {
     auto w = std::make_shared<ScriptedWorkload>();
     EXPECT_THROW(loadbench::Run({.concurrency = 0}, w), std::invalid_argument);
-    EXPECT_THROW(loadbench::Run({.measure_s = 0}, w), std::invalid_argument);
-    EXPECT_THROW(loadbench::Run({.warmup_s = -1}, w), std::invalid_argument);
+    EXPECT_THROW(loadbench::Run({.seconds = 0}, w), std::invalid_argument);
+    EXPECT_THROW(loadbench::Run({.warmup_seconds = -1}, w), std::invalid_argument);
     EXPECT_THROW(loadbench::Run({.max_tries = 0}, w), std::invalid_argument);
 }
 

@@ -236,7 +236,7 @@ TEST_F(SqlScenarioSqlite, ConcurrentTransfersConserveMoneyAndRejectionsRollBack)
     connector_->sql_execute({"CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)"});
     const SqlScenarioSpec spec = transfers(20, 1.5);  // few, hot accounts of 100: many rejections
     seed_sql(*connector_, spec, 1);
-    auto run = make_sql_run({.concurrency = 4, .warmup_s = 0, .measure_s = 0.5, .max_tries = 50}, spec, connector_);
+    auto run = make_sql_run({.concurrency = 4, .warmup_seconds = 0, .seconds = 0.5, .max_tries = 50}, spec, connector_);
     RunResult r = run->run();
     ASSERT_TRUE(r.error.empty()) << r.error;
     EXPECT_GT(r.counters.committed, 100u);
@@ -256,7 +256,7 @@ TEST_F(SqlScenarioSqlite, AFailedStatementRollsBackTheWholeOperationAndIsCounted
     spec.statements = {"INSERT INTO log (n) VALUES (?1)", "INSERT INTO t (id) VALUES (?1)"};
     spec.operations = {{.name = "insert", .transaction = true, .params = {{0, -1}},
                         .steps = {{0, {0}, false}, {1, {0}, false}}}};
-    auto run = make_sql_run({.concurrency = 1, .warmup_s = 0, .measure_s = 5, .operations = 50}, spec, connector_);
+    auto run = make_sql_run({.concurrency = 1, .warmup_seconds = 0, .seconds = 5, .operations = 50}, spec, connector_);
     RunResult r = run->run();
     ASSERT_TRUE(r.error.empty()) << r.error;
     EXPECT_EQ(r.counters.committed, 3u);  // ids 1..3 once each; every later insert violates the key
@@ -283,7 +283,7 @@ TEST_F(SqlScenarioSqlite, TheCheckNamesTheStatementThatDoesNotPrepare) {
 
 TEST(SqlScenarioNull, RunsWithoutADatabase) {
     auto null = std::make_shared<NullConnector>(ConnectorOptions{});
-    auto run = make_sql_run({.concurrency = 2, .warmup_s = 0, .measure_s = 0.2}, transfers(1000, 0.5), null);
+    auto run = make_sql_run({.concurrency = 2, .warmup_seconds = 0, .seconds = 0.2}, transfers(1000, 0.5), null);
     RunResult r = run->run();
     ASSERT_TRUE(r.error.empty()) << r.error;
     EXPECT_GT(r.counters.committed, 10'000u);
@@ -293,7 +293,7 @@ TEST(SqlScenarioNull, RunsWithoutADatabase) {
 TEST(SqlScenarioFamilies, AConnectorWithoutSqlIsRefusedInOneLineBeforeAnyLoad) {
     auto rpc = make_connector("rpc", {{"url", "http://127.0.0.1:1"}});  // test-1 only; connects to nothing
     for (auto attempt : std::vector<std::function<void()>>{
-             [&] { make_sql_run({.concurrency = 1, .warmup_s = 0, .measure_s = 0.1}, transfers(10, 0.5), rpc); },
+             [&] { make_sql_run({.concurrency = 1, .warmup_seconds = 0, .seconds = 0.1}, transfers(10, 0.5), rpc); },
              [&] { seed_sql(*rpc, transfers(10, 0.5), 1); },
              [&] { SqlWorkload w(std::make_shared<const SqlPlanner>(transfers(10, 0.5), 1), rpc); }}) {
         try {

@@ -69,7 +69,7 @@ TEST_P(SqliteModes, ConcurrentTransfersConserveMoney) {
     auto c = std::make_shared<SqliteConnector>(options(GetParam()));
     TransferParams params{.accounts = {.accounts = 50, .initial_balance = 100}, .alpha = 1.2};
     c->prep_accounts(params.accounts);
-    loadbench::Run run({.concurrency = 4, .warmup_s = 0, .measure_s = 0.5, .max_tries = 50},
+    loadbench::Run run({.concurrency = 4, .warmup_seconds = 0, .seconds = 0.5, .max_tries = 50},
             std::make_shared<TransferWorkload>(params, c));
     run.start();
     ASSERT_TRUE(run.wait_for(60));

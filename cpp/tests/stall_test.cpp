@@ -161,7 +161,7 @@ TEST(Stall, ABlockedCancelDelaysNeitherTheWatchdogNorAnySessionsTimeout) {
     Gate server;
     auto w = std::make_shared<FrozenServerWorkload>(server);
     constexpr double kTimeout = 0.3;
-    loadbench::Run run({.concurrency = 8, .warmup_s = 0, .measure_s = 1.6, .op_timeout_s = kTimeout, .threads = 2}, w);
+    loadbench::Run run({.concurrency = 8, .warmup_seconds = 0, .seconds = 1.6, .op_timeout_seconds = kTimeout, .threads = 2}, w);
     std::vector<Clock::time_point> ticks;
     const auto t0 = Clock::now();
     RunResult r = run.run([&](const Progress&) { ticks.push_back(Clock::now()); });
@@ -219,7 +219,7 @@ struct HangUntilInterrupted : Workload {
 TEST(Stall, TheWatchdogWakesAtTheDeadline) {
     auto w = std::make_shared<HangUntilInterrupted>();
     constexpr double kTimeout = 0.25;
-    loadbench::Run run({.concurrency = 3, .warmup_s = 0, .measure_s = 1.2, .op_timeout_s = kTimeout}, w);
+    loadbench::Run run({.concurrency = 3, .warmup_seconds = 0, .seconds = 1.2, .op_timeout_seconds = kTimeout}, w);
     run.start();
     ASSERT_TRUE(run.wait_for(30));
     RunResult r = run.take_result();
@@ -264,7 +264,7 @@ TEST(Stall, PgTimeoutAbandonsTheConnectionWithoutWaitingForTheServerAndReopensWh
     std::vector<Clock::time_point> ticks;
     const auto t0 = Clock::now();
     RunResult r = run_through_a_freeze(
-        server, {.concurrency = 4, .warmup_s = 0, .measure_s = 2.5, .op_timeout_s = kTimeout, .threads = 2}, 1, &ticks);
+        server, {.concurrency = 4, .warmup_seconds = 0, .seconds = 2.5, .op_timeout_seconds = kTimeout, .threads = 2}, 1, &ticks);
     const double wall = seconds(Clock::now() - t0);
     ASSERT_TRUE(r.error.empty()) << r.error;
 
@@ -294,7 +294,7 @@ TEST(Stall, PgPipelinedSessionsAllTimeOutOnAFrozenServer) {
     testing::FakePostgres server;
     constexpr double kTimeout = 0.4;
     RunResult r = run_through_a_freeze(
-        server, {.concurrency = 8, .warmup_s = 0, .measure_s = 2.5, .op_timeout_s = kTimeout, .threads = 1}, 4);
+        server, {.concurrency = 8, .warmup_seconds = 0, .seconds = 2.5, .op_timeout_seconds = kTimeout, .threads = 1}, 4);
     ASSERT_TRUE(r.error.empty()) << r.error;
     const auto timeouts = r.counters.errors[static_cast<int>(ErrorKind::timeout)];
     const auto connection = r.counters.errors[static_cast<int>(ErrorKind::connection)];
@@ -431,7 +431,7 @@ TEST(Stall, NullConnectorStallEndsAtTheTimeout) {
         ConnectorOptions{{"delay_ns", "1000000"}, {"stall_at_ms", "100"}, {"stall_ms", "60000"}});
     constexpr double kTimeout = 0.3;
     const auto t0 = Clock::now();
-    auto run = make_transfer_run({.concurrency = 2, .warmup_s = 0, .measure_s = 1.5, .op_timeout_s = kTimeout},
+    auto run = make_transfer_run({.concurrency = 2, .warmup_seconds = 0, .seconds = 1.5, .op_timeout_seconds = kTimeout},
                                  small_accounts(), null);
     RunResult r = run->run();
     EXPECT_LT(seconds(Clock::now() - t0), 1.5 + kTimeout * 1.1 + 0.1 + 0.3);
@@ -493,14 +493,14 @@ TEST_F(SqliteStall, EveryLockedSessionTimesOutWithinTheBound) {
     holder.exec("BEGIN EXCLUSIVE");
     constexpr double kTimeout = 0.3;
     // Two operations per session, each stuck on the lock: the window closes with the last of them.
-    auto run = make_transfer_run({.concurrency = 3, .warmup_s = 0, .measure_s = 30, .op_timeout_s = kTimeout, .operations = 6},
+    auto run = make_transfer_run({.concurrency = 3, .warmup_seconds = 0, .seconds = 30, .op_timeout_seconds = kTimeout, .operations = 6},
                                  small_accounts(), c);
     RunResult r = run->run();
     holder.exec("ROLLBACK");
     EXPECT_EQ(r.counters.errors[static_cast<int>(ErrorKind::timeout)], 6u);
     EXPECT_EQ(r.counters.retries, 0u);
-    EXPECT_GE(r.measured_s, 2 * kTimeout);
-    EXPECT_LE(r.measured_s, 2 * (kTimeout * 1.1 + 0.1));
+    EXPECT_GE(r.measured_seconds, 2 * kTimeout);
+    EXPECT_LE(r.measured_seconds, 2 * (kTimeout * 1.1 + 0.1));
     EXPECT_NE(r.error_examples[static_cast<int>(ErrorKind::timeout)].find("timed out waiting for a lock"),
               std::string::npos);
 }
