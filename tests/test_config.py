@@ -31,7 +31,7 @@ def test_plan_defaults(tmp_path):
     settings = Settings({}, {}, None)
     plan = make_plan(settings, select(settings, tmp_path, None), PlanOptions(runs_dir=tmp_path))
     assert (plan.seconds, plan.concurrency, plan.alpha, plan.accounts) == (10, 10, 0.5, 100_000)
-    assert plan.warmup == 1
+    assert plan.warmup_seconds == 1
     assert [c.name for c in plan.connectors] == ["sqlite"]
     assert plan.verify is True
     assert 0 < plan.seed < 2**63

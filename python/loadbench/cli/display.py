@@ -131,7 +131,7 @@ class LiveDisplay(CallbackLive):
         self._say(f"{spec.label}: {phase}")
 
     def progress(self, spec: ConnectorSpec, p: _core.Progress) -> None:
-        total = self.plan.warmup if p.phase == Phase.warmup else self.plan.seconds
+        total = self.plan.warmup_seconds if p.phase == Phase.warmup else self.plan.seconds
         elapsed = ""
         if p.phase in (Phase.warmup, Phase.measuring):
             # A fixed number of operations ends the window, not the clock: no total to show.

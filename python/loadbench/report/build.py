@@ -268,7 +268,7 @@ def schedule_entry(plan: RunPlan, result: CoreResult) -> dict[str, Any] | None:
     entry = {
         "target_per_s": plan.rate,
         "arrival": plan.arrival,
-        "max_lag_seconds": plan.max_lag,
+        "max_lag_seconds": plan.max_lag_seconds,
         "scheduled": counters.scheduled,
         "dropped": counters.dropped,
         "unstarted": counters.unstarted,

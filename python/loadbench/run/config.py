@@ -70,7 +70,7 @@ class RunPlan:
 
     test: str
     seconds: float
-    warmup: float
+    warmup_seconds: float
     concurrency: int
     alpha: float
     accounts: int
@@ -78,13 +78,13 @@ class RunPlan:
     max_amount: int
     seed: int
     max_tries: int
-    op_timeout: float
+    op_timeout_seconds: float
     operations: int
     threads: int
     open_parallelism: int  # network connectors: sessions being opened at once, at most
     rate: float          # open loop: total operations/s; 0: closed loop
     arrival: str         # poisson | regular
-    max_lag: float       # open loop: skip operations later than this (s); 0: never
+    max_lag_seconds: float  # open loop: skip operations later than this (s); 0: never
     scatter: bool
     prep: bool
     verify: bool
@@ -129,16 +129,16 @@ class RunPlan:
             concurrency=self.concurrency * connector.sessions_per_connection,
             threads=self.threads,
             open_parallelism=self.open_parallelism,
-            warmup_seconds=self.warmup,
+            warmup_seconds=self.warmup_seconds,
             seconds=self.seconds,
             seed=self.seed,
             stream_offset=self.stream_offset,
             max_tries=self.max_tries,
-            op_timeout_seconds=self.op_timeout,
+            op_timeout_seconds=self.op_timeout_seconds,
             operations=self.operations,
             rate=self.rate,
             arrival=_core.Arrival.__members__[self.arrival],
-            max_lag_seconds=self.max_lag,
+            max_lag_seconds=self.max_lag_seconds,
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -146,7 +146,7 @@ class RunPlan:
         for other scenarios, so readers of older reports find every field)."""
         params = {
             "seconds": self.seconds,
-            "warmup_seconds": self.warmup,
+            "warmup_seconds": self.warmup_seconds,
             "concurrency": self.concurrency,
             "alpha": self.alpha,
             "accounts": self.accounts,
@@ -154,13 +154,13 @@ class RunPlan:
             "max_amount": self.max_amount,
             "seed": self.seed,
             "max_tries": self.max_tries,
-            "op_timeout_seconds": self.op_timeout,
+            "op_timeout_seconds": self.op_timeout_seconds,
             "operations": self.operations,
             "threads": self.threads,
             "open_parallelism": self.open_parallelism,
             "rate": self.rate,
             "arrival": self.arrival,
-            "max_lag_seconds": self.max_lag,
+            "max_lag_seconds": self.max_lag_seconds,
             "scatter": self.scatter,
             "prep": self.prep,
             "verify": self.verify,
@@ -362,7 +362,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
     return RunPlan(
         test=test if scenario is None else scenario.name,
         seconds=seconds,
-        warmup=warmup,
+        warmup_seconds=warmup,
         concurrency=concurrency,
         alpha=alpha,
         accounts=accounts,
@@ -370,13 +370,13 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
         max_amount=DEFAULT_MAX_AMOUNT,
         seed=seed,
         max_tries=max_tries,
-        op_timeout=op_timeout,
+        op_timeout_seconds=op_timeout,
         operations=operations,
         threads=threads,
         open_parallelism=open_parallelism,
         rate=rate,
         arrival=arrival,
-        max_lag=max_lag,
+        max_lag_seconds=max_lag,
         scatter=scatter,
         prep=not o.skip_prep,
         verify=verify,
