@@ -25,6 +25,12 @@ CASES = {
     "bad verify env": (["bench"], {"VERIFY": "maybe"}, "VERIFY='maybe' (from environment) must be true or false"),
     "missing env file": (["bench", "--env-file", "nope.env"], {}, "env file nope.env does not exist"),
     "env file a directory": (["bench", "--env-file", "."], {}, "env file . is a directory"),
+    "sessions beyond any process": (["bench", "--connectors", "null", "--concurrency", "100000000"], {},
+                                    "--concurrency must be at most 1,048,576 sessions"),
+    "a window beyond the clock": (["bench", "--connectors", "null", "--seconds", "1e10"], {},
+                                  "--seconds must be at most 31,536,000 s"),
+    "a warmup beyond the clock": (["bench", "--connectors", "null", "--warmup", "1e12"], {},
+                                  "--warmup must be at most 31,536,000 s"),
     "rate above the clock": (["bench", "--connectors", "null", "--rate", "1e300"], {}, "--rate must be at most 1e+09"),
 }
 

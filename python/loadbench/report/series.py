@@ -1,7 +1,7 @@
 """Per-second figures, computed here and nowhere else.
 
 A per-second point (the core's series, or a report's ``series.points``) covers one interval of the
-measured window: ``t_s`` (its start, s since the window opened), ``duration_s`` (1 s, the last one of
+measured window: ``t_s`` (its end, s since the window opened), ``duration_s`` (1 s, the last one of
 a window may be shorter) and the operations that completed in it (``committed``, ``rejected``,
 ``failed``). Its TPS is committed / duration_s. The *full seconds* are every point but a last one
 shorter than ``FULL_SECOND_S``; only they enter per-second statistics, so a short last interval

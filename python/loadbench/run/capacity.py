@@ -43,7 +43,11 @@ def check(plan: RunPlan) -> None:
     sized = dataclasses.replace(plan, concurrency=level)
     flag = f"--configs level {level}" if plan.concurrency_levels else f"--concurrency {level}"
     for spec in plan.connectors:
-        problem = shortfall(engine.resource_needs(sized, spec), spec)
+        try:
+            needs = engine.resource_needs(sized, spec)
+        except MemoryError:  # the estimate's own structures do not fit: neither would the run
+            raise ConfigError(f"{spec.name}: {flag} needs more memory than this process can get") from None
+        problem = shortfall(needs, spec)
         if problem:
             raise ConfigError(f"{spec.name}: {flag} {problem}")
 

@@ -62,6 +62,8 @@ def default_warmup(seconds: float) -> float:
     return min(seconds / 10.0, MAX_WARMUP_DEFAULT)
 
 
+MAX_SESSIONS = 2**20  # --concurrency: Linux's default ceiling on one process's descriptors (fs.nr_open)
+MAX_DURATION_S = 365 * 24 * 3600.0  # --seconds, --warmup, --op-timeout, --max-lag
 MAX_RATE = 1e9  # --rate: one intended start per nanosecond, the engine clock's resolution
 
 @dataclass(frozen=True)
@@ -184,6 +186,15 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
+def _duration(name: str, value: float) -> float:
+    """A finite number of seconds no longer than MAX_DURATION_S (the engine's clock counts
+    nanoseconds in 64 bits: about 292 years from its origin, far beyond any run)."""
+    value = _finite(name, value)
+    if value > MAX_DURATION_S:
+        raise ConfigError(f"{name} must be at most {MAX_DURATION_S:,.0f} s (a year), got {value:g}")
+    return value
+
+
 # The checks of the values a sweep varies; ``name`` is the flag the value came from.
 
 def check_alpha(alpha: float, name: str = "--alpha") -> float:
@@ -196,6 +207,9 @@ def check_alpha(alpha: float, name: str = "--alpha") -> float:
 def check_concurrency(concurrency: int, name: str = "--concurrency") -> int:
     if concurrency < 1:
         raise ConfigError(f"{name} must be >= 1, got {concurrency}")
+    if concurrency > MAX_SESSIONS:
+        raise ConfigError(f"{name} must be at most {MAX_SESSIONS:,} sessions (every session needs a thread or a "
+                          f"descriptor, and Linux allows one process at most 2^20 descriptors), got {concurrency:,}")
     return concurrency
 
 
@@ -285,11 +299,11 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
         concurrency = levels[0]
     elif configs is not None or total_writes is not None:
         raise ConfigError(f"{'--configs' if configs is not None else '--total-writes'} applies to the write test only")
-    seconds = _finite("--seconds", DEFAULT_SECONDS if seconds is None else seconds)
+    seconds = _duration("--seconds", DEFAULT_SECONDS if seconds is None else seconds)
     if seconds < MIN_SECONDS:
         raise ConfigError(f"--seconds must be >= {MIN_SECONDS:g} (a shorter window measures the workers' start, "
                           f"not the database), got {seconds:g}")
-    warmup = _finite("--warmup", default_warmup(seconds) if warmup is None else warmup)
+    warmup = _duration("--warmup", default_warmup(seconds) if warmup is None else warmup)
     if warmup < 0:
         raise ConfigError(f"--warmup must be >= 0, got {warmup:g}")
     concurrency = check_concurrency(DEFAULT_CONCURRENCY if concurrency is None else concurrency)
@@ -307,7 +321,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
     max_tries = DEFAULT_MAX_TRIES if max_tries is None else max_tries
     if max_tries < 1:
         raise ConfigError(f"--max-tries must be >= 1, got {max_tries}")
-    op_timeout = _finite("--op-timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout)
+    op_timeout = _duration("--op-timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout)
     if op_timeout < 0:
         raise ConfigError(f"--op-timeout must be >= 0 (0 disables it), got {op_timeout:g}")
     operations = 0 if operations is None else operations
@@ -328,7 +342,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
     arrival = arrival or DEFAULT_ARRIVAL
     if arrival not in ARRIVALS:
         raise ConfigError(f"--arrival must be one of {', '.join(ARRIVALS)}, got {arrival!r}")
-    max_lag = _finite("--max-lag", 0.0 if max_lag is None else max_lag)
+    max_lag = _duration("--max-lag", 0.0 if max_lag is None else max_lag)
     if max_lag < 0:
         raise ConfigError(f"--max-lag must be >= 0 (0: never skip), got {max_lag:g}")
     if max_lag > 0 and rate == 0:
@@ -414,6 +428,8 @@ def _write_levels(configs: str | None, total_writes: int | None, concurrency: in
             raise ConfigError("--configs names a concurrency level twice")
     if any(c < 1 for c in levels):
         raise ConfigError(f"every concurrency level must be >= 1, got {min(levels)}")
+    for c in levels:
+        check_concurrency(c, "--configs")
     total = total_writes if total_writes is not None else operations if operations is not None else DEFAULT_TOTAL_WRITES
     if total < 1:
         raise ConfigError(f"--total-writes must be >= 1, got {total}")
