@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <random>
 #include <thread>
 
 namespace loadbench {
@@ -31,17 +30,35 @@ void Arrivals::start_schedule(SessionState& s, const Timeline& timeline) const {
 
 namespace {
 
-// The session's arrival generator as a standard uniform random bit generator, for the standard
-// Poisson and exponential distributions.
-struct RngBits {
-    using result_type = std::uint64_t;
-    Rng& rng;
-    static constexpr result_type min() { return 0; }
-    static constexpr result_type max() { return UINT64_MAX; }
-    result_type operator()() { return rng.next(); }
-};
-
 constexpr int kWalkLimit = 4096;
+
+// A Poisson draw with mean `mean` from the session's generator. Not std::poisson_distribution:
+// libstdc++'s calls lgamma, which writes the global signgam, a data race between sessions. Small
+// means by multiplying uniforms (Knuth); large ones by Hormann's transformed rejection with
+// squeeze (PTRS, "The transformed rejection method for generating Poisson random variables",
+// 1993), with the reentrant lgamma_r.
+std::int64_t poisson(Rng& rng, double mean) {
+    if (mean < 10) {
+        const double limit = std::exp(-mean);
+        std::int64_t k = 0;
+        for (double product = rng.uniform01(); product > limit; product *= rng.uniform01()) ++k;
+        return k;
+    }
+    const double root = std::sqrt(mean), log_mean = std::log(mean);
+    const double b = 0.931 + 2.53 * root, a = -0.059 + 0.02483 * b;
+    const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), v_r = 0.9277 - 3.6224 / (b - 2);
+    for (;;) {
+        const double u = rng.uniform01() - 0.5, v = rng.uniform01(), us = 0.5 - std::fabs(u);
+        const auto k = static_cast<std::int64_t>(std::floor((2 * a / us + b) * u + mean + 0.43));
+        if (us >= 0.07 && v <= v_r) return k;
+        if (k < 0 || (us < 0.013 && v > us)) continue;
+        int sign = 0;
+        const double log_factorial = lgamma_r(static_cast<double>(k) + 1, &sign);
+        if (std::log(v) + std::log(inv_alpha) - std::log(a / (us * us) + b) <=
+            -mean + static_cast<double>(k) * log_mean - log_factorial)
+            return k;
+    }
+}
 
 }  // namespace
 
@@ -64,13 +81,9 @@ Arrivals::Skipped Arrivals::skip_until(SessionState& s, std::int64_t until, std:
     }
     // A Poisson process: the counts in disjoint spans are independent Poisson draws, and the
     // next arrival after `until` is an exponential gap away (memoryless).
-    RngBits bits{s.arrivals};
-    if (window_from < until) {
-        std::poisson_distribution<std::int64_t> in_window(static_cast<double>(until - window_from) / session_interval_ns_);
-        skipped.in_window += in_window(bits);
-    }
-    std::exponential_distribution<double> gap(1.0 / session_interval_ns_);
-    s.next_intended_ns = until + static_cast<std::int64_t>(std::llround(gap(bits)));
+    if (window_from < until)
+        skipped.in_window += poisson(s.arrivals, static_cast<double>(until - window_from) / session_interval_ns_);
+    s.next_intended_ns = until + next_gap_ns(s);  // exponential: the same law as any other gap
     return skipped;
 }
 
