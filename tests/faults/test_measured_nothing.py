@@ -196,9 +196,10 @@ def test_a_window_too_short_to_measure_is_refused_before_any_load(cli):
 
 @pytest.mark.parametrize("seconds", ["0.5", "0.85"])
 def test_a_window_under_a_second_has_no_per_second_statistics(cli, seconds):
-    # A wide console: the null connector's 8-digit TPS would otherwise make the table elide it.
-    result = cli("bench", "--connectors", "null", "--seconds", seconds, "--warmup", "0", "--quiet",
-                 env={"COLUMNS": "250"})
+    # SQLite, not null: the null connector's 8-digit TPS makes today's table too wide for the
+    # console, and rich elides its rows (the table's width is issue 16's).
+    result = cli("bench", "--connectors", "sqlite", "--accounts", "100", "--seconds", seconds, "--warmup", "0",
+                 "--quiet")
     assert result.returncode == 0, result.stderr
     entry = the_entry(cli)
     assert entry["series"]["full_seconds"] == 0
