@@ -9,8 +9,7 @@ import json
 import jsonschema
 import pytest
 
-from loadbench.report import configuration_results as results
-from loadbench.report import merge, store, table
+from loadbench.report import configuration_results as results, merge, store, table
 
 # Small seeds and totals: the proportions and checks are the same at any size.
 SMALL = ("--set", "users=200", "--set", "posts=200", "--set", "tags=50", "--quiet")

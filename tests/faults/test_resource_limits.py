@@ -13,8 +13,7 @@ import time
 import psutil
 
 from loadbench import _core
-from loadbench.run import capacity
-from loadbench.run import config as config_defaults
+from loadbench.run import capacity, config as config_defaults
 from tests.conftest import clean_env
 
 

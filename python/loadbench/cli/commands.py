@@ -35,12 +35,9 @@ from loadbench.cli.display import (
     sweep_table,
 )
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
-from loadbench.report import configuration_results as results
-from loadbench.report import hlog, publish, results_log, store, table
+from loadbench.report import configuration_results as results, hlog, publish, results_log, store, table
 from loadbench.report.merge import merge_histograms
-from loadbench.run import config as defaults
-from loadbench.run import core as engine
-from loadbench.run import presets, runner, sweeps
+from loadbench.run import config as defaults, core as engine, presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
 from loadbench.settings import Settings
 

@@ -7,11 +7,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors.spec import Build, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
-from loadbench.connectors.urls import check_http_url, url_endpoint
+from loadbench.connectors.remote_service import (  # what every remote service connector declares alike
+    BASE_PRESET as BASE_PRESET,
+    DIALECTS as DIALECTS,
+    FLAGS as FLAGS,
+    LOCAL_SERVICE as LOCAL_SERVICE,
+    NO_SERVER as NO_SERVER,
+    PRESETS as PRESETS,
+    SUPERUSER_QUERY as SUPERUSER_QUERY,
+    apply_preset as apply_preset,
+    endpoint as endpoint,
+    server_pids as server_pids,
+)
+from loadbench.connectors.spec import Build, Choices, ConnectorSpec, ConnectorType
+from loadbench.connectors.urls import check_http_url
 from loadbench.secrets import redact, secrets_of
 from loadbench.settings import Settings
-from loadbench.sql_dialect import SqlDialect
 
 KIND = "rpc"
 
@@ -43,25 +54,3 @@ def _server(env: str) -> Build:
 TYPES = tuple(ConnectorType(name, "JSON RPC application server over HTTP (keynote protocol)", env, _server(env))
               for env, name in SERVERS.items())
 ENV_VARS = tuple(SERVERS)
-DIALECTS: tuple[SqlDialect, ...] = ()
-FLAGS: tuple[Flag, ...] = ()
-PRESETS: tuple[Preset, ...] = ()
-BASE_PRESET: str | None = None
-SUPERUSER_QUERY: str | None = None
-NO_SERVER: str | None = None
-LOCAL_SERVICE: LocalService | None = None
-
-
-def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:
-    """Never called: it has no presets."""
-    raise AssertionError(f"{KIND} has no presets")
-
-
-def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
-    """None known: its server may be anywhere (``--server-pid`` names it)."""
-    return []
-
-
-def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
-    """The host and port of its URL."""
-    return url_endpoint(spec.options.get("url", ""))

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
-from loadbench.connectors.urls import check_http_url, url_endpoint
+from loadbench.connectors.remote_service import (  # what every remote service connector declares alike
+    BASE_PRESET as BASE_PRESET,
+    DIALECTS as DIALECTS,
+    FLAGS as FLAGS,
+    LOCAL_SERVICE as LOCAL_SERVICE,
+    NO_SERVER as NO_SERVER,
+    PRESETS as PRESETS,
+    SUPERUSER_QUERY as SUPERUSER_QUERY,
+    apply_preset as apply_preset,
+    endpoint as endpoint,
+    server_pids as server_pids,
+)
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType
+from loadbench.connectors.urls import check_http_url
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of
 from loadbench.settings import Settings
-from loadbench.sql_dialect import SqlDialect
 
 KIND = "spacetimedb"
 
@@ -52,25 +63,3 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
 TYPES = (ConnectorType("spacetimedb", "SpacetimeDB's WebSocket protocol (transfer reducer), contract-tested only",
                        "STDB_URL and STDB_MODULE", _build),)
 ENV_VARS = ("STDB_URL", "STDB_MODULE", "STDB_TOKEN", "STDB_METRICS_URL", "USE_SPACETIME_METRICS_ENDPOINT")
-DIALECTS: tuple[SqlDialect, ...] = ()
-FLAGS: tuple[Flag, ...] = ()
-PRESETS: tuple[Preset, ...] = ()
-BASE_PRESET: str | None = None
-SUPERUSER_QUERY: str | None = None
-NO_SERVER: str | None = None
-LOCAL_SERVICE: LocalService | None = None
-
-
-def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:
-    """Never called: it has no presets."""
-    raise AssertionError(f"{KIND} has no presets")
-
-
-def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
-    """None known: its server may be anywhere (``--server-pid`` names it)."""
-    return []
-
-
-def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
-    """The host and port of its URL."""
-    return url_endpoint(spec.options.get("url", ""))

@@ -9,12 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadbench.connectors.postgres import check_pg_url
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
-from loadbench.connectors.urls import check_http_url, url_endpoint
+from loadbench.connectors.remote_service import (  # what every remote service connector declares alike
+    BASE_PRESET as BASE_PRESET,
+    DIALECTS as DIALECTS,
+    FLAGS as FLAGS,
+    LOCAL_SERVICE as LOCAL_SERVICE,
+    NO_SERVER as NO_SERVER,
+    PRESETS as PRESETS,
+    SUPERUSER_QUERY as SUPERUSER_QUERY,
+    apply_preset as apply_preset,
+    endpoint as endpoint,
+    server_pids as server_pids,
+)
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType
+from loadbench.connectors.urls import check_http_url
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of
 from loadbench.settings import Settings
-from loadbench.sql_dialect import SqlDialect
 
 KIND = "supabase-rest"
 
@@ -39,25 +50,3 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
 TYPES = (ConnectorType("supabase-rest", "Supabase's REST API (PostgREST rpc), contract-tested only",
                        "SUPABASE_URL and SUPABASE_ANON_KEY (and SUPABASE_DB_URL)", _build),)
 ENV_VARS = ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL")
-DIALECTS: tuple[SqlDialect, ...] = ()
-FLAGS: tuple[Flag, ...] = ()
-PRESETS: tuple[Preset, ...] = ()
-BASE_PRESET: str | None = None
-SUPERUSER_QUERY: str | None = None
-NO_SERVER: str | None = None
-LOCAL_SERVICE: LocalService | None = None
-
-
-def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:
-    """Never called: it has no presets."""
-    raise AssertionError(f"{KIND} has no presets")
-
-
-def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
-    """None known: its server may be anywhere (``--server-pid`` names it)."""
-    return []
-
-
-def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
-    """The host and port of its URL."""
-    return url_endpoint(spec.options.get("url", ""))

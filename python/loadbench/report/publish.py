@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from loadbench.errors import OutputError
-from loadbench.report import build, results_log, store
-from loadbench.report import configuration_results as results
+from loadbench.report import build, configuration_results as results, results_log, store
 from loadbench.run.results import BenchRun, SweepRun
 
 EXIT_INTERRUPTED = 130

@@ -275,8 +275,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
     max_lag, scatter, verify, set_vars, configs = o.max_lag, o.scatter, o.verify, o.set_vars, o.configs
     total_writes, max_failure_share = o.total_writes, o.max_failure_share
     from loadbench import connectors as registry
-    from loadbench.scenarios import fake_pools
-    from loadbench.scenarios import files as scenario_files
+    from loadbench.scenarios import fake_pools, files as scenario_files
 
     scenario = None
     if test != "test-1":

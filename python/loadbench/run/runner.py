@@ -47,9 +47,7 @@ from typing import Callable, Iterator, Protocol
 from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import LoadbenchError, RunFailed
-from loadbench.run import capacity, machine, server_counters
-from loadbench.run import core as engine
-from loadbench.run import resources as resource_usage
+from loadbench.run import capacity, core as engine, machine, resources as resource_usage, server_counters
 from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, MeasuredRun, Measurement, Verification
 
