@@ -137,8 +137,10 @@ class _Process:
                 self.kill()
 
     def pause(self) -> None:
+        """SIGSTOP, returning once every thread has stopped (kill() returns before they have)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
+        os.waitpid(self.process.pid, os.WUNTRACED)
 
     def resume(self) -> None:
         assert self.process is not None

@@ -204,7 +204,14 @@ bool ServerProcess::running() {
 }
 
 void ServerProcess::signal(int sig) const {
-    if (pid_ > 0) ::kill(pid_, sig);
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    // kill() returns before every thread of the server has stopped: one can still answer a request
+    // sent right after (seen in CI). The group stop is complete when waitpid reports it.
+    if (sig == SIGSTOP) {
+        int status = 0;
+        while (::waitpid(pid_, &status, WUNTRACED) < 0 && errno == EINTR) {}
+    }
 }
 
 bool wait_for_port(unsigned port, ServerProcess& process, std::chrono::milliseconds limit) {

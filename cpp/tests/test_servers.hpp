@@ -52,6 +52,7 @@ public:
     // Waits up to `limit` for it to exit by itself (then SIGKILL); its exit status, -1 if killed.
     int wait(std::chrono::milliseconds limit);
     bool running();
+    // Sends `sig`; for SIGSTOP, returns once every thread of the server has stopped.
     void signal(int sig) const;
     pid_t pid() const { return pid_; }
 
