@@ -334,9 +334,9 @@ STAND_IN = textwrap.dedent("""\
     # A stand-in `docker`: records each call (its arguments and the LOADBENCH_* environment) and
     # answers as docker would; DOCKER_STAND_IN_INFO=fail makes `docker info` fail as with no daemon.
     import json, os, sys
+    given = {{k: v for k, v in os.environ.items() if k.startswith("LOADBENCH_") and k != "LOADBENCH_SERVICES_DIR"}}
     with open(os.environ["DOCKER_STAND_IN_LOG"], "a") as log:
-        log.write(json.dumps({{"args": sys.argv[1:],
-                              "env": {{k: v for k, v in os.environ.items() if k.startswith("LOADBENCH_") and k != "LOADBENCH_SERVICES_DIR"}}}}) + "\\n")
+        log.write(json.dumps({{"args": sys.argv[1:], "env": given}}) + "\\n")
     if sys.argv[1:2] == ["info"]:
         if os.environ.get("DOCKER_STAND_IN_INFO") == "fail":
             print("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", file=sys.stderr)

@@ -9,12 +9,12 @@ core's).
 
 A connector is *configured* when what it needs is set: SQLite and null always are; a
 PostgreSQL-protocol connector when its URL is (``postgres`` also by a cluster that ``loadbench
-services up postgres`` started).
+services up postgres`` started). The default selection is every configured connector except
+``null``, which measures the harness itself and is only run when asked for.
 
 The local services (``loadbench services up NAME``) are the connector modules' ``LOCAL_SERVICE``
-and those of the server modules in :data:`SERVICES` (``mariadb_server``, ...), which a connector
-module may also re-export; state is kept per user (:meth:`Settings.services_dir`). The default selection is every configured connector except
-``null``, which measures the harness itself and is only run when asked for.
+and those of the server modules in :data:`SERVICES` (``mariadb_server``, ...), which a
+connector module may also re-export; state is kept per user (:meth:`Settings.services_dir`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from loadbench.connectors import local_servers
 from loadbench.connectors.spec import LocalService
-from loadbench.errors import RunFailed
 from loadbench.secrets import redact, remember
 from loadbench.settings import Settings
 
