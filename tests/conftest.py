@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,12 +23,24 @@ _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANC
              "MAX_INFLIGHT_PER_WORKER", "LOADBENCH_DB_DIR", "LOADBENCH_RESULTS_DIR", "PG_RPC_URL", "CRDB_RPC_URL",
              "SQLITE_RPC_URL", "PLANETSCALE_RPC_URL", "BUN_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "CONVEX_URL",
              "STDB_URL", "STDB_MODULE", "STDB_TOKEN", "STDB_METRICS_URL", "USE_SPACETIME_METRICS_ENDPOINT",
-             "NULL_STALL_AT_MS", "NULL_STALL_MS")
+             "NULL_STALL_AT_MS", "NULL_STALL_MS", "LOADBENCH_SERVICES_DIR", "XDG_STATE_HOME", "MYSQL_URL", "REDIS_URL")
+
+
+# Where loadbench looks for `services` state unless a test says otherwise: nowhere real, so that a
+# developer's running services (~/.local/state/loadbench/services) never configure a test's connectors.
+NO_SERVICES = str(Path(tempfile.gettempdir()) / f"loadbench-tests-no-services-{os.getpid()}")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_services(monkeypatch):
+    """In-process code (Settings.load()) reads no developer's services state either."""
+    monkeypatch.setenv("LOADBENCH_SERVICES_DIR", NO_SERVICES)
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
     env["PYTHONUNBUFFERED"] = "1"
+    env["LOADBENCH_SERVICES_DIR"] = NO_SERVICES
     env.update(extra or {})
     return env
 
@@ -38,12 +51,17 @@ class Cli:
     def __init__(self, cwd: Path):
         self.cwd = cwd
         self.runs = cwd / "runs"
+        # `services` state is per user: the test's own, never the developer's (~/.local/state).
+        self.services = cwd / "services-state"
+
+    def _env(self, env: dict[str, str] | None) -> dict[str, str]:
+        return clean_env({"LOADBENCH_SERVICES_DIR": str(self.services), **(env or {})})
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
         # No standard input, as in CI: nothing may wait for an answer. Its own process group, so that
         # a command that times out is killed with everything it started (compare --refs's builds),
         # which would otherwise go on loading the machine under the tests that follow.
-        with subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
+        with subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=self._env(env),
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True) as proc:
             try:
@@ -58,7 +76,7 @@ class Cli:
         # SIGINT back to its default in the child: a test run started in the background (`cmd &` in a
         # script) inherits SIGINT ignored, which Python then keeps, and the Ctrl-C the tests send
         # would never arrive.
-        return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=clean_env(env),
+        return subprocess.Popen([sys.executable, "-m", "loadbench", *args], cwd=self.cwd, env=self._env(env),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

@@ -4,6 +4,8 @@ bars growing with live TPS (plain lines when not on a terminal), and writes a no
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -58,7 +60,8 @@ def ghostdb(monkeypatch):
     return state
 
 
-SETTINGS = Settings({}, {}, None)
+SERVICES_DIR = Path(tempfile.gettempdir()) / "loadbench-test-demo-no-services"  # never created: none runs
+SETTINGS = Settings({"LOADBENCH_SERVICES_DIR": str(SERVICES_DIR)}, {}, None)
 
 
 def test_a_system_loadbench_can_start_is_offered_and_skipped_when_declined(ghostdb, tmp_path):
@@ -74,7 +77,7 @@ def test_a_system_loadbench_can_start_is_offered_and_skipped_when_declined(ghost
 
 def test_an_accepted_start_adds_the_system(ghostdb, tmp_path):
     assert demo.choose(SETTINGS, tmp_path, "ghostdb,null", ask=lambda q: True, say=print) == "ghostdb,null"
-    assert ghostdb["started_in"] == tmp_path  # where `services` keeps its state
+    assert ghostdb["started_in"] == SERVICES_DIR  # where `services` keeps its state: the settings' one
 
 
 def test_a_configured_system_that_does_not_answer_is_skipped(monkeypatch, tmp_path):
@@ -88,16 +91,19 @@ def test_a_configured_system_that_does_not_answer_is_skipped(monkeypatch, tmp_pa
         demo.choose(SETTINGS, tmp_path, "remote", ask=lambda q: True, say=said.append)
 
 
-def test_the_systems_it_can_start_are_the_connectors_local_services():
-    assert set(demo.LOCAL_STARTS) == set(connectors.local_services())
+def test_the_systems_it_can_start_are_the_connectors_of_the_local_services():
+    assert set(demo.LOCAL_STARTS) == {c for s in connectors.local_services().values() for c in s.connectors}
+    assert {"postgres", "mysql", "redis", "supabase-rest"} <= set(demo.LOCAL_STARTS)
+    assert demo.SERVICE_OF["mysql"] == "mariadb" and demo.SERVICE_OF["supabase-rest"] == "postgrest"
 
 
 def test_a_start_that_fails_says_why_in_one_line(tmp_path):
-    not_a_directory = tmp_path / "runs"
+    not_a_directory = tmp_path / "services"
     not_a_directory.write_text("")  # `services up` refuses it before starting anything
-    (name,) = connectors.local_services()
-    why = demo.LOCAL_STARTS[name](not_a_directory)
-    assert why is not None and why.startswith(f"`loadbench services up {name}` failed: loadbench: error: ")
+    for connector, name in demo.SERVICE_OF.items():
+        why = demo.LOCAL_STARTS[connector](not_a_directory)
+        assert why == (f"`loadbench services up {name}` failed: loadbench: error: services directory "
+                       f"{not_a_directory} is not a directory")
 
 
 def test_bars_grow_with_live_tps_and_end_at_the_final_figure(tmp_path):

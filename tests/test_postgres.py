@@ -163,20 +163,19 @@ def test_postgres_needs_a_url(cli):
 
 
 def test_services_start_a_cluster_the_postgres_connector_uses(cli):
-    runs = ("--runs-dir", str(cli.runs))
-    up = cli("services", "up", "postgres", *runs)
+    up = cli("services", "up", "postgres")  # state in cli.services (LOADBENCH_SERVICES_DIR)
     assert up.returncode == 0, up.stderr
     try:
-        status = cli("services", "status", *runs)
+        status = cli("services", "status")
         assert "local postgres: running at postgresql://" in status.stdout
         assert "postgres: reachable" in status.stdout
-        result = cli(*BENCH, "--connectors", "postgres", *runs)  # no PG_URL: the local cluster
+        result = cli(*BENCH, "--connectors", "postgres")  # no PG_URL: the local cluster
         assert result.returncode == 0, result.stderr
         assert only_entry(cli)["verification"]["passed"]
     finally:
-        down = cli("services", "down", "postgres", *runs)
+        down = cli("services", "down", "postgres")
     assert down.returncode == 0 and "stopped" in down.stdout
-    assert "not running" in cli("services", "status", *runs).stdout
+    assert "not running" in cli("services", "status").stdout
 
 
 def test_ctrl_c_during_a_postgres_run_writes_an_interrupted_report(cli, postgres):

@@ -30,6 +30,8 @@ class Settings:
         self._environ = dict(environ)
         self._dotenv = dict(dotenv)
         self.dotenv_path = dotenv_path
+        self._fallback: dict[str, tuple[str, str]] = {}
+        self._override: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def load(cls, env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -57,11 +59,27 @@ class Settings:
 
     def get(self, name: str) -> tuple[str, str] | None:
         """``(value, origin)`` for a set variable, else None."""
+        if name in self._override:
+            return self._override[name]
         if name in self._environ:
             return self._environ[name], "environment"
         if name in self._dotenv:
             return self._dotenv[name], str(self.dotenv_path or ".env")
-        return None
+        return self._fallback.get(name)
+
+    def with_fallback(self, values: Mapping[str, str], origin: str) -> "Settings":
+        """These settings, and ``values`` for the names they do not set, each from ``origin`` (a
+        local service's settings, say, when the user set none)."""
+        layered = Settings(self._environ, self._dotenv, self.dotenv_path)
+        layered._fallback = {**{k: (v, origin) for k, v in values.items()}, **self._fallback}
+        layered._override = dict(self._override)
+        return layered
+
+    def overriding(self, values: Mapping[str, str], origin: str) -> "Settings":
+        """These settings with ``values`` winning over the environment and ``.env`` (a flag's)."""
+        layered = self.with_fallback({}, origin)
+        layered._override.update({k: (v, origin) for k, v in values.items()})
+        return layered
 
     @overload
     def string(self, name: str, default: str) -> str: ...
@@ -79,6 +97,19 @@ class Settings:
         directory by accident."""
         value = self.string(name)
         return Path(value if value and value.strip() else default).expanduser()
+
+    def services_dir(self) -> Path:
+        """Where ``loadbench services`` keeps the state of the servers it started: one place per
+        user, whatever the working directory. ``LOADBENCH_SERVICES_DIR`` (empty counts as unset),
+        else ``$XDG_STATE_HOME/loadbench/services`` (the XDG Base Directory rule: an unset, empty
+        or relative ``XDG_STATE_HOME`` means ``~/.local/state``). Made absolute, so that it names
+        the same directory from wherever it is read."""
+        own = self.string("LOADBENCH_SERVICES_DIR")
+        if own and own.strip():
+            return Path(own).expanduser().absolute()
+        xdg = self.string("XDG_STATE_HOME")
+        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path("~/.local/state").expanduser()
+        return (base / "loadbench" / "services").absolute()
 
     def integer(self, name: str, default: int, minimum: int) -> int:
         found = self.get(name)

@@ -34,6 +34,7 @@ from loadbench.cli.display import (
     summary_table,
     sweep_table,
 )
+from loadbench.connectors import compose, local_servers, postgres as postgres_service
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
 from loadbench.report import configuration_results as results, hlog, publish, results_log, store, table
 from loadbench.report.merge import merge_histograms
@@ -586,17 +587,18 @@ def rpc_server(backend: str, host: str, port: int, threads: int, pool: int, env_
 
 @cli.group()
 def services() -> None:
-    """Local servers for benchmarking: a throwaway PostgreSQL cluster."""
-
-
-def _services_runs(runs_dir: Path | None, env_file: Path | None) -> Path:
-    return _runs_dir(Settings.load(env_file), runs_dir)
+    """Throwaway servers for benchmarking: postgres, mariadb, redis and postgrest run here;
+    cockroachdb, supabase, spacetimedb and convex in containers (--docker). Their state is per user
+    (--services-dir), so any directory sees them."""
 
 
 _services_options = [
-    click.option("--runs-dir", type=click.Path(path_type=Path),
-                 help=f"Where the services' state lives (default {defaults.DEFAULT_RUNS_DIR})."),
+    click.option("--services-dir", type=click.Path(path_type=Path),
+                 help="Where the services' state lives (env LOADBENCH_SERVICES_DIR; default "
+                      "$XDG_STATE_HOME/loadbench/services, i.e. ~/.local/state/loadbench/services)."),
     click.option("--env-file", type=click.Path(path_type=Path), help="Read settings from this file (default ./.env)."),
+    # Services state used to live in the runs directory; the flag is refused with the new one named.
+    click.option("--runs-dir", type=click.Path(path_type=Path), hidden=True),
 ]
 
 
@@ -606,37 +608,94 @@ def _with_services_options(fn: _F) -> _F:
     return fn
 
 
+def _services_dir(settings: Settings, services_dir: Path | None, runs_dir: Path | None) -> Path:
+    """The per-user services directory; a cluster that an older loadbench recorded in the runs
+    directory (``runs/services/postgres.json``) is moved into it, and said so."""
+    if runs_dir is not None:
+        raise ConfigError("services: --runs-dir is gone: services state is per user now (--services-dir DIR, "
+                          "env LOADBENCH_SERVICES_DIR)")
+    found = services_dir.absolute() if services_dir is not None else settings.services_dir()
+    legacy = settings.path("LOADBENCH_RUNS_DIR", defaults.DEFAULT_RUNS_DIR) / "services"
+    moved = postgres_service.adopt_legacy_state(legacy, found)
+    if moved:
+        click.echo(f"postgres: moved its state from {legacy} to {found} (services state is per user now)", err=True)
+    return found
+
+
+def _service_name(name: str, docker: bool) -> str:
+    local, contained = list(connectors.local_services()), list(compose.DOCKER_SERVICES)
+    if name in (contained if docker else local):
+        return name
+    if name in contained:
+        raise ConfigError(f"{name} runs in a container only: loadbench services up {name} --docker")
+    if name in local:
+        raise ConfigError(f"{name} has no --docker service: loadbench services up {name}")
+    raise ConfigError(f"unknown service {name!r} (here: {', '.join(local)}; with --docker: {', '.join(contained)})")
+
+
+_NAME = click.argument("name", metavar="NAME")
+_DOCKER = click.option("--docker", is_flag=True,
+                       help="A system loadbench cannot install natively (cockroachdb, supabase, spacetimedb, convex), "
+                            "from the compose.yaml shipped with loadbench; needs a Docker engine.")
+
+
+def _say_settings(name: str, env_path: Path) -> None:
+    click.echo(f"{name}: settings (with any password) in {env_path}: bench --env-file {env_path}")
+
+
 @services.command("up")
-@click.argument("name", type=click.Choice(list(connectors.local_services())))
+@_NAME
+@_DOCKER
 @_with_services_options
-def services_up(name: str, runs_dir: Path | None, env_file: Path | None) -> int:
-    """Start a local server (postgres: initdb + pg_ctl on a free loopback port); its connector uses it
-    when its URL is not set."""
-    where = connectors.local_services()[name].up(_services_runs(runs_dir, env_file))
+def services_up(name: str, docker: bool, services_dir: Path | None, env_file: Path | None, runs_dir: Path | None) -> int:
+    """Start a local server (postgres, mariadb, redis, postgrest: a fresh data directory, a free
+    loopback port, an unprivileged user); its connector uses it when its URL is not set. Printed
+    URLs have their password masked; the full settings go to a file only you can read."""
+    found = _services_dir(Settings.load(env_file), services_dir, runs_dir)
+    if docker:
+        url, env_path = compose.up(_service_name(name, True), found)
+        click.echo(f"{name}: healthy at {url} (docker compose project {compose.PROJECT})")
+        if compose.DOCKER_SERVICES[name].note:
+            click.echo(f"{name}: then {compose.DOCKER_SERVICES[name].note}")
+        _say_settings(name, env_path)
+        return 0
+    where = connectors.local_services()[_service_name(name, False)].up(found)
     click.echo(f"{name}: running at {where}")
+    _say_settings(name, local_servers.env_file(found, name))
     return 0
 
 
 @services.command("down")
-@click.argument("name", type=click.Choice(list(connectors.local_services())))
+@_NAME
+@_DOCKER
 @_with_services_options
-def services_down(name: str, runs_dir: Path | None, env_file: Path | None) -> int:
-    """Stop the local server and delete its data."""
-    stopped = connectors.local_services()[name].down(_services_runs(runs_dir, env_file))
+def services_down(name: str, docker: bool, services_dir: Path | None, env_file: Path | None, runs_dir: Path | None) -> int:
+    """Stop the local server and delete its data (--docker: its containers and their volumes)."""
+    found = _services_dir(Settings.load(env_file), services_dir, runs_dir)
+    if docker:
+        compose.down(_service_name(name, True), found)
+        click.echo(f"{name}: removed")
+        return 0
+    stopped = connectors.local_services()[_service_name(name, False)].down(found)
     click.echo(f"{name}: stopped" if stopped else f"{name}: was not running")
     return 0
 
 
 @services.command("status")
 @_with_services_options
-def services_status(runs_dir: Path | None, env_file: Path | None) -> int:
+def services_status(services_dir: Path | None, env_file: Path | None, runs_dir: Path | None) -> int:
     """Local services, and whether every configured connector can be reached (exit 0: all of
     them; 1: one is not reachable; 2: one is configured wrongly, e.g. a malformed URL)."""
     settings = Settings.load(env_file)
-    runs = _runs_dir(settings, runs_dir, write=False)
+    found = _services_dir(settings, services_dir, runs_dir)
+    if services_dir is not None:  # the connectors find the services where this command looks
+        settings = settings.overriding({"LOADBENCH_SERVICES_DIR": str(found)}, "--services-dir")
     for name, service in connectors.local_services().items():
-        url = service.running(runs)
+        url = service.running(found)
         click.echo(f"local {name}: {'running at ' + url if url else 'not running'}")
+    for name, url in compose.started(found).items():
+        click.echo(f"docker {name}: started at {url} (as `services up --docker` recorded; the engine is not asked)")
+    runs = _runs_dir(settings, None, write=False)
     code = 0
     for name, kind in connectors.CONNECTOR_TYPES.items():
         try:

@@ -44,11 +44,12 @@ def _reachable(spec: ConnectorSpec) -> str | None:
 
 
 def _services_up(name: str) -> Callable[[Path], str | None]:
-    """Starts ``name`` with ``loadbench services up NAME``; None when it started, else why not."""
+    """Starts the service ``name`` with ``loadbench services up NAME`` (its state in the services
+    directory given); None when it started, else why not."""
 
-    def start(runs_dir: Path) -> str | None:
-        done = subprocess.run([sys.executable, "-m", "loadbench", "services", "up", name, "--runs-dir", str(runs_dir)],
-                              capture_output=True, text=True)
+    def start(services_dir: Path) -> str | None:
+        done = subprocess.run([sys.executable, "-m", "loadbench", "services", "up", name, "--services-dir",
+                               str(services_dir)], capture_output=True, text=True)
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
             return f"`loadbench services up {name}` failed: {lines[-1]}"
@@ -57,10 +58,11 @@ def _services_up(name: str) -> Callable[[Path], str | None]:
     return start
 
 
-# By connector name: the systems loadbench can start locally (a connector module's LOCAL_SERVICE,
-# which configures the connector of its name). Every configured one is checked with _reachable
-# before it runs.
-LOCAL_STARTS: dict[str, Callable[[Path], str | None]] = {name: _services_up(name) for name in connectors.local_services()}
+# By connector name: the systems loadbench can start locally (a local service, which configures
+# the connectors it names). Every configured one is checked with _reachable before it runs.
+SERVICE_OF: dict[str, str] = {connector: name for name, service in connectors.local_services().items()
+                               for connector in service.connectors}
+LOCAL_STARTS: dict[str, Callable[[Path], str | None]] = {connector: _services_up(name) for connector, name in SERVICE_OF.items()}
 
 
 def choose(settings: Settings, runs_dir: Path, names: str | None, ask: Callable[[str], bool],
@@ -72,8 +74,9 @@ def choose(settings: Settings, runs_dir: Path, names: str | None, ask: Callable[
               else [n for n, t in connectors.CONNECTOR_TYPES.items() if t.default])
     present = connectors.configured(settings, runs_dir)
     for name in wanted:
-        if name not in present and name in LOCAL_STARTS and ask(f"{name} is not set up. Start one locally?"):
-            failure = LOCAL_STARTS[name](runs_dir)
+        if (name not in present and name in LOCAL_STARTS and name in connectors.CONNECTOR_TYPES
+                and ask(f"{name} is not set up. Start one locally?")):
+            failure = LOCAL_STARTS[name](settings.services_dir())
             if failure:
                 say(f"{name}: cannot start: {failure}")
     present = connectors.configured(settings, runs_dir)  # a started service configures its connector
@@ -82,7 +85,8 @@ def choose(settings: Settings, runs_dir: Path, names: str | None, ask: Callable[
         if name not in connectors.CONNECTOR_TYPES:
             ready.append(name)  # select() says it is unknown
         elif name not in present:
-            start = f"; or start one with `loadbench services up {name}`" if name in LOCAL_STARTS else ""
+            start = (f"; or start one with `loadbench services up {SERVICE_OF.get(name, name)}`"
+                     if name in LOCAL_STARTS else "")
             say(f"{name}: skipped: not configured (set {connectors.CONNECTOR_TYPES[name].needs}{start})")
         elif (why := _reachable(present[name])) is not None:
             say(f"{name}: skipped: {why}")

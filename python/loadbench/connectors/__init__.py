@@ -11,19 +11,34 @@ A connector is *configured* when what it needs is set: SQLite and null always ar
 PostgreSQL-protocol connector when its URL is (``postgres`` also by a cluster that ``loadbench
 services up postgres`` started). The default selection is every configured connector except
 ``null``, which measures the harness itself and is only run when asked for.
+
+The local services (``loadbench services up NAME``) are the connector modules' ``LOCAL_SERVICE``
+and those of the server modules in :data:`SERVICES` (``mariadb_server``, ...), which a
+connector module may also re-export; state is kept per user (:meth:`Settings.services_dir`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors import convex, null, postgres, rpc, spacetimedb, sqlite, supabase_rest
+from loadbench.connectors import (
+    convex,
+    mariadb_server,
+    null,
+    postgres,
+    postgrest_server,
+    redis_server,
+    rpc,
+    spacetimedb,
+    sqlite,
+    supabase_rest,
+)
 from loadbench.connectors.spec import Choices, ConnectorModule, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
 
-__all__ = ["MODULES", "KINDS", "CONNECTOR_TYPES", "Choices", "ConnectorModule", "ConnectorSpec", "ConnectorType",
+__all__ = ["MODULES", "SERVICES", "KINDS", "CONNECTOR_TYPES", "Choices", "ConnectorModule", "ConnectorSpec", "ConnectorType",
            "Flag", "LocalService", "Preset", "configured", "select", "module_of", "flags", "presets",
            "sql_dialects", "local_services", "env_vars"]
 
@@ -31,6 +46,10 @@ __all__ = ["MODULES", "KINDS", "CONNECTOR_TYPES", "Choices", "ConnectorModule", 
 MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, rpc, supabase_rest, convex, spacetimedb, null)
 
 KINDS: tuple[str, ...] = tuple(m.KIND for m in MODULES)
+
+# Local servers declared outside the connector modules (each module's LOCAL_SERVICE), after theirs.
+SERVICES: tuple[LocalService, ...] = (mariadb_server.LOCAL_SERVICE, redis_server.LOCAL_SERVICE,
+                                      postgrest_server.LOCAL_SERVICE)
 
 # Every connector by name (a dict, so that tests may add one).
 CONNECTOR_TYPES: dict[str, ConnectorType] = {t.name: t for m in MODULES for t in m.TYPES}
@@ -60,8 +79,12 @@ def sql_dialects() -> dict[str, SqlDialect]:
 
 
 def local_services() -> dict[str, LocalService]:
-    """The servers loadbench can start here (``loadbench services up NAME``), by name."""
-    return {m.LOCAL_SERVICE.name: m.LOCAL_SERVICE for m in MODULES if m.LOCAL_SERVICE is not None}
+    """The servers loadbench can start here (``loadbench services up NAME``), by name: the connector
+    modules' and :data:`SERVICES` (one re-exported by a connector module counts once)."""
+    found = {m.LOCAL_SERVICE.name: m.LOCAL_SERVICE for m in MODULES if m.LOCAL_SERVICE is not None}
+    for service in SERVICES:
+        found.setdefault(service.name, service)
+    return found
 
 
 def env_vars() -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 ``postgres``, one libpq connection per worker, pipelined with ``--inflight``).
 
 Settings: the URL of each (``PG_URL``, ``CRDB_URL``, ``SUPABASE_DB_URL``, ``PLANETSCALE_PG_URL``;
-``postgres`` also by a cluster that ``loadbench services up postgres`` started), ``PG_MODE``,
+``postgres`` also by the cluster ``loadbench services up postgres`` started, found through the
+per-user services directory), ``PG_MODE``,
 ``PG_ISOLATION``, ``MAX_INFLIGHT_PER_WORKER`` (flags ``--pg-mode``, ``--isolation``,
 ``--inflight`` win). A connection string is a URL or libpq's keyword=value pairs, read with libpq's
 own rules (:mod:`loadbench.pg_conninfo`).
@@ -11,11 +12,10 @@ own rules (:mod:`loadbench.pg_conninfo`).
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 from loadbench import pg_conninfo, processes
+from loadbench.connectors import local_servers
 from loadbench.connectors.postgres_cluster import PostgresCluster
 from loadbench.connectors.spec import Build, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
 from loadbench.connectors.urls import has_scheme
@@ -80,8 +80,7 @@ def _family(name: str, env: str, dialect: SqlDialect) -> Build:
     def build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
         found = settings.get(env)
         if found is None and name == "postgres":
-            cluster = running_cluster(runs_dir)
-            found = (cluster.url, "loadbench services") if cluster is not None else None
+            found = local_servers.running_setting(settings, SERVICE, running_url)
         if found is None:
             return None
         url, origin = found
@@ -153,51 +152,74 @@ def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> Con
 
 # --- the local cluster (`loadbench services up postgres`) ---------------------------------------
 
-def _state_file(runs_dir: Path) -> Path:
-    return runs_dir / "services" / f"{SERVICE}.json"
-
-
-def running_cluster(runs_dir: Path) -> PostgresCluster | None:
-    """The cluster ``services up postgres`` started, if it is still running."""
+def running_cluster(services_dir: Path) -> PostgresCluster | None:
+    """The cluster ``services up postgres`` started (state in the per-user services directory), if
+    it is still running."""
+    state = local_servers.read_state(services_dir, SERVICE)
     try:
-        state = json.loads(_state_file(runs_dir).read_text(encoding="utf-8"))
+        assert state is not None
         cluster = PostgresCluster(Path(state["data_dir"]), int(state["port"]), state.get("user"))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (AssertionError, ValueError, KeyError, TypeError):
         return None
     return cluster if cluster.is_running() else None
 
 
-def _up(runs_dir: Path) -> str:
-    existing = running_cluster(runs_dir)
-    if existing is not None:
-        return f"{existing.url} (data {existing.data_dir})"
-    cluster = PostgresCluster.create(runs_dir / "services")
-    try:
-        cluster.start()
-    except Exception:
-        cluster.destroy()
-        raise
-    state = _state_file(runs_dir)
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({**asdict(cluster), "data_dir": str(cluster.data_dir)}, allow_nan=False),
-                     encoding="utf-8")
-    return f"{cluster.url} (data {cluster.data_dir})"
-
-
-def _down(runs_dir: Path) -> bool:
-    cluster = running_cluster(runs_dir)
-    if cluster is not None:
-        cluster.destroy()
-    _state_file(runs_dir).unlink(missing_ok=True)
-    return cluster is not None
-
-
-def _running(runs_dir: Path) -> str | None:
-    cluster = running_cluster(runs_dir)
+def running_url(services_dir: Path) -> str | None:
+    """The URL of the cluster ``services up postgres`` started (trust authentication: it holds no
+    password), or None when it is not running."""
+    cluster = running_cluster(services_dir)
     return cluster.url if cluster is not None else None
 
 
-LOCAL_SERVICE: LocalService | None = LocalService(SERVICE, _up, _down, _running)
+def _up(services_dir: Path) -> str:
+    existing = running_cluster(services_dir)
+    if existing is not None:
+        return f"{existing.url} (data {existing.data_dir})"
+    local_servers.check_services_dir(services_dir)
+    local_servers.clear_state(services_dir, SERVICE)  # a cluster that is gone
+    cluster = PostgresCluster.create(services_dir)
+    try:
+        cluster.start()
+        local_servers.write_state(services_dir, SERVICE,
+                                  {"data_dir": str(cluster.data_dir), "port": cluster.port, "user": cluster.user},
+                                  {"PG_URL": cluster.url})
+    except BaseException:
+        cluster.destroy()
+        local_servers.clear_state(services_dir, SERVICE)
+        raise
+    return f"{cluster.url} (data {cluster.data_dir})"
+
+
+def _down(services_dir: Path) -> bool:
+    cluster = running_cluster(services_dir)
+    if cluster is not None:
+        cluster.destroy()
+    local_servers.clear_state(services_dir, SERVICE)
+    return cluster is not None
+
+
+def adopt_legacy_state(legacy_dir: Path, services_dir: Path) -> bool:
+    """Moves the state of a cluster that loadbench recorded in ``<runs>/services/postgres.json``
+    before services state was per user into ``services_dir``, when that has none and the cluster
+    still runs (a relative data directory made absolute: it was relative to where the command ran);
+    a record of a cluster that is gone is left alone. True when moved."""
+    old = local_servers.read_state(legacy_dir, SERVICE)
+    if old is None or local_servers.read_state(services_dir, SERVICE) is not None:
+        return False
+    try:
+        cluster = PostgresCluster(Path(old["data_dir"]).absolute(), int(old["port"]), old.get("user"))
+    except (KeyError, TypeError, ValueError):
+        return False
+    if not cluster.is_running():
+        return False
+    local_servers.write_state(services_dir, SERVICE,
+                              {"data_dir": str(cluster.data_dir), "port": cluster.port, "user": cluster.user},
+                              {"PG_URL": cluster.url})
+    local_servers.state_file(legacy_dir, SERVICE).unlink(missing_ok=True)
+    return True
+
+
+LOCAL_SERVICE: LocalService | None = LocalService(SERVICE, _up, _down, running_url, connectors=("postgres",))
 
 
 # --- its server's processes, for resource sampling ----------------------------------------------
@@ -214,14 +236,10 @@ def postmaster_pid(data_dir: str | Path) -> list[int]:
 
 
 def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
-    """PostgreSQL's postmaster (its backends are its children): the cluster `services up` started,
-    or whatever listens on the connection string's port (either libpq form) when it points at this
-    machine, by TCP or by a Unix socket directory."""
-    url = spec.options.get("url", "")
-    cluster = running_cluster(runs_dir)
-    if cluster is not None and cluster.url == url:
-        return postmaster_pid(cluster.data_dir)
-    found = pg_endpoint(url)
+    """PostgreSQL's postmaster (its backends are its children): whatever listens on the connection
+    string's port (either libpq form) when it points at this machine, by TCP or by a Unix socket
+    directory (the cluster `services up` started among them)."""
+    found = pg_endpoint(spec.options.get("url", ""))
     if found is None:
         return []
     host, port = found

@@ -4,8 +4,8 @@
 on a free loopback port with trust authentication, ``pg_ctl stop`` and delete. PostgreSQL refuses
 to run as root, so when we are root the server runs as the ``postgres`` user (or ``nobody``) in a
 directory that user owns. ``loadbench services up/down/status`` keep the cluster's whereabouts in
-``<runs>/services/postgres.json``; the ``postgres`` connector uses that cluster when ``PG_URL`` is
-not set.
+``postgres.json`` in the per-user services directory (``Settings.services_dir``); the ``postgres``
+connector uses that cluster when ``PG_URL`` is not set.
 """
 
 from __future__ import annotations

@@ -89,12 +89,18 @@ class Preset:
 
 @dataclass(frozen=True)
 class LocalService:
-    """A server loadbench can start on this machine (``loadbench services up NAME``)."""
+    """A server loadbench can start on this machine (``loadbench services up NAME``).
+
+    Each callable takes the services directory (:meth:`Settings.services_dir`: per user), where
+    the service keeps its state (:mod:`loadbench.connectors.local_servers`). ``up`` and
+    ``running`` give its URL with any password masked: the full one is in the state and env files
+    only, and the connectors named in ``connectors`` find it there when their URL is not set."""
 
     name: str
     up: Callable[[Path], str]                # starts it (or finds it running); where: '<url> (data <dir>)'
     down: Callable[[Path], bool]             # stops it; False when none was running
-    running: Callable[[Path], Union[str, None]]  # its URL when it is running
+    running: Callable[[Path], Union[str, None]]  # its URL (password masked) when it is running
+    connectors: tuple[str, ...] = ()         # the connectors it configures (the demo offers to start it for them)
 
 
 class ConnectorModule(Protocol):
