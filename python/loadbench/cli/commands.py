@@ -259,7 +259,7 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
                     click.echo(table.printable(line, markup=False))
                 if report["parameters"].get("concurrency_levels"):
                     console.print(comparison_table(shown))
-            for line in limits.lines(report.get("thresholds", [])):
+            for line in [*_kindless_lines(report), *limits.lines(report.get("thresholds", []))]:
                 click.echo(table.printable(line, markup=False))
     for _, _, _, entry in table.runs(report):
         if entry["status"] == "failed":
@@ -271,6 +271,27 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
     if crossed:
         what = f"threshold{'s' if len(crossed) > 1 else ''} breached: {', '.join(crossed)}"
         click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
+
+
+def _kindless_lines(report: dict[str, Any]) -> list[str]:
+    """Under the table: a connector whose server gave every failure the same kindless answer
+    (the entry's ``errors_without_kind``), once per connector."""
+    found: dict[str, tuple[int, str]] = {}
+    for _, _, _, entry in table.runs(report):
+        unkinded = entry.get("errors_without_kind")
+        if unkinded:
+            label = table.entry_label(entry, report)
+            count, example = found.get(label, (0, unkinded["example"]))
+            found[label] = (count + unkinded["count"], example)
+    lines = []
+    for label, (count, example) in found.items():
+        example = " ".join(example.split())
+        if len(example) > 60:
+            example = example[:57] + "..."
+        lines.append(f"{label}: the server's errors carry no kind: its {count:,} failures all came back as 'other'"
+                     + (f" (e.g. {example!r})" if example else "") + "; serialization or busy answers cannot be "
+                     "told apart or retried")
+    return lines
 
 
 def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
@@ -534,7 +555,7 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
             for _, data in loaded:
                 shown = table.for_display(data)
                 _console().print(sweep_table(shown) if store.kind_of(data) == "sweep" else summary_table(shown))
-                for line in limits.lines(data.get("thresholds", [])):
+                for line in [*_kindless_lines(data), *limits.lines(data.get("thresholds", []))]:
                     click.echo(table.printable(line, markup=False))
     return limits.EXIT_BREACHED if judged else 0
 
