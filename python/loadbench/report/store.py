@@ -181,7 +181,6 @@ def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
                     yield f"points/{p}/summary/{r}", f"lacks {', '.join(missing)}"
     times += [(f"{where}/{key}", entry[key]) for where, entry in located
               for key in ("window_start", "window_end") if key in entry]
-    yield from _derived_consistency(report, located)
     parsed = {}
     for where, text in times:
         try:
@@ -215,6 +214,8 @@ def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
             if len(series) > bound:
                 yield (f"{where}/{name}", f"{len(series):,} per-second points for a window of "
                        f"{entry['measured_seconds']:g} s (at most {bound:,})")
+    # Last: a problem of the primary data is the one to name, not the derived keys it makes disagree.
+    yield from _derived_consistency(report, located)
 
 
 KEYNOTE_TOP = ("seconds", "concurrency", "accounts", "alpha", "results")
