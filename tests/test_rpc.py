@@ -4,7 +4,10 @@ sessions from one process; a server restart in the middle of a run is survived a
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 
 from loadbench.report import store
 
@@ -34,6 +37,30 @@ def test_rpc_over_sqlite_seeds_transfers_and_conserves_money(cli, rpc_servers, t
     assert entry["sessions"] == 32
     assert entry["verification"]["passed"]
     assert entry["verification"]["total"] == 1000 * 1000
+
+
+def rpc_call(url: str, body: dict) -> tuple[int, dict]:
+    """One POST /rpc as keynote-2's scripts send it: (HTTP status, the JSON answer)."""
+    request = urllib.request.Request(f"{url}/rpc", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_bare_verify_checks_what_the_server_seeded(cli, rpc_servers, tmp_path):
+    server = sqlite_server(rpc_servers, tmp_path)
+    status, refused = rpc_call(server.url, {"name": "verify", "args": {}})
+    assert status == 400 and "seeded nothing yet: give accounts and initialBalance" in refused["error"]
+    result = cli(*BENCH, "--seconds", "1", "--concurrency", "8", "--alpha", "1.0", "--accounts", "300",
+                 "--initial-balance", "70", "--connectors", "sqlite-rpc", env={"SQLITE_RPC_URL": server.url})
+    assert result.returncode == 0, result.stderr
+    status, verified = rpc_call(server.url, {"name": "verify", "args": {}})
+    assert status == 200, verified
+    assert verified["result"]["accounts"] == 300 and verified["result"]["expected"] == 300 * 70
+    assert verified["result"]["passed"] and verified["result"]["changed"] > 0  # transfers moved money
 
 
 def test_rpc_over_postgres_conserves_money(cli, rpc_servers, postgres):

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +48,11 @@ public:
     void stop();
 
     std::uint64_t requests() const { return requests_.load(); }
+    // What the last successful seed call seeded (none before one): a bare verify checks against it.
+    std::optional<AccountsSpec> seeded() const {
+        std::lock_guard lock(seeded_mutex_);
+        return seeded_;
+    }
 
 private:
     struct Lane;
@@ -65,6 +72,12 @@ private:
     std::size_t next_lane_ = 0;
     std::atomic<std::uint64_t> requests_{0};
     std::atomic<std::size_t> session_index_{0};
+    mutable std::mutex seeded_mutex_;
+    std::optional<AccountsSpec> seeded_;
+    void remember_seeded(const AccountsSpec& spec) {
+        std::lock_guard lock(seeded_mutex_);
+        seeded_ = spec;
+    }
 };
 
 }  // namespace loadbench

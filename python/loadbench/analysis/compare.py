@@ -11,6 +11,11 @@ measured window (or over the iterations of a sweep point that ran two or more); 
 values are stored as the top of a bucket 10^-sf wide (0.1 % at 3 significant figures), so two
 values within 2 x 10^-sf of each other are the same. p99.9 and max have no per-second series,
 so no noise measure: their change is shown, never marked.
+
+Before the figures, compare names what differs between the two sides' setups (:func:`differences`:
+test, mode, seconds, concurrency and the other parameters, connector settings, machine, versions;
+from :func:`loadbench.report.headlines.setup`), so that a change is not blamed on the code when
+the setup changed. A results.jsonl line written before lines held a setup has none to compare.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ BETTER, WORSE = "BETTER", "WORSE"
 class Side:
     label: str  # what the user named, for the table's header
     points: list[dict[str, Any]]
+    setup: dict[str, Any] | None = None  # headlines.setup() of the run; None when unknown
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ def resolve(arg: str, runs_dir: Path, log_lines: list[dict[str, Any]] | None = N
     ``log_lines`` when given, else read from ``runs_dir``)."""
     path = Path(arg)
     if _is_report(arg):
-        return Side(str(path), headlines.points(store.load(path)))
+        report = store.load(path)
+        return Side(str(path), headlines.points(report), headlines.setup(report))
     log = runs_dir / results_log.FILE_NAME
     if log_lines is None:
         log_lines = results_log.read(log)
@@ -84,7 +91,8 @@ def resolve(arg: str, runs_dir: Path, log_lines: list[dict[str, Any]] | None = N
         raise ConfigError(f"git sha prefix {arg!r} is ambiguous in {log}: {', '.join(s[:12] for s in shas)}")
     latest = matches[-1]
     dirty = " +uncommitted" if latest["git"].get("dirty") else ""
-    return Side(f"{shas[0][:12]}{dirty} ({latest['kind']} at {latest['timestamp']})", latest["points"])
+    setup = latest.get("setup") if isinstance(latest.get("setup"), dict) else None
+    return Side(f"{shas[0][:12]}{dirty} ({latest['kind']} at {latest['timestamp']})", latest["points"], setup)
 
 
 def welch_t(a: dict[str, Any], b: dict[str, Any], metric: str) -> float | None:
@@ -161,3 +169,33 @@ def as_dicts(changes: list[Change]) -> list[dict[str, Any]]:
 
 def regressed(changes: list[Change]) -> bool:
     return any(c.verdict == WORSE for c in changes)
+
+
+def setup_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What differs between two setups (:func:`loadbench.report.headlines.setup`), in a stable
+    order: ``[{"what", "a", "b"}]``, a value None on the side that does not have it. Empty when
+    either setup is unknown."""
+    if a is None or b is None:
+        return []
+    keys = list(dict.fromkeys([*a, *b]))
+    return [{"what": k, "a": a.get(k), "b": b.get(k)} for k in keys if a.get(k) != b.get(k)]
+
+
+def differences(report_a: dict[str, Any], report_b: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`setup_differences` of two reports."""
+    return setup_differences(headlines.setup(report_a), headlines.setup(report_b))
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def describe_difference(d: dict[str, Any]) -> str:
+    """One difference as a line: ``seconds: A 10, B 5``."""
+    return f"{d['what']}: A {_shown(d['a'])}, B {_shown(d['b'])}"

@@ -2,8 +2,8 @@
 export | services``.
 
 Every failure the user can cause or meet is one line on stderr and a non-zero exit: 2 for bad
-input (before anything runs, no report written), 1 when the system under test fails, 130 when
-interrupted.
+input (before anything runs, no report written), 1 when the system under test fails, 99 when a
+``--threshold`` is breached (k6's code; a failed run exits 1 still), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -36,7 +36,15 @@ from loadbench.cli.display import (
 )
 from loadbench.connectors import compose, local_servers, postgres as postgres_service
 from loadbench.errors import ConfigError, LoadbenchError, OutputError
-from loadbench.report import configuration_results as results, hlog, publish, results_log, store, table
+from loadbench.report import (
+    configuration_results as results,
+    hlog,
+    publish,
+    results_log,
+    store,
+    table,
+    thresholds as limits,
+)
 from loadbench.report.merge import merge_histograms
 from loadbench.run import config as defaults, core as engine, presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
@@ -63,6 +71,17 @@ _SERVER_PID = click.option("--server-pid", "server_pids", type=int, multiple=Tru
                            help="Sample CPU and memory of this database server process and its children during the "
                                 "run (repeatable; default: what the connector knows, none for SQLite).")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of the table.")
+
+
+def _parse_thresholds(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[limits.Threshold, ...]:
+    return limits.parse_all(value)  # a malformed one: ConfigError, exit 2 before anything runs
+
+
+_THRESHOLD = click.option(
+    "--threshold", "thresholds", multiple=True, metavar="EXPR", callback=_parse_thresholds,
+    help="Pass/fail check at the end, k6-style: [CONNECTOR:]METRIC OP NUMBER with METRIC one of tps, error_rate "
+         "(failed / all operations), p50_ms, p95_ms, p99_ms, p999_ms, max_ms, mean_ms and OP one of < <= > >= "
+         "(e.g. 'p99_ms<50', 'postgres:tps>1000'); repeatable. A breach exits 99.")
 _QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
 
 # Where the load goes: bench, prep, verify and matrix.
@@ -129,6 +148,7 @@ _run_options = _options(
                       "busy failures, its answer on SQLite without a busy timeout)."),
     click.option("--iterations", type=int, default=None,
                  help="Run each point this many times; the report gives mean and spread per point (default 1)."),
+    _THRESHOLD,
     _SERVER_PID,
     _JSON,
     _QUIET,
@@ -240,12 +260,39 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
                     click.echo(table.printable(line, markup=False))
                 if report["parameters"].get("concurrency_levels"):
                     console.print(comparison_table(shown))
+            for line in [*_kindless_lines(report), *limits.lines(report.get("thresholds", []))]:
+                click.echo(table.printable(line, markup=False))
     for _, _, _, entry in table.runs(report):
         if entry["status"] == "failed":
             click.echo(f"loadbench: {table.printable(entry['error'], markup=False)}", err=True)
         elif entry["status"] == "verification_failed":
             what = f"{_label(entry)}: verification failed: {_describe(entry['verification'])}"
             click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
+    crossed = [t["expression"] for t in report.get("thresholds", []) if t["passed"] is False]
+    if crossed:
+        what = f"threshold{'s' if len(crossed) > 1 else ''} breached: {', '.join(crossed)}"
+        click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
+
+
+def _kindless_lines(report: dict[str, Any]) -> list[str]:
+    """Under the table: a connector whose server gave every failure the same kindless answer
+    (the entry's ``errors_without_kind``), once per connector."""
+    found: dict[str, tuple[int, str]] = {}
+    for _, _, _, entry in table.runs(report):
+        unkinded = entry.get("errors_without_kind")
+        if unkinded:
+            label = table.entry_label(entry, report)
+            count, example = found.get(label, (0, unkinded["example"]))
+            found[label] = (count + unkinded["count"], example)
+    lines = []
+    for label, (count, example) in found.items():
+        example = " ".join(example.split())
+        if len(example) > 60:
+            example = example[:57] + "..."
+        lines.append(f"{label}: the server's errors carry no kind: its {count:,} failures all came back as 'other'"
+                     + (f" (e.g. {example!r})" if example else "") + "; serialization or busy answers cannot be "
+                     "told apart or retried")
+    return lines
 
 
 def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
@@ -259,7 +306,13 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
     return outcome.exit_code
 
 
-def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> int:
+def _check_thresholds(plan: RunPlan, thresholds: tuple[limits.Threshold, ...]) -> None:
+    """A threshold that names a connector not in the run is bad input, before any load."""
+    limits.check_connectors(thresholds, [(spec.name, spec.label) for spec in plan.connectors])
+
+
+def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool,
+           thresholds: tuple[limits.Threshold, ...] = ()) -> int:
     quiet = quiet or as_json
 
     def say(line: str) -> None:
@@ -267,7 +320,7 @@ def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> in
             click.echo(line, err=True)
 
     done = sweeps.run(plan, sweep, lambda p: entries(LiveDisplay(p, quiet=quiet)), say)
-    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json)), as_json)
+    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json), thresholds=thresholds), as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -301,7 +354,7 @@ def cli() -> None:
 def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
           concurrency_tests: tuple[int, int, int, float] | None, iterations: int | None, as_json: bool, quiet: bool,
           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, set_values: tuple[str, ...],
-          **kwargs: Any) -> int:
+          thresholds: tuple[limits.Threshold, ...], **kwargs: Any) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
     concurrency: one report holding every point).
 
@@ -328,10 +381,11 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
         raise ConfigError("the write test sweeps its own concurrency levels (--configs); "
                           "--contention-tests, --concurrency-tests and --iterations do not apply")
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
+    _check_thresholds(plan, thresholds)
     if sweep is not None:
-        return _sweep(plan, sweep, as_json, quiet)
+        return _sweep(plan, sweep, as_json, quiet, thresholds)
     done = runner.bench(plan, entries(LiveDisplay(plan, quiet=quiet or as_json)))
-    return _finish(publish.bench(done, show=lambda report: _show(report, as_json)), as_json)
+    return _finish(publish.bench(done, show=lambda report: _show(report, as_json), thresholds=thresholds), as_json)
 
 
 def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
@@ -358,7 +412,8 @@ def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
 @_target_options
 def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str | None, alpha_list: str | None,
            iterations: int | None, seconds: float | None, warmup: float | None, as_json: bool, quiet: bool,
-           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, **kwargs: Any) -> int:
+           env_file: Path | None, runs_dir: Path | None, connector_names: str | None,
+           thresholds: tuple[limits.Threshold, ...], **kwargs: Any) -> int:
     """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
     lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
     `connectors`; flags win). One report holds every point."""
@@ -375,9 +430,10 @@ def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str |
                     warmup=warmup if warmup is not None else spec.get("warmup"),
                     accounts=accounts[0] if accounts else None, concurrency=concurrency[0] if concurrency else None,
                     alpha=alpha[0] if alpha else None, **kwargs)
+    _check_thresholds(plan, thresholds)
     sweep = sweeps.grid(accounts or [plan.accounts], concurrency or [plan.concurrency], alpha or [plan.alpha],
                         iterations if iterations is not None else spec.get("iterations", 1))
-    return _sweep(plan, sweep, as_json, quiet)
+    return _sweep(plan, sweep, as_json, quiet, thresholds)
 
 
 @cli.command()
@@ -463,11 +519,27 @@ def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, ac
 @click.option("--merge", is_flag=True,
               help="Merge the latency histograms of every run of each connector across the reports, and print "
                    "the merged distribution (exact: the histograms add bucket by bucket).")
-def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool) -> int:
-    """Print reports' tables again (single runs or sweeps), or merge their histograms."""
+@_THRESHOLD
+def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds: tuple[limits.Threshold, ...]) -> int:
+    """Print reports' tables again (single runs or sweeps), or merge their histograms. With
+    --threshold, judge each report by those thresholds (instead of the ones it was run with) and
+    exit 99 when one is breached."""
     if as_csv and merge:
         raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
+    if thresholds and (as_csv or merge):
+        raise ConfigError("--threshold judges each report's table: it cannot be combined with --csv or --merge")
     loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any output
+    judged = False
+    if thresholds:
+        for path, data in loaded:
+            names = [(e["name"], e["name"] + (f" {e['configuration_id']}" if e.get("configuration_id") else ""))
+                     for _, _, _, e in table.runs(data)]
+            try:
+                limits.check_connectors(thresholds, names)
+            except ConfigError as exc:
+                raise ConfigError(f"report {path}: {exc}") from None
+            data["thresholds"] = limits.evaluate(data, thresholds)
+            judged |= limits.breached(data["thresholds"])
     with _printing():
         if merge:
             merged = {table.printable(name): value
@@ -484,7 +556,9 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool) -> int:
             for _, data in loaded:
                 shown = table.for_display(data)
                 _console().print(sweep_table(shown) if store.kind_of(data) == "sweep" else summary_table(shown))
-    return 0
+                for line in [*_kindless_lines(data), *limits.lines(data.get("thresholds", []))]:
+                    click.echo(table.printable(line, markup=False))
+    return limits.EXIT_BREACHED if judged else 0
 
 
 @cli.command()
@@ -549,10 +623,20 @@ def compare(a: str | None, b: str | None, refs: tuple[str, str] | None, repo: Pa
     assert a is not None and b is not None  # checked above, or set from --refs
     side_a, side_b = comparison.resolve_both(a, b, runs)
     changes = comparison.compare(side_a, side_b)
+    differ = comparison.setup_differences(side_a.setup, side_b.setup)
+    # On stderr, before the figures: a change may be the setup's, not the code's.
+    if differ:
+        click.echo(f"loadbench: warning: A and B ran under different setups ({len(differ)} difference"
+                   f"{'s' if len(differ) > 1 else ''}); a change below may come from them, not from the code:", err=True)
+        for d in differ:
+            click.echo(f"  {table.printable(comparison.describe_difference(d), markup=False)}", err=True)
+    elif side_a.setup is None or side_b.setup is None:
+        click.echo("loadbench: warning: the setup of " + ("A" if side_a.setup is None else "B") + " is not recorded "
+                   "(a results.jsonl line from before setups were kept): differences cannot be named", err=True)
     with _printing():
         if as_json:
-            click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "changes": comparison.as_dicts(changes)},
-                                  indent=1, allow_nan=False))
+            click.echo(json.dumps({"a": side_a.label, "b": side_b.label, "differences": differ,
+                                   "changes": comparison.as_dicts(changes)}, indent=1, allow_nan=False))
         else:
             shown = [dataclasses.replace(c, point=table.printable(c.point), connector=table.printable(c.connector))
                      for c in changes]

@@ -19,6 +19,7 @@ from loadbench import _core
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report import headlines, series
 from loadbench.report.store import PERCENTILE_KEYS, SCHEMA_VERSION, timestamp, unix_ns_timestamp
+from loadbench.report.table import entry_label
 from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, Measurement, SweepRun
 
@@ -202,6 +203,9 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
             for p in points
         ],
     }
+    unkinded = errors_without_kind(entry)
+    if unkinded is not None:
+        entry["errors_without_kind"] = unkinded
     if plan is not None:
         entry["stream_offset"] = plan.stream_offset
         failure = failure_of(entry, plan.max_failure_share, plan.expected_failures)
@@ -210,6 +214,53 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
             entry.update(status="failed", error=describe_failure(label, entry, failure, plan.expected_failures),
                          failure=failure)
     return entry
+
+
+# The kinds a failure gets from the server's own answer (an error code, an HTTP status, a "kind"
+# field); connection, timeout and protocol are the client's own findings, whatever the server says.
+SERVER_KINDS = ("busy", "serialization", "deadlock", "constraint", "other")
+
+
+def errors_without_kind(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """Whether the server's errors carry no kind: ``{"count", "example"}`` when every failure
+    that came from the server's answer (kinds :data:`SERVER_KINDS`, final and retried alike) is of
+    kind ``other``, and there is at least one; else None.
+
+    Such a server answers every failure the same way (keynote's PostgreSQL server: HTTP 500
+    "internal server error", serialization failures included), so loadbench cannot tell a
+    serialization failure from a bug, cannot retry the retryable ones, and counts them all as
+    ``other``: the report says so rather than only counting. ``count`` is the failures (final
+    plus retried attempts) of kind other, ``example`` one of their messages."""
+    final, retried = entry["errors"], entry["retried_errors"]
+    from_server = {k: final.get(k, 0) + retried.get(k, 0) for k in SERVER_KINDS}
+    others = from_server["other"]
+    if others == 0 or any(n for k, n in from_server.items() if k != "other"):
+        return None
+    return {"count": others, "example": entry["error_examples"].get("other", "")}
+
+
+def keynote_keys(report: dict[str, Any]) -> dict[str, Any]:
+    """The keys keynote-2's post-processing scripts (``scripts/bench-stats.py``,
+    ``scripts/plot-bench.py``) read, from the report's own data: top-level ``seconds``,
+    ``concurrency``, ``accounts``, ``alpha`` (the parameters) and ``results``, one per measured
+    connector entry in order: ``{"system": name, "label": its unique label, "res": {tps, samples,
+    p50_ms, p95_ms, p99_ms, collision_ops, collision_count, collision_rate, timeSeries}}``, the
+    entry's flat fields. Single-run reports only (a sweep has no one value of each parameter)."""
+    params = report["parameters"]
+    return {
+        "seconds": params["seconds"],
+        "concurrency": params["concurrency"],
+        "accounts": params["accounts"],
+        "alpha": params["alpha"],
+        "results": [
+            {"system": e["name"], "label": entry_label(e, report), "res": {k: e[k] for k in KEYNOTE_RES}}
+            for e in report["connectors"] if "latency" in e
+        ],
+    }
+
+
+KEYNOTE_RES = ("tps", "samples", "p50_ms", "p95_ms", "p99_ms", "collision_ops", "collision_count", "collision_rate",
+               "timeSeries")
 
 
 def window_times(result: CoreResult) -> dict[str, Any]:
@@ -322,7 +373,7 @@ def _status(interrupted: bool, entries: list[dict[str, Any]]) -> str:
 def bench_report(run: BenchRun) -> dict[str, Any]:
     """The report of a ``bench`` invocation (``report-v1``)."""
     entries = entries_of(run.measurement)
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "test": run.plan.test,
         "status": _status(run.measurement.interrupted, entries),
@@ -333,6 +384,9 @@ def bench_report(run: BenchRun) -> dict[str, Any]:
         "machine": run.machine,
         "connectors": entries,
     }
+    # keynote-2's scripts read these (and crash on a report without them).
+    report.update(keynote_keys(report))
+    return report
 
 
 def entries_of(measurement: Measurement) -> list[dict[str, Any]]:

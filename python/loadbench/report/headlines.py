@@ -100,3 +100,49 @@ def points(report: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for point in report["points"]
     ]
+
+
+# What of a run's parameters is its setup (not its outcome), for `compare`'s differences. The
+# seed is left out: each run draws its own unless told, and its choice is no change of setup.
+SETUP_PARAMETERS = ("test", "seconds", "warmup_seconds", "concurrency", "alpha", "accounts", "initial_balance",
+                    "max_amount", "operations", "max_tries", "op_timeout_seconds", "threads", "open_parallelism",
+                    "rate", "arrival", "max_lag_seconds", "scatter", "prep", "verify", "max_failure_share",
+                    "concurrency_levels", "connectors")
+# Of the machine, what describes it (versions are listed on their own).
+SETUP_MACHINE = ("cpu_model", "physical_cores", "logical_cpus", "memory_bytes", "os", "kernel")
+
+
+def setup(report: dict[str, Any]) -> dict[str, Any]:
+    """What a report's runs ran under, flat (``{"seconds": 10, "mode": "closed loop",
+    "connector sqlite: journal_mode": "wal", "machine: cpu_model": ..., "version: sqlite": ...}``):
+    what ``loadbench compare`` sets side by side. A sweep's swept variables are left out (compare
+    matches points by them); its other parameters are its first iteration's."""
+    if report.get("kind") == "sweep":
+        params = dict(report["points"][0]["iterations"][0]["parameters"])
+        for variable in report["sweep"]["variables"]:
+            params.pop(variable, None)
+        entries = [e for p in report["points"] for it in p["iterations"] for e in it["connectors"]]
+    else:
+        params = report["parameters"]
+        entries = report["connectors"]
+    flat: dict[str, Any] = {"test": report["test"]}
+    flat["mode"] = (f"open loop ({params.get('arrival', 'exponential')})" if params.get("rate")
+                    else "closed loop")
+    for key in SETUP_PARAMETERS[1:]:
+        if key in params:
+            flat[key] = params[key]
+    if "scenario" in params:
+        flat["scenario"] = f"{params['scenario'].get('path')} (sha256 {str(params['scenario'].get('sha256', ''))[:12]})"
+    for entry in entries:
+        label = entry_label(entry, report)
+        for key, value in (entry.get("settings") or {}).items():
+            flat.setdefault(f"connector {label}: {key}", value)
+    machine = report.get("machine") or {}
+    for key in SETUP_MACHINE:
+        if key in machine:
+            flat[f"machine: {key}"] = machine[key]
+    if "python" in machine:
+        flat["version: python"] = machine["python"]
+    for key, value in (machine.get("versions") or {}).items():
+        flat[f"version: {key}"] = value
+    return flat

@@ -1,6 +1,7 @@
 """After a measurement: its report shown, written to ``runs/``, its line appended to
 ``runs/results.jsonl`` and, for the write test, one results file per configuration; and the
-command's exit status (0 ok, 1 a connector failed, 130 interrupted).
+command's exit status (0 ok, 1 a connector failed, 99 a ``--threshold`` breached, 130
+interrupted; the first that applies, in the order 130, 1, 99).
 
 The report is shown (``show``: the table) before anything is written, so a full disk cannot take
 the figures with it. A failed write is an :class:`~loadbench.errors.OutputError` naming the file
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from loadbench.errors import OutputError
-from loadbench.report import build, configuration_results as results, results_log, store
+from loadbench.report import build, configuration_results as results, results_log, store, thresholds as limits
 from loadbench.run.results import BenchRun, SweepRun
 
 EXIT_INTERRUPTED = 130
@@ -34,13 +35,23 @@ class BenchOutcome:
     def exit_code(self) -> int:
         if self.report["interrupted"]:
             return EXIT_INTERRUPTED
-        return 0 if self.report["status"] == "ok" else 1
+        if self.report["status"] != "ok":
+            return 1
+        return limits.EXIT_BREACHED if limits.breached(self.report.get("thresholds", [])) else 0
 
 
-def bench(run: BenchRun, show: Callable[[Report], None] | None = None) -> BenchOutcome:
-    """Builds the report of a ``bench`` run, shows it (``show``), writes and records it, and
-    writes the write test's results files (into ``plan.results_dir``)."""
-    report = build.bench_report(run)
+def _judged(report: Report, thresholds: tuple[limits.Threshold, ...]) -> Report:
+    if thresholds:
+        report["thresholds"] = limits.evaluate(report, thresholds)
+    return report
+
+
+def bench(run: BenchRun, show: Callable[[Report], None] | None = None,
+          thresholds: tuple[limits.Threshold, ...] = ()) -> BenchOutcome:
+    """Builds the report of a ``bench`` run, judges it by ``thresholds`` (stored in it), shows it
+    (``show``), writes and records it, and writes the write test's results files (into
+    ``plan.results_dir``)."""
+    report = _judged(build.bench_report(run), thresholds)
     if show is not None:
         show(report)
     plan = run.plan
@@ -54,9 +65,11 @@ def bench(run: BenchRun, show: Callable[[Report], None] | None = None) -> BenchO
     return BenchOutcome(report, path, written)
 
 
-def sweep(run: SweepRun, show: Callable[[Report], None] | None = None) -> BenchOutcome:
-    """Builds the report of a sweep, shows it (``show``), writes and records it."""
-    report = build.sweep_report(run)
+def sweep(run: SweepRun, show: Callable[[Report], None] | None = None,
+          thresholds: tuple[limits.Threshold, ...] = ()) -> BenchOutcome:
+    """Builds the report of a sweep, judges it by ``thresholds``, shows it (``show``), writes and
+    records it."""
+    report = _judged(build.sweep_report(run), thresholds)
     if show is not None:
         show(report)
     return BenchOutcome(report, record(report, run.plan.runs_dir))

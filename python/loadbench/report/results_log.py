@@ -2,8 +2,9 @@
 
 Each line is a JSON object: when (``timestamp``, UTC), which code (``git``: ``sha``, ``branch``
 and ``dirty`` of the git checkout the command ran in, null outside one), what ran (``kind``:
-bench or sweep, ``test``, ``parameters``, the ``report`` file) and the headline figures
-(``points``, see :mod:`loadbench.report.headlines`).
+bench or sweep, ``test``, ``parameters``, the ``report`` file), the headline figures
+(``points``, see :mod:`loadbench.report.headlines`) and the ``setup`` they ran under
+(:func:`loadbench.report.headlines.setup`).
 
 Appending (:func:`append`) holds an exclusive ``fcntl`` lock on the file and writes the line with
 a single ``write()`` on a descriptor opened ``O_APPEND``, so runs that finish at once never
@@ -64,6 +65,9 @@ def line_for(report: dict[str, Any], report_path: Path, git: dict[str, Any] | No
         "report": str(report_path),
         "parameters": report["sweep"] if sweep else report["parameters"],
         "points": headlines.points(report),
+        # What the runs ran under (parameters, connector settings, machine, versions), for compare's
+        # differences; absent from older lines.
+        "setup": headlines.setup(report),
     }
 
 

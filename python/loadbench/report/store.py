@@ -214,3 +214,49 @@ def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
             if len(series) > bound:
                 yield (f"{where}/{name}", f"{len(series):,} per-second points for a window of "
                        f"{entry['measured_seconds']:g} s (at most {bound:,})")
+    # Last: a problem of the primary data is the one to name, not the derived keys it makes disagree.
+    yield from _derived_consistency(report, located)
+
+
+KEYNOTE_TOP = ("seconds", "concurrency", "accounts", "alpha", "results")
+
+
+def _derived_consistency(report: dict[str, Any], located: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, str]]:
+    """Keys derived from the report's own data must say what that data says: keynote-2's keys
+    (all of them or none: reports before them have none), each entry's ``errors_without_kind``
+    and the ``thresholds`` verdicts (each recomputed from the figures)."""
+    from loadbench.report import build, thresholds
+
+    if kind_of(report) == "bench":
+        present = [k for k in KEYNOTE_TOP if k in report]
+        if present and len(present) != len(KEYNOTE_TOP):
+            missing = [k for k in KEYNOTE_TOP if k not in report]
+            yield "top level", f"has keynote-2's {', '.join(present)} but not {', '.join(missing)}"
+        elif present:
+            expected = build.keynote_keys(report)
+            for key in KEYNOTE_TOP[:4]:
+                if report[key] != expected[key]:
+                    yield key, f"{report[key]!r} is not parameters/{key} ({expected[key]!r})"
+            if len(report["results"]) != len(expected["results"]):
+                yield "results", (f"holds {len(report['results'])} entries for {len(expected['results'])} measured "
+                                  "connectors")
+            else:
+                for i, (got, want) in enumerate(zip(report["results"], expected["results"])):
+                    for key in ("system", "label"):
+                        if got[key] != want[key]:
+                            yield f"results/{i}/{key}", f"{got[key]!r} is not the connector's ({want[key]!r})"
+                    for key, value in want["res"].items():
+                        if got["res"].get(key) != value:
+                            yield f"results/{i}/res/{key}", "is not the connector entry's own figure"
+    for where, entry in located:
+        if entry["status"] == "failed" and "latency" not in entry:
+            continue
+        if "errors_without_kind" in entry and entry["errors_without_kind"] != build.errors_without_kind(entry):
+            yield f"{where}/errors_without_kind", "is not what the entry's error counts say"
+    if "thresholds" in report:
+        recomputed = thresholds.evaluate(report, thresholds.stored(report))
+        for i, (got, want) in enumerate(zip(report["thresholds"], recomputed)):
+            if thresholds.parse(got["expression"]) != thresholds.stored({"thresholds": [got]})[0]:
+                yield f"thresholds/{i}", f"its parts are not those of {got['expression']!r}"
+            elif got != want:
+                yield f"thresholds/{i}", "its verdicts are not what the figures say"

@@ -33,8 +33,9 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024
 # What parsing costs is the values it builds (a [value, count] bucket is three: ~130 bytes of Python
 # objects for ~15 bytes of text), so they are bounded too, counted from the text before parsing.
-# 5 M: about 50 connector-hours of per-second data (series, timeSeries, resource samples: ~26
-# values a second), or 1.6 M histogram buckets; parsing that takes about 3 s and 250 MB.
+# 5 M: about 40 connector-hours of per-second data (series, timeSeries and keynote-2's copy of it in
+# results, resource samples: ~34 values a second), or 1.6 M histogram buckets; parsing that takes
+# about 3 s and 250 MB.
 MAX_VALUES = 5_000_000
 MAX_DEPTH = 64
 MAX_DIGITS = 20  # 2^64 - 1, the largest seed, has 20
