@@ -157,12 +157,17 @@ def keynote_reader(path) -> dict:
         res = result["res"]
         series = res["timeSeries"]
         out["systems"].append({
-            "system": result["system"], "label": result["label"], "tps": float(res["tps"]),
+            "system": result.get("system", result["file"].replace(".ts", "")), "label": result["label"],
+            "file": result["file"].replace(".ts", ""), "tps": float(res["tps"]),
             "samples": int(res["samples"]), "p50": res["p50_ms"], "p95": res["p95_ms"], "p99": res["p99_ms"],
             "collision_rate": res["collision_rate"], "collision_ops": res["collision_ops"],
             "collision_count": res["collision_count"],
             "t": [p["tSec"] for p in series], "tps_series": [p["tps"] for p in series],
             "p99_series": [p["p99_ms"] for p in series], "mean_tps": statistics.fmean(p["tps"] for p in series),
+            # bench-stats.py's window statistics: samples per point, and p50/p99 where it had samples
+            "point_samples": [p["samples"] for p in series],
+            "p50_series": [p["p50_ms"] for p in series if p["samples"] > 0],
+            "p95_series": [p["p95_ms"] for p in series],
         })
     return out
 
@@ -174,6 +179,8 @@ def test_keynote_scripts_read_a_loadbench_report_from_the_same_data(cli):
     read = keynote_reader(path)
     assert (read["seconds"], read["concurrency"], read["accounts"], read["alpha"]) == (1.2, 2, 500, 1.1)
     assert [s["system"] for s in read["systems"]] == ["null", "sqlite"]
+    assert [s["file"] for s in read["systems"]] == ["null", "sqlite"]
+    assert path.name.startswith("test-1-")  # the scripts glob runs/test-1-*.json
     for system, entry in zip(read["systems"], report["connectors"]):
         assert system["tps"] == entry["tps"] > 0
         assert system["samples"] == entry["committed"] + entry["rejected"]
@@ -182,6 +189,7 @@ def test_keynote_scripts_read_a_loadbench_report_from_the_same_data(cli):
         assert system["collision_rate"] == entry["contention"]["collision_rate"]
         assert len(system["t"]) == len(entry["series"]["points"]) >= 1
         assert math.isfinite(system["mean_tps"])
+        assert sum(system["point_samples"]) == sum(p["committed"] + p["rejected"] for p in entry["series"]["points"])
 
 
 def test_a_connector_that_could_not_run_has_no_keynote_result(cli):

@@ -253,7 +253,9 @@ def keynote_keys(report: dict[str, Any]) -> dict[str, Any]:
         "accounts": params["accounts"],
         "alpha": params["alpha"],
         "results": [
-            {"system": e["name"], "label": entry_label(e, report), "res": {k: e[k] for k in KEYNOTE_RES}}
+            # plot-bench.py names a run by "file" (keynote's connector file, "postgres_rpc.ts"): the label.
+            {"system": e["name"], "label": entry_label(e, report), "file": entry_label(e, report),
+             "res": {k: e[k] for k in KEYNOTE_RES}}
             for e in report["connectors"] if "latency" in e
         ],
     }

@@ -242,9 +242,9 @@ def _derived_consistency(report: dict[str, Any], located: list[tuple[str, dict[s
                                   "connectors")
             else:
                 for i, (got, want) in enumerate(zip(report["results"], expected["results"])):
-                    for key in ("system", "label"):
-                        if got[key] != want[key]:
-                            yield f"results/{i}/{key}", f"{got[key]!r} is not the connector's ({want[key]!r})"
+                    for key in ("system", "label", "file"):
+                        if got.get(key) != want[key]:
+                            yield f"results/{i}/{key}", f"{got.get(key)!r} is not the connector's ({want[key]!r})"
                     for key, value in want["res"].items():
                         if got["res"].get(key) != value:
                             yield f"results/{i}/res/{key}", "is not the connector entry's own figure"
