@@ -93,6 +93,7 @@ struct RunResultView {
     bool interrupted = false;
     double warmup_seconds = 0, measured_seconds = 0;
     std::int64_t window_start_unix_ns = 0, window_end_unix_ns = 0;
+    std::int64_t go_unix_ns = 0, first_start_unix_ns = 0;
     std::size_t sessions = 0, threads = 0;
     double cpu_seconds = 0;
     OutcomeCounters counters;

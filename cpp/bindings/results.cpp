@@ -55,6 +55,8 @@ RunResultView result_view(const RunResult& r) {
     v.measured_seconds = r.measured_seconds;
     v.window_start_unix_ns = r.window_start_unix_ns;
     v.window_end_unix_ns = r.window_end_unix_ns;
+    v.go_unix_ns = r.go_unix_ns;
+    v.first_start_unix_ns = r.first_start_unix_ns;
     v.sessions = r.sessions;
     v.threads = r.threads;
     v.cpu_seconds = r.cpu_seconds;
@@ -201,9 +203,10 @@ void register_results(py::module_& m) {
                          std::map<ErrorKind, std::string> error_examples, bool collisions_exact, std::uint64_t abandoned,
                          HistogramSummary latency, std::optional<HistogramSummary> service,
                          std::optional<HistogramSummary> lag, std::vector<OperationResult> operations,
-                         std::vector<SecondPoint> series) {
+                         std::vector<SecondPoint> series, std::int64_t go_unix_ns, std::int64_t first_start_unix_ns) {
                  return RunResultView{std::move(error), interrupted, warmup_seconds, measured_seconds,
-                                      window_start_unix_ns, window_end_unix_ns, sessions, threads, cpu_seconds,
+                                      window_start_unix_ns, window_end_unix_ns, go_unix_ns, first_start_unix_ns,
+                                      sessions, threads, cpu_seconds,
                                       counters, std::move(error_examples), collisions_exact, abandoned,
                                       std::move(latency), std::move(service), std::move(lag), std::move(operations),
                                       std::move(series)};
@@ -212,7 +215,8 @@ void register_results(py::module_& m) {
              py::arg("measured_seconds"), py::arg("window_start_unix_ns"), py::arg("window_end_unix_ns"),
              py::arg("sessions"), py::arg("threads"), py::arg("cpu_seconds"), py::arg("counters"),
              py::arg("error_examples"), py::arg("collisions_exact"), py::arg("abandoned"), py::arg("latency"),
-             py::arg("service"), py::arg("lag"), py::arg("operations"), py::arg("series"))
+             py::arg("service"), py::arg("lag"), py::arg("operations"), py::arg("series"), py::arg("go_unix_ns") = 0,
+             py::arg("first_start_unix_ns") = 0)
         .def_readonly("error", &RunResultView::error, "non-empty when the run could not start (a session failed to open)")
         .def_readonly("interrupted", &RunResultView::interrupted, "Ctrl-C or SIGTERM closed the window early")
         .def_readonly("warmup_seconds", &RunResultView::warmup_seconds)
@@ -220,6 +224,10 @@ void register_results(py::module_& m) {
         .def_readonly("window_start_unix_ns", &RunResultView::window_start_unix_ns,
                       "the measured window on the wall clock (UTC, ns since the epoch); 0 when it never opened")
         .def_readonly("window_end_unix_ns", &RunResultView::window_end_unix_ns)
+        .def_readonly("go_unix_ns", &RunResultView::go_unix_ns,
+                      "when the clock started (warmup, then the window), wall clock ns; 0 when it never did")
+        .def_readonly("first_start_unix_ns", &RunResultView::first_start_unix_ns,
+                      "when the first operation began, wall clock ns; 0 when none did")
         .def_readonly("sessions", &RunResultView::sessions)
         .def_readonly("threads", &RunResultView::threads)
         .def_readonly("cpu_seconds", &RunResultView::cpu_seconds, "CPU time of this process during the measured window")

@@ -78,6 +78,34 @@ public:
         return result_view(result);
     }
 
+    // A held run (see Run::hold), driven from Python: open() returns at once; the caller waits
+    // for the gate, releases it, polls and stops. No signal handlers are installed: the caller
+    // (a Dask worker's task thread) is not the main thread, and stops the run itself.
+    // No progress callback: it would take the GIL on the monitor thread, which a caller dropping
+    // this object mid-run (joining that thread with the GIL held) would deadlock.
+    void open() {
+        run_->hold();
+        run_->start();
+    }
+    bool wait_held(double seconds) {
+        py::gil_scoped_release release;
+        return run_->wait_held(seconds);
+    }
+    void release(std::int64_t start_unix_ns) { run_->release(start_unix_ns); }
+    void stop() { run_->stop(); }
+    bool wait(double seconds) {
+        py::gil_scoped_release release;
+        return run_->wait_for(seconds);
+    }
+    RunResultView result() {
+        RunResult r;
+        {
+            py::gil_scoped_release release;
+            r = run_->take_result();
+        }
+        return result_view(r);
+    }
+
 private:
     std::unique_ptr<Run> run_;
 };
@@ -90,7 +118,17 @@ void register_run(py::module_& m) {
              py::arg("connector"))
         .def("run", &PyRun::run, py::arg("on_progress") = py::none(),
              "Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early "
-             "(RunResult.interrupted). on_progress gets a Progress about four times a second.");
+             "(RunResult.interrupted). on_progress gets a Progress about four times a second.")
+        .def("open", &PyRun::open,
+             "Starts a held run: its sessions open, then it waits at the gate for release() (returns at once).")
+        .def("wait_held", &PyRun::wait_held, py::arg("seconds"),
+             "Waits up to seconds (GIL released) until every session has opened and the run waits at the gate; "
+             "False on timeout or when the run ended first (a session could not open).")
+        .def("release", &PyRun::release, py::arg("start_unix_ns"),
+             "Starts the clock (warmup, then the window) at this wall-clock instant (ns since the epoch; now if past).")
+        .def("stop", &PyRun::stop, "Closes the window now (before release(): calls the run off). Any thread.")
+        .def("wait", &PyRun::wait, py::arg("seconds"), "Waits up to seconds (GIL released); True once the run ended.")
+        .def("result", &PyRun::result, "The result, once wait() returned True.");
 }
 
 }  // namespace loadbench::bindings

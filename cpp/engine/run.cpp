@@ -135,6 +135,23 @@ Run::~Run() {
 
 void Run::start() { launch(); }
 
+void Run::hold() {
+    if (started_) throw std::logic_error("run: hold() after start()");
+    hold_ = true;
+}
+
+bool Run::wait_held(double seconds) {
+    std::unique_lock lock(done_mutex_);
+    done_cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return held_ || done_; });
+    return held_ && !done_;
+}
+
+void Run::release(std::int64_t start_unix_ns) {
+    if (start_unix_ns == INT64_MIN) ++start_unix_ns;  // the sentinel means "not released"
+    release_at_unix_ns_.store(start_unix_ns);
+    timeline_.wake();
+}
+
 RunResult Run::run(std::function<void(const Progress&)> on_tick) {
     monitor_->set_on_tick(std::move(on_tick));
     launch();
@@ -235,6 +252,7 @@ void Run::monitor_main() {
         if (timeline_.stopping()) break;
         sleep_ns(1'000'000);
     }
+    if (hold_ && loop_->open_failed() == 0 && !timeline_.stopping()) wait_for_release();
     if (loop_->open_failed() > 0 || timeline_.stopping()) {
         abort_opening();
         const std::string error = loop_->open_error();
@@ -298,6 +316,9 @@ void Run::monitor_main() {
         result.window_start_unix_ns = t0_unix + (window_open_ns - t0);
         result.window_end_unix_ns = t0_unix + (end - t0);
     }
+    result.go_unix_ns = t0_unix;
+    if (const std::int64_t first = loop_->first_start_ns(); first != INT64_MAX)
+        result.first_start_unix_ns = t0_unix + (first - t0);
     result.cpu_seconds = measuring ? cpu_at_close - cpu_at_open : 0;
     result.sessions = config_.concurrency;
     result.threads = thread_count_;
@@ -308,6 +329,26 @@ void Run::monitor_main() {
     result.counters.after_window += abandoned;
     result.series = monitor_->take_series();
     finish(std::move(result));
+}
+
+// Monitor, held run: every session is open; waits for release(), then for its instant, cut short
+// by stop(). The wall-clock instant is turned into a steady-clock one once, so a clock step while
+// waiting does not move it.
+void Run::wait_for_release() {
+    {
+        std::lock_guard lock(done_mutex_);
+        held_ = true;
+    }
+    done_cv_.notify_all();
+    std::int64_t at = INT64_MIN;
+    for (;;) {
+        const std::uint32_t seen = timeline_.wakes();  // before the check: a release() after it wakes the sleep
+        if (timeline_.stopping() || (at = release_at_unix_ns_.load()) != INT64_MIN) break;
+        timeline_.sleep(kMaxSleepNs, seen);
+    }
+    if (timeline_.stopping()) return;
+    const std::int64_t target = now_ns() + (at - unix_now_ns());
+    for (std::int64_t now = now_ns(); now < target && !timeline_.stopping(); now = now_ns()) timeline_.sleep(target - now);
 }
 
 bool Run::wait_threads(std::int64_t deadline) {

@@ -68,6 +68,18 @@ public:
 
     // Or: start all workers on threads of their own, then poll, stop and wait.
     void start();
+
+    // A gate between opening and the clock, for runs that must start together (one run per
+    // generator machine of a distributed run). Called before start(), hold() makes the run wait,
+    // once every session has opened, until release(); wait_held() says when it is waiting there.
+    // release(t) starts the clock (warmup, then the window) at wall-clock instant `t` (ns since
+    // the Unix epoch; now if that has passed). stop() before release() calls the run off (the
+    // result is then an error, "interrupted while opening sessions").
+    void hold();
+    // Waits up to `seconds` until every session has opened and the run waits at the gate; true
+    // when it does, false on timeout or when the run ended without getting there (an open failed).
+    bool wait_held(double seconds);
+    void release(std::int64_t start_unix_ns);
     Progress progress() const { return monitor_->progress(); }
     // Closes the measured window now; the result is marked interrupted. Safe from any thread and
     // from a signal handler (atomics and clock_gettime only).
@@ -101,6 +113,7 @@ private:
         parked_.push_back(std::move(sessions));
     }
     void monitor_main();
+    void wait_for_release();
     // Monitor: runs the watchdog and the ticks until every thread is done or `deadline`; true when done.
     bool wait_threads(std::int64_t deadline);
     // Monitor: the bounded stop after the window (or after opening was called off); returns the
@@ -129,10 +142,13 @@ private:
     std::atomic<int> running_{0};  // threads still running
     std::atomic<bool> monitor_ready_{false};
     std::atomic<bool> threads_launched_{false};
+    bool hold_ = false;                                         // set before start()
+    std::atomic<std::int64_t> release_at_unix_ns_{INT64_MIN};  // INT64_MIN: not released
 
     std::mutex done_mutex_;
     std::condition_variable done_cv_;
     bool done_ = false;
+    bool held_ = false;  // waiting at the gate (under done_mutex_)
     bool started_ = false;
     RunResult result_;
 

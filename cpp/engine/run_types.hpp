@@ -67,6 +67,12 @@ struct RunResult {
     // other connectors' windows. 0 when the window never opened.
     std::int64_t window_start_unix_ns = 0;
     std::int64_t window_end_unix_ns = 0;
+    // When the clock started (the go: warmup, then the window) and when the first operation began,
+    // on the wall clock (ns since the Unix epoch; 0 when the run never got there). A held run
+    // (Run::hold) starts its clock at the instant release() named, so first_start - that instant
+    // is how late this run's load began.
+    std::int64_t go_unix_ns = 0;
+    std::int64_t first_start_unix_ns = 0;
     std::size_t sessions = 0;
     std::size_t threads = 0;
     double cpu_seconds = 0;  // CPU time of this process (every thread) during the measured window

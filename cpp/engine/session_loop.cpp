@@ -72,6 +72,10 @@ bool SessionLoop::begin_operation(SessionState& s, const OperationKeys& keys) {
     s.retried = false;
     slot.op_seq.store(++s.seq, std::memory_order_relaxed);
     s.start_ns = now_ns();
+    // Only the first operations of the run write: after them every start is later, a plain load.
+    for (std::int64_t first = first_start_ns_.load(std::memory_order_relaxed);
+         s.start_ns < first && !first_start_ns_.compare_exchange_weak(first, s.start_ns);) {
+    }
     if (!open_loop()) s.intended_ns = s.start_ns;
     if (timeout_ns_) slot.deadline_ns.store(s.start_ns + timeout_ns_, std::memory_order_release);
     return true;

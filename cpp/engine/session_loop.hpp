@@ -58,6 +58,8 @@ public:
     // What the watchdog and the stop interrupt for this session (nullptr: nothing).
     void set_interruptible(std::size_t session, Interruptible* target);
     void session_opened() { opened_.fetch_add(1); }
+    // The earliest start of an operation in the run (steady ns), INT64_MAX when none began.
+    std::int64_t first_start_ns() const { return first_start_ns_.load(); }
     void session_open_failed(const std::string& error) { sessions_open_failed(1, error); }
     void sessions_open_failed(std::size_t count, const std::string& error);
 
@@ -109,6 +111,9 @@ private:
     std::atomic<int> open_failed_{0};
     std::atomic<int> quotas_done_{0};
     std::atomic<std::int64_t> last_completion_ns_{0};
+    // The earliest start of an operation (steady ns; INT64_MAX: none yet): how late after the go
+    // this run's load actually began (a distributed run's start skew).
+    std::atomic<std::int64_t> first_start_ns_{INT64_MAX};
     mutable std::mutex open_error_mutex_;
     std::string open_error_;
 };

@@ -37,6 +37,10 @@ void Timeline::stop() {
     while (now < end && !measure_end_ns_.compare_exchange_weak(end, now)) {
     }
     if (!go_.load()) stop_ = true;  // still opening sessions: give up on them
+    wake();
+}
+
+void Timeline::wake() {
     wake_word_.fetch_add(1, std::memory_order_release);
 #ifdef __linux__
     syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
@@ -45,14 +49,14 @@ void Timeline::stop() {
 
 // A futex wait on wake_word_, which stop() bumps and wakes (both async-signal-safe), so the
 // window closes when the signal comes, not at the next tick.
-void Timeline::sleep(std::int64_t ns) {
+void Timeline::sleep(std::int64_t ns, std::uint32_t seen) {
     constexpr std::int64_t kSecondNs = 1'000'000'000;
 #ifdef __linux__
-    const std::uint32_t seen = wake_word_.load(std::memory_order_acquire);
-    if (interrupted_.load()) return;
+    if (interrupted_.load() || ns <= 0) return;
     const timespec timeout{static_cast<time_t>(ns / kSecondNs), static_cast<long>(ns % kSecondNs)};
     syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word_), FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
 #else
+    (void)seen;
     std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
 #endif
 }

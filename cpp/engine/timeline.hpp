@@ -42,8 +42,14 @@ public:
     // from a signal handler (atomics, clock_gettime and a futex wake only).
     void stop();
     bool interrupted() const { return interrupted_.load(); }
-    // Monitor: sleeps up to `ns`, cut short by stop().
-    void sleep(std::int64_t ns);
+    // Monitor: sleeps up to `ns`, cut short by stop() and wake().
+    void sleep(std::int64_t ns) { sleep(ns, wakes()); }
+    // The same, cut short too by any wake() since wakes() returned `seen` (for a waiter that
+    // checks a condition between reading wakes() and sleeping).
+    void sleep(std::int64_t ns, std::uint32_t seen);
+    std::uint32_t wakes() const { return wake_word_.load(std::memory_order_acquire); }
+    // Cuts the monitor's sleep short (async-signal-safe: an atomic and a futex wake).
+    void wake();
 
 private:
     std::atomic<bool> go_{false};

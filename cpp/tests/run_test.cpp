@@ -77,6 +77,81 @@ TEST(Engine, CountsEveryOperationExactlyOnce) {
     EXPECT_FALSE(r.interrupted);
 }
 
+TEST(Engine, AHeldRunOpensItsSessionsThenStartsItsClockAtTheReleasedInstant) {
+    auto w = std::make_shared<ScriptedWorkload>();
+    w->behaviour = [&](std::size_t, std::uint64_t) {
+        w->operations.fetch_add(1);
+        std::this_thread::sleep_for(50us);
+        return Attempt::committed();
+    };
+    loadbench::Run run(RunConfig{.concurrency = 3, .warmup_seconds = 0.1, .seconds = 0.3}, w);
+    run.hold();
+    run.start();
+    ASSERT_TRUE(run.wait_held(30));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(w->operations.load(), 0u);  // open, waiting at the gate: nothing runs
+    EXPECT_FALSE(run.wait_for(0));
+    const std::int64_t at = unix_now_ns() + 100'000'000;
+    run.release(at);
+    ASSERT_TRUE(run.wait_for(60));
+    RunResult r = run.take_result();
+    ASSERT_TRUE(r.error.empty());
+    EXPECT_FALSE(r.interrupted);
+    EXPECT_GE(r.go_unix_ns, at);
+    EXPECT_LT(r.go_unix_ns, at + 1'000'000'000);  // loose: sanitizers and a shared machine
+    EXPECT_GE(r.first_start_unix_ns, r.go_unix_ns);
+    EXPECT_GT(r.counters.committed, 0u);
+    EXPECT_NEAR(r.measured_seconds, 0.3, 1e-9);
+    EXPECT_EQ(r.window_start_unix_ns, r.go_unix_ns + 100'000'000);
+}
+
+TEST(Engine, AReleaseInThePastStartsAtOnce) {
+    auto w = std::make_shared<ScriptedWorkload>();
+    w->behaviour = [&](std::size_t, std::uint64_t) { return Attempt::committed(); };
+    loadbench::Run run(RunConfig{.concurrency = 2, .warmup_seconds = 0, .seconds = 0.2}, w);
+    run.hold();
+    run.start();
+    ASSERT_TRUE(run.wait_held(30));
+    const std::int64_t released = unix_now_ns();
+    run.release(released - 10'000'000'000);
+    ASSERT_TRUE(run.wait_for(60));
+    RunResult r = run.take_result();
+    ASSERT_TRUE(r.error.empty());
+    EXPECT_GE(r.go_unix_ns, released);
+    EXPECT_LT(r.go_unix_ns, released + 1'000'000'000);
+}
+
+TEST(Engine, StopBeforeTheReleaseCallsAHeldRunOff) {
+    auto w = std::make_shared<ScriptedWorkload>();
+    w->behaviour = [&](std::size_t, std::uint64_t) {
+        w->operations.fetch_add(1);
+        return Attempt::committed();
+    };
+    loadbench::Run run(RunConfig{.concurrency = 3, .warmup_seconds = 0, .seconds = 5}, w);
+    run.hold();
+    run.start();
+    ASSERT_TRUE(run.wait_held(30));
+    run.stop();
+    ASSERT_TRUE(run.wait_for(5));
+    RunResult r = run.take_result();
+    EXPECT_FALSE(r.error.empty());
+    EXPECT_TRUE(r.interrupted);
+    EXPECT_EQ(w->operations.load(), 0u);
+    EXPECT_FALSE(run.wait_held(0));  // ended: no longer waiting at the gate
+}
+
+TEST(Engine, AHeldRunWhoseSessionCannotOpenNeverWaitsAtTheGate) {
+    auto w = std::make_shared<ScriptedWorkload>();
+    w->behaviour = [&](std::size_t, std::uint64_t) { return Attempt::committed(); };
+    w->fail_open_worker = 1;
+    loadbench::Run run(RunConfig{.concurrency = 3, .warmup_seconds = 0, .seconds = 5}, w);
+    run.hold();
+    run.start();
+    EXPECT_FALSE(run.wait_held(30));
+    ASSERT_TRUE(run.wait_for(5));
+    EXPECT_NE(run.take_result().error.find("cannot connect"), std::string::npos);
+}
+
 TEST(Engine, WarmupOperationsAreNotMeasured) {
     // Operations take 100 ms during the first 250 ms, microseconds afterwards; warmup covers the
     // slow part, so no measured latency comes near 100 ms.

@@ -460,7 +460,7 @@ class RunResult:
     """
     What Run.run measured.
     """
-    def __init__(self, *, error: str, interrupted: bool, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, measured_seconds: typing.SupportsFloat | typing.SupportsIndex, window_start_unix_ns: typing.SupportsInt | typing.SupportsIndex, window_end_unix_ns: typing.SupportsInt | typing.SupportsIndex, sessions: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, cpu_seconds: typing.SupportsFloat | typing.SupportsIndex, counters: Counters, error_examples: collections.abc.Mapping[ErrorKind, str], collisions_exact: bool, abandoned: typing.SupportsInt | typing.SupportsIndex, latency: HistogramSummary, service: HistogramSummary | None, lag: HistogramSummary | None, operations: collections.abc.Sequence[OperationResult], series: collections.abc.Sequence[SecondPoint]) -> None:
+    def __init__(self, *, error: str, interrupted: bool, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, measured_seconds: typing.SupportsFloat | typing.SupportsIndex, window_start_unix_ns: typing.SupportsInt | typing.SupportsIndex, window_end_unix_ns: typing.SupportsInt | typing.SupportsIndex, sessions: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, cpu_seconds: typing.SupportsFloat | typing.SupportsIndex, counters: Counters, error_examples: collections.abc.Mapping[ErrorKind, str], collisions_exact: bool, abandoned: typing.SupportsInt | typing.SupportsIndex, latency: HistogramSummary, service: HistogramSummary | None, lag: HistogramSummary | None, operations: collections.abc.Sequence[OperationResult], series: collections.abc.Sequence[SecondPoint], go_unix_ns: typing.SupportsInt | typing.SupportsIndex = 0, first_start_unix_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     def with_error_examples(self, examples: collections.abc.Mapping[ErrorKind, str]) -> RunResult:
         """
@@ -491,6 +491,16 @@ class RunResult:
     def error_examples(self) -> dict[ErrorKind, str]:
         """
         one message per error kind seen
+        """
+    @property
+    def first_start_unix_ns(self) -> int:
+        """
+        when the first operation began, wall clock ns; 0 when none did
+        """
+    @property
+    def go_unix_ns(self) -> int:
+        """
+        when the clock started (warmup, then the window), wall clock ns; 0 when it never did
         """
     @property
     def interrupted(self) -> bool:
@@ -548,6 +558,30 @@ class Run:
     def run(self, on_progress: collections.abc.Callable[[Progress], None] | None = None) -> RunResult:
         """
         Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early (RunResult.interrupted). on_progress gets a Progress about four times a second.
+        """
+    def open(self) -> None:
+        """
+        Starts a held run: its sessions open, then it waits at the gate for release() (returns at once).
+        """
+    def release(self, start_unix_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Starts the clock (warmup, then the window) at this wall-clock instant (ns since the epoch; now if past).
+        """
+    def result(self) -> RunResult:
+        """
+        The result, once wait() returned True.
+        """
+    def stop(self) -> None:
+        """
+        Closes the window now (before release(): calls the run off). Any thread.
+        """
+    def wait(self, seconds: typing.SupportsFloat | typing.SupportsIndex) -> bool:
+        """
+        Waits up to seconds (GIL released); True once the run ended.
+        """
+    def wait_held(self, seconds: typing.SupportsFloat | typing.SupportsIndex) -> bool:
+        """
+        Waits up to seconds (GIL released) until every session has opened and the run waits at the gate; False on timeout or when the run ended first (a session could not open).
         """
 def check(connector: dict[str, typing.Any], timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
     """

@@ -347,6 +347,12 @@ def cli() -> None:
 @click.option("--results-dir", type=click.Path(path_type=Path),
               help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; "
                    f"default {defaults.DEFAULT_RESULTS_DIR}).")
+@click.option("--cluster", metavar="tcp://HOST:PORT",
+              help="Run the load on the workers of this Dask scheduler, one generator each, and merge their results "
+                   "(needs loadbench[distributed]; see loadbench cluster up).")
+@click.option("--epochs", type=int,
+              help="--cluster: back-to-back windows, one report entry each; workers that join during one are "
+                   "enlisted from the next (default 1).")
 @_run_options
 @_ACCOUNTS
 @_scenario_options
@@ -354,7 +360,7 @@ def cli() -> None:
 def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
           concurrency_tests: tuple[int, int, int, float] | None, iterations: int | None, as_json: bool, quiet: bool,
           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, set_values: tuple[str, ...],
-          thresholds: tuple[limits.Threshold, ...], **kwargs: Any) -> int:
+          thresholds: tuple[limits.Threshold, ...], cluster: str | None, epochs: int | None, **kwargs: Any) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
     concurrency: one report holding every point).
 
@@ -380,8 +386,22 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
     if sweep is not None and test == "write":
         raise ConfigError("the write test sweeps its own concurrency levels (--configs); "
                           "--contention-tests, --concurrency-tests and --iterations do not apply")
+    if epochs is not None and cluster is None:
+        raise ConfigError("--epochs needs --cluster")
+    if cluster is not None:
+        from loadbench.distributed import coordinator, require
+
+        require()  # before anything else: without the extra, one line naming it
+        if sweep is not None:
+            raise ConfigError("--cluster runs one bench: --contention-tests, --concurrency-tests and --iterations "
+                              "do not apply")
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
     _check_thresholds(plan, thresholds)
+    if cluster is not None:
+        done_on_cluster = coordinator.bench(plan, cluster, 1 if epochs is None else epochs,
+                                            entries(LiveDisplay(plan, quiet=quiet or as_json)))
+        return _finish(coordinator.publish(done_on_cluster, show=lambda report: _show(report, as_json),
+                                           thresholds=thresholds), as_json)
     if sweep is not None:
         return _sweep(plan, sweep, as_json, quiet, thresholds)
     done = runner.bench(plan, entries(LiveDisplay(plan, quiet=quiet or as_json)))
@@ -795,6 +815,63 @@ def services_status(services_dir: Path | None, env_file: Path | None, runs_dir: 
             code = max(code, 1)
             click.echo(f"{name}: NOT reachable: {exc}")
     return code
+
+
+@cli.group()
+def cluster() -> None:
+    """A Dask scheduler and workers on loopback, to try bench --cluster on one machine (on real machines:
+    dask scheduler / dask worker, see the README). State per user, as for services."""
+
+
+_CLUSTER_DIR = click.option("--services-dir", type=click.Path(path_type=Path),
+                            help="Where the cluster's state lives (env LOADBENCH_SERVICES_DIR; default "
+                                 "~/.local/state/loadbench/services).")
+
+
+def _cluster_dir(env_file: Path | None, services_dir: Path | None) -> Path:
+    return services_dir.absolute() if services_dir is not None else Settings.load(env_file).services_dir()
+
+
+@cluster.command("up")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes (generators) to start.")
+@_CLUSTER_DIR
+@_ENV_FILE
+def cluster_up(workers: int, services_dir: Path | None, env_file: Path | None) -> int:
+    """Start a scheduler and --workers workers on 127.0.0.1; prints the scheduler's address."""
+    from loadbench.distributed import cluster as local_cluster
+
+    state = local_cluster.up(_cluster_dir(env_file, services_dir), workers)
+    click.echo(f"cluster: scheduler at {state['address']}, {len(state['workers'])} workers "
+               f"(loadbench bench --cluster {state['address']})")
+    return 0
+
+
+@cluster.command("down")
+@_CLUSTER_DIR
+@_ENV_FILE
+def cluster_down(services_dir: Path | None, env_file: Path | None) -> int:
+    """Stop the workers and the scheduler cluster up started."""
+    from loadbench.distributed import cluster as local_cluster
+
+    stopped = local_cluster.down(_cluster_dir(env_file, services_dir))
+    click.echo("cluster: stopped" if stopped else "cluster: was not running")
+    return 0
+
+
+@cluster.command("status")
+@_CLUSTER_DIR
+@_ENV_FILE
+def cluster_status(services_dir: Path | None, env_file: Path | None) -> int:
+    """Whether a cluster runs: its address and workers (exit 1 when none runs)."""
+    from loadbench.distributed import cluster as local_cluster
+
+    state = local_cluster.status(_cluster_dir(env_file, services_dir))
+    if state is None:
+        click.echo("cluster: not running")
+        return 1
+    alive = sum(1 for w in state["workers"] if w["alive"])
+    click.echo(f"cluster: scheduler at {state['address']}, {alive} of {len(state['workers'])} workers running")
+    return 0
 
 
 @cli.command()

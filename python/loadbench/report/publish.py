@@ -40,7 +40,8 @@ class BenchOutcome:
         return limits.EXIT_BREACHED if limits.breached(self.report.get("thresholds", [])) else 0
 
 
-def _judged(report: Report, thresholds: tuple[limits.Threshold, ...]) -> Report:
+def judged(report: Report, thresholds: tuple[limits.Threshold, ...]) -> Report:
+    """``report`` with its ``thresholds`` verdicts (none given: unchanged)."""
     if thresholds:
         report["thresholds"] = limits.evaluate(report, thresholds)
     return report
@@ -51,7 +52,7 @@ def bench(run: BenchRun, show: Callable[[Report], None] | None = None,
     """Builds the report of a ``bench`` run, judges it by ``thresholds`` (stored in it), shows it
     (``show``), writes and records it, and writes the write test's results files (into
     ``plan.results_dir``)."""
-    report = _judged(build.bench_report(run), thresholds)
+    report = judged(build.bench_report(run), thresholds)
     if show is not None:
         show(report)
     plan = run.plan
@@ -69,7 +70,7 @@ def sweep(run: SweepRun, show: Callable[[Report], None] | None = None,
           thresholds: tuple[limits.Threshold, ...] = ()) -> BenchOutcome:
     """Builds the report of a sweep, judges it by ``thresholds``, shows it (``show``), writes and
     records it."""
-    report = _judged(build.sweep_report(run), thresholds)
+    report = judged(build.sweep_report(run), thresholds)
     if show is not None:
         show(report)
     return BenchOutcome(report, record(report, run.plan.runs_dir))

@@ -1,0 +1,259 @@
+"""Distributed runs on Dask: a real scheduler and real workers (``dask scheduler`` / ``dask worker``
+subprocesses, or ``loadbench cluster up``) on free loopback ports, and ``loadbench bench --cluster``
+as a user runs it. Short windows: the whole file stays within a few minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, clean_env, free_port
+
+distributed = pytest.importorskip("distributed")
+
+DASK = [sys.executable, str(Path(sys.executable).parent / "dask")]
+
+
+class DaskCluster:
+    """A scheduler and workers started as ``dask scheduler`` / ``dask worker`` processes."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        self.scheduler = self._start([*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--no-dashboard"], "scheduler", {"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "5s"})
+
+    def _start(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen(argv, env=clean_env(env), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def add_worker(self, env: dict[str, str] | None = None, wait: bool = True) -> subprocess.Popen:
+        before = len(self.workers())
+        proc = self._start([*DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+                            "--no-dashboard"], "worker", env)
+        if wait:
+            deadline = time.monotonic() + 60
+            while len(self.workers()) <= before:
+                assert time.monotonic() < deadline, "a worker did not join"
+                assert proc.poll() is None, "a worker exited"
+                time.sleep(0.1)
+        return proc
+
+    def client(self):
+        return distributed.Client(self.address, timeout="20s", set_as_default=False)
+
+    def workers(self) -> dict:
+        with self.client() as c:
+            return c.scheduler_info(n_workers=-1)["workers"]
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path):
+    cluster = DaskCluster(tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory):
+    """``loadbench cluster up --workers 3``, shared by the runs that leave it as they found it."""
+    cli = Cli(tmp_path_factory.mktemp("cluster"))
+    up = cli("cluster", "up", "--workers", "3", timeout=120)
+    assert up.returncode == 0, up.stderr
+    address = up.stdout.split("scheduler at ")[1].split(",")[0]
+    try:
+        yield cli, address
+    finally:
+        down = cli("cluster", "down")
+        assert down.returncode == 0, down.stderr
+
+
+def _bench(cli: Cli, *args: str, env: dict[str, str] | None = None, code: int = 0) -> tuple[dict, str]:
+    before = set(cli.reports())
+    result = cli("bench", "--warmup", "0", "--quiet", *args, env=env, timeout=120)
+    assert result.returncode == code, result.stderr
+    new = set(cli.reports()) - before
+    report = json.loads(new.pop().read_text()) if new else {}
+    return report, result.stderr
+
+
+def _check_merge(entry: dict) -> None:
+    """The merged entry is exactly the sum of its generators: committed, and every histogram bucket."""
+    rows = [g for g in entry["distributed"]["generators"] if g["status"] == "ok"]
+    assert entry["committed"] == sum(g["committed"] for g in rows) > 0
+    union: dict[int, int] = {}
+    for g in rows:
+        for value, count in g["histogram"]["buckets"]:
+            union[value] = union.get(value, 0) + count
+    assert {v: c for v, c in entry["histogram"]["buckets"]} == union
+    assert entry["histogram"]["count"] == sum(g["histogram"]["count"] for g in rows)
+    assert entry["histogram"]["min_ns"] == min(g["histogram"]["min_ns"] for g in rows)
+    assert entry["histogram"]["max_ns"] == max(g["histogram"]["max_ns"] for g in rows)
+    assert sum(p["committed"] for p in entry["series"]["points"]) == entry["committed"]
+
+
+def test_cluster_status_shows_the_local_cluster(local_cluster):
+    cli, address = local_cluster
+    status = cli("cluster", "status")
+    assert status.returncode == 0, status.stderr
+    assert f"scheduler at {address}, 3 of 3 workers running" in status.stdout
+
+
+def test_null_run_on_three_generators_is_their_exact_sum(local_cluster):
+    cli, address = local_cluster
+    report, _ = _bench(cli, "--connectors", "null", "--concurrency", "6", "--seconds", "1", "--seed", "7",
+                       "--cluster", address)
+    assert report["status"] == "ok"
+    (entry,) = report["connectors"]
+    d = entry["distributed"]
+    assert [g["sessions"] for g in d["generators"]] == [2, 2, 2]
+    # Disjoint random streams: each generator's sessions start where the previous one's end.
+    assert sorted(g["stream_offset"] for g in d["generators"]) == [0, 2, 4]
+    assert len({g["address"] for g in d["generators"]}) == 3
+    assert entry["sessions"] == 6
+    assert not d["partial"] and d["failed_generators"] == []
+    _check_merge(entry)
+    assert d["start_skew_max_ms"] is not None and 0 <= d["start_skew_max_ms"] < 1000
+    assert report["parameters"]["cluster"] == {"scheduler": address, "epochs": 1}
+
+
+def test_sqlite_run_conserves_money_and_commits_the_generators_sum(local_cluster, tmp_path):
+    cli, address = local_cluster
+    db = tmp_path / "bank.db"
+    report, _ = _bench(cli, "--connectors", "sqlite", "--concurrency", "3", "--seconds", "1", "--accounts", "200",
+                       "--cluster", address, env={"SQLITE_FILE": str(db)})
+    (entry,) = report["connectors"]
+    assert entry["status"] == "ok", entry.get("error")
+    _check_merge(entry)
+    assert entry["verification"]["passed"] is True
+    with sqlite3.connect(db) as conn:
+        total, count = conn.execute("SELECT SUM(balance), COUNT(*) FROM accounts").fetchone()
+    assert count == 200 and total == 200 * entry["verification"]["expected_total"] // 200
+
+
+def test_postgres_run_conserves_money_checked_with_sql(local_cluster, postgres):
+    cli, address = local_cluster
+    report, _ = _bench(cli, "--connectors", "postgres", "--concurrency", "6", "--seconds", "1", "--accounts", "500",
+                       "--cluster", address, env={"PG_URL": postgres.url})
+    (entry,) = report["connectors"]
+    assert entry["status"] == "ok", entry.get("error")
+    _check_merge(entry)
+    assert len(entry["distributed"]["generators"]) == 3
+    total, count = postgres.sql("SELECT SUM(balance), COUNT(*) FROM accounts").split("|")
+    assert int(count) == 500
+    assert int(total) == entry["verification"]["expected_total"]
+
+
+def test_a_worker_killed_mid_run_fails_the_run_naming_its_generator(dask_cluster, tmp_path):
+    dask_cluster.add_worker()
+    victim = dask_cluster.add_worker()
+    with dask_cluster.client() as client:
+        pids = client.run(os.getpid)
+    victim_address = next(a for a, pid in pids.items() if pid == victim.pid)
+    cli = Cli(tmp_path)
+    proc = cli.popen("bench", "--warmup", "0", "--quiet", "--connectors", "null", "--concurrency", "4",
+                     "--seconds", "4", "--cluster", dask_cluster.address)
+    # Mid-run: once both generators' tasks run and the window has had time to open.
+    with dask_cluster.client() as client:
+        deadline = time.monotonic() + 60
+        while sum(len(t) for t in client.processing().values()) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+    time.sleep(1.5)
+    os.kill(victim.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert victim_address in err and "lost" in err and "partial" in err
+    (entry,) = cli.only_report()["connectors"]
+    d = entry["distributed"]
+    assert entry["status"] == "failed" and d["partial"] and d["failed_generators"] == [victim_address]
+    survivors = [g for g in d["generators"] if g["status"] == "ok"]
+    assert len(survivors) == 1 and entry["committed"] == survivors[0]["committed"] > 0
+
+
+def test_a_worker_that_joins_during_epoch_1_is_used_in_epoch_2(dask_cluster, tmp_path):
+    dask_cluster.add_worker()
+    cli = Cli(tmp_path)
+    proc = cli.popen("bench", "--warmup", "0", "--quiet", "--connectors", "null", "--concurrency", "2",
+                     "--seconds", "3", "--epochs", "2", "--cluster", dask_cluster.address)
+    with dask_cluster.client() as client:
+        deadline = time.monotonic() + 60
+        while sum(len(t) for t in client.processing().values()) < 1:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+    late = dask_cluster.add_worker()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    first, second = cli.only_report()["connectors"]
+    assert [first["distributed"]["epoch"], second["distributed"]["epoch"]] == [1, 2]
+    assert len(first["distributed"]["generators"]) == 1
+    assert len(second["distributed"]["generators"]) == 2
+    assert second["sessions"] == 4  # the late generator brought an epoch-1 generator's share
+    with dask_cluster.client() as client:
+        late_address = next(a for a, pid in client.run(os.getpid).items() if pid == late.pid)
+    assert late_address in {g["address"] for g in second["distributed"]["generators"]}
+    # Streams stay disjoint across epochs: epoch 2 starts after epoch 1's sessions.
+    assert min(g["stream_offset"] for g in second["distributed"]["generators"]) == 2
+    for entry in (first, second):
+        _check_merge(entry)
+
+
+def test_a_worker_of_another_loadbench_version_is_refused_in_one_line(dask_cluster, tmp_path):
+    # Another install: a loadbench distribution of version 0.0.1 first on the worker's path.
+    other = tmp_path / "other-install"
+    (other / "loadbench-0.0.1.dist-info").mkdir(parents=True)
+    (other / "loadbench-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: loadbench\nVersion: 0.0.1\n")
+    dask_cluster.add_worker(env={"PYTHONPATH": str(other)})
+    cli = Cli(tmp_path / "cwd")
+    cli.cwd.mkdir()
+    result = cli("bench", "--connectors", "null", "--seconds", "1", "--cluster", dask_cluster.address)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "loadbench 0.0.1" in lines[0] and "Traceback" not in result.stderr
+    assert cli.reports() == []
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(cli):
+    result = cli("bench", "--connectors", "null", "--cluster", f"tcp://127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
+
+
+def test_a_malformed_cluster_address_is_one_line_and_exit_2(cli):
+    result = cli("bench", "--connectors", "null", "--cluster", "127.0.0.1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "loadbench: error: --cluster must be a Dask scheduler address tcp://HOST:PORT, got '127.0.0.1'"]
+
+
+def test_without_dask_cluster_names_the_extra(cli, tmp_path):
+    # Dask absent: a `distributed` that cannot be imported, first on the path.
+    hidden = tmp_path / "no-dask"
+    (hidden / "distributed").mkdir(parents=True)
+    (hidden / "distributed" / "__init__.py").write_text("raise ImportError('no dask here')\n")
+    result = cli("bench", "--connectors", "null", "--cluster", "tcp://127.0.0.1:1", env={"PYTHONPATH": str(hidden)})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "loadbench[distributed]" in lines[0]
