@@ -103,8 +103,13 @@ def reload_schema(postgres, target: Target, present: bool = True) -> None:
     does); the fake asks PostgreSQL each time and needs no reload."""
     postgres.sql("NOTIFY pgrst, 'reload schema'")
     deadline = time.monotonic() + 20
-    while (target.post("/rpc/transfer", {"p_from": 0, "p_to": 0, "p_amount": 0})[0] == 200) != present:
-        assert time.monotonic() < deadline, "PostgREST did not reload its schema cache"
+    want = (200, False) if present else (404, "PGRST202")  # (before the reload, a dropped one is 404 42883)
+    while (reply := target.post("/rpc/transfer", {"p_from": 0, "p_to": 0, "p_amount": 0})) != want:
+        if not present:
+            reply = reply[0], reply[1].get("code") if isinstance(reply[1], dict) else None
+            if reply == want:
+                break
+        assert time.monotonic() < deadline, f"PostgREST did not reload its schema cache: {reply}"
         time.sleep(0.05)
 
 

@@ -127,7 +127,7 @@ std::vector<std::pair<std::string, std::string>> SupabaseRestConnector::headers(
 
 // A transfer that moves nothing, as the bench would send it: `false` once PostgREST finds the
 // function (or a SQLSTATE error the function raised: a deadlock now says nothing about the
-// configuration); 404 PGRST202 before prep made it; 401 when the key is refused (PostgREST's
+// configuration); 404 PGRST202 before prep made it (or 42883, just dropped); 401 when the key is refused (PostgREST's
 // PGRST301 for a bad JWT, or Supabase's gateway's "Invalid API key"); any other 404 when the URL
 // is not a REST root. Returns whether the function was found.
 bool SupabaseRestConnector::probe_transfer() {
@@ -137,8 +137,9 @@ bool SupabaseRestConnector::probe_transfer() {
     if (r.status == 401 || r.status == 403)
         throw ConnectorConfigError("the REST API refused the key (" + describe_reply(r) + ")");
     const std::string code = reply_code(r);
-    if (r.status == 404 && code == "PGRST202") return false;
-    if (r.status != 404 && code.size() == 5 && code.rfind("PGRST", 0) != 0) return true;  // the function ran and raised
+    // 42883: dropped since PostgREST last loaded its schema cache.
+    if (r.status == 404 && (code == "PGRST202" || code == "42883")) return false;
+    if (code.size() == 5 && code.rfind("PGRST", 0) != 0) return true;  // the function ran and raised
     if (r.status == 404)
         throw ConnectorConfigError("no REST API at the URL (POST " + url_.base_path + "/rpc/transfer: " + describe_reply(r) +
                                    "): SUPABASE_URL is the project's URL (/rest/v1 is appended), SUPABASE_REST_URL the "

@@ -96,10 +96,12 @@ def _jwt_role(token: str, secret: str) -> tuple[str | None, str]:
     return str(claims.get("role", "anon")), ""
 
 
-def make_app(db_url: str, anon_key: str, jwt_secret: str = JWT_SECRET, gateway: bool = True,
+def make_app(db_url: str, anon_key: str, jwt_secret: str | None = JWT_SECRET, gateway: bool = True,
              connections: int = 4) -> web.Application:
     """The fake on ``db_url``'s PostgreSQL. ``anon_key``: the key the gateway accepts (Supabase's
-    anon key: an HS256 JWT with ``{"role": "anon"}`` signed with ``jwt_secret``)."""
+    anon key: an HS256 JWT with ``{"role": "anon"}`` signed with ``jwt_secret``). ``jwt_secret=None``
+    leaves PostgREST's JWT check out (every request runs as ``anon``): not PostgREST's behaviour,
+    for tests of the harness itself that need a key of any characters (the secrets fuzz)."""
     app = web.Application()
     state = {"transfers": 0, "serialization_retries": 0, "bad_keys": 0, "content_types": set(), "apikeys": set()}
     app[STATE] = state
@@ -125,7 +127,7 @@ def make_app(db_url: str, anon_key: str, jwt_secret: str = JWT_SECRET, gateway: 
             state["bad_keys"] += 1
             return _error(401, None, "Invalid API key", hint="Double check your Supabase `anon` or `service_role` API key.")
         authorization = request.headers.get("Authorization")
-        if authorization is None:
+        if authorization is None or jwt_secret is None:
             return None  # the anonymous role
         role, problem = _jwt_role(authorization.removeprefix("Bearer "), jwt_secret)
         if role is None:
