@@ -381,11 +381,15 @@ def gateway_prefix(postgrest):
         yield proxy
 
 
-@pytest.mark.parametrize("form", ["SUPABASE_URL=project", "SUPABASE_URL=rest root", "SUPABASE_REST_URL=rest root"])
+@pytest.mark.parametrize("form", ["SUPABASE_URL=project", "SUPABASE_URL=rest root", "SUPABASE_REST_URL=rest root",
+                                  "both set: SUPABASE_REST_URL wins"])
 def test_the_connector_reaches_postgrest_behind_a_rest_v1_prefix(cli, postgres, postgrest, gateway_prefix, form):
-    setting, url = form.split("=")
-    url = gateway_prefix.url + ("/" if url == "project" else "/rest/v1/")
-    env = {setting: url, "SUPABASE_ANON_KEY": postgrest.anon_key, "SUPABASE_DB_URL": postgres.url}
+    if form.startswith("both"):
+        settings = {"SUPABASE_URL": "http://127.0.0.1:1", "SUPABASE_REST_URL": gateway_prefix.url + "/rest/v1"}
+    else:
+        setting, url = form.split("=")
+        settings = {setting: gateway_prefix.url + ("/" if url == "project" else "/rest/v1/")}
+    env = {**settings, "SUPABASE_ANON_KEY": postgrest.anon_key, "SUPABASE_DB_URL": postgres.url}
     before = gateway_prefix.requests
     result = cli(*BENCH, "--connectors", "supabase-rest", env=env)
     assert result.returncode == 0, result.stderr
