@@ -25,17 +25,74 @@ TEST(PostgrestProtocol, BooleanResultIsCommittedOrRejected) {
     EXPECT_EQ(postgrest::interpret_transfer_reply(200, "[]", error).error, ErrorKind::protocol);
 }
 
-TEST(PostgrestProtocol, SqlstateOfAnErrorChoosesTheKind) {
+// The replies below are the real PostgREST 12.0.2's, captured here (tests/test_postgrest.py checks
+// that the server still answers them, and the fake too).
+TEST(PostgrestProtocol, ADeadlockIsHttp500AndRetryable) {
     std::string error;
     const Attempt a = postgrest::interpret_transfer_reply(
-        409, R"({"code":"40001","details":null,"hint":null,"message":"could not serialize access"})", error);
+        500,
+        R"({"code":"40P01","details":"Process 11099 waits for ShareLock on transaction 746; blocked by process 11094.\nProcess 11094 waits for ShareLock on transaction 747; blocked by process 11099.","hint":"See server log for query details.","message":"deadlock detected"})",
+        error);
+    EXPECT_EQ(a.outcome, Outcome::failed);
+    EXPECT_EQ(a.error, ErrorKind::deadlock);
+    EXPECT_TRUE(a.retryable);
+    EXPECT_EQ(error, "40P01: deadlock detected");
+}
+
+TEST(PostgrestProtocol, TooManyConnectionsIsHttp503BusyAndRetryable) {
+    std::string error;
+    const Attempt a = postgrest::interpret_transfer_reply(
+        503, R"({"code":"53300","details":null,"hint":null,"message":"injected 53300"})", error);
+    EXPECT_EQ(a.error, ErrorKind::busy);  // PostgREST's database is full; our connection to it is fine
+    EXPECT_TRUE(a.retryable);
+    EXPECT_EQ(error, "53300: injected 53300");
+}
+
+TEST(PostgrestProtocol, ARaisedExceptionIsHttp400AndFinal) {
+    std::string error;
+    const Attempt a = postgrest::interpret_transfer_reply(
+        400, R"({"code":"P0001","details":null,"hint":null,"message":"injected P0001"})", error);
+    EXPECT_EQ(a.error, ErrorKind::other);
+    EXPECT_FALSE(a.retryable);
+    EXPECT_EQ(error, "P0001: injected P0001");
+}
+
+TEST(PostgrestProtocol, PostgrestsOwnErrorsAreFinal) {
+    std::string error;
+    const Attempt missing = postgrest::interpret_transfer_reply(
+        404,
+        R"({"code":"PGRST202","details":"Searched for the function public.transfer with parameters p_amount, p_from, p_to or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.","hint":null,"message":"Could not find the function public.transfer(p_amount, p_from, p_to) in the schema cache"})",
+        error);
+    EXPECT_EQ(missing.error, ErrorKind::other);
+    EXPECT_FALSE(missing.retryable);
+    EXPECT_EQ(error, "PGRST202: Could not find the function public.transfer(p_amount, p_from, p_to) in the schema cache");
+    const Attempt forged = postgrest::interpret_transfer_reply(
+        401, R"({"code":"PGRST301","details":null,"hint":null,"message":"JWSError JWSInvalidSignature"})", error);
+    EXPECT_EQ(forged.error, ErrorKind::other);
+    EXPECT_FALSE(forged.retryable);
+    EXPECT_EQ(error, "PGRST301: JWSError JWSInvalidSignature");
+}
+
+TEST(PostgrestProtocol, ASerializationFailureWouldBeRetryable) {
+    // PostgREST re-runs 40001 itself and never answers it; another server in front might.
+    std::string error;
+    const Attempt a = postgrest::interpret_transfer_reply(
+        500, R"({"code":"40001","details":null,"hint":null,"message":"could not serialize access"})", error);
     EXPECT_EQ(a.error, ErrorKind::serialization);
     EXPECT_TRUE(a.retryable);
-    EXPECT_EQ(error, "40001: could not serialize access");
-    const Attempt missing = postgrest::interpret_transfer_reply(
-        404, R"({"code":"PGRST202","message":"Could not find the function public.transfer"})", error);
-    EXPECT_EQ(missing.error, ErrorKind::other);
-    EXPECT_EQ(postgrest::interpret_transfer_reply(503, "upstream down", error).error, ErrorKind::busy);
+}
+
+TEST(PostgrestProtocol, RepliesWithoutPostgrestsShapeGoByTheStatus) {
+    std::string error;
+    // Supabase's gateway: {"message"} without a code.
+    const Attempt key = postgrest::interpret_transfer_reply(401, R"({"message":"Invalid API key"})", error);
+    EXPECT_EQ(key.error, ErrorKind::other);
+    EXPECT_FALSE(key.retryable);
+    EXPECT_EQ(error, "Invalid API key");
+    const Attempt down = postgrest::interpret_transfer_reply(503, "upstream down", error);
+    EXPECT_EQ(down.error, ErrorKind::busy);
+    EXPECT_TRUE(down.retryable);
+    EXPECT_EQ(error, "HTTP 503: upstream down");
 }
 
 TEST(ConvexProtocol, SendsPathArgsAndFormat) {

@@ -511,7 +511,8 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
         assert f":{server_port}" in banner and "postgresql://lb_fuzz_0:***@" in banner, banner
         fuzz.outputs.append(("rpc-server banner", banner))
         rpc = f"http://127.0.0.1:{server_port}"
-        with FakeServer(supabase.make_app(pg["SUPABASE_DB_URL"], anon_key)) as rest, \
+        # The fake's gateway takes this key of any characters; its PostgREST checks no JWT (jwt_secret=None).
+        with FakeServer(supabase.make_app(pg["SUPABASE_DB_URL"], anon_key, jwt_secret=None)) as rest, \
                 FakeServer(convex.make_app()) as convex_fake, FakeServer(spacetimedb.make_app()) as stdb:
             env = {**pg, "SUPABASE_ANON_KEY": anon_key, "STDB_TOKEN": stdb_token, "STDB_MODULE": "loadbench-test1",
                    "USE_SPACETIME_METRICS_ENDPOINT": "1",
