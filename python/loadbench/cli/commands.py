@@ -63,6 +63,8 @@ _SERVER_PID = click.option("--server-pid", "server_pids", type=int, multiple=Tru
                                 "run (repeatable; default: what the connector knows, none for SQLite).")
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of the table.")
 _QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
+_WIDE = click.option("--wide", is_flag=True,
+                     help="Every column in the final tables (default: a compact table that fits 100 columns).")
 
 # Where the load goes: bench, prep, verify and matrix.
 _target_options = _options(
@@ -462,11 +464,30 @@ def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, ac
 @click.option("--merge", is_flag=True,
               help="Merge the latency histograms of every run of each connector across the reports, and print "
                    "the merged distribution (exact: the histograms add bucket by bucket).")
-def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool) -> int:
-    """Print reports' tables again (single runs or sweeps), or merge their histograms."""
-    if as_csv and merge:
-        raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), metavar="OUT.html",
+              help="Write one self-contained HTML page (interactive charts, no network needed) of the reports, "
+                   "side by side when several.")
+@_WIDE
+def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, html_out: Path | None, wide: bool) -> int:
+    """Print reports' tables again (single runs or sweeps), merge their histograms, or write them
+    as an HTML page."""
+    if sum((as_csv, merge, html_out is not None)) > 1:
+        raise ConfigError("--csv, --merge and --html cannot be combined (--csv prints every run, --merge their sum, "
+                          "--html writes a page)")
+    if html_out is not None:
+        outputs.check_file(html_out, "HTML report")  # before reading: a place that cannot take it is bad input
     loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any output
+    if html_out is not None:
+        from loadbench.analysis import html_report
+
+        html_report.plotly_js()  # plotly missing: one line, before anything is written
+        try:
+            html_report.write(html_out, [(path.name, data) for path, data in loaded])
+        except OSError as exc:
+            raise OutputError(f"cannot write {html_out}: {outputs.reason(exc)}") from None
+        with _printing():
+            click.echo(f"wrote {table.printable(str(html_out), markup=False)}")
+        return 0
     with _printing():
         if merge:
             merged = {table.printable(name): value

@@ -160,3 +160,19 @@ def entry_label(entry: dict[str, Any], report: dict[str, Any]) -> str:
         label += f" c={entry['sessions']}"
     return label
 
+
+
+def latency_text(ms: float) -> str:
+    """A latency in the unit that suits it, three significant figures or more: "850 ns",
+    "42.1 µs", "3.90 ms", "1.25 s" (0: "0 ns"); a table of several runs stays readable when one
+    takes nanoseconds (the null connector) and another seconds."""
+    ns = ms * 1e6
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            value = ns / scale
+            break
+    else:
+        return f"{ns:,.0f} ns"
+    if value >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
