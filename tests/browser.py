@@ -61,6 +61,14 @@ def _local(url: str) -> bool:
 @contextlib.contextmanager
 def visit(url: str, width: int = 1400, height: int = 900) -> Iterator[Visit]:
     """Opens ``url`` in headless Chromium; yields the :class:`Visit` once the page has loaded."""
+    with browser(width, height) as seen:
+        seen.page.goto(url, wait_until="load")
+        yield seen
+
+
+@contextlib.contextmanager
+def browser(width: int = 1400, height: int = 900) -> Iterator[Visit]:
+    """A headless Chromium tab, routed and watched, on no page yet (``.page.goto`` it)."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -72,15 +80,13 @@ def visit(url: str, width: int = 1400, height: int = 900) -> Iterator[Visit]:
             page.on("console", lambda m: seen.console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: seen.console_errors.append(str(e)))
 
-            def route(r: Any) -> None:
-                if _local(r.request.url):
-                    r.continue_()
-                else:
-                    seen.external_requests.append(r.request.url)
-                    r.abort()
+            def refuse(r: Any) -> None:
+                seen.external_requests.append(r.request.url)
+                r.abort()
 
-            page.route("**/*", route)
-            page.goto(url, wait_until="load")
+            # Only what is not local is intercepted: an intercepted request is fetched by Playwright
+            # and an event stream (the dashboard's) would never reach the page.
+            page.route(lambda url: not _local(url), refuse)
             yield seen
         finally:
             browser.close()

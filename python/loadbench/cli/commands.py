@@ -220,7 +220,7 @@ def _printing() -> Iterator[None]:
         _stdout_gone()
 
 
-def _show(report: dict[str, Any], as_json: bool) -> None:
+def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
     """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
     before the report is written: a full disk cannot take the figures with it."""
     text = None
@@ -260,15 +260,17 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
     return outcome.exit_code
 
 
-def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool) -> int:
+def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool, wide: bool = False, feed: Any = None) -> int:
     quiet = quiet or as_json
+    feed = feed or _NoDashboard()
 
     def say(line: str) -> None:
         if not quiet:
             click.echo(line, err=True)
 
-    done = sweeps.run(plan, sweep, lambda p: entries(LiveDisplay(p, quiet=quiet)), say)
-    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json)), as_json)
+    done = sweeps.run(plan, sweep, lambda p: feed.display(entries(LiveDisplay(p, quiet=quiet))), say)
+    feed.interrupted = done.interrupted
+    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json, wide)), as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -295,6 +297,10 @@ def cli() -> None:
 @click.option("--results-dir", type=click.Path(path_type=Path),
               help="write: where results/<configuration-id>.json go (env LOADBENCH_RESULTS_DIR; "
                    f"default {defaults.DEFAULT_RESULTS_DIR}).")
+@click.option("--dashboard", "dashboard_port", is_flag=False, flag_value="0", default=None, metavar="[PORT]",
+              help="Serve a live page of the run on http://127.0.0.1:PORT/ (updated every second; without PORT: any "
+                   "free port), the HTML report's charts; it prints the URL and stops with the run.")
+@_WIDE
 @_run_options
 @_ACCOUNTS
 @_scenario_options
@@ -302,7 +308,7 @@ def cli() -> None:
 def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
           concurrency_tests: tuple[int, int, int, float] | None, iterations: int | None, as_json: bool, quiet: bool,
           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, set_values: tuple[str, ...],
-          **kwargs: Any) -> int:
+          dashboard_port: str | None, wide: bool, **kwargs: Any) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
     concurrency: one report holding every point).
 
@@ -312,6 +318,11 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
     """
     if contention_tests and concurrency_tests:
         raise ConfigError("use one of --contention-tests and --concurrency-tests")
+    port = None
+    if dashboard_port is not None:
+        from loadbench.cli import dashboard
+
+        port = dashboard.parse_port(dashboard_port)
     sweep = None
     makers: tuple[tuple[str, Any, Callable[..., tuple[sweeps.Sweep, Any]]], ...] = (
         ("--contention-tests", contention_tests, sweeps.contention),
@@ -329,10 +340,43 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
         raise ConfigError("the write test sweeps its own concurrency levels (--configs); "
                           "--contention-tests, --concurrency-tests and --iterations do not apply")
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
-    if sweep is not None:
-        return _sweep(plan, sweep, as_json, quiet)
-    done = runner.bench(plan, entries(LiveDisplay(plan, quiet=quiet or as_json)))
-    return _finish(publish.bench(done, show=lambda report: _show(report, as_json)), as_json)
+    with _dashboard(plan, port) as feed:
+        if sweep is not None:
+            return _sweep(plan, sweep, as_json, quiet, wide, feed)
+        done = runner.bench(plan, feed.display(entries(LiveDisplay(plan, quiet=quiet or as_json))))
+        feed.interrupted = done.measurement.interrupted
+        return _finish(publish.bench(done, show=lambda report: _show(report, as_json, wide)), as_json)
+
+
+class _NoDashboard:
+    """What a run without ``--dashboard`` feeds: nothing."""
+
+    interrupted = False
+
+    def display(self, display: runner.Display) -> runner.Display:
+        return display
+
+
+@contextlib.contextmanager
+def _dashboard(plan: RunPlan, port: int | None) -> Iterator[Any]:
+    """``--dashboard``: the live page served for as long as the run goes (bound before any load: a
+    port in use is bad input); yields what wraps the run's display to feed it (``.display``), and
+    takes whether the run was interrupted (``.interrupted``)."""
+    if port is None:
+        yield _NoDashboard()
+        return
+    from loadbench.cli import dashboard
+
+    served = dashboard.Dashboard(plan, port)
+    url = served.start()
+    click.echo(f"dashboard: {url} (live while the run goes)", err=True)
+    try:
+        yield served
+    except BaseException:
+        served.interrupted = True
+        raise
+    finally:
+        served.stop()
 
 
 def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
