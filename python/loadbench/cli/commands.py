@@ -199,7 +199,9 @@ class _Console(Console):
 
 
 def _console() -> Console:
-    return _Console(width=None if sys.stdout.isatty() else 160)
+    # Not a terminal: COLUMNS if set (a CI log's width), else 160.
+    columns = os.environ.get("COLUMNS", "")
+    return _Console(width=None if sys.stdout.isatty() else int(columns) if columns.isdigit() and int(columns) > 0 else 160)
 
 
 def _stdout_gone() -> None:
@@ -207,6 +209,21 @@ def _stdout_gone() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _print_table(console: Console, table: Any, wide: bool) -> None:
+    """A final table; ``--wide``: at the width it needs when the console is narrower, lines
+    longer than the terminal rather than a cell cut to "…" (compact ones fold long names)."""
+    if not wide:
+        console.print(table)
+        return
+    needed = console.measure(table, options=console.options.update_width(10_000)).maximum
+    width = console.width
+    console.width = max(width, needed)  # print(width=) cannot exceed the console's own
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 @contextlib.contextmanager
@@ -235,7 +252,8 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
         else:
             shown = table.for_display(report)
             console = _console()
-            console.print(sweep_table(shown) if store.kind_of(report) == "sweep" else summary_table(shown))
+            _print_table(console, sweep_table(shown, wide) if store.kind_of(report) == "sweep" else summary_table(shown, wide),
+                         wide)
             if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
                     click.echo(table.printable(line, markup=False))
@@ -399,11 +417,12 @@ def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
               help=f"Worker counts, comma-separated (default {DEFAULT_CONCURRENCY}).")
 @click.option("--alpha", "alpha_list", metavar="A,A,...",
               help=f"Zipf exponents, comma-separated (default {DEFAULT_ALPHA}).")
+@_WIDE
 @_run_options
 @_target_options
 def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str | None, alpha_list: str | None,
            iterations: int | None, seconds: float | None, warmup: float | None, as_json: bool, quiet: bool,
-           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, **kwargs: Any) -> int:
+           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, wide: bool, **kwargs: Any) -> int:
     """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
     lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
     `connectors`; flags win). One report holds every point."""
@@ -422,7 +441,7 @@ def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str |
                     alpha=alpha[0] if alpha else None, **kwargs)
     sweep = sweeps.grid(accounts or [plan.accounts], concurrency or [plan.concurrency], alpha or [plan.alpha],
                         iterations if iterations is not None else spec.get("iterations", 1))
-    return _sweep(plan, sweep, as_json, quiet)
+    return _sweep(plan, sweep, as_json, quiet, wide)
 
 
 @cli.command()
@@ -479,11 +498,12 @@ def verify(env_file: Path | None, runs_dir: Path | None, connector_names: str | 
 @click.option("--accounts", type=int, help=f"Accounts to seed (env SEED_ACCOUNTS; default {defaults.DEFAULT_ACCOUNTS}).")
 @click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
 @click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
+@_WIDE
 @_SERVER_PID
 @_ENV_FILE
 @_RUNS_DIR
 def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, accounts: int | None, skip_prep: bool,
-         no_animation: bool, server_pids: tuple[int, ...], env_file: Path | None, runs_dir: Path | None) -> int:
+         no_animation: bool, wide: bool, server_pids: tuple[int, ...], env_file: Path | None, runs_dir: Path | None) -> int:
     """Run the systems available here side by side at high contention, with live bars."""
     from loadbench.cli import demo as showcase
 
@@ -498,7 +518,7 @@ def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, ac
                              ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
     plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
     done = runner.bench(plan, entries(showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty())))
-    outcome = publish.bench(done, show=lambda report: _show(report, as_json=False))
+    outcome = publish.bench(done, show=lambda report: _show(report, as_json=False, wide=wide))
     return _finish(outcome, as_json=False)
 
 
@@ -547,7 +567,8 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, html_out: 
         else:
             for _, data in loaded:
                 shown = table.for_display(data)
-                _console().print(sweep_table(shown) if store.kind_of(data) == "sweep" else summary_table(shown))
+                _print_table(_console(), sweep_table(shown, wide) if store.kind_of(data) == "sweep"
+                             else summary_table(shown, wide), wide)
     return 0
 
 

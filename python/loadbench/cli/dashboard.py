@@ -21,7 +21,6 @@ from typing import Any
 from loadbench import _core
 from loadbench._core import Phase
 from loadbench.analysis import html_report
-from loadbench.cli.display import fmt_ms
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
 from loadbench.report.build import entry_of
@@ -102,7 +101,7 @@ class LiveState:
             c = self._connector(spec)
             c["phase"] = "done" if entry["status"] == "ok" else entry["status"]
             if "latency" in entry:
-                c["tps"], c["p99"] = f"{entry['tps']:,.0f}", fmt_ms(entry["latency"]["p99"]) + " ms"
+                c["tps"], c["p99"] = f"{entry['tps']:,.0f}", html_report.latency_text(entry["latency"]["p99"])
                 c["committed"] = f"{entry['committed']:,}"
             c["t"], c["tps_series"] = [], []  # the finished entry's own series replaces the live one
             self._report["connectors"].append(entry)
