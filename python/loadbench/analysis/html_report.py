@@ -16,7 +16,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from loadbench import outputs, secrets
 from loadbench.report import store, table
@@ -213,7 +213,7 @@ def _sweep_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 rows.append([*values, s["name"], f"0 of {s['failed_runs']}", "failed", "", "", "", "", ""])
                 continue
 
-            def spread(v: dict[str, Any] | None, fmt: Any) -> str:
+            def spread(v: dict[str, Any] | None, fmt: Callable[[float], str]) -> str:
                 if v is None:
                     return "-"
                 return fmt(v["mean"]) + (f" ± {fmt(v['stddev'])}" if v["stddev"] is not None else "")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from loadbench import outputs
 from loadbench.report import store, table
@@ -85,12 +85,24 @@ def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per conn
     fig, ax = _figure(title)
     # A window under one second has no per-second spread (null): no error bar, not a bar of 0.
     spread = runs["tps_per_second_stddev"].astype(float).fillna(0)
-    bars = ax.bar(labels(runs), runs["tps"], yerr=spread, capsize=4, color="tab:blue")
+    names = labels(runs)
+    bars = ax.bar(names, runs["tps"], yerr=spread, capsize=4, color="tab:blue")
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in runs["tps"]], padding=3)
+    _slant_if_crowded(ax, names)
     _tps_axis(ax, runs["tps"])
     ax.set_ylabel("committed transactions per second (TPS)")
     ax.set_xlabel("connector (error bar: standard deviation of per-second TPS)")
     return fig
+
+
+def _slant_if_crowded(ax: Axes, names: list[str]) -> None:
+    """Category labels that would touch (their widest line over the room each has, at about 7
+    points a character) slant 30 degrees, anchored at their right end, so they never overlap."""
+    widest = max((len(line) for name in names for line in name.split("\n")), default=0)
+    if names and widest * 7 > 0.8 * float(ax.get_figure(root=True).get_figwidth()) * 72 / len(names):
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
 
 
 def _mean_vs(runs: "pandas.DataFrame", variable: str, column: str, ylabel: str, title: str) -> Figure:
@@ -105,6 +117,8 @@ def _mean_vs(runs: "pandas.DataFrame", variable: str, column: str, ylabel: str, 
         ax.errorbar(stats[variable], stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=4, label=label)
         means += list(stats["mean"])
     ax.set_xlabel(VARIABLE_LABELS[variable])
+    if variable in ("concurrency", "accounts"):  # whole numbers of workers or rows
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     if column == "tps":
         _tps_axis(ax, means)
@@ -128,15 +142,23 @@ def p99_vs(runs: "pandas.DataFrame", variable: str) -> Figure:
 
 
 def latency_percentiles(runs: "pandas.DataFrame", title: str = "Latency percentiles") -> Figure:
+    """p50 ... p99.99 per run on HdrHistogram's percentile axis: x = 1/(1-q) on a log scale
+    (90 %, 99 %, 99.9 %, ... evenly spaced), so the tail is not squashed above p95."""
     runs = measured(runs)
     fig, ax = _figure(title)
-    width = 0.8 / max(len(runs), 1)
-    for i, (label, values) in enumerate(zip(labels(runs), runs[list(PERCENTILES)].to_numpy())):
-        xs = [x + (i - (len(runs) - 1) / 2) * width for x in range(len(PERCENTILES))]
-        ax.bar(xs, values, width=width, label=label.replace("\n", " "))
-    ax.set_xticks(range(len(PERCENTILES)), [p.removesuffix("_ms") for p in PERCENTILES])
+    qs = [float(p.removeprefix("p").removesuffix("_ms")) for p in PERCENTILES]
+    xs = [1 / (1 - q / 100) for q in qs]
+    for label, values in zip(labels(runs), runs[list(PERCENTILES)].to_numpy()):
+        ax.plot(xs, values, marker="o", label=label.replace("\n", " "))
+    ax.set_xscale("log")
+    ticks = [1, 10, 100, 1000, 10000]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * (1 - 1 / x):g}%"))
+    ax.set_xlim(1.5, 15000)
     ax.set_yscale("log")
-    ax.set_xlabel("percentile (nearest rank over every counted operation)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlabel("percentile (HdrHistogram axis: 1/(1-q), log)")
     ax.set_ylabel("latency (ms, log scale)")
     ax.legend(fontsize="small")
     return fig
@@ -193,8 +215,26 @@ def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
     return written
 
 
+def context_title(report: dict[str, Any]) -> str:
+    """One line of run context for a figure: test, window, concurrency, alpha, when."""
+    if store.kind_of(report) == "sweep":
+        sweep = report["sweep"]
+        what = f"sweep over {', '.join(sweep['variables']) or 'repeated runs'}, {sweep['iterations']} iteration(s)"
+    else:
+        p = report["parameters"]
+        what = f"{p['seconds']:g} s, concurrency {p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
+    return f"{report['test']}: {what}, {report['started_at'][:16].replace('T', ' ')} UTC"
+
+
 def figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
-    """The figures of one report, by file name suffix."""
+    """The figures of one report, by file name suffix, each titled with the run's context."""
+    found = _figures(runs, report)
+    for fig in found.values():
+        fig.suptitle(context_title(report), fontsize="small", color="0.35")
+    return found
+
+
+def _figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
     if store.kind_of(report) == "bench":
         ok = measured(runs)
         return {
