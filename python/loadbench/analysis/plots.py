@@ -95,11 +95,16 @@ def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per conn
     return fig
 
 
+def _figure_width(ax: Axes) -> float:
+    fig = ax.get_figure(root=True)
+    return float(fig.get_figwidth()) if fig is not None else 8.0
+
+
 def _slant_if_crowded(ax: Axes, names: list[str]) -> None:
     """Category labels that would touch (their widest line over the room each has, at about 7
     points a character) slant 30 degrees, anchored at their right end, so they never overlap."""
     widest = max((len(line) for name in names for line in name.split("\n")), default=0)
-    if names and widest * 7 > 0.8 * float(ax.get_figure(root=True).get_figwidth()) * 72 / len(names):
+    if names and widest * 7 > 0.8 * _figure_width(ax) * 72 / len(names):
         for label in ax.get_xticklabels():
             label.set_rotation(30)
             label.set_horizontalalignment("right")
