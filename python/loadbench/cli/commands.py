@@ -588,16 +588,17 @@ def plot(report_paths: tuple[Path, ...], out: Path | None) -> int:
     directories = {path: out if out is not None else path.parent / "plots" for path, _ in loaded}
     for directory in dict.fromkeys(directories.values()):  # every one checked before any figure is drawn
         outputs.check_directory(directory, "figures directory")
-    for path, data in loaded:
-        try:
-            written = plots.plot_report(path, data, directories[path])
-        except OSError as exc:
-            raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
-        except ValueError as exc:  # histograms of different layouts in one sweep point
-            raise ConfigError(f"report {path}: {exc}") from None
-        with _printing():
-            for figure in written:
-                click.echo(table.printable(str(figure), markup=False))
+    with plots.drawing([(path, data, directories[path]) for path, data in loaded]) as results:
+        for (path, _), result in zip(loaded, results):
+            try:
+                written = result()
+            except OSError as exc:
+                raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
+            except ValueError as exc:  # histograms of different layouts in one sweep point
+                raise ConfigError(f"report {path}: {exc}") from None
+            with _printing():
+                for figure in written:
+                    click.echo(table.printable(str(figure), markup=False))
     return 0
 
 

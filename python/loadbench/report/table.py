@@ -110,10 +110,21 @@ def rows(report: dict[str, Any], path: str | Path = "") -> list[dict[str, Any]]:
             "seed": params["seed"],
             "connector": entry_label(entry, report),
             "configuration_id": entry.get("configuration_id", ""),
+            "settings": settings_text(entry),
             "status": entry["status"],
             **_flat(entry),
         })
     return found
+
+
+def settings_text(entry: dict[str, Any]) -> str:
+    """A connector run's settings (its report entry's ``settings``: SQLite's journal mode,
+    PostgreSQL's mode, isolation and in-flight transfers...) as one ``key=value, ...`` string,
+    keys sorted: runs with the same text ran the same connector the same way, so grouping by
+    ``connector`` and ``settings`` never merges e.g. PostgreSQL runs with different
+    ``--pg-mode`` or ``--inflight``. Empty when the entry records none."""
+    settings = entry.get("settings") or {}
+    return ", ".join(f"{k}={settings[k]}" for k in sorted(settings))
 
 
 def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFrame":
