@@ -138,21 +138,22 @@ function charts(model) {
                                {title: {text: "operations at or below (%)"}, range: [0, 100.5]})]);
 
   if (perSecond) {
-    // Errors: failed operations per second; the kinds (totals) name each line.
+    // Errors: failed operations per second, all kinds together: the report's per-second series
+    // counts failures but not their kind, so the kinds are the run's totals, named in the legend.
     const errors = [];
     let any = false;
     runs.forEach(([report, run], i) => {
       if (!run.series) return;
       const kinds = Object.entries(run.errors.by_kind).filter(([, n]) => n > 0);
       any = any || kinds.length > 0;
-      const label = kinds.length ? kinds.map(([k, n]) => k + " " + n.toLocaleString()).join(", ") : "none";
+      const label = kinds.length ? "run totals: " + kinds.map(([k, n]) => k + " " + n.toLocaleString()).join(", ") : "none";
       errors.push({x: run.series.t, y: run.series.failed, name: runName(model, report, run) + " (" + label + ")",
                    mode: "lines+markers", line: {color: color(i)},
                    hovertemplate: "%{y:,.0f} failed/s at %{x:.1f} s<extra>%{fullData.name}</extra>"});
     });
     const note = any ? [] : [{text: "no failed operations", xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
                              font: {size: 14, color: "#475467"}}];
-    out.push(["errors", errors, layout("Failed operations per second (by kind: totals in the legend)",
+    out.push(["errors", errors, layout("Failed operations per second, all kinds together (kinds: run totals, in the legend)",
                                        {title: {text: "seconds since the measured window opened"}},
                                        {title: {text: "failed per second"}}, {annotations: note})]);
 
