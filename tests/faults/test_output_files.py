@@ -344,5 +344,9 @@ def test_a_reader_that_goes_away_ends_the_printing_quietly(cli, made_report):
 
 
 def test_report_refuses_csv_and_merge_together(cli, made_report):
-    line = one_error_line(cli("report", "--csv", "--merge", str(made_report)))
-    assert line == "loadbench: error: --csv and --merge cannot be combined (--csv prints every run, --merge their sum)"
+    # --html is a third way out of report: any two of them are one line, exit 2, nothing written.
+    for pair in (["--csv", "--merge"], ["--csv", "--html", "x.html"], ["--merge", "--html", "x.html"]):
+        line = one_error_line(cli("report", *pair, str(made_report)))
+        assert line == ("loadbench: error: --csv, --merge and --html cannot be combined (--csv prints every run, "
+                        "--merge their sum, --html writes a page)"), pair
+        assert not (cli.cwd / "x.html").exists()

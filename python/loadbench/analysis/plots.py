@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import multiprocessing
 import os
 import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
@@ -363,7 +365,10 @@ def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> Iterator[list[
     if workers < 2:
         yield [functools.partial(plot_report, *job) for job in jobs]
         return
-    with ProcessPoolExecutor(workers, initializer=_worker_signals) as pool:
+    # fork on Linux: a worker starts with matplotlib already imported (a spawned one would import it
+    # again, a second or more); the plot command has no thread of its own running at this point.
+    context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals) as pool:
         futures = [pool.submit(plot_report, *job) for job in jobs]
         try:
             yield [future.result for future in futures]
