@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -19,6 +20,12 @@ def test_the_analysis_notebook_executes_on_fresh_reports(sample_runs, monkeypatc
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "2 reports, 10 connector runs" in text
+    # Histograms are merged per connector *and settings*: the labels carry each run's settings.
+    single = next(p for p in sample_runs.reports() if "sweep" not in p.name)
+    for entry in json.loads(single.read_text())["connectors"]:
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(entry["settings"].items()))
+        label = ", ".join(part for part in (entry["name"], settings) if part)
+        assert f"{label}, concurrency=" in text, (label, text)
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     # Latest run: TPS, percentiles, timeline; merged CDF; sweep: TPS and p99 vs alpha.
     assert len(images) == 6

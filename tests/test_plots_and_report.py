@@ -7,6 +7,7 @@ import csv
 import functools
 import io
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -61,10 +62,21 @@ def test_plot_titles_and_axes_carry_units(sample_runs):
                 plots.tps_timeline(runs[runs["kind"] == "bench"])):
         ax = fig.axes[0]
         assert ax.get_title() and "TPS" in ax.get_ylabel() and ax.get_xlabel()
-    ax = plots.latency_cdf(plots.merged_histograms(runs, ["connector"])).axes[0]
-    assert ax.get_xlabel() == "latency (ms, log scale)" and ax.get_xscale() == "log"
-    assert ax.get_ylabel() == "operations at or below (%)"
-    assert plots.latency_percentiles(runs).axes[0].get_ylabel() == "latency (ms, log scale)"
+    # Latency axes: log scale, each tick label a number with the unit that suits it (no 10^-4 ms).
+    cdf = plots.latency_cdf(plots.merged_histograms(runs, ["connector"]))
+    percentiles = plots.latency_percentiles(runs)
+    for fig, axis in ((cdf, "x"), (percentiles, "y")):
+        ax = fig.axes[0]
+        assert getattr(ax, f"get_{axis}label")() == "latency (log scale)"
+        assert getattr(ax, f"get_{axis}scale")() == "log"
+        fig.canvas.draw()
+        ticks = [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")() if t.get_text()]
+        assert len(ticks) >= 2 and all(re.fullmatch(r"\d+(\.\d+)? (ns|µs|ms|s)", t) for t in ticks), ticks
+    assert cdf.axes[0].get_ylabel() == "operations at or below (%)"
+    # The percentile axis names p50 ... p99.99 where they lie.
+    names = [t.get_text() for t in percentiles.axes[0].get_xticklabels()]
+    assert names == ["50%", "90%", "95%", "99%", "99.9%", "99.99%"], names
+    assert [plots.latency_tick(ms) for ms in (0.00004, 0.02, 5, 2000)] == ["40 ns", "20 µs", "5 ms", "2 s"]
     # sqlite and null differ by more than 20x: a log axis keeps both visible.
     assert plots.tps_vs(sweep_runs, "alpha").axes[0].get_yscale() == "log"
 
@@ -116,6 +128,7 @@ def test_report_csv_has_one_flat_row_per_connector_run(sample_runs):
         assert row["connector"] == entry["name"]
         assert float(row["tps"]) == pytest.approx(entry["tps"])
         assert float(row["p99_ms"]) == entry["latency"]["p99"]
+        assert row["settings"] == ", ".join(f"{k}={v}" for k, v in sorted(entry["settings"].items()))
     single_rows = list(csv.DictReader(io.StringIO(sample_runs("report", str(single), "--csv").stdout)))
     assert [r["connector"] for r in single_rows] == ["sqlite", "null"]
     assert single_rows[0]["verified"] == "True" and single_rows[1]["verified"] == ""
@@ -134,3 +147,27 @@ def test_load_all_reads_a_directory_and_skips_what_is_not_a_report(sample_runs, 
     sqlite = runs[(runs["connector"] == "sqlite") & (runs["kind"] == "sweep")]
     total = functools.reduce(Histogram.merge, sqlite["histogram"])
     assert total.count == sqlite["committed"].sum() + sqlite["rejected"].sum()
+
+
+def test_runs_of_one_connector_with_different_settings_are_never_merged(sample_runs, tmp_path):
+    # Two copies of one report, the second as if run with another setting (--pg-mode, --inflight,
+    # a journal mode...): grouped by connector and settings, each keeps its own histogram.
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, _ = single_and_sweep(sample_runs)
+    report = json.loads(single.read_text())
+    (tmp_path / "a.json").write_text(json.dumps(report))
+    sqlite = next(e for e in report["connectors"] if e["name"] == "sqlite")
+    sqlite["settings"] = {**sqlite["settings"], "mode": "other-mode", "inflight": "4"}
+    (tmp_path / "b.json").write_text(json.dumps(report))
+    runs = table.load_all(tmp_path)
+    merged = plots.merged_histograms(runs, ["connector", "settings", "concurrency", "alpha"])
+    sqlite_groups = sorted(label for label in merged if label.startswith("sqlite"))
+    assert len(sqlite_groups) == 2, merged.keys()
+    assert any("inflight=4, mode=other-mode" in label for label in sqlite_groups), sqlite_groups
+    (null_group,) = [label for label in merged if label.startswith("null")]  # same settings: merged
+    null_runs = runs[runs["connector"] == "null"]
+    assert merged[null_group].count == null_runs["committed"].sum() + null_runs["rejected"].sum()
+    for label in sqlite_groups:  # one run each, not both
+        assert merged[label].count == sqlite["committed"] + sqlite["rejected"]

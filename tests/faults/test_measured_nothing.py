@@ -116,11 +116,12 @@ FAILING = textwrap.dedent("""\
 
 def test_a_scenario_operation_that_always_fails_is_a_failed_connector(cli):
     (cli.cwd / "fails.toml").write_text(FAILING)
-    result = cli("bench", "fails.toml", "--connectors", "sqlite", "--seconds", "0.3", "--concurrency", "2", *SHORT)
+    result = cli("bench", "fails.toml", "--connectors", "sqlite", "--seconds", "0.3", "--concurrency", "2", "--wide",
+                 *SHORT)
     entry = assert_failed_for_no_commits(cli, result, "constraint", "UNIQUE constraint failed: t.id")
     assert entry["errors"] == {"constraint": entry["failed"]}
-    # The table: the connector cell says it failed; the verify cell says only what verification
-    # found; no latency is shown for operations that were never timed.
+    # The table (--wide: every column, ruled): the connector cell says it failed; the verify cell
+    # says only what verification found; no latency is shown for operations that were never timed.
     (row,) = [line for line in result.stdout.splitlines() if "sqlite" in line]
     cells = [c.strip() for c in row.strip("│┃ ").split("│")]
     v = entry["verification"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import stat
@@ -170,7 +171,9 @@ def test_a_full_disk_prints_the_table_then_one_line_and_leaves_no_partial_file(c
     line = one_error_line(result, code=1)
     assert line.startswith("loadbench: error: cannot write report runs/test-1-") and line.endswith(
         ".json: No space left on device")
-    assert "null" in result.stdout and "TPS" in result.stdout and "p99 ms" in result.stdout  # the figures survive
+    # The figures survive: the table's header and a latency with its unit.
+    assert "null" in result.stdout and "TPS" in result.stdout and "p99" in result.stdout
+    assert re.search(r"\d (ns|µs|ms|s)\b", result.stdout), result.stdout
     assert "report:" not in result.stdout
     assert files_in(runs) == ["filler", "results.jsonl"]  # no report, no temporary file
     assert (runs / "results.jsonl").read_bytes() == earlier
@@ -341,5 +344,9 @@ def test_a_reader_that_goes_away_ends_the_printing_quietly(cli, made_report):
 
 
 def test_report_refuses_csv_and_merge_together(cli, made_report):
-    line = one_error_line(cli("report", "--csv", "--merge", str(made_report)))
-    assert line == "loadbench: error: --csv and --merge cannot be combined (--csv prints every run, --merge their sum)"
+    # --html is a third way out of report: any two of them are one line, exit 2, nothing written.
+    for pair in (["--csv", "--merge"], ["--csv", "--html", "x.html"], ["--merge", "--html", "x.html"]):
+        line = one_error_line(cli("report", *pair, str(made_report)))
+        assert line == ("loadbench: error: --csv, --merge and --html cannot be combined (--csv prints every run, "
+                        "--merge their sum, --html writes a page)"), pair
+        assert not (cli.cwd / "x.html").exists()

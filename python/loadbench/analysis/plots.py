@@ -15,16 +15,23 @@ Needs ``loadbench[analysis]`` (matplotlib, pandas).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 # Figures on an Agg canvas of their own, not through pyplot: no window, no global backend switched
 # (a notebook keeps its inline one), nothing to close.
+from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FixedLocator, LogFormatter, LogLocator, MaxNLocator, NullLocator
 
 from loadbench import outputs
 from loadbench.report import store, table
@@ -38,15 +45,60 @@ PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99.99_ms")
 VARIABLE_LABELS = {"alpha": "Zipf alpha (contention)", "concurrency": "concurrency (workers)", "accounts": "accounts"}
 
 
+def _count_text(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1 or v == 0 else f"{v:g}"
+
+
+def latency_tick(ms: float) -> str:
+    """A latency in milliseconds as tick text in the unit that suits it: ``100 ns``, ``20 µs``,
+    ``5 ms``, ``2 s``."""
+    for limit, scale, unit in ((1e-3, 1e6, "ns"), (1.0, 1e3, "µs"), (1e3, 1.0, "ms")):
+        if abs(ms) < limit:
+            return f"{ms * scale:g} {unit}"
+    return f"{ms / 1e3:g} s"
+
+
+class _PlainLogFormatter(LogFormatter):
+    """Log-axis tick labels as plain text through ``text``: matplotlib's default (``10^{-4}``)
+    goes through mathtext, which was a third of the time ``loadbench plot`` took. Which ticks get
+    a label (decades, and some between them on a short axis) is LogFormatter's choice."""
+
+    def __init__(self, text: Any) -> None:
+        super().__init__(labelOnlyBase=False)
+        self._text = text
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return str(self._text(x))
+
+
+def _log_axis(ax: Axes, which: str, text: Any) -> None:
+    """A log scale on ``ax``'s ``which`` axis ("x" or "y") whose tick labels are ``text(value)``."""
+    if which == "x":
+        ax.set_xscale("log")
+    else:
+        ax.set_yscale("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    # Minor ticks at 2x and 5x only: the default 2x...9x are eight tick objects (mark, grid line,
+    # label) a decade, and a latency axis spans up to ten decades.
+    axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    axis.set_major_formatter(_PlainLogFormatter(text))
+    axis.set_minor_formatter(_PlainLogFormatter(text))
+
+
+def _spans_decades(values: Any) -> bool:
+    """Whether the positive values span more than 20x: a linear axis would flatten the small ones."""
+    values = [v for v in values if v > 0]
+    return bool(values) and max(values) > 20 * min(values)
+
+
 def _tps_axis(ax: Axes, values: Any) -> None:
     """Thousands separators; a log scale when the values span more than 20x (a null connector
     beside a database), so that every bar or line stays visible."""
-    values = [v for v in values if v > 0]
-    if values and max(values) > 20 * min(values):
-        ax.set_yscale("log")
+    if _spans_decades(values):
+        _log_axis(ax, "y", _count_text)
     else:
         ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.yaxis.set_major_formatter(lambda v, _: _count_text(v))
 
 
 def _figure(title: str, width: float = 8.0) -> tuple[Figure, Axes]:
@@ -85,12 +137,33 @@ def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per conn
     fig, ax = _figure(title)
     # A window under one second has no per-second spread (null): no error bar, not a bar of 0.
     spread = runs["tps_per_second_stddev"].astype(float).fillna(0)
-    bars = ax.bar(labels(runs), runs["tps"], yerr=spread, capsize=4, color="tab:blue")
+    names = labels(runs)
+    bars = ax.bar(names, runs["tps"], yerr=spread, capsize=4, color="tab:blue")
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in runs["tps"]], padding=3)
+    _slant_if_crowded(ax, names)
     _tps_axis(ax, runs["tps"])
+    # Room above the tallest bar for its value label, which would otherwise cross the frame.
+    top = max((t + e for t, e in zip(runs["tps"], spread)), default=0)
+    if top > 0:
+        ax.set_ylim(top=top * (3 if ax.get_yscale() == "log" else 1.12))
     ax.set_ylabel("committed transactions per second (TPS)")
     ax.set_xlabel("connector (error bar: standard deviation of per-second TPS)")
     return fig
+
+
+def _figure_width(ax: Axes) -> float:
+    fig = ax.get_figure(root=True)
+    return float(fig.get_figwidth()) if fig is not None else 8.0
+
+
+def _slant_if_crowded(ax: Axes, names: list[str]) -> None:
+    """Category labels that would touch (their widest line over the room each has, at about 7
+    points a character) slant 30 degrees, anchored at their right end, so they never overlap."""
+    widest = max((len(line) for name in names for line in name.split("\n")), default=0)
+    if names and widest * 7 > 0.8 * _figure_width(ax) * 72 / len(names):
+        for label in ax.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
 
 
 def _mean_vs(runs: "pandas.DataFrame", variable: str, column: str, ylabel: str, title: str) -> Figure:
@@ -105,9 +178,14 @@ def _mean_vs(runs: "pandas.DataFrame", variable: str, column: str, ylabel: str, 
         ax.errorbar(stats[variable], stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=4, label=label)
         means += list(stats["mean"])
     ax.set_xlabel(VARIABLE_LABELS[variable])
+    if variable in ("concurrency", "accounts"):  # whole numbers of workers or rows
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     if column == "tps":
         _tps_axis(ax, means)
+    elif _spans_decades(means):  # a null connector's nanoseconds beside a database's milliseconds
+        _log_axis(ax, "y", latency_tick)
+        ax.set_ylabel(ylabel.replace("(ms, ", "(log scale, "))
     else:
         ax.set_ylim(bottom=0)
     ax.legend(fontsize="small")
@@ -128,16 +206,24 @@ def p99_vs(runs: "pandas.DataFrame", variable: str) -> Figure:
 
 
 def latency_percentiles(runs: "pandas.DataFrame", title: str = "Latency percentiles") -> Figure:
+    """p50 ... p99.99 per run on HdrHistogram's percentile axis: x = 1/(1-q) on a log scale
+    (90 %, 99 %, 99.9 %, ... evenly spaced), so the tail is not squashed above p95."""
     runs = measured(runs)
     fig, ax = _figure(title)
-    width = 0.8 / max(len(runs), 1)
-    for i, (label, values) in enumerate(zip(labels(runs), runs[list(PERCENTILES)].to_numpy())):
-        xs = [x + (i - (len(runs) - 1) / 2) * width for x in range(len(PERCENTILES))]
-        ax.bar(xs, values, width=width, label=label.replace("\n", " "))
-    ax.set_xticks(range(len(PERCENTILES)), [p.removesuffix("_ms") for p in PERCENTILES])
-    ax.set_yscale("log")
-    ax.set_xlabel("percentile (nearest rank over every counted operation)")
-    ax.set_ylabel("latency (ms, log scale)")
+    qs = [float(p.removeprefix("p").removesuffix("_ms")) for p in PERCENTILES]
+    xs = [1 / (1 - q / 100) for q in qs]
+    for label, values in zip(labels(runs), runs[list(PERCENTILES)].to_numpy()):
+        ax.plot(xs, values, marker="o", label=label.replace("\n", " "))
+    ax.set_xscale("log")
+    ticks = [2, 10, 20, 100, 1000, 10000]  # p50, p90, p95, p99, p99.9, p99.99
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(lambda x, _: f"{100 * (1 - 1 / x):g}%")
+    ax.set_xlim(1.5, 15000)
+    _log_axis(ax, "y", latency_tick)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlabel("percentile (HdrHistogram axis: 1/(1-q), log)")
+    ax.set_ylabel("latency (log scale)")
     ax.legend(fontsize="small")
     return fig
 
@@ -150,10 +236,10 @@ def latency_cdf(histograms: Mapping[str, Histogram], title: str = "Latency distr
             continue
         xs, ys = hist.cdf()
         ax.step([x / 1e6 for x in xs], [100 * y for y in ys], where="post", label=label.replace("\n", " "))
-    ax.set_xscale("log")
+    _log_axis(ax, "x", latency_tick)
     ax.set_ylim(0, 100.5)
     ax.grid(True, axis="x", which="both", alpha=0.2)
-    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_xlabel("latency (log scale)")
     ax.set_ylabel("operations at or below (%)")
     ax.legend(fontsize="small", loc="lower right")
     return fig
@@ -164,6 +250,9 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
     fig, ax = _figure(title)
     for label, series in zip(labels(runs), runs["tps_series"]):
         ax.plot(range(1, len(series) + 1), series, marker=".", label=label.replace("\n", " "))
+    longest = max((len(series) for series in runs["tps_series"]), default=1)
+    ax.set_xlim(0.5, longest + 0.5)  # a one-second window still gets a whole-second axis
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("committed TPS in that second")
     _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
@@ -172,29 +261,58 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
 
 
 def merged_histograms(runs: "pandas.DataFrame", by: list[str]) -> dict[str, Histogram]:
-    """One histogram per group of rows (e.g. per connector and point): the merge of its runs'."""
+    """One histogram per group of rows (e.g. per connector, settings and point): the merge of its
+    runs'. Labels join the group's values: a number as ``column=value``, text (connector,
+    settings) as it is, empty text left out: ``sqlite, mode=wal, concurrency=10``."""
     runs = measured(runs)
     merged = {}
     for key, group in runs.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(str(k) if column == "connector" else f"{column}={k:g}" for column, k in zip(by, key))
-        merged[label] = functools.reduce(Histogram.merge, group["histogram"])
+        parts = [str(k) if isinstance(k, str) else f"{column}={k:g}" for column, k in zip(by, key)]
+        merged[", ".join(p for p in parts if p)] = functools.reduce(Histogram.merge, group["histogram"])
     return merged
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Writes ``name.png`` and ``name.svg`` atomically."""
+    """Writes ``name.png`` and ``name.svg`` atomically.
+
+    The constrained layout is worked out once, by the first format's draw, and then kept for the
+    second: it measures every text's extent, as costly as a draw. SVG text is written as text
+    (``svg.fonttype: none``) rather than as glyph outlines: smaller, searchable and quicker."""
     written = []
-    for fmt in FORMATS:
-        path = out_dir / f"{name}.{fmt}"
-        with outputs.replacing(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=120)
-        written.append(path)
+    engine = fig.get_layout_engine()
+    try:
+        for fmt in FORMATS:
+            path = out_dir / f"{name}.{fmt}"
+            with outputs.replacing(path) as tmp, rc_context({"svg.fonttype": "none"}):
+                fig.savefig(tmp, format=fmt, dpi=120)
+            fig.set_layout_engine("none")  # positions found by the first draw stay
+            written.append(path)
+    finally:
+        fig.set_layout_engine(engine)
     return written
 
 
+def context_title(report: dict[str, Any]) -> str:
+    """One line of run context for a figure: test, window, concurrency, alpha, when."""
+    if store.kind_of(report) == "sweep":
+        sweep = report["sweep"]
+        what = f"sweep over {', '.join(sweep['variables']) or 'repeated runs'}, {sweep['iterations']} iteration(s)"
+    else:
+        p = report["parameters"]
+        what = f"{p['seconds']:g} s, concurrency {p['concurrency']}, alpha {p['alpha']:g}, {p['accounts']:,} accounts"
+    return f"{report['test']}: {what}, {report['started_at'][:16].replace('T', ' ')} UTC"
+
+
 def figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
-    """The figures of one report, by file name suffix."""
+    """The figures of one report, by file name suffix, each titled with the run's context."""
+    found = _figures(runs, report)
+    for fig in found.values():
+        fig.suptitle(context_title(report), fontsize="small", color="0.35")
+    return found
+
+
+def _figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
     if store.kind_of(report) == "bench":
         ok = measured(runs)
         return {
@@ -224,3 +342,35 @@ def plot_report(path: Path, report: dict[str, Any], out_dir: Path) -> list[Path]
     for name, fig in figures(runs, report).items():
         written += save(fig, out_dir, f"{path.stem}-{name}")
     return written
+
+
+def _worker_signals() -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it (and leaves no traceback
+    # behind); SIGTERM ends a worker at once when the parent's pool ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> Iterator[list[Callable[[], list[Path]]]]:
+    """:func:`plot_report` of each ``(path, report, out_dir)`` job, as one callable per job (in
+    order) that returns the files written or raises what plot_report raised (OSError, ValueError).
+
+    Several reports are drawn in parallel, in up to one process per core (a report's figures
+    take matplotlib 0.5 to 1 s of CPU; the processes share nothing). One report, or one core, is
+    drawn in this process, when its callable is called. Leaving the block early (an error, Ctrl-C)
+    cancels the reports not yet begun and waits for those being drawn (their files are written
+    whole, see :func:`save`)."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        yield [functools.partial(plot_report, *job) for job in jobs]
+        return
+    # fork on Linux: a worker starts with matplotlib already imported (a spawned one would import it
+    # again, a second or more); the plot command has no thread of its own running at this point.
+    context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals) as pool:
+        futures = [pool.submit(plot_report, *job) for job in jobs]
+        try:
+            yield [future.result for future in futures]
+        finally:
+            pool.shutdown(cancel_futures=True)

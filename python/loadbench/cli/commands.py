@@ -83,6 +83,8 @@ _THRESHOLD = click.option(
          "(failed / all operations), p50_ms, p95_ms, p99_ms, p999_ms, max_ms, mean_ms and OP one of < <= > >= "
          "(e.g. 'p99_ms<50', 'postgres:tps>1000'); repeatable. A breach exits 99.")
 _QUIET = click.option("--quiet", is_flag=True, help="No live progress.")
+_WIDE = click.option("--wide", is_flag=True,
+                     help="Every column in the final tables (default: a compact table that fits 100 columns).")
 
 # Where the load goes: bench, prep, verify and matrix.
 _target_options = _options(
@@ -218,7 +220,9 @@ class _Console(Console):
 
 
 def _console() -> Console:
-    return _Console(width=None if sys.stdout.isatty() else 160)
+    # Not a terminal: COLUMNS if set (a CI log's width), else 160.
+    columns = os.environ.get("COLUMNS", "")
+    return _Console(width=None if sys.stdout.isatty() else int(columns) if columns.isdigit() and int(columns) > 0 else 160)
 
 
 def _stdout_gone() -> None:
@@ -226,6 +230,21 @@ def _stdout_gone() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _print_table(console: Console, table: Any, wide: bool) -> None:
+    """A final table; ``--wide``: at the width it needs when the console is narrower, lines
+    longer than the terminal rather than a cell cut to "…" (compact ones fold long names)."""
+    if not wide:
+        console.print(table)
+        return
+    needed = console.measure(table, options=console.options.update_width(10_000)).maximum
+    width = console.width
+    console.width = max(width, needed)  # print(width=) cannot exceed the console's own
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 @contextlib.contextmanager
@@ -239,7 +258,7 @@ def _printing() -> Iterator[None]:
         _stdout_gone()
 
 
-def _show(report: dict[str, Any], as_json: bool) -> None:
+def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
     """Prints a bench or sweep outcome (table or JSON) and one line per connector that failed,
     before the report is written: a full disk cannot take the figures with it."""
     text = None
@@ -254,7 +273,8 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
         else:
             shown = table.for_display(report)
             console = _console()
-            console.print(sweep_table(shown) if store.kind_of(report) == "sweep" else summary_table(shown))
+            _print_table(console, sweep_table(shown, wide) if store.kind_of(report) == "sweep" else summary_table(shown, wide),
+                         wide)
             if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
                     click.echo(table.printable(line, markup=False))
@@ -312,15 +332,18 @@ def _check_thresholds(plan: RunPlan, thresholds: tuple[limits.Threshold, ...]) -
 
 
 def _sweep(plan: RunPlan, sweep: sweeps.Sweep, as_json: bool, quiet: bool,
-           thresholds: tuple[limits.Threshold, ...] = ()) -> int:
+           thresholds: tuple[limits.Threshold, ...] = (), wide: bool = False, feed: Any = None) -> int:
     quiet = quiet or as_json
+    feed = feed or _NoDashboard()
 
     def say(line: str) -> None:
         if not quiet:
             click.echo(line, err=True)
 
-    done = sweeps.run(plan, sweep, lambda p: entries(LiveDisplay(p, quiet=quiet)), say)
-    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json), thresholds=thresholds), as_json)
+    done = sweeps.run(plan, sweep, lambda p: feed.display(entries(LiveDisplay(p, quiet=quiet))), say)
+    feed.interrupted = done.interrupted
+    return _finish(publish.sweep(done, show=lambda report: _show(report, as_json, wide), thresholds=thresholds),
+                   as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -353,6 +376,10 @@ def cli() -> None:
 @click.option("--epochs", type=int,
               help="--cluster: back-to-back windows, one report entry each; workers that join during one are "
                    "enlisted from the next (default 1).")
+@click.option("--dashboard", "dashboard_port", is_flag=False, flag_value="0", default=None, metavar="[PORT]",
+              help="Serve a live page of the run on http://127.0.0.1:PORT/ (updated every second; without PORT: any "
+                   "free port), the HTML report's charts; it prints the URL and stops with the run.")
+@_WIDE
 @_run_options
 @_ACCOUNTS
 @_scenario_options
@@ -360,7 +387,8 @@ def cli() -> None:
 def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
           concurrency_tests: tuple[int, int, int, float] | None, iterations: int | None, as_json: bool, quiet: bool,
           env_file: Path | None, runs_dir: Path | None, connector_names: str | None, set_values: tuple[str, ...],
-          thresholds: tuple[limits.Threshold, ...], cluster: str | None, epochs: int | None, **kwargs: Any) -> int:
+          thresholds: tuple[limits.Threshold, ...], cluster: str | None, epochs: int | None,
+          dashboard_port: str | None, wide: bool, **kwargs: Any) -> int:
     """Seed, load for --seconds at --concurrency, verify, and write a report to runs/ (or sweep alpha or
     concurrency: one report holding every point).
 
@@ -370,6 +398,11 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
     """
     if contention_tests and concurrency_tests:
         raise ConfigError("use one of --contention-tests and --concurrency-tests")
+    port = None
+    if dashboard_port is not None:
+        from loadbench.cli import dashboard
+
+        port = dashboard.parse_port(dashboard_port)
     sweep = None
     makers: tuple[tuple[str, Any, Callable[..., tuple[sweeps.Sweep, Any]]], ...] = (
         ("--contention-tests", contention_tests, sweeps.contention),
@@ -395,17 +428,53 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
         if sweep is not None:
             raise ConfigError("--cluster runs one bench: --contention-tests, --concurrency-tests and --iterations "
                               "do not apply")
+        if port is not None:
+            raise ConfigError("--dashboard shows a run of this process: it does not follow a --cluster run")
     plan = _resolve(env_file, runs_dir, connector_names, test=test, set_vars=_set_vars(set_values), **kwargs)
     _check_thresholds(plan, thresholds)
     if cluster is not None:
         done_on_cluster = coordinator.bench(plan, cluster, 1 if epochs is None else epochs,
                                             entries(LiveDisplay(plan, quiet=quiet or as_json)))
-        return _finish(coordinator.publish(done_on_cluster, show=lambda report: _show(report, as_json),
+        return _finish(coordinator.publish(done_on_cluster, show=lambda report: _show(report, as_json, wide),
                                            thresholds=thresholds), as_json)
-    if sweep is not None:
-        return _sweep(plan, sweep, as_json, quiet, thresholds)
-    done = runner.bench(plan, entries(LiveDisplay(plan, quiet=quiet or as_json)))
-    return _finish(publish.bench(done, show=lambda report: _show(report, as_json), thresholds=thresholds), as_json)
+    with _dashboard(plan, port) as feed:
+        if sweep is not None:
+            return _sweep(plan, sweep, as_json, quiet, thresholds, wide, feed)
+        done = runner.bench(plan, feed.display(entries(LiveDisplay(plan, quiet=quiet or as_json))))
+        feed.interrupted = done.measurement.interrupted
+        return _finish(publish.bench(done, show=lambda report: _show(report, as_json, wide), thresholds=thresholds),
+                       as_json)
+
+
+class _NoDashboard:
+    """What a run without ``--dashboard`` feeds: nothing."""
+
+    interrupted = False
+
+    def display(self, display: runner.Display) -> runner.Display:
+        return display
+
+
+@contextlib.contextmanager
+def _dashboard(plan: RunPlan, port: int | None) -> Iterator[Any]:
+    """``--dashboard``: the live page served for as long as the run goes (bound before any load: a
+    port in use is bad input); yields what wraps the run's display to feed it (``.display``), and
+    takes whether the run was interrupted (``.interrupted``)."""
+    if port is None:
+        yield _NoDashboard()
+        return
+    from loadbench.cli import dashboard
+
+    served = dashboard.Dashboard(plan, port)
+    url = served.start()
+    click.echo(f"dashboard: {url} (live while the run goes)", err=True)
+    try:
+        yield served
+    except BaseException:
+        served.interrupted = True
+        raise
+    finally:
+        served.stop()
 
 
 def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
@@ -428,12 +497,13 @@ def _number_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
               help=f"Worker counts, comma-separated (default {DEFAULT_CONCURRENCY}).")
 @click.option("--alpha", "alpha_list", metavar="A,A,...",
               help=f"Zipf exponents, comma-separated (default {DEFAULT_ALPHA}).")
+@_WIDE
 @_run_options
 @_target_options
 def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str | None, alpha_list: str | None,
            iterations: int | None, seconds: float | None, warmup: float | None, as_json: bool, quiet: bool,
            env_file: Path | None, runs_dir: Path | None, connector_names: str | None,
-           thresholds: tuple[limits.Threshold, ...], **kwargs: Any) -> int:
+           thresholds: tuple[limits.Threshold, ...], wide: bool, **kwargs: Any) -> int:
     """Run every combination of accounts x concurrency x alpha (from flags, or FILE, a TOML file with
     lists `accounts`, `concurrency`, `alpha` and optional `iterations`, `seconds`, `warmup`,
     `connectors`; flags win). One report holds every point."""
@@ -453,7 +523,7 @@ def matrix(file: Path | None, accounts_list: str | None, concurrency_list: str |
     _check_thresholds(plan, thresholds)
     sweep = sweeps.grid(accounts or [plan.accounts], concurrency or [plan.concurrency], alpha or [plan.alpha],
                         iterations if iterations is not None else spec.get("iterations", 1))
-    return _sweep(plan, sweep, as_json, quiet, thresholds)
+    return _sweep(plan, sweep, as_json, quiet, thresholds, wide)
 
 
 @cli.command()
@@ -510,11 +580,12 @@ def verify(env_file: Path | None, runs_dir: Path | None, connector_names: str | 
 @click.option("--accounts", type=int, help=f"Accounts to seed (env SEED_ACCOUNTS; default {defaults.DEFAULT_ACCOUNTS}).")
 @click.option("--skip-prep", is_flag=True, help="Do not seed the accounts first.")
 @click.option("--no-animation", is_flag=True, help="Plain lines instead of bars (also when stdout is not a terminal).")
+@_WIDE
 @_SERVER_PID
 @_ENV_FILE
 @_RUNS_DIR
 def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, accounts: int | None, skip_prep: bool,
-         no_animation: bool, server_pids: tuple[int, ...], env_file: Path | None, runs_dir: Path | None) -> int:
+         no_animation: bool, wide: bool, server_pids: tuple[int, ...], env_file: Path | None, runs_dir: Path | None) -> int:
     """Run the systems available here side by side at high contention, with live bars."""
     from loadbench.cli import demo as showcase
 
@@ -529,7 +600,7 @@ def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, ac
                              ask=(lambda q: click.confirm(q, default=True)) if interactive else (lambda q: False))
     plan = dataclasses.replace(plan, connectors=connectors.select(settings, runs, chosen))
     done = runner.bench(plan, entries(showcase.BarsDisplay(plan, animate=not no_animation and sys.stdout.isatty())))
-    outcome = publish.bench(done, show=lambda report: _show(report, as_json=False))
+    outcome = publish.bench(done, show=lambda report: _show(report, as_json=False, wide=wide))
     return _finish(outcome, as_json=False)
 
 
@@ -540,14 +611,22 @@ def demo(seconds: float, concurrency: int, alpha: float, systems: str | None, ac
               help="Merge the latency histograms of every run of each connector across the reports, and print "
                    "the merged distribution (exact: the histograms add bucket by bucket).")
 @_THRESHOLD
-def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds: tuple[limits.Threshold, ...]) -> int:
-    """Print reports' tables again (single runs or sweeps), or merge their histograms. With
-    --threshold, judge each report by those thresholds (instead of the ones it was run with) and
-    exit 99 when one is breached."""
-    if as_csv and merge:
-        raise ConfigError("--csv and --merge cannot be combined (--csv prints every run, --merge their sum)")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), metavar="OUT.html",
+              help="Write one self-contained HTML page (interactive charts, no network needed) of the reports, "
+                   "side by side when several.")
+@_WIDE
+def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds: tuple[limits.Threshold, ...],
+           html_out: Path | None, wide: bool) -> int:
+    """Print reports' tables again (single runs or sweeps), merge their histograms, or write them
+    as an HTML page. With --threshold, judge each report by those thresholds (instead of the ones
+    it was run with) and exit 99 when one is breached."""
+    if sum((as_csv, merge, html_out is not None)) > 1:
+        raise ConfigError("--csv, --merge and --html cannot be combined (--csv prints every run, --merge their sum, "
+                          "--html writes a page)")
     if thresholds and (as_csv or merge):
         raise ConfigError("--threshold judges each report's table: it cannot be combined with --csv or --merge")
+    if html_out is not None:
+        outputs.check_file(html_out, "HTML report")  # before reading: a place that cannot take it is bad input
     loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any output
     judged = False
     if thresholds:
@@ -560,6 +639,17 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
                 raise ConfigError(f"report {path}: {exc}") from None
             data["thresholds"] = limits.evaluate(data, thresholds)
             judged |= limits.breached(data["thresholds"])
+    if html_out is not None:
+        from loadbench.analysis import html_report
+
+        html_report.plotly_js()  # plotly missing: one line, before anything is written
+        try:
+            html_report.write(html_out, [(path.name, data) for path, data in loaded])
+        except OSError as exc:
+            raise OutputError(f"cannot write {html_out}: {outputs.reason(exc)}") from None
+        with _printing():
+            click.echo(f"wrote {table.printable(str(html_out), markup=False)}")
+        return limits.EXIT_BREACHED if judged else 0
     with _printing():
         if merge:
             merged = {table.printable(name): value
@@ -575,7 +665,8 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
         else:
             for _, data in loaded:
                 shown = table.for_display(data)
-                _console().print(sweep_table(shown) if store.kind_of(data) == "sweep" else summary_table(shown))
+                _print_table(_console(), sweep_table(shown, wide) if store.kind_of(data) == "sweep"
+                             else summary_table(shown, wide), wide)
                 for line in [*_kindless_lines(data), *limits.lines(data.get("thresholds", []))]:
                     click.echo(table.printable(line, markup=False))
     return limits.EXIT_BREACHED if judged else 0
@@ -597,16 +688,17 @@ def plot(report_paths: tuple[Path, ...], out: Path | None) -> int:
     directories = {path: out if out is not None else path.parent / "plots" for path, _ in loaded}
     for directory in dict.fromkeys(directories.values()):  # every one checked before any figure is drawn
         outputs.check_directory(directory, "figures directory")
-    for path, data in loaded:
-        try:
-            written = plots.plot_report(path, data, directories[path])
-        except OSError as exc:
-            raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
-        except ValueError as exc:  # histograms of different layouts in one sweep point
-            raise ConfigError(f"report {path}: {exc}") from None
-        with _printing():
-            for figure in written:
-                click.echo(table.printable(str(figure), markup=False))
+    with plots.drawing([(path, data, directories[path]) for path, data in loaded]) as results:
+        for (path, _), result in zip(loaded, results):
+            try:
+                written = result()
+            except OSError as exc:
+                raise OutputError(f"cannot write figures to {directories[path]}: {outputs.reason(exc)}") from None
+            except ValueError as exc:  # histograms of different layouts in one sweep point
+                raise ConfigError(f"report {path}: {exc}") from None
+            with _printing():
+                for figure in written:
+                    click.echo(table.printable(str(figure), markup=False))
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Protocol
 
+from rich import box
 from rich.console import Console, JustifyMethod
 from rich.live import Live
 from rich.table import Table
@@ -14,7 +15,7 @@ from loadbench import _core
 from loadbench._core import Phase
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report.build import entry_of
-from loadbench.report.table import entry_label
+from loadbench.report.table import entry_label, latency_text
 from loadbench.run.config import RunPlan
 from loadbench.run.results import ConnectorRun
 from loadbench.run.runner import Display
@@ -235,18 +236,48 @@ def no_per_second_statistics(entry: dict[str, Any]) -> bool:
 SHORT_WINDOW_NOTE = "* measured window under 1 s: no per-second statistics (tps_mean, tps_stddev null)"
 
 
-def summary_table(report: dict[str, Any]) -> Table:
-    """The final table of a report: one row per connector (and configuration, and level)."""
-    short = any(no_per_second_statistics(e) for e in report["connectors"])
-    caption = _RESOURCES_CAPTION + ("\n" + SHORT_WINDOW_NOTE if short else "")
-    table = Table(title=_title(report), title_justify="left", caption=caption, caption_justify="left")
-    columns = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50 ms", "p95 ms", "p99 ms",
-               "p99.9 ms", "max ms", "collisions", "harness", "server", "verify"]
+def _table(title: str, caption: str, wide: bool) -> Table:
+    """A final table: compact (no rules between columns, two spaces: 100 columns hold it) unless
+    ``wide``. No cell is ever cut short: a long name wraps inside its cell instead."""
+    if wide:
+        return Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    return Table(title=title, title_justify="left", caption=caption, caption_justify="left", box=box.SIMPLE_HEAD,
+                 padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
+
+
+def _add_columns(table: Table, columns: list[str], left: tuple[str, ...]) -> None:
     for c in columns:
-        table.add_column(c, justify="left" if c in ("connector", "verify") else "right")
+        if c == "verify":
+            table.add_column(c, justify="left", no_wrap=True, min_width=7)
+        elif c in left:  # a long name folds onto a second line, never below 12 columns
+            table.add_column(c, justify="left", overflow="fold", min_width=12)
+        else:  # figures never wrap or shrink: the names give way
+            table.add_column(c, justify="right", no_wrap=True, min_width=len(c))
+
+
+# Compact: what a first look needs; --wide adds the rest. A threshold or other column is one name
+# here and one cell in the row below.
+SUMMARY_COLUMNS = ["connector", "TPS", "committed", "rejected", "failed", "retries", "p50", "p95", "p99", "p99.9",
+                   "max", "collisions", "harness", "server", "verify"]
+COMPACT_SUMMARY_COLUMNS = ["connector", "TPS", "committed", "rejected", "failed", "p50", "p99", "max", "verify"]
+
+
+def summary_table(report: dict[str, Any], wide: bool = False) -> Table:
+    """The final table of a report: one row per connector (and configuration, and level);
+    latencies in the unit that suits each (ns, µs, ms, s). Compact (fits 100 columns) unless
+    ``wide``: then also retries, p95, p99.9, collisions and the harness's and server's CPU and
+    memory."""
+    short = any(no_per_second_statistics(e) for e in report["connectors"])
+    columns = SUMMARY_COLUMNS if wide else COMPACT_SUMMARY_COLUMNS
+    if not wide and any(e.get("retries") for e in report["connectors"]):
+        columns = [*columns[:5], "retries", *columns[5:]]  # retries happened: they are shown
+    caption = "latency: ns, µs, ms or s as fits" + ("; " + _RESOURCES_CAPTION if wide else "; --wide: every column")
+    caption += "\n" + SHORT_WINDOW_NOTE if short else ""
+    table = _table(_title(report), caption, wide)
+    _add_columns(table, columns, ("connector", "verify"))
     for e in report["connectors"]:
         if "latency" not in e:  # it could not run
-            table.add_row(entry_label(e, report), *[""] * (len(columns) - 3), "", f"failed: {e['error']}")
+            table.add_row(entry_label(e, report), *[""] * (len(columns) - 2), f"failed: {e['error']}")
             continue
         lat = e["latency"]
         v = e["verification"]
@@ -254,49 +285,70 @@ def summary_table(report: dict[str, Any]) -> Table:
         # the failure rule with its money intact is "FAILED" in its own cell (the line after the
         # table says why), "passed" here.
         verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
-        label = entry_label(e, report) + (" FAILED" if e["status"] == "failed" else "")
         timed = lat["count"] > 0  # all failed: no latency to show (failed operations are not timed)
-        latencies = [fmt_ms(lat[k]) if timed else "-" for k in ("p50", "p95", "p99", "p99.9", "max")]
-        table.add_row(
-            label, f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
-            f"{e['committed']:,}", f"{e['rejected']:,}", f"{e['failed']:,}",
-            f"{e['retries']:,}", *latencies, f"{100 * e['collision_rate']:.1f}%", *resource_cells(e),
-            verdict,
-        )
+        harness, server = resource_cells(e)
+        cells = {
+            "connector": entry_label(e, report) + (" FAILED" if e["status"] == "failed" else ""),
+            "TPS": f"{e['tps']:,.0f}" + ("*" if no_per_second_statistics(e) else ""),
+            "committed": f"{e['committed']:,}", "rejected": f"{e['rejected']:,}", "failed": f"{e['failed']:,}",
+            "retries": f"{e['retries']:,}",
+            **{k: latency_text(lat[k]) if timed else "-" for k in ("p50", "p95", "p99", "p99.9", "max")},
+            "collisions": f"{100 * e['collision_rate']:.1f}%", "harness": harness, "server": server, "verify": verdict,
+        }
+        table.add_row(*[cells[c] for c in columns])
     return table
 
 
 _RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"
 
 
-def _spread(s: dict[str, Any] | None, fmt: Callable[[float], str]) -> str:
+def _spread(s: dict[str, Any] | None, fmt: Callable[[float], str], relative: bool = False) -> str:
+    """``mean ± sd`` (``relative``: the sd as % of the mean, narrower); the mean alone when there
+    is no spread (one iteration)."""
     if s is None:
         return "-"
-    return fmt(s["mean"]) + (f" ± {fmt(s['stddev'])}" if s["stddev"] is not None else "")
+    if s["stddev"] is None:
+        return fmt(s["mean"])
+    if relative:
+        return fmt(s["mean"]) + (f" ±{100 * s['stddev'] / s['mean']:.0f}%" if s["mean"] else " ±0%")
+    return fmt(s["mean"]) + f" ± {fmt(s['stddev'])}"
 
 
-def sweep_table(report: dict[str, Any]) -> Table:
+def sweep_table(report: dict[str, Any], wide: bool = False) -> Table:
     """The final table of a sweep: one row per point and connector, means (± standard deviation
-    over the iterations)."""
+    over the iterations, when there are several), the failed and rejected operations and what
+    verification found over the point's runs; ``wide`` adds p95 and CPU."""
     sweep = report["sweep"]
     variables = sweep["variables"]
     title = (f"{report['test']} sweep over {', '.join(variables) or 'repeated runs'}, {sweep['iterations']} "
              f"iteration(s) per point" + (" (interrupted)" if report["interrupted"] else ""))
-    table = Table(title=title, title_justify="left", caption="± = sample standard deviation over the iterations; "
-                  "CPU in % of one core, mean over the measured window", caption_justify="left")
-    for c in (*variables, "connector", "runs", "TPS", "p50 ms", "p99 ms", "harness CPU", "server CPU"):
-        table.add_column(c, justify="left" if c == "connector" else "right")
+    caption = ((f"± = sample standard deviation over the iterations{'' if wide else ', % of the mean'}; ")
+               if sweep["iterations"] > 1 else "") + \
+        ("CPU in % of one core, mean over the measured window" if wide else "--wide: p95 and CPU")
+    table = _table(title, caption, wide)
+    columns = [*variables, "connector", "runs", "TPS", "p50", *(["p95"] if wide else []), "p99", "failed", "rejected",
+               "verify", *(["harness CPU", "server CPU"] if wide else [])]
+    _add_columns(table, columns, ("connector", "verify"))
     for point in report["points"]:
-        values = [f"{point['values'][v]:g}" for v in variables]
+        values = {v: f"{point['values'][v]:g}" for v in variables}
         for s in point["summary"]:
+            entries = [e for it in point["iterations"] for e in it["connectors"] if e["name"] == s["name"]]
+            measured = [e for e in entries if "latency" in e]
+            checked = [e["verification"] for e in measured if e["verification"]["checked"]]
+            cells = dict(values, connector=s["name"], failed=f"{sum(e['failed'] for e in measured):,}",
+                         rejected=f"{sum(e['rejected'] for e in measured):,}",
+                         verify=("FAILED" if any(not c["passed"] for c in checked) else "passed") if checked else "skipped")
             if not s["runs"]:
-                table.add_row(*values, s["name"], f"0 of {s['failed_runs']}", "failed", "", "", "", "")
-                continue
-            runs = f"{s['runs']}" + (f" of {s['runs'] + s['failed_runs']}" if s["failed_runs"] else "")
-            table.add_row(*values, s["name"], runs, _spread(s["tps"], lambda x: f"{x:,.0f}"),
-                          _spread(s["p50_ms"], fmt_ms), _spread(s["p99_ms"], fmt_ms),
-                          _spread(s["harness_cpu_percent"], lambda x: f"{x:,.0f}%"),
-                          _spread(s["server_cpu_percent"], lambda x: f"{x:,.0f}%"))
+                cells.update(runs=f"0 of {s['failed_runs']}", TPS="failed")
+            else:
+                cells.update(
+                    runs=f"{s['runs']}" + (f" of {s['runs'] + s['failed_runs']}" if s["failed_runs"] else ""),
+                    TPS=_spread(s["tps"], lambda x: f"{x:,.0f}", not wide),
+                    p50=_spread(s["p50_ms"], latency_text, not wide), p95=_spread(s.get("p95_ms"), latency_text),
+                    p99=_spread(s["p99_ms"], latency_text, not wide),
+                    **{"harness CPU": _spread(s["harness_cpu_percent"], lambda x: f"{x:,.0f}%"),
+                       "server CPU": _spread(s["server_cpu_percent"], lambda x: f"{x:,.0f}%")})
+            table.add_row(*[cells.get(c, "") for c in columns])
     return table
 
 

@@ -110,10 +110,21 @@ def rows(report: dict[str, Any], path: str | Path = "") -> list[dict[str, Any]]:
             "seed": params["seed"],
             "connector": entry_label(entry, report),
             "configuration_id": entry.get("configuration_id", ""),
+            "settings": settings_text(entry),
             "status": entry["status"],
             **_flat(entry),
         })
     return found
+
+
+def settings_text(entry: dict[str, Any]) -> str:
+    """A connector run's settings (its report entry's ``settings``: SQLite's journal mode,
+    PostgreSQL's mode, isolation and in-flight transfers...) as one ``key=value, ...`` string,
+    keys sorted: runs with the same text ran the same connector the same way, so grouping by
+    ``connector`` and ``settings`` never merges e.g. PostgreSQL runs with different
+    ``--pg-mode`` or ``--inflight``. Empty when the entry records none."""
+    settings = entry.get("settings") or {}
+    return ", ".join(f"{k}={settings[k]}" for k in sorted(settings))
 
 
 def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFrame":
@@ -160,3 +171,19 @@ def entry_label(entry: dict[str, Any], report: dict[str, Any]) -> str:
         label += f" c={entry['sessions']}"
     return label
 
+
+
+def latency_text(ms: float) -> str:
+    """A latency in the unit that suits it, three significant figures or more: "850 ns",
+    "42.1 µs", "3.90 ms", "1.25 s" (0: "0 ns"); a table of several runs stays readable when one
+    takes nanoseconds (the null connector) and another seconds."""
+    ns = ms * 1e6
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            value = ns / scale
+            break
+    else:
+        return f"{ns:,.0f} ns"
+    if value >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
