@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors import convex, null, postgres, rpc, spacetimedb, sqlite, supabase_rest
+from loadbench.connectors import convex, null, postgres, redis, rpc, spacetimedb, sqlite, supabase_rest
 from loadbench.connectors.spec import Choices, ConnectorModule, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
@@ -28,7 +28,7 @@ __all__ = ["MODULES", "KINDS", "CONNECTOR_TYPES", "Choices", "ConnectorModule", 
            "sql_dialects", "local_services", "env_vars"]
 
 # Every connector module, in the order connectors are listed (help, errors, the default selection).
-MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, rpc, supabase_rest, convex, spacetimedb, null)
+MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, redis, rpc, supabase_rest, convex, spacetimedb, null)
 
 KINDS: tuple[str, ...] = tuple(m.KIND for m in MODULES)
 
