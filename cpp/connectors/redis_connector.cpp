@@ -91,20 +91,21 @@ using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 
 // A blocking connection for the control plane (hiredis's synchronous API), cancellable through the
 // connector's hooks (shutting its socket down ends any wait). Every error is a ConnectorError that
-// begins with `what`; a refused password or permission is a ConnectorConfigError.
+// begins with `what` (when not empty); a refused password or permission is a ConnectorConfigError.
 class ControlConnection {
 public:
-    ControlConnection(Connector& owner, const RedisEndpoint& e, std::string what) : what_(std::move(what)) {
+    ControlConnection(Connector& owner, const RedisEndpoint& e, const std::string& what, long io_timeout_s = 60)
+        : what_(what.empty() ? "" : what + ": ") {
         const timeval connect_timeout{10, 0};
         ctx_ = redisConnectWithTimeout(e.host.c_str(), static_cast<int>(e.port), connect_timeout);
-        if (!ctx_) throw ConnectorError(what_ + ": cannot connect to " + where(e) + ": out of memory");
+        if (!ctx_) throw ConnectorError(what_ + "cannot connect to " + where(e) + ": out of memory");
         if (ctx_->err) {
             const std::string message = ctx_->errstr;
             redisFree(std::exchange(ctx_, nullptr));
-            throw ConnectorError(what_ + ": cannot connect to " + where(e) + ": " + explain_resource_errors(message));
+            throw ConnectorError(what_ + "cannot connect to " + where(e) + ": " + explain_resource_errors(message));
         }
         // A stalled server must not hold the call for ever (and cancel() ends the wait sooner).
-        const timeval io_timeout{60, 0};
+        const timeval io_timeout{io_timeout_s, 0};
         redisSetTimeout(ctx_, io_timeout);
         cancel_.emplace(owner.on_cancel([fd = ctx_->fd] { ::shutdown(fd, SHUT_RDWR); }));
         try {
@@ -136,20 +137,20 @@ public:
             lengths_.push_back(a.size());
         }
         if (redisAppendCommandArgv(ctx_, static_cast<int>(argv_.size()), argv_.data(), lengths_.data()) != REDIS_OK)
-            throw ConnectorError(what_ + ": " + ctx_->errstr);
+            throw ConnectorError(what_ + ctx_->errstr);
     }
     ReplyPtr next(const char* context = nullptr) {
         void* raw = nullptr;
         if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
             const std::string message = ctx_->err == REDIS_ERR_IO && ctx_->errstr[0] == '\0' ? "connection lost" : ctx_->errstr;
-            throw ConnectorError(what_ + ": " + explain_resource_errors(message));
+            throw ConnectorError(what_ + explain_resource_errors(message));
         }
         ReplyPtr reply(static_cast<redisReply*>(raw));
         if (reply->type == REDIS_REPLY_ERROR) {
             const std::string message(reply->str, reply->len);
             RedisReply classified;
             classify_redis_error(message, classified);
-            const std::string line = what_ + ": " + (context ? std::string(context) + ": " : "") + message;
+            const std::string line = what_ + (context ? std::string(context) + ": " : "") + message;
             if (classified.configuration || (context && std::string_view(context) == "AUTH refused"))
                 throw ConnectorConfigError(line);
             throw ConnectorError(line);
@@ -157,7 +158,7 @@ public:
         return reply;
     }
     [[noreturn]] void unexpected(const char* command) const {
-        throw ConnectorError(what_ + ": unexpected reply to " + command);
+        throw ConnectorError(what_ + "unexpected reply to " + command);
     }
 
 private:
@@ -364,7 +365,7 @@ std::string RedisConnector::account_key(std::uint64_t id) {
 }
 
 void RedisConnector::check() {
-    ControlConnection c(*this, options_.endpoint, "cannot connect");
+    ControlConnection c(*this, options_.endpoint, "", 10);
     const ReplyPtr pong = c.call({"PING"});
     if (pong->type != REDIS_REPLY_STATUS) c.unexpected("PING");
 }

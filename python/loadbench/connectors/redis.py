@@ -53,8 +53,9 @@ def parse_redis_url(url: str, source: str) -> tuple[str, int, str, str, int]:
     user = password = ""
     if at >= 0:
         userinfo, authority = authority[:at], authority[at + 1:]
-        if ":" not in userinfo:
-            raise ConfigError(f"{source}: {shown} names a user but no password (redis://[user]:password@host)")
+        if ":" not in userinfo:  # perhaps a password put where the user goes: not shown
+            raise ConfigError(f"{source}: redis://***@{url[len('redis://') + at + 1:]} names a user but no "
+                              "password (redis://[user]:password@host)")
         if _PERCENT.search(userinfo):
             raise ConfigError(f"{source}: {shown}: its user or password has an invalid %-escape")
         raw_user, _, raw_password = userinfo.partition(":")
