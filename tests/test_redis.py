@@ -117,8 +117,6 @@ def test_pipelining_keeps_several_transfers_in_flight_per_connection(cli, redis_
     assert entry["errors"] == {}
     assert entry["verification"]["passed"]
     assert entry["collision_ops"] > 0  # 16 transfers in flight over 500 accounts
-    clients = redis_server.cli("CLIENT", "LIST")
-    assert clients.count("cmd=client") == 1  # the connections are gone: only this redis-cli's
 
 
 def test_watch_conflicts_are_retried_under_high_alpha(cli, redis_server):
