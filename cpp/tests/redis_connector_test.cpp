@@ -202,17 +202,17 @@ TEST_F(RedisConnectorTest, RunSurvivesTheServerKilledAndRestartedAndCountsTheRec
     c->prep_accounts(accounts);
     TransferParams params{.accounts = accounts, .alpha = 0.5, .max_amount = 100};
     auto run = make_transfer_run({.concurrency = 8, .warmup_seconds = 0, .seconds = 2.5, .threads = 2}, params, c);
-    std::thread killer([&] {
-        std::this_thread::sleep_for(700ms);
-        server_->kill();
-        std::this_thread::sleep_for(300ms);
-        ASSERT_TRUE(server_->start());
-        // --save '': the restarted server is empty. Seed it again (as an operator restoring a
-        // backup would); transfers before that fail as NOACCOUNT, not as refusals.
-        c->prep_accounts(accounts);
-    });
-    const RunResult r = run->run();
-    killer.join();
+    // On this thread: the server dies with the thread that started it (PR_SET_PDEATHSIG).
+    run->start();
+    std::this_thread::sleep_for(700ms);
+    server_->kill();
+    std::this_thread::sleep_for(300ms);
+    ASSERT_TRUE(server_->start());
+    // --save '': the restarted server is empty. Seed it again (as an operator restoring a backup
+    // would); transfers before that fail as NOACCOUNT, not as refusals.
+    c->prep_accounts(accounts);
+    ASSERT_TRUE(run->wait_for(30));
+    const RunResult r = run->take_result();
     ASSERT_TRUE(r.error.empty()) << r.error;
     EXPECT_EQ(r.counters.reconnects, 2u);  // one for each connection (8 sessions, 4 per connection)
     EXPECT_GT(errors_of(r, ErrorKind::connection), 0u);
