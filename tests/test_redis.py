@@ -87,7 +87,10 @@ def test_both_transfer_modes_conserve_money(cli, redis_server, mode):
     assert entry["settings"] == {"mode": mode, "inflight": "1"}
     assert entry["committed"] > 100
     assert entry["rejected"] + entry["committed"] == entry["samples"]
-    assert entry["errors"] == {}
+    if mode == "script":
+        assert entry["errors"] == {}
+    else:  # at alpha 1.2 an operation may lose every one of its --max-tries races for the hot keys
+        assert set(entry["errors"]) <= {"serialization"} and entry["failed"] < entry["committed"] / 100
     assert entry["verification"]["passed"]
     assert money(redis_server) == (500, 500 * 1000, 0)
     assert entry["connections"] == entry["sessions"] == 8
