@@ -19,8 +19,11 @@ Its CPU per request is its whole process (rusage of the child) over the requests
 Targets (issue 14): loadbench requests/s >= 0.9 x redis-benchmark's (which does almost nothing per
 request); latency percentiles agree within noise.
 
-The loadbench side (run_loadbench) waits for the redis connector to be wired in (issue 13's seam):
-until then, or with --anchor-only, only redis-benchmark runs.
+loadbench runs as a user runs it (python -m loadbench bench --connectors redis --inflight P
+--concurrency C --alpha 0), its requests/s, p50 and p99 taken from its report (committed and
+rejected transfers over the measured window, after a 1 s warmup); --anchor-only runs
+redis-benchmark alone. redis-benchmark is one thread; loadbench drives its connections from one
+event-loop thread per core (the default).
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _anchor import loadbench_report  # noqa: E402
 from tests.servers import RedisServer, find_binary  # noqa: E402
 
 SCRIPT = (Path(__file__).resolve().parent / "redis_transfer.lua").read_text()
@@ -95,16 +100,22 @@ def run_redis_benchmark(server: RedisServer, sha: str, connections: int, pipelin
 
 def run_loadbench(server: RedisServer, connections: int, pipeline: int, seconds: float, accounts: int,
                   seed: int) -> tuple[float, float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, CPU seconds per request, requests) of one loadbench run.
-
-    TO BE FILLED IN by whoever wires the redis connector in (issue 13's seam, then issue 14):
-    loadbench_report("--connectors", "redis", "--accounts", str(accounts), "--skip-prep", "--no-verify",
-    "--concurrency", str(connections * pipeline), "--inflight", str(pipeline), "--seconds", str(seconds),
-    "--warmup", "1", "--seed", str(seed), env={"REDIS_URL": server.url, "REDIS_MODE": "script"}), with
-    the connector's script bench/redis_transfer.lua and its keys account:%012d (ids - 1), so that both
-    tools run the same EVALSHA on the same keys.
-    """
-    raise NotImplementedError("the redis connector is not wired into loadbench yet")
+    """(requests/s, p50 ms, p99 ms, CPU seconds per request, requests) of one loadbench run: the redis
+    connector in script mode (the same bench/redis_transfer.lua, by the same SHA1, on the same keys),
+    `connections` connections with `pipeline` transfers in flight on each (--concurrency, --inflight),
+    uniform accounts (alpha 0, as __rand_int__). CPU is the report's client_cpu (the whole process
+    over the measured window) per operation."""
+    with tempfile.TemporaryDirectory(prefix="lb-vs-redis-benchmark-") as runs:
+        report = loadbench_report("--connectors", "redis", "--accounts", str(accounts), "--skip-prep", "--no-verify",
+                                  "--concurrency", str(connections), "--inflight", str(pipeline),
+                                  "--seconds", str(seconds), "--warmup", "1", "--alpha", "0", "--seed", str(seed),
+                                  env={"REDIS_URL": server.url, "REDIS_MODE": "script", "LOADBENCH_RUNS_DIR": runs})
+    entry = report["connectors"][0]
+    if entry["failed"]:
+        sys.exit(f"loadbench: {entry['failed']} transfers failed: {entry.get('errors')}")
+    requests = entry["committed"] + entry["rejected"]
+    return (entry["throughput"]["operations_per_s"], entry["latency"]["p50"], entry["latency"]["p99"],
+            entry["client_cpu"]["per_operation_us"] / 1e6, requests)
 
 
 def main() -> None:
@@ -155,16 +166,12 @@ def main() -> None:
                     for run in (anchor_round, loadbench_round) if r % 2 == 0 else (loadbench_round, anchor_round):
                         if run is loadbench_round and not with_loadbench:
                             continue
-                        try:
-                            run()
-                        except NotImplementedError as e:
-                            print(f"loadbench side skipped: {e} (use --anchor-only to silence this)", file=sys.stderr)
-                            with_loadbench = False
+                        run()
                 line = (f"{connections:>6} {pipeline:>5} {statistics.median(x[0] for x in rb):>20,.0f} "
                         f"{statistics.median(x[1] for x in rb):>7.3f} {statistics.median(x[2] for x in rb):>7.3f} "
                         f"{statistics.median(x[3] for x in rb) * 1e6:>6.2f} us")
                 if with_loadbench and lb:
-                    ratios = [l[0] / b[0] for b, l in zip(rb, lb)]
+                    ratios = [ours[0] / theirs[0] for theirs, ours in zip(rb, lb)]
                     line += (f" {statistics.median(x[0] for x in lb):>14,.0f} {statistics.median(x[1] for x in lb):>7.3f} "
                              f"{statistics.median(x[2] for x in lb):>7.3f} {statistics.median(x[3] for x in lb) * 1e6:>6.2f} us "
                              f"{statistics.median(ratios):>6.2f} {min(ratios):>5.2f}-{max(ratios):<5.2f}")

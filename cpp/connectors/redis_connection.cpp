@@ -234,8 +234,11 @@ void RedisConnection::after_hiredis() {
         if (!ac_) return;
     }
     if (want_write_) socket_.wait(FdReadiness::Direction::write, FdReadiness::Mode::rearm, shared_from_this());
-    if (want_read_) {
-        const bool fresh = sent_.empty() || sent_.front()->reads_when_sent_ == reads_;
+    // Only while a reply is due: an idle connection must leave its io_context without work (the
+    // engine's opening phase runs the loop until nothing is pending). A server that closes an idle
+    // connection is found out by the next request.
+    if (want_read_ && !sent_.empty()) {
+        const bool fresh = sent_.front()->reads_when_sent_ == reads_;
         socket_.wait(FdReadiness::Direction::read, connected && fresh ? FdReadiness::Mode::edge : FdReadiness::Mode::rearm,
                      shared_from_this());
     }

@@ -12,6 +12,8 @@
 // through note_reconnect()); requests submitted meanwhile wait for it. interrupt() never blocks:
 // it posts to the io_context, which abandons the connection if the targeted request is in flight
 // (Redis has no way to cancel one command), then reconnects at once.
+// The socket is watched for replies only while one is due: an idle connection leaves its io_context
+// without pending work.
 #pragma once
 
 #include <hiredis/async.h>

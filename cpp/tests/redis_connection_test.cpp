@@ -174,6 +174,31 @@ TEST_F(Redis, RunsCommandsAndReadsTheirReplies) {
     EXPECT_EQ(server_->cli({"GET", "balance:1"}), "70");
 }
 
+TEST_F(Redis, AnIdleConnectionLeavesItsEventLoopWithoutWork) {
+    // The engine runs each thread's io_context until its sessions have opened (run() returning
+    // when nothing is pending): a connection must not keep a wait while no reply is due.
+    asio::io_context io;
+    auto conn = std::make_shared<RedisConnection>(io, settings(1, {kIncrBy}));
+    bool opened = false;
+    conn->open([&](const RedisReply& r) { opened = r.ok; });
+    const auto t0 = std::chrono::steady_clock::now();
+    io.run_for(10s);
+    EXPECT_TRUE(opened);
+    EXPECT_TRUE(io.stopped()) << "the open completed, yet the io_context still has work";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    Call call;  // and it still answers after that
+    call.command({"PING"});
+    conn->submit(call);
+    io.restart();
+    io.run_for(10s);
+    const auto r = call.replies.next(0s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->ok) << r->message;
+    conn->release();
+    io.restart();
+    io.poll();
+}
+
 TEST_F(Redis, PipelinesSixteenRequestsAndAnswersThemInOrder) {
     auto conn = connect(settings(16));
     std::vector<std::unique_ptr<Call>> calls;

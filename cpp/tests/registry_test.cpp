@@ -16,7 +16,7 @@ namespace {
 TEST(ConnectorRegistry, EveryConnectorRegistersItself) {
     const std::vector<std::string> kinds = connector_kinds();
     EXPECT_EQ(std::set<std::string>(kinds.begin(), kinds.end()),
-              (std::set<std::string>{"convex", "null", "postgres", "rpc", "spacetimedb", "sqlite", "supabase-rest"}));
+              (std::set<std::string>{"convex", "null", "postgres", "redis", "rpc", "spacetimedb", "sqlite", "supabase-rest"}));
     EXPECT_TRUE(std::is_sorted(kinds.begin(), kinds.end()));
     EXPECT_THROW(make_connector("no-such-kind", {}), ConnectorError);
 }
@@ -30,6 +30,7 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
         {"convex", {{"url", "http://127.0.0.1:1"}}},
         {"supabase-rest", {{"url", "http://127.0.0.1:1"}, {"anon_key", "k"}, {"db_url", "postgresql://127.0.0.1:1/db"}}},
         {"spacetimedb", {{"url", "http://127.0.0.1:1"}, {"module", "bank"}}},
+        {"redis", {{"url", "redis://127.0.0.1:1/0"}, {"inflight", "4"}}},
     };
     for (const ConnectorRegistration& r : registered_connectors()) {
         SCOPED_TRACE(r.kind);
@@ -51,7 +52,7 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
             EXPECT_FALSE(r.capabilities.placeholder.empty());
     }
     const auto versions = library_versions();
-    for (const char* library : {"sqlite", "sqlitecpp", "libpq", "libpqxx", "compiler"})
+    for (const char* library : {"sqlite", "sqlitecpp", "libpq", "libpqxx", "hiredis", "compiler"})
         EXPECT_FALSE(versions.at(library).empty()) << library;
 }
 

@@ -27,6 +27,7 @@ from loadbench.connectors import (
     null,
     postgres,
     postgrest_server,
+    redis,
     redis_server,
     rpc,
     spacetimedb,
@@ -43,7 +44,7 @@ __all__ = ["MODULES", "SERVICES", "KINDS", "CONNECTOR_TYPES", "Choices", "Connec
            "sql_dialects", "local_services", "env_vars"]
 
 # Every connector module, in the order connectors are listed (help, errors, the default selection).
-MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, rpc, supabase_rest, convex, spacetimedb, null)
+MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, redis, rpc, supabase_rest, convex, spacetimedb, null)
 
 KINDS: tuple[str, ...] = tuple(m.KIND for m in MODULES)
 

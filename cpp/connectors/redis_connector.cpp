@@ -1,0 +1,502 @@
+#include "connectors/redis_connector.hpp"
+
+#include "connectors/registry.hpp"
+
+#include <hiredis/hiredis.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/post.hpp>
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "connectors/options.hpp"
+#include "net/system_error.hpp"
+
+namespace loadbench {
+namespace {
+
+// bench/redis_transfer.lua, byte for byte (its SHA1 is what EVALSHA names; the tests compare).
+constexpr const char* kTransferScript =
+    R"lua(-- test-1's transfer on Redis, run with EVALSHA (by loadbench's redis connector and by
+-- bench/vs_redis_benchmark.py's redis-benchmark): KEYS[1] pays ARGV[1] to KEYS[2] if its balance
+-- covers it. Atomic, as every script is. Returns 1 when money moved, 0 when refused, an error
+-- when an account is missing (a server restarted without persistence has lost them).
+local amount = tonumber(ARGV[1])
+local balance = redis.call('GET', KEYS[1])
+if not balance or redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.error_reply('NOACCOUNT no such account')
+end
+if tonumber(balance) < amount then return 0 end
+redis.call('DECRBY', KEYS[1], amount)
+redis.call('INCRBY', KEYS[2], amount)
+return 1
+)lua";
+
+// verify, over account indexes ARGV[1]..ARGV[2] (id - 1): {present, total, negative, changed}.
+// In ranges, so that no single script holds the server for long (its busy-script limit is 5 s).
+constexpr const char* kVerifyScript = R"lua(
+local first, last, initial = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count, total, negative, changed = 0, 0, 0, 0
+for i = first, last do
+  local v = redis.call('GET', string.format('account:%012d', i))
+  if v then
+    v = tonumber(v)
+    count = count + 1
+    total = total + v
+    if v < 0 then negative = negative + 1 end
+    if v ~= initial then changed = changed + 1 end
+  end
+end
+return {count, total, negative, changed}
+)lua";
+
+constexpr std::uint64_t kVerifyRange = 50'000;    // accounts per verify script call
+constexpr std::size_t kPrepBatch = 1'000;          // accounts per MSET
+constexpr std::size_t kPrepWindow = 32;            // MSETs in flight during prep
+
+// account:<index>, the index zero-padded to 12 digits (redis-benchmark's __rand_int__), into `out`.
+std::string_view format_key(std::uint64_t index, std::array<char, 32>& out) {
+    const int n = std::snprintf(out.data(), out.size(), "account:%012llu", static_cast<unsigned long long>(index));
+    return {out.data(), static_cast<std::size_t>(n)};
+}
+
+RedisConnectorOptions parse_options(const ConnectorOptions& options) {
+    RedisConnectorOptions o;
+    o.endpoint = parse_redis_url(option_required(options, "url"));
+    const std::string mode = option_string(options, "mode", "script");
+    if (mode != "script" && mode != "watch") throw ConnectorError("mode must be script or watch, got '" + mode + "'");
+    o.watch_mode = mode == "watch";
+    o.inflight = static_cast<std::size_t>(option_int(options, "inflight", 1, 1, 1024));
+    if (o.inflight > 1 && o.watch_mode)
+        throw ConnectorError("inflight > 1 (pipelining) needs mode=script: WATCH belongs to the whole connection");
+    return o;
+}
+
+std::string where(const RedisEndpoint& e) { return e.host + ":" + std::to_string(e.port); }
+
+struct ReplyDeleter {
+    void operator()(redisReply* r) const {
+        if (r) freeReplyObject(r);
+    }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// A blocking connection for the control plane (hiredis's synchronous API), cancellable through the
+// connector's hooks (shutting its socket down ends any wait). Every error is a ConnectorError that
+// begins with `what` (when not empty); a refused password or permission is a ConnectorConfigError.
+class ControlConnection {
+public:
+    ControlConnection(Connector& owner, const RedisEndpoint& e, const std::string& what, long io_timeout_s = 60)
+        : what_(what.empty() ? "" : what + ": ") {
+        const timeval connect_timeout{10, 0};
+        ctx_ = redisConnectWithTimeout(e.host.c_str(), static_cast<int>(e.port), connect_timeout);
+        if (!ctx_) throw ConnectorError(what_ + "cannot connect to " + where(e) + ": out of memory");
+        if (ctx_->err) {
+            const std::string message = ctx_->errstr;
+            redisFree(std::exchange(ctx_, nullptr));
+            throw ConnectorError(what_ + "cannot connect to " + where(e) + ": " + explain_resource_errors(message));
+        }
+        // A stalled server must not hold the call for ever (and cancel() ends the wait sooner).
+        const timeval io_timeout{io_timeout_s, 0};
+        redisSetTimeout(ctx_, io_timeout);
+        cancel_.emplace(owner.on_cancel([fd = ctx_->fd] { ::shutdown(fd, SHUT_RDWR); }));
+        try {
+            if (!e.password.empty()) {
+                if (e.user.empty()) call({"AUTH", e.password}, "AUTH refused");
+                else call({"AUTH", e.user, e.password}, "AUTH refused");
+            }
+            if (e.database != 0) call({"SELECT", std::to_string(e.database)}, "SELECT failed");
+        } catch (...) {
+            close();
+            throw;
+        }
+    }
+    ~ControlConnection() { close(); }
+    ControlConnection(const ControlConnection&) = delete;
+    ControlConnection& operator=(const ControlConnection&) = delete;
+
+    // One command and its reply. An error reply throws, prefixed with `context`.
+    ReplyPtr call(const std::vector<std::string_view>& args, const char* context = nullptr) {
+        append(args);
+        return next(context);
+    }
+    // Pipelining: append commands, then read their replies in order with next().
+    void append(const std::vector<std::string_view>& args) {
+        argv_.clear();
+        lengths_.clear();
+        for (std::string_view a : args) {
+            argv_.push_back(a.data());
+            lengths_.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(ctx_, static_cast<int>(argv_.size()), argv_.data(), lengths_.data()) != REDIS_OK)
+            throw ConnectorError(what_ + ctx_->errstr);
+    }
+    ReplyPtr next(const char* context = nullptr) {
+        void* raw = nullptr;
+        if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
+            const std::string message = ctx_->err == REDIS_ERR_IO && ctx_->errstr[0] == '\0' ? "connection lost" : ctx_->errstr;
+            throw ConnectorError(what_ + explain_resource_errors(message));
+        }
+        ReplyPtr reply(static_cast<redisReply*>(raw));
+        if (reply->type == REDIS_REPLY_ERROR) {
+            const std::string message(reply->str, reply->len);
+            RedisReply classified;
+            classify_redis_error(message, classified);
+            const std::string line = what_ + (context ? std::string(context) + ": " : "") + message;
+            if (classified.configuration || (context && std::string_view(context) == "AUTH refused"))
+                throw ConnectorConfigError(line);
+            throw ConnectorError(line);
+        }
+        return reply;
+    }
+    [[noreturn]] void unexpected(const char* command) const {
+        throw ConnectorError(what_ + "unexpected reply to " + command);
+    }
+
+private:
+    void close() {
+        cancel_.reset();  // before the socket goes: the hook must never shut down a reused descriptor
+        if (ctx_) redisFree(std::exchange(ctx_, nullptr));
+    }
+    std::string what_;
+    redisContext* ctx_ = nullptr;
+    std::optional<CancelHooks::Registration> cancel_;
+    std::vector<const char*> argv_;
+    std::vector<std::size_t> lengths_;
+};
+
+long long integer_at(const redisReply* array, std::size_t i) {
+    const redisReply* e = array->element[i];
+    return e->type == REDIS_REPLY_INTEGER ? e->integer : 0;
+}
+
+// --- sessions -------------------------------------------------------------------------------------
+
+// Script mode: one EVALSHA per transfer; the sessions of a pipeline group share a connection.
+class ScriptSession final : public AsyncTransferSession, public RedisRequest {
+public:
+    ScriptSession(std::shared_ptr<RedisConnection> conn, bool counts_reconnects)
+        : conn_(std::move(conn)), counts_reconnects_(counts_reconnects) {}
+
+    void transfer(const Transfer& t, AttemptCallback& done) override {
+        done_ = &done;
+        script(0, {format_key(t.from_id - 1, from_), format_key(t.to_id - 1, to_)}, {t.amount});
+        conn_->submit(*this);
+    }
+    void complete(const RedisReply& reply) override {
+        if (!reply.ok) {
+            last_error_ = reply.message;
+            return done_->attempt_done(Attempt::failed(reply.error, reply.retryable));
+        }
+        if (reply.type != REDIS_REPLY_INTEGER || (reply.integer != 0 && reply.integer != 1)) {
+            last_error_ = "the transfer script answered something other than 0 or 1";
+            return done_->attempt_done(Attempt::failed(ErrorKind::protocol));
+        }
+        done_->attempt_done(reply.integer == 1 ? Attempt::committed() : Attempt::rejected());
+    }
+    void interrupt() noexcept override { conn_->interrupt(this); }
+    void shutdown() override { conn_->release(); }
+    std::string last_error() const override { return last_error_; }
+    // The connection's reconnects, counted by one session of the group (the engine sums sessions).
+    std::uint64_t reconnects() const override { return counts_reconnects_ ? conn_->reconnects() : 0; }
+
+private:
+    std::shared_ptr<RedisConnection> conn_;
+    bool counts_reconnects_;
+    AttemptCallback* done_ = nullptr;
+    std::array<char, 32> from_{}, to_{};
+    std::string last_error_;
+};
+
+// Watch mode, an optimistic transaction in two round trips, each a pipelined batch:
+//   WATCH from to; MGET from to   -> too little money: UNWATCH, rejected
+//   MULTI; DECRBY from; INCRBY to; EXEC   -> EXEC nil (a watched key changed): retryable
+// One session per connection: WATCH and MULTI are the connection's state.
+class WatchSession final : public AsyncTransferSession {
+public:
+    WatchSession(std::shared_ptr<RedisConnection> conn, asio::io_context& io) : conn_(std::move(conn)), io_(io) {
+        for (Step* s : {&watch_, &read_, &multi_, &debit_, &credit_, &exec_, &unwatch_}) s->session = this;
+        exec_.nil_is_conflict = true;
+        multi_.command({"MULTI"});
+        exec_.command({"EXEC"});
+        unwatch_.command({"UNWATCH"});
+    }
+
+    void transfer(const Transfer& t, AttemptCallback& done) override {
+        done_ = &done;
+        amount_ = t.amount;
+        const std::string_view from = format_key(t.from_id - 1, from_), to = format_key(t.to_id - 1, to_);
+        watch_.command({"WATCH", from, to});
+        read_.command({"MGET", from, to});
+        debit_.command({"DECRBY", from, t.amount});
+        credit_.command({"INCRBY", to, t.amount});
+        failure_.reset();
+        submit(Phase::read, {&watch_, &read_});
+    }
+
+    void interrupt() noexcept override { conn_->interrupt(nullptr); }  // the connection is this session's alone
+    void shutdown() override { conn_->release(); }
+    std::string last_error() const override { return last_error_; }
+    std::uint64_t reconnects() const override { return conn_->reconnects(); }
+
+private:
+    enum class Phase { read, write, unwatch };
+    struct Step final : RedisRequest {
+        WatchSession* session = nullptr;
+        void complete(const RedisReply& reply) override { session->on_step(*this, reply); }
+    };
+
+    void submit(Phase phase, std::initializer_list<Step*> steps) {
+        phase_ = phase;
+        pending_ = steps.size();
+        for (Step* s : steps) conn_->submit(*s);
+    }
+
+    void fail(Attempt attempt, std::string message) {
+        if (failure_) return;  // the first failure of a batch says what happened
+        failure_ = attempt;
+        last_error_ = std::move(message);
+    }
+
+    void on_step(Step& step, const RedisReply& reply) {
+        if (!reply.ok) {
+            fail(Attempt::failed(reply.error, reply.retryable), reply.message);
+        } else if (&step == &read_) {
+            const redisReply* r = reply.raw;
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+                fail(Attempt::failed(ErrorKind::protocol), "MGET answered something other than two values");
+            } else if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+                fail(Attempt::failed(ErrorKind::other), "NOACCOUNT no such account");
+            } else {
+                const redisReply* from = r->element[0];
+                long long balance = 0;
+                const auto [end, ec] = std::from_chars(from->str, from->str + from->len, balance);
+                if (ec != std::errc() || end != from->str + from->len)
+                    fail(Attempt::failed(ErrorKind::other), "a balance is not an integer");
+                covers_ = balance >= amount_;
+            }
+        } else if (&step == &exec_ && reply.raw) {
+            const redisReply* r = reply.raw;  // EXEC's replies: DECRBY's and INCRBY's
+            for (std::size_t i = 0; i < r->elements; ++i)
+                if (r->element[i]->type == REDIS_REPLY_ERROR)
+                    fail(Attempt::failed(ErrorKind::other), std::string(r->element[i]->str, r->element[i]->len));
+        }
+        if (--pending_ > 0) return;
+        switch (phase_) {
+            case Phase::read:
+                if (failure_) {
+                    // A lost (or abandoned) connection took its WATCH along; otherwise end it.
+                    if (failure_->error == ErrorKind::connection || failure_->error == ErrorKind::timeout)
+                        return finish();
+                    return submit(Phase::unwatch, {&unwatch_});
+                }
+                if (!covers_) {
+                    outcome_ = Attempt::rejected();
+                    return submit(Phase::unwatch, {&unwatch_});
+                }
+                return submit(Phase::write, {&multi_, &debit_, &credit_, &exec_});
+            case Phase::write:  // EXEC ended the transaction and its WATCH, whatever it answered
+                if (!failure_) outcome_ = Attempt::committed();
+                return finish();
+            case Phase::unwatch:
+                return finish();
+        }
+    }
+
+    void finish() {
+        const Attempt attempt = failure_ ? *failure_ : outcome_;
+        if (failure_ && (failure_->error == ErrorKind::connection || failure_->error == ErrorKind::timeout)) {
+            // Possibly inside the connection's own teardown (an interrupt abandoning it): the next
+            // attempt must be submitted after that, not into it.
+            asio::post(io_, [this, attempt] { done_->attempt_done(attempt); });
+            return;
+        }
+        done_->attempt_done(attempt);
+    }
+
+    std::shared_ptr<RedisConnection> conn_;
+    asio::io_context& io_;
+    AttemptCallback* done_ = nullptr;
+    std::array<char, 32> from_{}, to_{};
+    std::int64_t amount_ = 0;
+    bool covers_ = false;
+    Step watch_, read_, multi_, debit_, credit_, exec_, unwatch_;
+    Phase phase_ = Phase::read;
+    std::size_t pending_ = 0;
+    std::optional<Attempt> failure_;
+    Attempt outcome_;
+    std::string last_error_;
+};
+
+}  // namespace
+
+// Connections being opened or open, by pipeline group (see PostgresConnector::Groups): only the
+// group's sessions own one, so it goes with the run whose event loop it lives on.
+struct RedisConnector::Groups {
+    struct Group {
+        std::weak_ptr<RedisConnection> conn;
+        bool opening = false;
+        bool open = false;
+        std::string error;
+        std::vector<GroupOpened> waiting;
+    };
+    std::mutex mutex;
+    std::map<std::size_t, Group> by_group;
+};
+
+RedisConnector::RedisConnector(const ConnectorOptions& options)
+    : options_(parse_options(options)), groups_(std::make_unique<Groups>()) {}
+
+RedisConnector::~RedisConnector() = default;
+
+const char* RedisConnector::transfer_script() { return kTransferScript; }
+
+std::string RedisConnector::account_key(std::uint64_t id) {
+    std::array<char, 32> buf{};
+    return std::string(format_key(id - 1, buf));
+}
+
+void RedisConnector::check() {
+    ControlConnection c(*this, options_.endpoint, "", 10);
+    const ReplyPtr pong = c.call({"PING"});
+    if (pong->type != REDIS_REPLY_STATUS) c.unexpected("PING");
+}
+
+void RedisConnector::prep_accounts(const AccountsSpec& spec) {
+    ControlConnection c(*this, options_.endpoint, "prep");
+    // Accounts of an earlier prep (perhaps more of them) go first; the database's other keys stay.
+    std::string cursor = "0";
+    std::vector<std::string_view> args;
+    do {
+        const ReplyPtr page = c.call({"SCAN", cursor, "MATCH", "account:*", "COUNT", "10000"});
+        if (page->type != REDIS_REPLY_ARRAY || page->elements != 2 || page->element[0]->type != REDIS_REPLY_STRING ||
+            page->element[1]->type != REDIS_REPLY_ARRAY)
+            c.unexpected("SCAN");
+        cursor.assign(page->element[0]->str, page->element[0]->len);
+        const redisReply* keys = page->element[1];
+        if (keys->elements == 0) continue;
+        args.assign({"UNLINK"});
+        for (std::size_t i = 0; i < keys->elements; ++i) args.emplace_back(keys->element[i]->str, keys->element[i]->len);
+        c.call(args);
+    } while (cursor != "0");
+
+    // MSETs of kPrepBatch accounts, kPrepWindow of them in flight (hiredis formats each command
+    // into its output buffer when appended, so the key texts can be reused at once).
+    const std::string balance = std::to_string(spec.initial_balance);
+    std::vector<std::array<char, 32>> keys(kPrepBatch);
+    std::size_t in_flight = 0;
+    for (std::uint64_t first = 0; first < spec.accounts; first += kPrepBatch) {
+        const std::uint64_t end = std::min<std::uint64_t>(spec.accounts, first + kPrepBatch);
+        args.assign({"MSET"});
+        for (std::uint64_t i = first; i < end; ++i) {
+            args.push_back(format_key(i, keys[i - first]));
+            args.emplace_back(balance);
+        }
+        c.append(args);
+        if (++in_flight == kPrepWindow) {
+            c.next();
+            --in_flight;
+        }
+    }
+    for (; in_flight > 0; --in_flight) c.next();
+}
+
+std::optional<AccountsCheck> RedisConnector::verify_accounts(const AccountsSpec& spec) {
+    ControlConnection c(*this, options_.endpoint, "verify");
+    AccountsCheck check;
+    std::uint64_t changed = 0;
+    const std::string initial = std::to_string(spec.initial_balance);
+    for (std::uint64_t first = 0; first < spec.accounts; first += kVerifyRange) {
+        const std::uint64_t last = std::min<std::uint64_t>(spec.accounts, first + kVerifyRange) - 1;
+        const std::string from = std::to_string(first), to = std::to_string(last);
+        const ReplyPtr r = c.call({"EVAL", kVerifyScript, "0", from, to, initial});
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) c.unexpected("the verify script");
+        check.accounts += static_cast<std::uint64_t>(integer_at(r.get(), 0));
+        check.total += integer_at(r.get(), 1);
+        check.negative_balances += static_cast<std::uint64_t>(integer_at(r.get(), 2));
+        changed += static_cast<std::uint64_t>(integer_at(r.get(), 3));
+    }
+    check.changed = changed;
+    check.expected_total = static_cast<std::int64_t>(spec.accounts) * spec.initial_balance;
+    check.passed = check.accounts == spec.accounts && check.total == check.expected_total && check.negative_balances == 0;
+    return check;
+}
+
+void RedisConnector::open_async_transfer_session(asio::io_context& io, std::size_t index,
+                                                 AsyncTransferOpenCallback& done) {
+    open_in_group(io, index, [this, &io, &done, index](const std::shared_ptr<RedisConnection>& conn, const std::string& error) {
+        if (!error.empty()) return done.open_failed(error);
+        if (options_.watch_mode) return done.opened(std::make_unique<WatchSession>(conn, io));
+        done.opened(std::make_unique<ScriptSession>(conn, index % options_.inflight == 0));
+    });
+}
+
+void RedisConnector::open_in_group(asio::io_context& io, std::size_t index, GroupOpened done) {
+    const std::size_t group_index = index / options_.inflight;
+    std::shared_ptr<RedisConnection> to_open;
+    {
+        std::lock_guard lock(groups_->mutex);
+        Groups::Group& group = groups_->by_group[group_index];
+        if (group.open || !group.error.empty()) {  // a later session of an opened group
+            auto conn = group.conn.lock();
+            const std::string error = conn || !group.error.empty() ? group.error : "connection closed";
+            asio::post(io, [conn = std::move(conn), error, done = std::move(done)] { done(conn, error); });
+            return;
+        }
+        group.waiting.push_back(std::move(done));
+        if (group.opening) return;
+        group.opening = true;
+        RedisSettings settings;
+        settings.endpoint = options_.endpoint;
+        if (options_.watch_mode) {
+            settings.depth = 4;  // a batch: MULTI, DECRBY, INCRBY, EXEC
+            settings.users = 1;
+        } else {
+            settings.scripts = {kTransferScript};
+            settings.depth = options_.inflight;
+            settings.users = options_.inflight;
+        }
+        group.conn = to_open = std::make_shared<RedisConnection>(io, std::move(settings));
+    }
+    to_open->open([this, group_index](const RedisReply& reply) {
+        std::vector<GroupOpened> waiting;
+        std::shared_ptr<RedisConnection> conn;
+        const std::string error = reply.ok ? "" : "cannot connect: " + reply.message;
+        {
+            std::lock_guard lock(groups_->mutex);
+            Groups::Group& group = groups_->by_group[group_index];
+            group.open = reply.ok;
+            group.error = error;
+            waiting.swap(group.waiting);
+            conn = group.conn.lock();
+        }
+        for (GroupOpened& opened : waiting) opened(conn, error);
+    });
+}
+
+// hiredis reads into a buffer of 16 KiB and formats commands into an output buffer (a few KiB at
+// test-1's size), beside its contexts; RedisConnection and the sessions sharing it are the rest.
+// Two descriptors: hiredis's socket and the duplicate FdReadiness watches.
+SessionFootprint RedisConnector::footprint() const {
+    constexpr std::size_t kHiredisBuffers = 16 * 1024 + 4 * 1024, kContexts = 2 * 1024;
+    return {kHiredisBuffers + kContexts + sizeof(RedisConnection), 2};
+}
+
+namespace {
+const ConnectorRegistrar registrar({.kind = "redis",
+                                    .make = make_registered<RedisConnector>,
+                                    .capabilities = {.model = SessionModel::event_loop, .pipelining = true},
+                                    .library_versions = [] {
+                                        return std::map<std::string, std::string>{{"hiredis", hiredis_library_version()}};
+                                    }});
+}  // namespace
+
+}  // namespace loadbench
