@@ -24,6 +24,7 @@ from pathlib import Path
 from loadbench.connectors import (
     convex,
     mariadb_server,
+    mysql,
     null,
     postgres,
     postgrest_server,
@@ -43,7 +44,7 @@ __all__ = ["MODULES", "SERVICES", "KINDS", "CONNECTOR_TYPES", "Choices", "Connec
            "sql_dialects", "local_services", "env_vars"]
 
 # Every connector module, in the order connectors are listed (help, errors, the default selection).
-MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, rpc, supabase_rest, convex, spacetimedb, null)
+MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, mysql, rpc, supabase_rest, convex, spacetimedb, null)
 
 KINDS: tuple[str, ...] = tuple(m.KIND for m in MODULES)
 
