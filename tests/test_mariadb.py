@@ -277,15 +277,17 @@ def test_sql_that_mariadb_refuses_is_reported_with_its_message(cli, mariadb, env
 
 
 def test_write_under_the_flush_presets_sets_the_server_variable(cli, mariadb, env):
+    mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
     try:
         result = cli("bench", "write", "--set", "users=500", "--set", "posts=500", "--set", "tags=50",
                      "--connectors", "mysql", "--configs", "1,4", "--total-writes", "400",
-                     "--config-id", "mysql-base-0,mysql-os-flush-1", env=env)
+                     "--config-id", "mysql-base-0,mysql-os-flush-2", env=env)
         assert result.returncode == 0, result.stderr
         report = cli.only_report()
         assert [(e["configuration_id"], e["sessions"]) for e in report["connectors"]] == [
-            ("mysql-base-0", 1), ("mysql-base-0", 4), ("mysql-os-flush-1", 1), ("mysql-os-flush-1", 4)]
+            ("mysql-base-0", 1), ("mysql-base-0", 4), ("mysql-os-flush-2", 1), ("mysql-os-flush-2", 4)]
         assert all(e["verification"]["passed"] for e in report["connectors"])
+        assert "server_settings" not in report["connectors"][0]["settings"]
         assert report["connectors"][2]["settings"]["server_settings"] == "innodb_flush_log_at_trx_commit=2"
         assert mariadb.sql("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit") == "2"  # the last preset's
         assert mariadb.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
@@ -301,7 +303,7 @@ def test_a_preset_is_refused_before_load_for_an_account_that_may_not_set_it(cli,
                       f"GRANT ALL ON {mariadb.database}.* TO 'plain'@'%'")
     url = f"mysql://plain:plain-pw@127.0.0.1:{mariadb.port}/{mariadb.database}"
     result = cli("bench", "write", "--connectors", "mysql", "--configs", "1", "--total-writes", "100",
-                 "--config-id", "mysql-lazy-flush-2", env={"MYSQL_URL": url})
+                 "--config-id", "mysql-lazy-flush-1", env={"MYSQL_URL": url})
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "innodb_flush_log_at_trx_commit=0" in line and "SUPER" in line

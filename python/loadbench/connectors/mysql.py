@@ -11,10 +11,11 @@ trip; prep creates the procedure) or ``statements`` (BEGIN; ``SELECT ... FOR UPD
 rows in id order; the two UPDATEs; COMMIT). Deadlocks (1213) and lock wait timeouts (1205) are
 retried and counted as retries.
 
-The presets set ``innodb_flush_log_at_trx_commit``, a global server variable (no session may set
-it): each run's connections apply it with ``SET GLOBAL`` before load, which needs the SUPER
-privilege; without it the run is refused in one line before any load. The value stays on the
-server after the run (``mysql-base-0`` puts MariaDB's default, 1, back).
+The presets but ``mysql-base-0`` (the server's own settings) set ``innodb_flush_log_at_trx_commit``,
+a global server variable (no session may set it): they are server settings, applied with ``SET
+GLOBAL`` by each run's connections before load, which needs the SUPER privilege; without it the run
+is refused in one line before any load. The value stays on the server after the run:
+``mysql-durable-3`` (last in ``--config-id all``) puts MariaDB's default, 1, back.
 """
 
 from __future__ import annotations
@@ -138,12 +139,14 @@ NO_SERVER: str | None = None
 
 _FLUSH = "innodb_flush_log_at_trx_commit"
 PRESETS = (
-    Preset("mysql-base-0", KIND, f"{_FLUSH}=1 (MariaDB's default): the log is written and flushed at every commit "
-           "(server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=1"}),
-    Preset("mysql-os-flush-1", KIND, f"{_FLUSH}=2: written at commit, flushed about once a second; an OS crash may "
+    Preset("mysql-base-0", KIND, "the server's own settings (MariaDB's default: innodb_flush_log_at_trx_commit=1, "
+           "the log written and flushed at every commit)", {"server_settings": ""}),
+    Preset("mysql-lazy-flush-1", KIND, f"{_FLUSH}=0: the log written and flushed about once a second; a server "
+           "crash may lose the last second (server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=0"}),
+    Preset("mysql-os-flush-2", KIND, f"{_FLUSH}=2: written at commit, flushed about once a second; an OS crash may "
            "lose the last second (server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=2"}),
-    Preset("mysql-lazy-flush-2", KIND, f"{_FLUSH}=0: written and flushed about once a second; a server crash may "
-           "lose the last second (server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=0"}),
+    Preset("mysql-durable-3", KIND, f"{_FLUSH}=1 set explicitly: flushed at every commit (MariaDB's default; puts it "
+           "back after the others; server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=1"}),
 )
 BASE_PRESET: str | None = "mysql-base-0"
 
