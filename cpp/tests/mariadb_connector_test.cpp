@@ -170,7 +170,7 @@ TEST_F(MysqlConnector, ALockWaitTimeoutInTheProcedureRollsTheTransferBackAndIsRe
     ASSERT_TRUE(s);
     // Another session holds account 4: the transfer 2 -> 4 debits 2, then cannot lock 4.
     auto holder = connector();
-    auto session = holder->open_sql_session({"UPDATE accounts SET balance = balance WHERE id = ?"});
+    auto session = holder->sql_sessions()->open_sql_session({"UPDATE accounts SET balance = balance WHERE id = ?"});
     ASSERT_TRUE(session->control(SqlControl::begin).ok);
     const SqlValue four[] = {SqlValue::of(4)};
     ASSERT_TRUE(session->execute(0, four).ok) << session->last_error();
@@ -252,7 +252,7 @@ TEST_F(MysqlConnector, ScenarioSessionsBindValuesAndQueriesReturnText) {
     auto c = connector();
     c->sql_execute({"DROP TABLE IF EXISTS t", "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT, r DOUBLE)"});
     {
-        auto s = c->open_sql_session({"INSERT INTO t (id, v, r) VALUES (?, ?, ?)", "UPDATE t SET r = r * 2 WHERE id = ?"});
+        auto s = c->sql_sessions()->open_sql_session({"INSERT INTO t (id, v, r) VALUES (?, ?, ?)", "UPDATE t SET r = r * 2 WHERE id = ?"});
         ASSERT_TRUE(s->control(SqlControl::begin).ok);
         const std::string text = "it's \"quoted\"";
         const SqlValue row[] = {SqlValue::of(1), SqlValue::of_text(text), SqlValue::of_real(1.5)};
