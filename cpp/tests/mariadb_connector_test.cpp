@@ -186,6 +186,32 @@ TEST_F(MysqlConnector, ALockWaitTimeoutInTheProcedureRollsTheTransferBackAndIsRe
     EXPECT_EQ(server_->sql("SELECT GROUP_CONCAT(balance ORDER BY id) FROM bench.accounts"), "100,90,100,110");
 }
 
+TEST_F(MysqlConnector, ALockWaitTimeoutWhileLockingBothRowsIsRetryableAndKeepsTheConnection) {
+    auto c = connector({{"mode", "statements"}, {"lock_wait_timeout", "0"}});
+    c->prep_accounts({.accounts = 4, .initial_balance = 100});
+    auto s = open(*c);
+    ASSERT_TRUE(s);
+    auto holder = connector();
+    auto session = holder->sql_sessions()->open_sql_session({"UPDATE accounts SET balance = balance WHERE id = ?"});
+    ASSERT_TRUE(session->control(SqlControl::begin).ok);
+    const SqlValue four[] = {SqlValue::of(4)};
+    ASSERT_TRUE(session->execute(0, four).ok) << session->last_error();
+    // SELECT ... FOR UPDATE locks 2, then meets 4 locked while it sends its rows: the server's
+    // error takes a row's place, which ends the result; the connection stays in step.
+    const Attempt a = transfer(*s, {.from_id = 2, .to_id = 4, .amount = 10});
+    EXPECT_EQ(a.outcome, Outcome::failed);
+    EXPECT_EQ(a.error, ErrorKind::busy);
+    EXPECT_TRUE(a.retryable);
+    EXPECT_NE(s->last_error().find("1205"), std::string::npos) << s->last_error();
+    ASSERT_TRUE(session->control(SqlControl::rollback).ok);
+    EXPECT_EQ(transfer(*s, {.from_id = 2, .to_id = 4, .amount = 10}).outcome, Outcome::committed);
+    std::uint64_t reconnects = 1;
+    loop_.run([&] { reconnects = s->reconnects(); });
+    EXPECT_EQ(reconnects, 0u);
+    close(s);
+    EXPECT_EQ(server_->sql("SELECT GROUP_CONCAT(balance ORDER BY id) FROM bench.accounts"), "100,90,100,110");
+}
+
 TEST_F(MysqlConnector, AWrongPasswordIsAConfigurationErrorThatNeverShowsIt) {
     const std::string wrong = "not-the-Pass%40word";
     auto c = make_connector("mysql", {{"url", url(wrong)}});
