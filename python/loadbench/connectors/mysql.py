@@ -2,7 +2,8 @@
 server-side prepared statements, one connection per session (the classic protocol has no
 pipelining; ``--threads`` below ``--concurrency`` drives many connections from few threads).
 
-Settings: ``MYSQL_URL`` (``mysql://user:password@host:port/database``), ``MYSQL_MODE``,
+Settings: ``MYSQL_URL`` (``mysql://user:password@host:port/database``; unset: the server
+``loadbench services up mariadb`` started, if it runs), ``MYSQL_MODE``,
 ``MYSQL_ISOLATION``, ``MYSQL_LOCK_WAIT_TIMEOUT`` (flags ``--mysql-mode``, ``--mysql-isolation``
 (``--isolation`` applies too), ``--mysql-lock-wait-timeout`` win).
 
@@ -25,6 +26,7 @@ import re
 from pathlib import Path
 
 from loadbench import processes
+from loadbench.connectors import mariadb_server
 from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
@@ -92,7 +94,7 @@ def check_mysql_url(url: str, source: str) -> tuple[str, int]:
 
 
 def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
-    found = settings.get("MYSQL_URL")
+    found = mariadb_server.with_running_service(settings).get("MYSQL_URL")  # the user's, else `services up`'s
     if found is None:
         return None
     url, origin = found
@@ -115,7 +117,8 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
 
 
 TYPES = (
-    ConnectorType("mysql", "MariaDB / MySQL (InnoDB)", "MYSQL_URL=mysql://user:password@host:port/database", _build),
+    ConnectorType("mysql", "MariaDB / MySQL (InnoDB)", "MYSQL_URL=mysql://user:password@host:port/database "
+                  "(or run `loadbench services up mariadb`)", _build),
 )
 ENV_VARS = ("MYSQL_URL", "MYSQL_MODE", "MYSQL_ISOLATION", "MYSQL_LOCK_WAIT_TIMEOUT")
 DIALECTS = (MYSQL,)
