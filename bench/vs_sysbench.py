@@ -51,32 +51,33 @@ LUA = Path(__file__).resolve().parent / "sysbench_transfer.lua"
 INITIAL_BALANCE = 1000
 
 # test-1's transfer as one round trip (mode call): moves `amount` from a to b if a can cover it,
-# locking the two rows in id order; its result set is 1 (moved) or 0 (refused). The body is the
-# mysql connector's (MariaDbConnector::transfer_procedure(), which loadbench's own prep creates),
-# so loadbench calls `transfer` as it always does. sysbench runs transfer_quiet, the same without
-# the result set, which it cannot read (see sysbench_transfer.lua): a little less work for the
-# server and the wire on sysbench's side.
+# locking the two rows in id order, and returns no result set: the CALL's status counts the rows
+# touched (2 or 3 when moved, 0 or 1 when refused). The body is the mysql connector's
+# (MariaDbConnector::transfer_procedure(), which loadbench's own prep creates), so loadbench calls
+# `transfer` as it always does; sysbench_transfer.lua calls `transfer_quiet`, the same procedure
+# under the name it was written for. Both tools run the same server code.
 TRANSFER_BODY = """
 BEGIN
   DECLARE moved INT DEFAULT 0;
+  DECLARE locked BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   START TRANSACTION;
-  IF a < b THEN
-    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-    SET moved = ROW_COUNT();
-    IF moved = 1 THEN UPDATE accounts SET balance = balance + amount WHERE id = b; END IF;
-  ELSE
-    UPDATE accounts SET balance = balance + amount WHERE id = b;
-    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-    SET moved = ROW_COUNT();
+  IF b < a THEN
+    SELECT id INTO locked FROM accounts WHERE id = b FOR UPDATE;
   END IF;
-  IF moved = 1 THEN COMMIT; ELSE ROLLBACK; END IF;
-  {result}
+  UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
+  SET moved = ROW_COUNT();
+  IF moved = 1 THEN
+    UPDATE accounts SET balance = balance + amount WHERE id = b;
+    COMMIT;
+  ELSE
+    ROLLBACK;
+  END IF;
 END
 """
 TRANSFER_PROCEDURES = (
-    "CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY.format(result="SELECT moved;"),
-    "CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY.format(result=""),
+    "CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY,
+    "CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY,
 )
 
 

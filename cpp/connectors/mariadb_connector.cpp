@@ -21,28 +21,35 @@
 namespace loadbench {
 namespace {
 
-// Rows are locked lower id first (when `b` is the lower id it is credited first), so transfers
-// never deadlock among themselves. An error (a deadlock with another workload, a lock wait
-// timeout, which rolls back only the statement) rolls the whole transfer back before it leaves
+// Rows are locked lower id first (when `b` is the lower id it is locked first, by a read that
+// changes nothing), so transfers never deadlock among themselves. The outcome comes back without a
+// result set, in the CALL's final status: MariaDB counts there the rows every statement of the
+// procedure touched, the debit and the credit (2) when it moved the money, plus 1 for the locking
+// read when `b` is the lower id; 0 or that 1 when it refused. An error (a deadlock with another workload, a lock
+// wait timeout, which rolls back only the statement) rolls the whole transfer back before it leaves
 // the procedure: nothing half done stays open in the session for the next START TRANSACTION to
 // commit.
 constexpr const char* kTransferProcedure = R"sql(CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)
 BEGIN
   DECLARE moved INT DEFAULT 0;
+  DECLARE locked BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   START TRANSACTION;
-  IF a < b THEN
-    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-    SET moved = ROW_COUNT();
-    IF moved = 1 THEN UPDATE accounts SET balance = balance + amount WHERE id = b; END IF;
-  ELSE
-    UPDATE accounts SET balance = balance + amount WHERE id = b;
-    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-    SET moved = ROW_COUNT();
+  IF b < a THEN
+    SELECT id INTO locked FROM accounts WHERE id = b FOR UPDATE;
   END IF;
-  IF moved = 1 THEN COMMIT; ELSE ROLLBACK; END IF;
-  SELECT moved;
+  UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
+  SET moved = ROW_COUNT();
+  IF moved = 1 THEN
+    UPDATE accounts SET balance = balance + amount WHERE id = b;
+    COMMIT;
+  ELSE
+    ROLLBACK;
+  END IF;
 END)sql";
+
+// A CALL of kTransferProcedure that moved the money reports at least this many rows (see above).
+constexpr std::int64_t kMovedRows = 2;
 
 // Statements mode, as an application (and sysbench_transfer.lua) writes it: both rows locked in
 // one statement (an IN list on the primary key is read in key order), the payer's balance read.
@@ -243,11 +250,12 @@ private:
             last_error_ = reply.message;
             return done_->attempt_done(Attempt::failed(reply.error, reply.retryable));
         }
-        if (!reply.first_row[0]) {
-            last_error_ = "CALL transfer returned no row: is it the procedure prep creates?";
+        if (reply.rows_affected < 0 || reply.rows_affected > kMovedRows + 1 || reply.rows > 0) {
+            last_error_ = "CALL transfer touched " + std::to_string(reply.rows_affected) + " rows and returned " +
+                          std::to_string(reply.rows) + ": is it the procedure prep creates?";
             return done_->attempt_done(Attempt::failed(ErrorKind::other));
         }
-        done_->attempt_done(*reply.first_row[0] == 1 ? Attempt::committed() : Attempt::rejected());
+        done_->attempt_done(reply.rows_affected >= kMovedRows ? Attempt::committed() : Attempt::rejected());
     }
 
     std::shared_ptr<MariaDbConnection> conn_;

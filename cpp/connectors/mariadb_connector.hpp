@@ -71,7 +71,8 @@ public:
     // What every connection runs first: isolation level, lock wait timeout, server settings.
     std::vector<std::string> connection_setup() const;
     // The procedure test-1's procedure mode calls (prep creates it): moves `amount` from `a` to `b`
-    // when `a` covers it, locking the rows in id order; its result is one row, 1 (moved) or 0.
+    // when `a` covers it, locking the rows in id order; no result set: the CALL's status counts 2 or
+    // 3 rows when it moved the money, 0 or 1 when it refused.
     static const char* transfer_procedure();
 
 private:
