@@ -4,8 +4,8 @@
 -- first one's balance covers it, in one transaction, locking the two rows in id order.
 --
 --   mode=call (default): CALL transfer_quiet(from, to, amount), the stored procedure vs_sysbench.py
---     creates: one round trip. It is `transfer` without the final `SELECT moved`: sysbench cannot read
---     a CALL's result set and the status that follows it (its next query fails "out of sync").
+--     creates: one round trip. It is `transfer`, the mysql connector's procedure, under another name:
+--     it returns no result set (sysbench could not read one: its next query would fail "out of sync").
 --   mode=statements: BEGIN; SELECT the payer's balance, locking both rows in id order (one
 --     `... WHERE id IN (a, b) FOR UPDATE`); if it covers the amount, the debit and the credit
 --     (prepared UPDATEs) and COMMIT, else ROLLBACK (a refusal). sysbench 1.0.20 cannot give the rows

@@ -8,7 +8,12 @@ rounds' TPS ratios, p99 latency, and each tool's own CPU time per transaction. M
 after every run (with the `mariadb` client): the total never changes, no balance is negative.
 
     .venv/bin/python bench/vs_sysbench.py [--threads 1,8,32] [--seconds 10] [--rounds 2]
-                                          [--accounts 100000] [--mode call|statements] [--anchor-only]
+                                          [--accounts 100000] [--mode call|statements]
+                                          [--lb-threads 0] [--anchor-only]
+
+At each thread count N both tools hold N connections: sysbench runs N threads, one connection
+each; loadbench runs N sessions (one connection each) on --lb-threads event-loop threads (0: one
+per core, at most N), so it drives the same connections with more sessions per thread.
 
 The server runs with innodb_flush_log_at_trx_commit=0 (commits not flushed each time): with
 durable commits both tools wait on the disk and the comparison says nothing about the clients.
@@ -19,8 +24,9 @@ Targets (issue 14): loadbench TPS >= 1.0 x sysbench at every thread count; loadb
 transaction <= sysbench's; with pipelining or more sessions per thread, more than sysbench at equal
 connections.
 
-The loadbench side (run_loadbench) waits for the mysql connector to be wired in (issue 13's seam):
-until then, or with --anchor-only, only sysbench runs.
+loadbench's CPU per transaction is its process during the measured window (`client_cpu` in the
+report) over the transactions in the window, as in vs_pgbench.py. With --anchor-only, only sysbench
+runs.
 """
 
 from __future__ import annotations
@@ -28,10 +34,14 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from _anchor import loadbench_report
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,29 +51,33 @@ LUA = Path(__file__).resolve().parent / "sysbench_transfer.lua"
 INITIAL_BALANCE = 1000
 
 # test-1's transfer as one round trip (mode call): moves `amount` from a to b if a can cover it,
-# locking the two rows in id order; its result set is 1 (moved) or 0 (refused). sysbench runs
-# transfer_quiet, the same without the result set, which it cannot read (see sysbench_transfer.lua):
-# a little less work for the server and the wire on sysbench's side.
+# locking the two rows in id order, and returns no result set: the CALL's status counts the rows
+# touched (2 or 3 when moved, 0 or 1 when refused). The body is the mysql connector's
+# (MariaDbConnector::transfer_procedure(), which loadbench's own prep creates), so loadbench calls
+# `transfer` as it always does; sysbench_transfer.lua calls `transfer_quiet`, the same procedure
+# under the name it was written for. Both tools run the same server code.
 TRANSFER_BODY = """
 BEGIN
   DECLARE moved INT DEFAULT 0;
+  DECLARE locked BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   START TRANSACTION;
-  IF a < b THEN
-    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-    SET moved = ROW_COUNT();
-    IF moved = 1 THEN UPDATE accounts SET balance = balance + amount WHERE id = b; END IF;
-  ELSE
-    UPDATE accounts SET balance = balance + amount WHERE id = b;
-    UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-    SET moved = ROW_COUNT();
+  IF b < a THEN
+    SELECT id INTO locked FROM accounts WHERE id = b FOR UPDATE;
   END IF;
-  IF moved = 1 THEN COMMIT; ELSE ROLLBACK; END IF;
-  {result}
+  UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
+  SET moved = ROW_COUNT();
+  IF moved = 1 THEN
+    UPDATE accounts SET balance = balance + amount WHERE id = b;
+    COMMIT;
+  ELSE
+    ROLLBACK;
+  END IF;
 END
 """
 TRANSFER_PROCEDURES = (
-    "CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY.format(result="SELECT moved;"),
-    "CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY.format(result=""),
+    "CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY,
+    "CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY,
 )
 
 
@@ -114,24 +128,19 @@ def run_sysbench(server: MariaDbServer, threads: int, seconds: float, accounts: 
 
 
 def run_loadbench(server: MariaDbServer, threads: int, seconds: float, accounts: int, mode: str,
-                  alpha: float, seed: int) -> tuple[float, float, float]:
-    """(TPS, p99 latency in ms, CPU seconds per transaction) of one loadbench run.
-
-    TO BE FILLED IN by whoever wires the mysql connector in (issue 13's seam, then issue 14):
-    something like
-
-        report = loadbench_report("--connectors", "mysql", "--accounts", str(accounts), "--skip-prep",
-                                  "--no-verify", "--concurrency", str(threads), "--seconds", str(seconds),
-                                  "--warmup", "1", "--alpha", str(alpha), "--seed", str(seed),
-                                  env={"MYSQL_URL": server.url, "MYSQL_MODE": mode, ...})
-        entry = report["connectors"][0]
-        return (entry["throughput"]["operations_per_s"], entry["latency"]["p99_ms"],
-                entry["client_cpu"]["per_operation_us"] / 1e6)
-
-    with the call mode's procedure the `transfer` prepare_schema() creates, and the statements mode's
-    SQL equal to sysbench_transfer.lua's (BEGIN, SELECT ... FOR UPDATE of both rows, two UPDATEs, COMMIT).
-    """
-    raise NotImplementedError("the mysql connector is not wired into loadbench yet")
+                  alpha: float, seed: int, lb_threads: int, runs_dir: str) -> tuple[float, float, float]:
+    """(TPS, p99 latency in ms, CPU seconds per transaction) of one loadbench run on the accounts
+    fresh_accounts() seeded (no prep, no verify: check_money() reads them after), with N sessions
+    and so N connections."""
+    report = loadbench_report("--connectors", "mysql", "--accounts", str(accounts), "--skip-prep", "--no-verify",
+                              "--concurrency", str(threads), "--threads", str(lb_threads), "--seconds", str(seconds),
+                              "--warmup", "1", "--alpha", str(alpha), "--seed", str(seed),
+                              "--mysql-mode", "procedure" if mode == "call" else "statements",
+                              env={"MYSQL_URL": server.url, "LOADBENCH_RUNS_DIR": runs_dir})
+    entry = report["connectors"][0]
+    if entry["connections"] != threads:
+        sys.exit(f"loadbench held {entry['connections']} connections, not {threads}")
+    return entry["throughput"]["operations_per_s"], entry["p99_ms"], entry["client_cpu"]["per_operation_us"] / 1e6
 
 
 def main() -> None:
@@ -142,18 +151,23 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--mode", choices=("call", "statements"), default="call")
     parser.add_argument("--alpha", type=float, default=0.0, help="0 (uniform) or > 0 (sysbench's zipfian exponent)")
+    parser.add_argument("--lb-threads", type=int, default=0,
+                        help="loadbench's event-loop threads (0: one per core, at most one per session)")
     parser.add_argument("--anchor-only", action="store_true", help="run sysbench only")
     args = parser.parse_args()
+    runs_dir = tempfile.mkdtemp(prefix="lb-vs-sysbench-")
 
     server = MariaDbServer.create(durable=False)
     try:
         prepare_schema(server)
         version = server.sql("SELECT VERSION()")
         print(f"MariaDB {version} at 127.0.0.1:{server.port}, {args.accounts:,} accounts, mode {args.mode}, "
-              f"alpha {args.alpha:g}, {args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
+              f"alpha {args.alpha:g}, {args.seconds:g} s per run, {args.rounds} rounds, median of rounds; loadbench on "
+              f"{args.lb_threads or 'one per core'} event-loop thread(s)")
         with_loadbench = not args.anchor_only
         print(f"{'threads':>8} {'sysbench tps':>13} {'p99 ms':>7} {'cpu/txn':>9}"
-              + (f" {'loadbench tps':>14} {'p99 ms':>7} {'cpu/txn':>9} {'ratio':>6} {'range':<11}" if with_loadbench else ""))
+              + (f" {'loadbench tps':>14} {'p99 ms':>7} {'cpu/txn':>9} {'ratio':>6} {'range':<11} {'cpu ratio':>9}"
+                 if with_loadbench else ""))
         for threads in (int(t) for t in args.threads.split(",")):
             sb, lb = [], []
             for r in range(args.rounds):
@@ -164,7 +178,8 @@ def main() -> None:
 
                 def loadbench_round() -> None:
                     fresh_accounts(server, args.accounts)
-                    lb.append(run_loadbench(server, threads, args.seconds, args.accounts, args.mode, args.alpha, r + 1))
+                    lb.append(run_loadbench(server, threads, args.seconds, args.accounts, args.mode, args.alpha, r + 1,
+                                            args.lb_threads, runs_dir))
                     check_money(server, args.accounts, "loadbench")
 
                 # The tools take turns going first, so a drift of the machine favours neither.
@@ -172,24 +187,23 @@ def main() -> None:
                 for run in order:
                     if run is loadbench_round and not with_loadbench:
                         continue
-                    try:
-                        run()
-                    except NotImplementedError as e:
-                        print(f"loadbench side skipped: {e} (use --anchor-only to silence this)", file=sys.stderr)
-                        with_loadbench = False
+                    run()
             line = (f"{threads:>8} {statistics.median(t for t, _, _ in sb):>13,.0f} "
                     f"{statistics.median(p for _, p, _ in sb):>7.2f} {statistics.median(c for _, _, c in sb) * 1e6:>6.1f} us")
             if with_loadbench and lb:
                 # Each round's two runs are a pair, measured back to back: the ratio is the median of
                 # the rounds' ratios (min and max show the spread).
-                ratios = [l[0] / s[0] for s, l in zip(sb, lb)]
+                ratios = [lbr[0] / sbr[0] for sbr, lbr in zip(sb, lb)]
+                cpu_ratios = [lbr[2] / sbr[2] for sbr, lbr in zip(sb, lb)]
                 line += (f" {statistics.median(t for t, _, _ in lb):>14,.0f} {statistics.median(p for _, p, _ in lb):>7.2f} "
                          f"{statistics.median(c for _, _, c in lb) * 1e6:>6.1f} us {statistics.median(ratios):>6.2f} "
-                         f"{min(ratios):>5.2f}-{max(ratios):<5.2f}")
+                         f"{min(ratios):>5.2f}-{max(ratios):<5.2f} {statistics.median(cpu_ratios):>8.2f}")
             print(line, flush=True)
-            print(f"{'':>8} rounds' sysbench tps: {' '.join(f'{t:,.0f}' for t, _, _ in sb)}", flush=True)
+            print(f"{'':>8} rounds' sysbench tps: {' '.join(f'{t:,.0f}' for t, _, _ in sb)}"
+                  + (f"; loadbench tps: {' '.join(f'{t:,.0f}' for t, _, _ in lb)}" if lb else ""), flush=True)
     finally:
         server.destroy()
+        shutil.rmtree(runs_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANC
              "CONVEX_URL",
              "STDB_URL", "STDB_MODULE", "STDB_TOKEN", "STDB_METRICS_URL", "USE_SPACETIME_METRICS_ENDPOINT",
              "NULL_STALL_AT_MS", "NULL_STALL_MS", "LOADBENCH_SERVICES_DIR", "XDG_STATE_HOME", "MYSQL_URL", "REDIS_URL",
-             "REDIS_MODE")
+             "REDIS_MODE", "MYSQL_MODE", "MYSQL_ISOLATION", "MYSQL_LOCK_WAIT_TIMEOUT", "LOADBENCH_MYSQL_URL")
 
 
 # Where loadbench looks for `services` state unless a test says otherwise: nowhere real, so that a

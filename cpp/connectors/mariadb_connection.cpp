@@ -673,14 +673,20 @@ void MariaDbConnection::fail_with_error(unsigned code, std::string message, bool
     reply_.message = std::move(message);
     classify_mariadb_error(code, reply_);
     // A lost connection, or a statement whose result was not read to its end (the connection would
-    // be out of step with the server): start over on a new connection.
-    if (reply_.error == ErrorKind::connection || reply_.error == ErrorKind::protocol || (mid_result && !in_setup_query_))
+    // be out of step with the server): start over on a new connection. A server error in place of a
+    // row (a lock wait timeout or deadlock met by SELECT ... FOR UPDATE while it sends its rows) ends
+    // the result on the wire: the connection is in step and goes on.
+    const bool server_ended_result = code > 0 && code < CR_MIN_ERROR;
+    if (reply_.error == ErrorKind::connection || reply_.error == ErrorKind::protocol ||
+        (mid_result && !in_setup_query_ && !server_ended_result))
         return lost(reply_.message, code, false);
     request_done();
 }
 
 void MariaDbConnection::fail_with_stmt_error(MYSQL_STMT* stmt, bool mid_result) {
     const unsigned code = mysql_stmt_errno(stmt);
+    // An error packet read in place of a row is recorded on the connection, not the statement.
+    if (code == 0 && conn_ && mysql_errno(conn_) != 0) return fail_with_connection_error(mid_result);
     fail_with_error(code, format_error(code, mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt)), mid_result);
 }
 
@@ -690,7 +696,8 @@ void MariaDbConnection::fail_with_connection_error(bool mid_result) {
     fail_with_error(code, format_error(code, mysql_sqlstate(conn_), mysql_error(conn_)), mid_result);
 }
 
-void MariaDbConnection::lost(const std::string& message, unsigned code, bool configuration) {
+// `message` by value: it may be reply_.message, which is cleared below.
+void MariaDbConnection::lost(std::string message, unsigned code, bool configuration) {
     if (state_ == State::closed) return;
     const bool opening = static_cast<bool>(open_done_);
     last_error_ = message;

@@ -213,7 +213,7 @@ private:
     void fail_with_error(unsigned code, std::string message, bool mid_result);
     void fail_with_stmt_error(MYSQL_STMT* stmt, bool mid_result = false);
     void fail_with_connection_error(bool mid_result = false);
-    void lost(const std::string& message, unsigned code, bool configuration);
+    void lost(std::string message, unsigned code, bool configuration);
     void close_connection(bool polite);
     void schedule_reconnect(bool at_once);
     void on_interrupt(const MariaDbRequest* request);

@@ -16,7 +16,8 @@ namespace {
 TEST(ConnectorRegistry, EveryConnectorRegistersItself) {
     const std::vector<std::string> kinds = connector_kinds();
     EXPECT_EQ(std::set<std::string>(kinds.begin(), kinds.end()),
-              (std::set<std::string>{"convex", "null", "postgres", "redis", "rpc", "spacetimedb", "sqlite", "supabase-rest"}));
+              (std::set<std::string>{"convex", "mysql", "null", "postgres", "redis", "rpc", "spacetimedb", "sqlite",
+                                     "supabase-rest"}));
     EXPECT_TRUE(std::is_sorted(kinds.begin(), kinds.end()));
     EXPECT_THROW(make_connector("no-such-kind", {}), ConnectorError);
 }
@@ -26,6 +27,7 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
         {"null", {}},
         {"sqlite", {{"file", "/nonexistent/never-opened.db"}}},
         {"postgres", {{"url", "postgresql://127.0.0.1:1/db"}}},
+        {"mysql", {{"url", "mysql://u:p@127.0.0.1:1/db"}}},
         {"rpc", {{"url", "http://127.0.0.1:1"}}},
         {"convex", {{"url", "http://127.0.0.1:1"}}},
         {"supabase-rest", {{"url", "http://127.0.0.1:1"}, {"anon_key", "k"}, {"db_url", "postgresql://127.0.0.1:1/db"}}},
@@ -52,7 +54,7 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
             EXPECT_FALSE(r.capabilities.placeholder.empty());
     }
     const auto versions = library_versions();
-    for (const char* library : {"sqlite", "sqlitecpp", "libpq", "libpqxx", "hiredis", "compiler"})
+    for (const char* library : {"sqlite", "sqlitecpp", "libpq", "libpqxx", "mariadb-connector-c", "hiredis", "compiler"})
         EXPECT_FALSE(versions.at(library).empty()) << library;
 }
 

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SqlDialect:
-    """A SQL dialect. ``placeholder`` is the mark of numbered parameters: ``?`` (``?1``, ``?2``:
-    SQLite) or ``$`` (``$1``, ``$2``: PostgreSQL). ``parent``: the dialect whose SQL is used when a
+    """A SQL dialect. ``placeholder`` is the mark of parameters: ``?`` (``?1``, ``?2``: SQLite) or
+    ``$`` (``$1``, ``$2``: PostgreSQL); with ``numbered`` False the mark alone, one per occurrence
+    bound in order (``?``: MySQL/MariaDB, where a name used twice is bound twice). ``parent``: the dialect whose SQL is used when a
     file gives none for this one. ``runs_sql``: False for a connector that accepts scenario files
     and runs nothing (null: it measures the harness), whose name is no key in a file."""
 
     name: str
     placeholder: str = "?"
+    numbered: bool = True
     parent: str | None = None
     runs_sql: bool = True
 

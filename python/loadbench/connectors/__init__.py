@@ -13,8 +13,9 @@ services up postgres`` started). The default selection is every configured conne
 ``null``, which measures the harness itself and is only run when asked for.
 
 The local services (``loadbench services up NAME``) are the connector modules' ``LOCAL_SERVICE``
-and those of the server modules in :data:`SERVICES` (``mariadb_server``, ...), which a
-connector module may also re-export; state is kept per user (:meth:`Settings.services_dir`).
+(each starts its system's server with a module of its own: ``postgres_cluster``,
+``mariadb_server``, ``redis_server``, ``postgrest_server``); state is kept per user
+(:meth:`Settings.services_dir`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from pathlib import Path
 
 from loadbench.connectors import (
     convex,
-    mariadb_server,
+    mysql,
     null,
     postgres,
-    postgrest_server,
     redis,
-    redis_server,
     rpc,
     spacetimedb,
     sqlite,
@@ -39,18 +38,14 @@ from loadbench.errors import ConfigError
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
 
-__all__ = ["MODULES", "SERVICES", "KINDS", "CONNECTOR_TYPES", "Choices", "ConnectorModule", "ConnectorSpec", "ConnectorType",
+__all__ = ["MODULES", "KINDS", "CONNECTOR_TYPES", "Choices", "ConnectorModule", "ConnectorSpec", "ConnectorType",
            "Flag", "LocalService", "Preset", "configured", "select", "module_of", "flags", "presets",
            "sql_dialects", "local_services", "env_vars"]
 
 # Every connector module, in the order connectors are listed (help, errors, the default selection).
-MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, redis, rpc, supabase_rest, convex, spacetimedb, null)
+MODULES: tuple[ConnectorModule, ...] = (sqlite, postgres, mysql, redis, rpc, supabase_rest, convex, spacetimedb, null)
 
 KINDS: tuple[str, ...] = tuple(m.KIND for m in MODULES)
-
-# Local servers declared outside the connector modules (each module's LOCAL_SERVICE), after theirs.
-SERVICES: tuple[LocalService, ...] = (mariadb_server.LOCAL_SERVICE, redis_server.LOCAL_SERVICE,
-                                      postgrest_server.LOCAL_SERVICE)
 
 # Every connector by name (a dict, so that tests may add one).
 CONNECTOR_TYPES: dict[str, ConnectorType] = {t.name: t for m in MODULES for t in m.TYPES}
@@ -80,12 +75,9 @@ def sql_dialects() -> dict[str, SqlDialect]:
 
 
 def local_services() -> dict[str, LocalService]:
-    """The servers loadbench can start here (``loadbench services up NAME``), by name: the connector
-    modules' and :data:`SERVICES` (one re-exported by a connector module counts once)."""
-    found = {m.LOCAL_SERVICE.name: m.LOCAL_SERVICE for m in MODULES if m.LOCAL_SERVICE is not None}
-    for service in SERVICES:
-        found.setdefault(service.name, service)
-    return found
+    """The servers loadbench can start here (``loadbench services up NAME``), by name, in module
+    order (a service several modules declare counts once)."""
+    return {m.LOCAL_SERVICE.name: m.LOCAL_SERVICE for m in MODULES if m.LOCAL_SERVICE is not None}
 
 
 def env_vars() -> tuple[str, ...]:

@@ -23,7 +23,6 @@ from loadbench.connectors.remote_service import (  # what every remote service c
     BASE_PRESET as BASE_PRESET,
     DIALECTS as DIALECTS,
     FLAGS as FLAGS,
-    LOCAL_SERVICE as LOCAL_SERVICE,
     NO_SERVER as NO_SERVER,
     PRESETS as PRESETS,
     SUPERUSER_QUERY as SUPERUSER_QUERY,
@@ -31,7 +30,7 @@ from loadbench.connectors.remote_service import (  # what every remote service c
     endpoint as endpoint,
     server_pids as server_pids,
 )
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, LocalService
 from loadbench.connectors.urls import check_http_url
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of
@@ -74,6 +73,8 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
                          target=redact(url), settings={"protocol": "postgrest", "database": redact(db[0])},
                          secrets=(key[0], *secrets_of(url), *secrets_of(db[0])))
 
+
+LOCAL_SERVICE: LocalService | None = postgrest_server.LOCAL_SERVICE  # PostgREST on `services up postgres`
 
 TYPES = (ConnectorType("supabase-rest", "Supabase's REST API (PostgREST rpc), verified on PostgREST 12.0.2",
                        "SUPABASE_URL or SUPABASE_REST_URL, and SUPABASE_ANON_KEY (and SUPABASE_DB_URL)", _build),)

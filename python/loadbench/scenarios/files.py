@@ -206,7 +206,7 @@ class Scenario:
 
     def _translate(self, st: Statement, dialect: SqlDialect) -> tuple[str, list[str]]:
         sql = _for_dialect(st.sql, dialect, lambda: self.error(st.key, f"no SQL for {dialect.name}"))
-        return to_positional(sql, dialect.placeholder)
+        return to_positional(sql, dialect.placeholder, dialect.numbered)
 
     def core_dict(self, dialect: SqlDialect, pools: Mapping[str, list[str]],
                   sequence_offsets: Mapping[int, int] | None = None) -> dict[str, Any]:
@@ -301,8 +301,10 @@ def _for_dialect(sql: Mapping[str, str], dialect: SqlDialect, missing: Callable[
 
 # --- placeholders -------------------------------------------------------------------------------
 
-# Skipped as they are: string literals, quoted identifiers, comments; `::` is a cast, not a name.
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|::|:([A-Za-z_][A-Za-z0-9_]*)""", re.S)
+# Skipped as they are: string literals, quoted identifiers (MySQL's `...` too), comments; `::` is a
+# cast, not a name.
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|--[^\n]*|/\*.*?\*/|::|:([A-Za-z_][A-Za-z0-9_]*)""",
+                     re.S)
 
 
 def parameter_names(sql: str) -> list[str]:
@@ -314,9 +316,22 @@ def parameter_names(sql: str) -> list[str]:
     return names
 
 
-def to_positional(sql: str, mark: str) -> tuple[str, list[str]]:
-    """``sql`` with each ``:name`` replaced by a numbered placeholder of ``mark`` (a dialect's
-    ``placeholder``: ``?1`` for SQLite, ``$1`` for PostgreSQL), and the names in placeholder order."""
+def to_positional(sql: str, mark: str, numbered: bool = True) -> tuple[str, list[str]]:
+    """``sql`` with each ``:name`` replaced by a placeholder of ``mark`` (a dialect's
+    ``placeholder``), and the names in parameter order. Numbered (``?1`` for SQLite, ``$1`` for
+    PostgreSQL): a name used twice takes one number, and the names are listed once each. Not
+    numbered (``?`` for MySQL/MariaDB): every occurrence is a parameter of its own, so the names are
+    listed once per occurrence."""
+    if not numbered:
+        slots: list[str] = []
+
+        def mark_each(m: re.Match[str]) -> str:
+            if not m.group(1):
+                return m.group(0)
+            slots.append(m.group(1))
+            return mark
+
+        return _TOKENS.sub(mark_each, sql), slots
     names = parameter_names(sql)
 
     def replace(m: re.Match[str]) -> str:

@@ -1,0 +1,181 @@
+"""MariaDB and MySQL (kind ``mysql``, InnoDB), through MariaDB Connector/C: sessions on event loops,
+server-side prepared statements, one connection per session (the classic protocol has no
+pipelining; ``--threads`` below ``--concurrency`` drives many connections from few threads).
+
+Settings: ``MYSQL_URL`` (``mysql://user:password@host:port/database``; unset: the server
+``loadbench services up mariadb`` started, if it runs), ``MYSQL_MODE``,
+``MYSQL_ISOLATION``, ``MYSQL_LOCK_WAIT_TIMEOUT`` (flags ``--mysql-mode``, ``--mysql-isolation``
+(``--isolation`` applies too), ``--mysql-lock-wait-timeout`` win).
+
+test-1's transfer runs in one of two modes: ``procedure`` (``CALL transfer(?, ?, ?)``, one round
+trip; prep creates the procedure) or ``statements`` (BEGIN; ``SELECT ... FOR UPDATE`` locking both
+rows in id order; the two UPDATEs; COMMIT). Deadlocks (1213) and lock wait timeouts (1205) are
+retried and counted as retries.
+
+The presets but ``mysql-base-0`` (the server's own settings) set ``innodb_flush_log_at_trx_commit``,
+a global server variable (no session may set it): they are server settings, applied with ``SET
+GLOBAL`` by each run's connections before load, which needs the SUPER privilege; without it the run
+is refused in one line before any load. The value stays on the server after the run:
+``mysql-durable-3`` (last in ``--config-id all``) puts MariaDB's default, 1, back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from loadbench import processes
+from loadbench.connectors import mariadb_server
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.errors import ConfigError
+from loadbench.secrets import redact, remember, secrets_of, userinfo_end
+from loadbench.settings import Settings
+from loadbench.sql_dialect import SqlDialect
+
+KIND = "mysql"
+MODES = ("procedure", "statements")
+ISOLATIONS = ("read_uncommitted", "read_committed", "repeatable_read", "serializable")
+DEFAULT_ISOLATION = "repeatable_read"  # InnoDB's own default
+MYSQL = SqlDialect("mysql", placeholder="?", numbered=False)
+_SCHEMES = ("mysql", "mariadb")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def parse_mysql_url(url: str) -> tuple[str, int]:
+    """The host and port of a ``mysql://`` (or ``mariadb://``) URL, read as the core reads it (the
+    port defaults to 3306); ValueError (never quoting the URL) when it is not one."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in _SCHEMES:
+        raise ValueError("must start with mysql:// (or mariadb://)")
+    if "?" in rest or "#" in rest:
+        raise ValueError("options after '?' are not supported (and '?' or '#' in a password is written %3F, %23)")
+    authority = rest.split("/", 1)[0]
+    userinfo, at, hostport = authority.rpartition("@")
+    if at and not userinfo.split(":", 1)[0]:
+        raise ValueError("names no user before '@'")
+    if _BAD_ESCAPE.search(rest):
+        raise ValueError("has an invalid %-escape")
+    if hostport.startswith("["):
+        host, close, after = hostport[1:].partition("]")
+        if not close or (after and not after.startswith(":")):
+            raise ValueError("has a malformed [IPv6] host")
+        port_text = after[1:] if after else None
+    else:
+        host, colon, port_text_or_empty = hostport.partition(":")
+        port_text = port_text_or_empty if colon else None
+    if not host:
+        raise ValueError("names no host")
+    if port_text is None:
+        return host, 3306
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError("has an invalid port")
+    return host, int(port_text)
+
+
+def check_mysql_url(url: str, source: str) -> tuple[str, int]:
+    """A MariaDB/MySQL URL we can use (its host and port), or a one-line ConfigError that never
+    shows the password. It must read the same by the core and by the redaction rule
+    (:mod:`loadbench.secrets`): '@', '/', '?' and '#' in a user name or password are
+    percent-encoded."""
+    remember(secrets_of(url))
+    shown = redact(url)
+    try:
+        found = parse_mysql_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {shown} {exc}") from None
+    scheme_end = url.index("://") + 3
+    at = url[scheme_end:].split("/", 1)[0].rfind("@")
+    if userinfo_end(url) != (scheme_end + at if at >= 0 else None):
+        raise ConfigError(f"{source}: {shown} reads two ways: write '@', '/', '?' and '#' in the user name or "
+                          "password as %40, %2F, %3F and %23")
+    return found
+
+
+def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
+    found = mariadb_server.with_running_service(settings).get("MYSQL_URL")  # the user's, else `services up`'s
+    if found is None:
+        return None
+    url, origin = found
+    check_mysql_url(url, f"MYSQL_URL (from {origin})")
+    mode = one_of(settings, "MYSQL_MODE", choices.get("mysql_mode"), MODES, "procedure", "--mysql-mode")
+    isolation_flag = choices.get("mysql_isolation") or choices.get("isolation")
+    isolation = one_of(settings, "MYSQL_ISOLATION", isolation_flag, ISOLATIONS, DEFAULT_ISOLATION,
+                       "--mysql-isolation" if choices.get("mysql_isolation") else "--isolation")
+    given = choices.get("mysql_lock_wait_timeout")
+    options = {"url": url, "mode": mode, "isolation": isolation}
+    described = {"mode": mode, "isolation": isolation + (" (InnoDB's default)" if isolation == DEFAULT_ISOLATION else "")}
+    if given is not None or settings.get("MYSQL_LOCK_WAIT_TIMEOUT") is not None:
+        timeout = given if given is not None else settings.integer("MYSQL_LOCK_WAIT_TIMEOUT", 50, minimum=0)
+        if timeout < 0:
+            raise ConfigError(f"--mysql-lock-wait-timeout must be >= 0 seconds, got {timeout}")
+        options["lock_wait_timeout"] = str(timeout)
+        described["lock_wait_timeout_s"] = str(timeout)
+    return ConnectorSpec(name="mysql", kind=KIND, options=options, target=redact(url), settings=described,
+                         secrets=tuple(secrets_of(url)), dialect=MYSQL)
+
+
+TYPES = (
+    ConnectorType("mysql", "MariaDB / MySQL (InnoDB)", "MYSQL_URL=mysql://user:password@host:port/database "
+                  "(or run `loadbench services up mariadb`)", _build),
+)
+ENV_VARS = ("MYSQL_URL", "MYSQL_MODE", "MYSQL_ISOLATION", "MYSQL_LOCK_WAIT_TIMEOUT")
+DIALECTS = (MYSQL,)
+FLAGS = (
+    Flag("--mysql-mode", "mysql_mode", "MariaDB/MySQL transfer: one CALL of a stored procedure (procedure), or "
+         "BEGIN, SELECT ... FOR UPDATE, two UPDATEs, COMMIT (statements) (env MYSQL_MODE; default procedure).",
+         choices=MODES),
+    Flag("--mysql-isolation", "mysql_isolation", "MariaDB/MySQL isolation level, set per session (env "
+         "MYSQL_ISOLATION; --isolation applies too; default repeatable_read, InnoDB's own).", choices=ISOLATIONS),
+    Flag("--mysql-lock-wait-timeout", "mysql_lock_wait_timeout", "Seconds a MariaDB/MySQL statement waits for a row "
+         "lock before failing with 1205, retried (innodb_lock_wait_timeout per session; env MYSQL_LOCK_WAIT_TIMEOUT; "
+         "default the server's, 50).", type=int),
+)
+# SUPER can change the server's settings and FILE read and write its files (SELECT ... INTO
+# OUTFILE, LOAD_FILE): a scenario file's DDL is then code with those rights.
+SUPERUSER_QUERY: str | None = (
+    "SELECT IF(COUNT(*) > 0, 'on', 'off') FROM information_schema.USER_PRIVILEGES "
+    "WHERE PRIVILEGE_TYPE IN ('SUPER', 'FILE') AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "
+    "'''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')")
+NO_SERVER: str | None = None
+
+_FLUSH = "innodb_flush_log_at_trx_commit"
+PRESETS = (
+    Preset("mysql-base-0", KIND, "the server's own settings (MariaDB's default: innodb_flush_log_at_trx_commit=1, "
+           "the log written and flushed at every commit)", {"server_settings": ""}),
+    Preset("mysql-lazy-flush-1", KIND, f"{_FLUSH}=0: the log written and flushed about once a second; a server "
+           "crash may lose the last second (server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=0"}),
+    Preset("mysql-os-flush-2", KIND, f"{_FLUSH}=2: written at commit, flushed about once a second; an OS crash may "
+           "lose the last second (server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=2"}),
+    Preset("mysql-durable-3", KIND, f"{_FLUSH}=1 set explicitly: flushed at every commit (MariaDB's default; puts it "
+           "back after the others; server setting: SET GLOBAL, needs SUPER)", {"server_settings": f"{_FLUSH}=1"}),
+)
+BASE_PRESET: str | None = "mysql-base-0"
+
+
+def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:
+    """``spec`` with the preset's server settings (applied by each connection before load)."""
+    described = {**spec.settings, "preset": preset.id, **{k: v for k, v in preset.options.items() if v}}
+    return dataclasses.replace(spec, options={**spec.options, **preset.options}, settings=described,
+                               configuration_id=preset.id)
+
+
+LOCAL_SERVICE: LocalService | None = mariadb_server.LOCAL_SERVICE
+
+
+def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
+    """mariadbd (one process; its connections are threads): whatever listens on the URL's port,
+    when the URL points at this machine."""
+    found = endpoint(spec)
+    if found is None or found[0] not in LOOPBACK:
+        return []
+    return processes.listening_tcp_pid(found[1])
+
+
+def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
+    """The host and port to reach (None for a URL the run will refuse)."""
+    try:
+        return parse_mysql_url(spec.options["url"])
+    except ValueError:
+        return None
