@@ -231,7 +231,7 @@ def test_each_isolation_level_is_what_the_sessions_run_at(cli, mariadb, env, lev
         sql = "SELECT count(*) FROM iso"
         expect = "committed(note)"
         """))
-    result = cli("bench", "iso.toml", "--connectors", "mysql", "--mysql-isolation", level, "--operations", "60",
+    result = cli("bench", "iso.toml", "--connectors", "mysql", "--isolation", level, "--operations", "60",
                  "--seconds", "30", "--warmup", "0", "--concurrency", "3", "--quiet", env=env)
     assert result.returncode == 0, result.stderr
     entry = only_entry(cli)

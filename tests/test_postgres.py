@@ -66,6 +66,17 @@ def test_serializable_under_contention_retries_and_conserves_money(cli, postgres
     assert money(postgres) == (500, 500 * 1000, 0)
 
 
+def test_an_isolation_level_the_connector_does_not_offer_is_bad_input_before_any_load(cli):
+    """--isolation is shared by the PostgreSQL and MariaDB/MySQL connectors: each checks the level
+    against its own, here before anything connects (the URL points nowhere)."""
+    result = cli(*BENCH, "--connectors", "postgres", "--isolation", "repeatable_read",
+                 env={"PG_URL": "postgresql://nobody@127.0.0.1:9/none"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "loadbench: error: --isolation must be one of read_committed, serializable, got 'repeatable_read'"]
+    assert not cli.reports()
+
+
 def test_cockroachdb_connector_runs_serializable_with_client_retries(cli, postgres):
     """PostgreSQL in SERIALIZABLE is the nearest real thing to CockroachDB's retry semantics."""
     result = cli(*BENCH, "--connectors", "cockroachdb", "--concurrency", "8", "--alpha", "1.5",

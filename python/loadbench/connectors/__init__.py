@@ -60,8 +60,9 @@ def module_of(kind: str) -> ConnectorModule:
 
 
 def flags() -> tuple[Flag, ...]:
-    """Every module's flags, in module order."""
-    return tuple(f for m in MODULES for f in m.FLAGS)
+    """Every module's flags, in module order; one that several modules share (``--isolation``)
+    once."""
+    return tuple({f.option: f for m in reversed(MODULES) for f in reversed(m.FLAGS)}.values())[::-1]
 
 
 def presets() -> dict[str, Preset]:

@@ -4,8 +4,8 @@ pipelining; ``--threads`` below ``--concurrency`` drives many connections from f
 
 Settings: ``MYSQL_URL`` (``mysql://user:password@host:port/database``; unset: the server
 ``loadbench services up mariadb`` started, if it runs), ``MYSQL_MODE``,
-``MYSQL_ISOLATION``, ``MYSQL_LOCK_WAIT_TIMEOUT`` (flags ``--mysql-mode``, ``--mysql-isolation``
-(``--isolation`` applies too), ``--mysql-lock-wait-timeout`` win).
+``MYSQL_ISOLATION``, ``MYSQL_LOCK_WAIT_TIMEOUT`` (flags ``--mysql-mode``, ``--isolation``,
+``--mysql-lock-wait-timeout`` win).
 
 test-1's transfer runs in one of two modes: ``procedure`` (``CALL transfer(?, ?, ?)``, one round
 trip; prep creates the procedure) or ``statements`` (BEGIN; ``SELECT ... FOR UPDATE`` locking both
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from loadbench import processes
 from loadbench.connectors import mariadb_server
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.connectors.spec import ISOLATION_FLAG, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 from loadbench.settings import Settings
@@ -100,9 +100,8 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
     url, origin = found
     check_mysql_url(url, f"MYSQL_URL (from {origin})")
     mode = one_of(settings, "MYSQL_MODE", choices.get("mysql_mode"), MODES, "procedure", "--mysql-mode")
-    isolation_flag = choices.get("mysql_isolation") or choices.get("isolation")
-    isolation = one_of(settings, "MYSQL_ISOLATION", isolation_flag, ISOLATIONS, DEFAULT_ISOLATION,
-                       "--mysql-isolation" if choices.get("mysql_isolation") else "--isolation")
+    isolation = one_of(settings, "MYSQL_ISOLATION", choices.get("isolation"), ISOLATIONS, DEFAULT_ISOLATION,
+                       "--isolation")
     given = choices.get("mysql_lock_wait_timeout")
     options = {"url": url, "mode": mode, "isolation": isolation}
     described = {"mode": mode, "isolation": isolation + (" (InnoDB's default)" if isolation == DEFAULT_ISOLATION else "")}
@@ -126,8 +125,7 @@ FLAGS = (
     Flag("--mysql-mode", "mysql_mode", "MariaDB/MySQL transfer: one CALL of a stored procedure (procedure), or "
          "BEGIN, SELECT ... FOR UPDATE, two UPDATEs, COMMIT (statements) (env MYSQL_MODE; default procedure).",
          choices=MODES),
-    Flag("--mysql-isolation", "mysql_isolation", "MariaDB/MySQL isolation level, set per session (env "
-         "MYSQL_ISOLATION; --isolation applies too; default repeatable_read, InnoDB's own).", choices=ISOLATIONS),
+    ISOLATION_FLAG,
     Flag("--mysql-lock-wait-timeout", "mysql_lock_wait_timeout", "Seconds a MariaDB/MySQL statement waits for a row "
          "lock before failing with 1205, retried (innodb_lock_wait_timeout per session; env MYSQL_LOCK_WAIT_TIMEOUT; "
          "default the server's, 50).", type=int),

@@ -17,7 +17,18 @@ from pathlib import Path
 from loadbench import pg_conninfo, processes
 from loadbench.connectors import local_servers
 from loadbench.connectors.postgres_cluster import PostgresCluster
-from loadbench.connectors.spec import Build, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.connectors.spec import (
+    INFLIGHT_FLAG,
+    ISOLATION_FLAG,
+    Build,
+    Choices,
+    ConnectorSpec,
+    ConnectorType,
+    Flag,
+    LocalService,
+    Preset,
+    one_of,
+)
 from loadbench.connectors.urls import has_scheme
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
@@ -122,10 +133,8 @@ DIALECTS = (POSTGRES, COCKROACHDB)
 FLAGS = (
     Flag("--pg-mode", "pg_mode", "PostgreSQL-protocol transfer: one function call, or BEGIN/UPDATE/UPDATE/COMMIT "
          "(env PG_MODE; default function, statements for cockroachdb).", choices=MODES),
-    Flag("--isolation", "isolation", "PostgreSQL-protocol isolation level (env PG_ISOLATION; default "
-         "read_committed, serializable for cockroachdb).", choices=ISOLATIONS),
-    Flag("--inflight", "inflight", "Transfers in flight per PostgreSQL connection, pipelined (env "
-         "MAX_INFLIGHT_PER_WORKER; default 1).", type=int),
+    ISOLATION_FLAG,
+    INFLIGHT_FLAG,
 )
 # A superuser can run programs on the server (COPY ... TO PROGRAM): a scenario file's DDL is code.
 SUPERUSER_QUERY: str | None = "SELECT current_setting('is_superuser')"

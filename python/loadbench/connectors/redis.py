@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from loadbench import processes
 from loadbench.connectors import redis_server
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.connectors.spec import INFLIGHT_FLAG, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 from loadbench.settings import Settings
@@ -114,6 +114,7 @@ DIALECTS: tuple[SqlDialect, ...] = ()
 FLAGS = (
     Flag("--redis-mode", "redis_mode", "Redis transfer: one EVALSHA of a Lua script (atomic on the server), or "
          "WATCH/MULTI/EXEC with optimistic retries (env REDIS_MODE; default script).", choices=MODES),
+    INFLIGHT_FLAG,
 )
 # Durability (appendonly, appendfsync, save) is the server's configuration: no session can set it.
 PRESETS: tuple[Preset, ...] = ()

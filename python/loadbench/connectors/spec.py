@@ -77,6 +77,18 @@ class Flag:
     type: type = str
 
 
+# Flags more than one system takes: the modules that read them list the same object in their FLAGS
+# (listed once), and each checks the value against what its system offers, in one line.
+ISOLATION_FLAG = Flag(
+    "--isolation", "isolation", "Transaction isolation level, per session: read_uncommitted, read_committed, "
+    "repeatable_read or serializable, as far as the system offers it (PostgreSQL protocol: read_committed "
+    "or serializable, env PG_ISOLATION, default read_committed, serializable for cockroachdb; MariaDB/MySQL: "
+    "all four, env MYSQL_ISOLATION, default repeatable_read, InnoDB's own).")
+INFLIGHT_FLAG = Flag(
+    "--inflight", "inflight", "Transfers in flight per connection, pipelined (PostgreSQL protocol, and Redis "
+    "in script mode; env MAX_INFLIGHT_PER_WORKER; default 1).", type=int)
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named configuration (``--config-id``) of the connectors of one kind."""
