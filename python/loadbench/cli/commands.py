@@ -48,6 +48,7 @@ from loadbench.report import (
 from loadbench.report.merge import merge_histograms
 from loadbench.run import config as defaults, core as engine, presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
+from loadbench.run.profiling import profile_lines
 from loadbench.settings import Settings
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -303,6 +304,8 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
             console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
                 console.print(f"results: {table.printable(str(path))}")
+            for line in profile_lines(outcome.report, outcome.path.parent):
+                console.print(table.printable(line))
     return outcome.exit_code
 
 
@@ -353,6 +356,9 @@ def cli() -> None:
 @click.option("--epochs", type=int,
               help="--cluster: back-to-back windows, one report entry each; workers that join during one are "
                    "enlisted from the next (default 1).")
+@click.option("--profile", is_flag=True, default=False,
+              help="CPU flamegraphs (perf, cpu-clock) of the harness and of a local server (services, --server-pid) "
+                   "over the measured window, as SVGs beside the report; without perf, one line and no profile.")
 @_run_options
 @_ACCOUNTS
 @_scenario_options

@@ -93,6 +93,7 @@ class RunPlan:
     connectors: tuple[ConnectorSpec, ...]
     runs_dir: Path
     server_pids: tuple[int, ...] = ()  # --server-pid: database processes to sample (not a parameter of the load)
+    profile: bool = False  # --profile: CPU flamegraphs of the measured window (loadbench.run.profiling)
     scenario: "Scenario | None" = None        # a scenario file (write, tpcb, path.toml); None: test-1
     pools: Mapping[str, list[str]] = field(default_factory=dict)  # its generated pools
     concurrency_levels: tuple[int, ...] = ()  # write: one run per level
@@ -254,6 +255,7 @@ class PlanOptions:
     verify: bool | None = None
     runs_dir: Path | None = None
     server_pids: tuple[int, ...] = ()
+    profile: bool = False
     set_vars: Mapping[str, int] | None = None
     configs: str | None = None
     total_writes: int | None = None
@@ -396,6 +398,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
         connectors=connectors,
         runs_dir=o.runs_dir if o.runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", DEFAULT_RUNS_DIR),
         server_pids=check_server_pids(o.server_pids),
+        profile=o.profile,
         scenario=scenario,
         pools=pools,
         concurrency_levels=levels,

@@ -52,6 +52,7 @@ class MeasuredRun:
     prep_seconds: float | None = None
     server_committed: int | None = None
     server_committed_error: str | None = None
+    profile: dict[str, Any] | None = None  # bench --profile: the report's profile section (loadbench.run.profiling)
 
 
 ConnectorRun = Union[FailedRun, MeasuredRun]

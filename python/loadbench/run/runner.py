@@ -47,7 +47,7 @@ from typing import Callable, Iterator, Protocol
 from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import LoadbenchError, RunFailed
-from loadbench.run import capacity, core as engine, machine, resources as resource_usage, server_counters
+from loadbench.run import capacity, core as engine, machine, profiling, resources as resource_usage, server_counters
 from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, MeasuredRun, Measurement, Verification
 
@@ -200,6 +200,11 @@ def measure(plan: RunPlan, display: Display, ledger: RunLedger | None = None) ->
     (ConfigError)."""
     capacity.check(plan)
     preflight(plan)
+    if plan.profile:
+        reason = profiling.unavailable()
+        if reason is not None:  # one line, and the run goes on unprofiled
+            _warn(f"--profile: {reason}; running without profiles")
+            plan = dataclasses.replace(plan, profile=False)
     ledger = ledger if ledger is not None else RunLedger()
     runs: list[ConnectorRun] = []
     with display:
@@ -226,6 +231,7 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
     interrupted = False
     doing = "before the run started"  # for an interrupt that ends the connector without a result
     find_server = resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
         if plan.prep:
             doing = "during prep"
@@ -238,9 +244,15 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             level_plan = ledger.plan_for(dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels
                                          else plan, spec)
             sampler = resource_usage.ResourceSampler(spec.kind, find_server)
+            profiler = profiling.Profiler(
+                plan.runs_dir, profiling.stem_for(plan.test, spec.name, stamp, level if plan.concurrency_levels else None),
+                find_server, title=f"{plan.test} {spec.name} c={level}") if plan.profile else None
 
-            def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler) -> None:
+            def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler,
+                            profiler: profiling.Profiler | None = profiler) -> None:
                 sampler.on_progress(p)
+                if profiler is not None:
+                    profiler.on_progress(p)
                 display.progress(spec, p)
 
             doing = "while opening sessions"
@@ -252,11 +264,15 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 result = engine.run(level_plan, spec, on_progress=on_progress)
             except RunFailed as exc:
                 sampler.finish()
+                if profiler is not None:
+                    profiler.finish()
                 ledger.ran(level_plan, spec, None)
                 runs.append(FailedRun(spec, str(exc)))
                 display.finished(spec, runs[-1])
                 return False
             except KeyboardInterrupt:
+                if profiler is not None:
+                    profiler.finish()
                 ledger.ran(level_plan, spec, None)
                 raise
             ledger.ran(level_plan, spec, result)
@@ -274,12 +290,13 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 interrupted = True
             with _interrupts_deferred() as deferred:
                 resources = sampler.finish()
+                profile = profiler.finish() if profiler is not None else None
             # What the tables should hold: every run's commits since prep (this invocation's).
             verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
                                             interrupted or deferred.signalled)
             with _interrupts_deferred() as late:
                 runs.append(MeasuredRun(spec, level_plan, result, verification, resources, prep_seconds,
-                                        server_committed, server_committed_error))
+                                        server_committed, server_committed_error, profile))
                 display.finished(spec, runs[-1])
             interrupted = interrupted or deferred.signalled or stopped or late.signalled
             if interrupted:
