@@ -30,7 +30,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable
 
 from loadbench import _core
 
@@ -89,7 +89,6 @@ class _Recording:
     data: Path
     log: Path
     process: subprocess.Popen[bytes]
-    log_file: TextIO
 
 
 @dataclass
@@ -136,18 +135,19 @@ class Profiler:
             self.notes.append(f"{side}: perf not found")
             return
         data, log = self._tmp / f"{side}.data", self._tmp / f"{side}.log"
-        log_file = open(log, "w")  # noqa: SIM115 -- closed in _stop, after perf ends
+        # Opened and closed here: this runs on the engine's monitor thread, whose file table is its
+        # own (see loadbench.run.resources), so a descriptor kept open would not exist elsewhere.
         try:
-            process = subprocess.Popen(
-                [perf, "record", "-q", "-e", "cpu-clock", "-F", str(FREQUENCY_HZ), "--call-graph", CALL_GRAPH,
-                 "-o", str(data), "-p", ",".join(map(str, pids))],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True)  # a Ctrl-C at the terminal is ours to pass on, after the window
+            with open(log, "w") as log_file:
+                process = subprocess.Popen(
+                    [perf, "record", "-q", "-e", "cpu-clock", "-F", str(FREQUENCY_HZ), "--call-graph", CALL_GRAPH,
+                     "-o", str(data), "-p", ",".join(map(str, pids))],
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                    start_new_session=True)  # a Ctrl-C at the terminal is ours to pass on, after the window
         except OSError as exc:
-            log_file.close()
             self.notes.append(f"{side}: perf could not start: {exc}")
             return
-        self._recordings.append(_Recording(side, pids, data, log, process, log_file))
+        self._recordings.append(_Recording(side, pids, data, log, process))
 
     def _stop(self) -> None:
         if self._stopped:
@@ -163,7 +163,6 @@ class Profiler:
                 rec.process.kill()
                 rec.process.wait()
                 self.notes.append(f"{rec.side}: perf did not stop within {_STOP_TIMEOUT_S:g} s and was killed")
-            rec.log_file.close()
 
     def finish(self) -> dict[str, Any] | None:
         """Stops perf if it still runs, draws one SVG per side and returns the report's ``profile``
