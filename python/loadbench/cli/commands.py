@@ -46,7 +46,7 @@ from loadbench.report import (
     thresholds as limits,
 )
 from loadbench.report.merge import merge_histograms
-from loadbench.run import config as defaults, core as engine, presets, runner, sweeps
+from loadbench.run import config as defaults, core as engine, faults as fault_schedule, presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
 from loadbench.run.profiling import profile_lines
 from loadbench.settings import Settings
@@ -76,6 +76,10 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the report a
 
 def _parse_thresholds(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[limits.Threshold, ...]:
     return limits.parse_all(value)  # a malformed one: ConfigError, exit 2 before anything runs
+
+
+def _parse_faults(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[fault_schedule.Fault, ...]:
+    return fault_schedule.parse_all(value)  # a malformed one: ConfigError, exit 2 before anything runs
 
 
 _THRESHOLD = click.option(
@@ -304,7 +308,7 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
             console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
                 console.print(f"results: {table.printable(str(path))}")
-            for line in profile_lines(outcome.report, outcome.path.parent):
+            for line in [*fault_schedule.lines(outcome.report), *profile_lines(outcome.report, outcome.path.parent)]:
                 console.print(table.printable(line))
     return outcome.exit_code
 
@@ -356,6 +360,13 @@ def cli() -> None:
 @click.option("--epochs", type=int,
               help="--cluster: back-to-back windows, one report entry each; workers that join during one are "
                    "enlisted from the next (default 1).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND@T[+D]", callback=_parse_faults,
+              help="Inject a fault into the local PostgreSQL T seconds into the window (repeatable): terminate "
+                   "(loadbench's sessions), restart, kill (SIGKILL + restart), freeze@T+D (SIGSTOP for D s), netloss@T+D "
+                   "(root + nftables). The report gets each one's timeline and recovery time.")
+@click.option("--server-restart", metavar="CMD",
+              help="--fault restart/kill: the shell command that (re)starts the server (default for a PostgreSQL "
+                   "postmaster: pg_ctl restart on its data directory, as its owner).")
 @click.option("--profile", is_flag=True, default=False,
               help="CPU flamegraphs (perf, cpu-clock) of the harness and of a local server (services, --server-pid) "
                    "over the measured window, as SVGs beside the report; without perf, one line and no profile.")

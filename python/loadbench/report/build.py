@@ -367,6 +367,8 @@ def entry_of(run: ConnectorRun) -> dict[str, Any]:
         entry["configuration_id"] = spec.configuration_id
     if run.profile is not None:
         entry["profile"] = run.profile
+    if run.faults is not None:
+        entry["faults"] = run.faults
     return entry
 
 

@@ -47,7 +47,15 @@ from typing import Callable, Iterator, Protocol
 from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import LoadbenchError, RunFailed
-from loadbench.run import capacity, core as engine, machine, profiling, resources as resource_usage, server_counters
+from loadbench.run import (
+    capacity,
+    core as engine,
+    faults as fault_schedule,
+    machine,
+    profiling,
+    resources as resource_usage,
+    server_counters,
+)
 from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, MeasuredRun, Measurement, Verification
 
@@ -205,11 +213,15 @@ def measure(plan: RunPlan, display: Display, ledger: RunLedger | None = None) ->
         if reason is not None:  # one line, and the run goes on unprofiled
             _warn(f"--profile: {reason}; running without profiles")
             plan = dataclasses.replace(plan, profile=False)
+    # The servers faults will hit, found (or refused, one line) before any load.
+    targets = {spec.name: fault_schedule.Target.find(resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids),
+                                                     spec.options.get("url", ""), plan.server_restart)
+               for spec in plan.connectors} if plan.faults else {}
     ledger = ledger if ledger is not None else RunLedger()
     runs: list[ConnectorRun] = []
     with display:
         for spec in plan.connectors:
-            if _bench_connector(plan, spec, display, runs, ledger):
+            if _bench_connector(plan, spec, display, runs, ledger, targets.get(spec.name)):
                 return Measurement(runs, interrupted=True)
     return Measurement(runs, interrupted=False)
 
@@ -223,9 +235,10 @@ def bench(plan: RunPlan, display: Display) -> BenchRun:
 
 
 def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs: list[ConnectorRun],
-                     ledger: RunLedger) -> bool:
+                     ledger: RunLedger, fault_target: fault_schedule.Target | None = None) -> bool:
     """Prep, then one run per concurrency level (one run for all but the write test), each verified
-    and with the resources it used; appends the runs; True when interrupted."""
+    and with the resources it used (and its faults' timeline, with ``fault_target``); appends the
+    runs; True when interrupted."""
     levels = plan.concurrency_levels or (plan.concurrency,)
     prep_seconds = None
     interrupted = False
@@ -248,11 +261,17 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 plan.runs_dir, profiling.stem_for(plan.test, spec.name, stamp, level if plan.concurrency_levels else None),
                 find_server, title=f"{plan.test} {spec.name} c={level}") if plan.profile else None
 
+            injector = (fault_schedule.FaultInjector(plan.faults, fault_target) if fault_target is not None
+                        else None)
+
             def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler,
-                            profiler: profiling.Profiler | None = profiler) -> None:
+                            profiler: profiling.Profiler | None = profiler,
+                            injector: fault_schedule.FaultInjector | None = injector) -> None:
                 sampler.on_progress(p)
                 if profiler is not None:
                     profiler.on_progress(p)
+                if injector is not None:
+                    injector.on_progress(p)
                 display.progress(spec, p)
 
             doing = "while opening sessions"
@@ -261,7 +280,11 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             try:
                 counted_before = counter.read() if counter else None
                 sampler.start()
-                result = engine.run(level_plan, spec, on_progress=on_progress)
+                try:
+                    result = engine.run(level_plan, spec, on_progress=on_progress)
+                finally:
+                    if injector is not None:
+                        injector.finish()  # a frozen server is continued, a restart waited for, whatever happened
             except RunFailed as exc:
                 sampler.finish()
                 if profiler is not None:
@@ -291,12 +314,13 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             with _interrupts_deferred() as deferred:
                 resources = sampler.finish()
                 profile = profiler.finish() if profiler is not None else None
+                fault_timeline = injector.timeline(result.series, result.measured_seconds) if injector else None
             # What the tables should hold: every run's commits since prep (this invocation's).
             verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
                                             interrupted or deferred.signalled)
             with _interrupts_deferred() as late:
                 runs.append(MeasuredRun(spec, level_plan, result, verification, resources, prep_seconds,
-                                        server_committed, server_committed_error, profile))
+                                        server_committed, server_committed_error, profile, fault_timeline))
                 display.finished(spec, runs[-1])
             interrupted = interrupted or deferred.signalled or stopped or late.signalled
             if interrupted:
