@@ -138,3 +138,37 @@ def test_recovery_is_the_first_second_back_at_90_percent_of_the_5_before():
     # Not back by the window's end (or the next fault): not recovered.
     entry = faults._entry(action, series[:9], [], None)
     assert entry["recovered"] is False and entry["recovery_s"] is None
+
+
+def test_ctrl_c_during_a_freeze_continues_the_server(cli, victim):
+    import signal
+    import time
+
+    proc = cli.popen("bench", "--connectors", "postgres", "--seconds", "90", "--warmup", "0", "--quiet",
+                     "--concurrency", "2", "--accounts", str(ACCOUNTS), "--fault", "freeze@2s+60s",
+                     env={"PG_URL": victim.url})
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until the server is stopped (its postmaster in state T), then interrupt the run.
+        while "T" not in _state(victim.postmaster_pid()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "T" not in _state(victim.postmaster_pid())
+    assert _sql(victim, "SELECT 1") == "1"  # answering again, well before the 60 s freeze would have ended
+
+
+def _state(pid: int | None) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_faults_and_profiles_do_not_apply_to_cluster_runs(cli):
+    result = cli("bench", "--connectors", "postgres", "--cluster", "tcp://127.0.0.1:1", "--fault", "kill@3s",
+                 env={"PG_URL": "postgresql://u@127.0.0.1:1/db"})
+    assert result.returncode == 2 and "do not apply with --cluster" in result.stderr, result.stderr

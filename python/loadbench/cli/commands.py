@@ -406,6 +406,8 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
     if epochs is not None and cluster is None:
         raise ConfigError("--epochs needs --cluster")
     if cluster is not None:
+        if kwargs.get("faults") or kwargs.get("profile"):
+            raise ConfigError("--fault and --profile act on this machine's processes: they do not apply with --cluster")
         from loadbench.distributed import coordinator, require
 
         require()  # before anything else: without the extra, one line naming it
