@@ -192,6 +192,7 @@ class FaultInjector:
         self.actions: list[_Action] = []
         self.reconnects: list[tuple[float, int]] = []  # (window seconds, engine's reconnect count)
         self._t0: float | None = None
+        self._wait = True
         self._tmp = Path(tempfile.mkdtemp(prefix="loadbench-faults-"))
 
     def on_progress(self, progress: _core.Progress) -> None:
@@ -274,6 +275,10 @@ class FaultInjector:
             if process is None or action.ended_at_s is not None:
                 continue
             code = process.poll()
+            if code is None and final and not self._wait:
+                action.outcome = "running"
+                action.detail = f"{action.fault.kind} still running when the run was interrupted (left to finish)"
+                continue
             if code is None and final:
                 try:
                     code = process.wait(timeout=max(0.1, _ACTION_TIMEOUT_S - (now - action.injected_mono)))
@@ -298,7 +303,8 @@ class FaultInjector:
                 action.detail = f"{action.fault.kind} exited {code}: {last}"
 
     def _restart_when_gone(self, action: _Action, now: float, final: bool) -> None:
-        deadline = action.injected_mono + 10.0
+        # After an interrupt the run must end promptly: a second at most for the processes to go.
+        deadline = action.injected_mono + 10.0 if self._wait else min(action.injected_mono + 10.0, self.clock() + 1.0)
         while any(processes.alive(pid) for pid in action.killed_pids):
             if not final and self.clock() < deadline:
                 return  # asked again at the next progress call
@@ -312,9 +318,11 @@ class FaultInjector:
             action.outcome, action.detail = "error", f"the restart after kill could not start: {exc}"
             action.ended_at_s = now - self._t0 if self._t0 is not None else 0.0
 
-    def finish(self) -> None:
-        """Continues a frozen server and waits for restarts still running (at most
-        :data:`_ACTION_TIMEOUT_S` each). Safe to call more than once."""
+    def finish(self, wait: bool = True) -> None:
+        """Continues a frozen server and, with ``wait``, waits for restarts still running (at most
+        :data:`_ACTION_TIMEOUT_S` each); without it (an interrupted run, which must end promptly)
+        they are left to finish on their own. Safe to call more than once."""
+        self._wait = wait
         try:
             self._poll(final=True)
         finally:

@@ -282,9 +282,13 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 sampler.start()
                 try:
                     result = engine.run(level_plan, spec, on_progress=on_progress)
-                finally:
-                    if injector is not None:
-                        injector.finish()  # a frozen server is continued, a restart waited for, whatever happened
+                except BaseException as exc:
+                    if injector is not None:  # a frozen server is continued, whatever happened
+                        injector.finish(wait=not isinstance(exc, KeyboardInterrupt))
+                    raise
+                if injector is not None:
+                    # A restart in flight is waited for, unless Ctrl-C or SIGTERM ended the run.
+                    injector.finish(wait=not result.interrupted)
             except RunFailed as exc:
                 sampler.finish()
                 if profiler is not None:
