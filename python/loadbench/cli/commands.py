@@ -46,8 +46,9 @@ from loadbench.report import (
     thresholds as limits,
 )
 from loadbench.report.merge import merge_histograms
-from loadbench.run import config as defaults, core as engine, presets, runner, sweeps
+from loadbench.run import config as defaults, core as engine, faults as fault_schedule, presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
+from loadbench.run.profiling import profile_lines
 from loadbench.settings import Settings
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -75,6 +76,10 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the report a
 
 def _parse_thresholds(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[limits.Threshold, ...]:
     return limits.parse_all(value)  # a malformed one: ConfigError, exit 2 before anything runs
+
+
+def _parse_faults(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[fault_schedule.Fault, ...]:
+    return fault_schedule.parse_all(value)  # a malformed one: ConfigError, exit 2 before anything runs
 
 
 _THRESHOLD = click.option(
@@ -323,6 +328,8 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
             console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
                 console.print(f"results: {table.printable(str(path))}")
+            for line in [*fault_schedule.lines(outcome.report), *profile_lines(outcome.report, outcome.path.parent)]:
+                console.print(table.printable(line))
     return outcome.exit_code
 
 
@@ -380,6 +387,16 @@ def cli() -> None:
               help="Serve a live page of the run on http://127.0.0.1:PORT/ (updated every second; without PORT: any "
                    "free port), the HTML report's charts; it prints the URL and stops with the run.")
 @_WIDE
+@click.option("--fault", "faults", multiple=True, metavar="KIND@T[+D]", callback=_parse_faults,
+              help="Inject a fault into the local PostgreSQL T seconds into the window (repeatable): terminate "
+                   "(loadbench's sessions), restart, kill (SIGKILL + restart), freeze@T+D (SIGSTOP for D s), netloss@T+D "
+                   "(root + nftables). The report gets each one's timeline and recovery time.")
+@click.option("--server-restart", metavar="CMD",
+              help="--fault restart/kill: the shell command that (re)starts the server (default for a PostgreSQL "
+                   "postmaster: pg_ctl restart on its data directory, as its owner).")
+@click.option("--profile", is_flag=True, default=False,
+              help="CPU flamegraphs (perf, cpu-clock) of the harness and of a local server (services, --server-pid) "
+                   "over the measured window, as SVGs beside the report; without perf, one line and no profile.")
 @_run_options
 @_ACCOUNTS
 @_scenario_options
@@ -422,6 +439,8 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
     if epochs is not None and cluster is None:
         raise ConfigError("--epochs needs --cluster")
     if cluster is not None:
+        if kwargs.get("faults") or kwargs.get("profile"):
+            raise ConfigError("--fault and --profile act on this machine's processes: they do not apply with --cluster")
         from loadbench.distributed import coordinator, require
 
         require()  # before anything else: without the extra, one line naming it

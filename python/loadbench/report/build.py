@@ -365,6 +365,10 @@ def entry_of(run: ConnectorRun) -> dict[str, Any]:
         entry["server_committed_error"] = run.server_committed_error
     if spec.configuration_id:
         entry["configuration_id"] = spec.configuration_id
+    if run.profile is not None:
+        entry["profile"] = run.profile
+    if run.faults is not None:
+        entry["faults"] = run.faults
     return entry
 
 

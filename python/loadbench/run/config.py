@@ -21,6 +21,7 @@ from loadbench.errors import ConfigError
 from loadbench.settings import Settings
 
 if TYPE_CHECKING:
+    from loadbench.run.faults import Fault
     from loadbench.scenarios.files import Scenario
 
 TESTS = ("test-1", "write")
@@ -93,6 +94,9 @@ class RunPlan:
     connectors: tuple[ConnectorSpec, ...]
     runs_dir: Path
     server_pids: tuple[int, ...] = ()  # --server-pid: database processes to sample (not a parameter of the load)
+    profile: bool = False  # --profile: CPU flamegraphs of the measured window (loadbench.run.profiling)
+    faults: "tuple[Fault, ...]" = ()  # --fault: injected into the server during the window (loadbench.run.faults)
+    server_restart: str | None = None  # --server-restart: the command that restarts the server (faults)
     scenario: "Scenario | None" = None        # a scenario file (write, tpcb, path.toml); None: test-1
     pools: Mapping[str, list[str]] = field(default_factory=dict)  # its generated pools
     concurrency_levels: tuple[int, ...] = ()  # write: one run per level
@@ -254,6 +258,9 @@ class PlanOptions:
     verify: bool | None = None
     runs_dir: Path | None = None
     server_pids: tuple[int, ...] = ()
+    profile: bool = False
+    faults: "tuple[Fault, ...]" = ()
+    server_restart: str | None = None
     set_vars: Mapping[str, int] | None = None
     configs: str | None = None
     total_writes: int | None = None
@@ -372,6 +379,16 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
                         raise scenario.error(f"ops.{op.name}", f"a transaction or several statements cannot be "
                                              f"pipelined ({spec.name}: --inflight must be 1)")
         pools = fake_pools.generate(scenario.pools, seed, str(scenario.path))
+    if o.faults:
+        from loadbench.run import faults as fault_schedule
+
+        if test == "write":
+            raise ConfigError("--fault applies to one run (test-1 or a scenario file), not to the write test's levels")
+        fault_schedule.check(o.faults, seconds, [spec.kind for spec in connectors])
+        if o.operations is not None:
+            raise ConfigError("--fault needs a window of --seconds; --operations may end it before a fault")
+    elif o.server_restart is not None:
+        raise ConfigError("--server-restart is the restart command of --fault restart/kill; give --fault")
     return RunPlan(
         test=test if scenario is None else scenario.name,
         seconds=seconds,
@@ -396,6 +413,9 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
         connectors=connectors,
         runs_dir=o.runs_dir if o.runs_dir is not None else settings.path("LOADBENCH_RUNS_DIR", DEFAULT_RUNS_DIR),
         server_pids=check_server_pids(o.server_pids),
+        profile=o.profile,
+        faults=o.faults,
+        server_restart=o.server_restart,
         scenario=scenario,
         pools=pools,
         concurrency_levels=levels,

@@ -52,6 +52,8 @@ class MeasuredRun:
     prep_seconds: float | None = None
     server_committed: int | None = None
     server_committed_error: str | None = None
+    profile: dict[str, Any] | None = None  # bench --profile: the report's profile section (loadbench.run.profiling)
+    faults: list[dict[str, Any]] | None = None  # bench --fault: the fault timeline (loadbench.run.faults)
 
 
 ConnectorRun = Union[FailedRun, MeasuredRun]

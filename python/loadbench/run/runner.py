@@ -47,7 +47,15 @@ from typing import Callable, Iterator, Protocol
 from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import LoadbenchError, RunFailed
-from loadbench.run import capacity, core as engine, machine, resources as resource_usage, server_counters
+from loadbench.run import (
+    capacity,
+    core as engine,
+    faults as fault_schedule,
+    machine,
+    profiling,
+    resources as resource_usage,
+    server_counters,
+)
 from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, MeasuredRun, Measurement, Verification
 
@@ -200,11 +208,20 @@ def measure(plan: RunPlan, display: Display, ledger: RunLedger | None = None) ->
     (ConfigError)."""
     capacity.check(plan)
     preflight(plan)
+    if plan.profile:
+        reason = profiling.unavailable()
+        if reason is not None:  # one line, and the run goes on unprofiled
+            _warn(f"--profile: {reason}; running without profiles")
+            plan = dataclasses.replace(plan, profile=False)
+    # The servers faults will hit, found (or refused, one line) before any load.
+    targets = {spec.name: fault_schedule.Target.find(resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids),
+                                                     spec.options.get("url", ""), plan.server_restart)
+               for spec in plan.connectors} if plan.faults else {}
     ledger = ledger if ledger is not None else RunLedger()
     runs: list[ConnectorRun] = []
     with display:
         for spec in plan.connectors:
-            if _bench_connector(plan, spec, display, runs, ledger):
+            if _bench_connector(plan, spec, display, runs, ledger, targets.get(spec.name)):
                 return Measurement(runs, interrupted=True)
     return Measurement(runs, interrupted=False)
 
@@ -218,14 +235,16 @@ def bench(plan: RunPlan, display: Display) -> BenchRun:
 
 
 def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs: list[ConnectorRun],
-                     ledger: RunLedger) -> bool:
+                     ledger: RunLedger, fault_target: fault_schedule.Target | None = None) -> bool:
     """Prep, then one run per concurrency level (one run for all but the write test), each verified
-    and with the resources it used; appends the runs; True when interrupted."""
+    and with the resources it used (and its faults' timeline, with ``fault_target``); appends the
+    runs; True when interrupted."""
     levels = plan.concurrency_levels or (plan.concurrency,)
     prep_seconds = None
     interrupted = False
     doing = "before the run started"  # for an interrupt that ends the connector without a result
     find_server = resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     try:
         if plan.prep:
             doing = "during prep"
@@ -238,9 +257,21 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             level_plan = ledger.plan_for(dataclasses.replace(plan, concurrency=level) if plan.concurrency_levels
                                          else plan, spec)
             sampler = resource_usage.ResourceSampler(spec.kind, find_server)
+            profiler = profiling.Profiler(
+                plan.runs_dir, profiling.stem_for(plan.test, spec.name, stamp, level if plan.concurrency_levels else None),
+                find_server, title=f"{plan.test} {spec.name} c={level}") if plan.profile else None
 
-            def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler) -> None:
+            injector = (fault_schedule.FaultInjector(plan.faults, fault_target) if fault_target is not None
+                        else None)
+
+            def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler,
+                            profiler: profiling.Profiler | None = profiler,
+                            injector: fault_schedule.FaultInjector | None = injector) -> None:
                 sampler.on_progress(p)
+                if profiler is not None:
+                    profiler.on_progress(p)
+                if injector is not None:
+                    injector.on_progress(p)
                 display.progress(spec, p)
 
             doing = "while opening sessions"
@@ -249,14 +280,26 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             try:
                 counted_before = counter.read() if counter else None
                 sampler.start()
-                result = engine.run(level_plan, spec, on_progress=on_progress)
+                try:
+                    result = engine.run(level_plan, spec, on_progress=on_progress)
+                except BaseException as exc:
+                    if injector is not None:  # a frozen server is continued, whatever happened
+                        injector.finish(wait=not isinstance(exc, KeyboardInterrupt))
+                    raise
+                if injector is not None:
+                    # A restart in flight is waited for, unless Ctrl-C or SIGTERM ended the run.
+                    injector.finish(wait=not result.interrupted)
             except RunFailed as exc:
                 sampler.finish()
+                if profiler is not None:
+                    profiler.finish()
                 ledger.ran(level_plan, spec, None)
                 runs.append(FailedRun(spec, str(exc)))
                 display.finished(spec, runs[-1])
                 return False
             except KeyboardInterrupt:
+                if profiler is not None:
+                    profiler.finish()
                 ledger.ran(level_plan, spec, None)
                 raise
             ledger.ran(level_plan, spec, result)
@@ -274,12 +317,14 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 interrupted = True
             with _interrupts_deferred() as deferred:
                 resources = sampler.finish()
+                profile = profiler.finish() if profiler is not None else None
+                fault_timeline = injector.timeline(result.series, result.measured_seconds) if injector else None
             # What the tables should hold: every run's commits since prep (this invocation's).
             verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
                                             interrupted or deferred.signalled)
             with _interrupts_deferred() as late:
                 runs.append(MeasuredRun(spec, level_plan, result, verification, resources, prep_seconds,
-                                        server_committed, server_committed_error))
+                                        server_committed, server_committed_error, profile, fault_timeline))
                 display.finished(spec, runs[-1])
             interrupted = interrupted or deferred.signalled or stopped or late.signalled
             if interrupted:

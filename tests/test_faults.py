@@ -1,0 +1,174 @@
+"""``bench --fault``: faults injected into a real PostgreSQL on a schedule, each with its
+timeline in the report; money conserved afterwards, checked with SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
+from loadbench.report import store
+from loadbench.run import faults
+
+ACCOUNTS, BALANCE = 500, 1000
+# 14 s windows with the fault at 6 s: 5 s of baseline before it, 7 s to recover in after it.
+RUN = ("--connectors", "postgres", "--seconds", "14", "--concurrency", "4", "--accounts", str(ACCOUNTS),
+       "--initial-balance", str(BALANCE))
+
+
+@pytest.fixture(scope="module")
+def victim():
+    """A PostgreSQL of these tests' own: they kill and freeze it, which no other test should see."""
+    if os.geteuid() != 0:
+        pytest.skip("loadbench finds a loopback server's processes by its port only as root")
+    # fsync off: a crash of the server (not of the machine) loses nothing the OS holds, and the
+    # disk's own variance would blur the recovery being measured.
+    cluster = PostgresCluster.create(fsync=False)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def _sql(cluster: PostgresCluster, query: str) -> str:
+    result = subprocess.run(["psql", cluster.url, "-X", "-Atqc", query], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _fault_run(cli, cluster: PostgresCluster, *args: str) -> dict:
+    path = cli.bench(*RUN, *args, env={"PG_URL": cluster.url})
+    report = json.loads(path.read_text())
+    store.validate(report)
+    (entry,) = report["connectors"]
+    return entry
+
+
+@pytest.mark.parametrize("spec", ["terminate@6s", "restart@6s", "kill@6s", "freeze@6s+2s"])
+def test_each_fault_is_injected_recovered_from_and_conserves_money(cli, victim, spec):
+    entry = _fault_run(cli, victim, "--fault", spec)
+    (fault,) = entry["faults"]
+    assert fault["outcome"] == "done", fault
+    assert 6.0 <= fault["injected_at_s"] < 6.6
+    assert fault["recovered"] and fault["recovery_s"] is not None, fault
+    assert fault["first_commit_after_s"] <= fault["recovery_s"]
+    if spec.startswith("freeze"):
+        # Nothing commits while the server is stopped: recovery takes at least the freeze.
+        assert fault["recovery_s"] >= 2.0 and fault["ended_at_s"] - fault["injected_at_s"] >= 2.0
+    else:
+        # Every session's connection was cut: each failed its transfer in flight (or its next) and reconnected.
+        assert fault["reconnects_during"] >= 4, fault
+        assert fault["failed_during"] >= 1, fault
+    assert entry["verification"]["passed"] is True, entry["verification"]
+    count, total, negative = _sql(victim, "SELECT count(*), sum(balance), count(*) FILTER (WHERE balance < 0) "
+                                          "FROM accounts").split("|")
+    assert (int(count), int(total), int(negative)) == (ACCOUNTS, ACCOUNTS * BALANCE, 0)
+
+
+def test_a_restart_command_given_with_server_pid_is_used(cli, victim, tmp_path):
+    marker = tmp_path / "restarted"
+    pg_ctl = find_pg_binary("pg_ctl")
+    command = (f"touch {marker} && runuser -u {victim.user} -- {pg_ctl} -D {victim.data_dir} -m fast -w restart "
+               f"-l {victim.data_dir}/restart.log" if victim.user else
+               f"touch {marker} && {pg_ctl} -D {victim.data_dir} -m fast -w restart -l {victim.data_dir}/restart.log")
+    entry = _fault_run(cli, victim, "--fault", "restart@6s", "--server-pid", str(victim.postmaster_pid()),
+                       "--server-restart", command)
+    (fault,) = entry["faults"]
+    assert marker.exists()
+    assert fault["outcome"] == "done" and fault["recovered"], fault
+    assert entry["verification"]["passed"] is True
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("explode@3s", "unknown kind 'explode'"),
+    ("restart", "expected KIND@T[+D]"),
+    ("freeze@3s", "freeze needs a duration"),
+    ("restart@3s+2s", "restart is instant"),
+    ("restart@20s", "not inside the 14 s window"),
+])
+def test_a_bad_fault_is_one_line_and_exit_2_before_any_load(cli, spec, says):
+    result = cli("bench", *RUN, "--fault", spec, env={"PG_URL": "postgresql://u@127.0.0.1:1/db"})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+    assert cli.reports() == []
+
+
+def test_faults_need_a_postgresql_connector(cli):
+    result = cli("bench", "--connectors", "sqlite", "--seconds", "5", "--fault", "restart@2s")
+    assert result.returncode == 2
+    assert "only PostgreSQL connectors take faults" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_netloss_is_refused_in_one_line_where_it_cannot_run(cli):
+    result = cli("bench", *RUN, "--fault", "netloss@3s+2s", env={"PG_URL": "postgresql://u@127.0.0.1:1/db"})
+    assert result.returncode == 2
+    assert "netloss" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_server_loadbench_cannot_find_or_restart_is_refused():
+    from loadbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not know the server's processes"):
+        faults.Target.find(lambda: [], "postgresql://127.0.0.1:1/db", None)
+    # This Python is no postmaster: without --server-restart there is no way to restart it.
+    with pytest.raises(ConfigError, match="give --server-restart"):
+        faults.Target.find(lambda: [os.getpid()], "postgresql://127.0.0.1:1/db", None)
+    given = faults.Target.find(lambda: [os.getpid()], "postgresql://127.0.0.1:1/db", "echo restarted")
+    assert given.restart == ["sh", "-c", "echo restarted"]
+
+
+class _Point:
+    def __init__(self, t_s: float, committed: int, failed: int = 0):
+        self.t_s, self.duration_s, self.committed, self.failed, self.rejected = t_s, 1.0, committed, failed, 0
+
+
+def test_recovery_is_the_first_second_back_at_90_percent_of_the_5_before():
+    series = [_Point(t, 100) for t in range(1, 7)] + [_Point(7, 0, 4), _Point(8, 50), _Point(9, 89), _Point(10, 95),
+                                                      _Point(11, 100)]
+    action = faults._Action(faults.parse("kill@6s"), injected_at_s=6.0, outcome="done")
+    entry = faults._entry(action, series, [(6.0, 0), (8.0, 4)], None)
+    assert entry["baseline_tps"] == 100.0
+    assert entry["first_commit_after_s"] == 2.0   # the second ending at 8 s
+    assert entry["recovery_s"] == 4.0             # 95 >= 90; 89 is not
+    assert entry["failed_during"] == 4 and entry["reconnects_during"] == 4
+    # Not back by the window's end (or the next fault): not recovered.
+    entry = faults._entry(action, series[:9], [], None)
+    assert entry["recovered"] is False and entry["recovery_s"] is None
+
+
+def test_ctrl_c_during_a_freeze_continues_the_server(cli, victim):
+    import signal
+    import time
+
+    proc = cli.popen("bench", "--connectors", "postgres", "--seconds", "90", "--warmup", "0", "--quiet",
+                     "--concurrency", "2", "--accounts", str(ACCOUNTS), "--fault", "freeze@2s+60s",
+                     env={"PG_URL": victim.url})
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until the server is stopped (its postmaster in state T), then interrupt the run.
+        while "T" not in _state(victim.postmaster_pid()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "T" not in _state(victim.postmaster_pid())
+    assert _sql(victim, "SELECT 1") == "1"  # answering again, well before the 60 s freeze would have ended
+
+
+def _state(pid: int | None) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_faults_and_profiles_do_not_apply_to_cluster_runs(cli):
+    result = cli("bench", "--connectors", "postgres", "--cluster", "tcp://127.0.0.1:1", "--fault", "kill@3s",
+                 env={"PG_URL": "postgresql://u@127.0.0.1:1/db"})
+    assert result.returncode == 2 and "do not apply with --cluster" in result.stderr, result.stderr
