@@ -319,3 +319,29 @@ def test_the_local_server_process_is_sampled(cli, mariadb, env):
     assert resources["server"] is not None
     assert resources["server"]["pids"] == [mariadb.process.pid]
     assert resources["server"]["cpu_percent_mean"] > 0
+
+
+def test_a_scenario_file_run_with_server_rights_is_warned_about_and_without_them_is_not(cli, mariadb, env):
+    """SUPER or FILE lets a scenario file's SQL act on the server beyond its tables (settings,
+    files): a file that is not one of ours, run with such an account, gets one warning line."""
+    if not mariadb.owned:
+        pytest.skip("needs a server of our own to create accounts on")
+    accounts = {"files": "FILE", "tables": None}
+    for user, privilege in accounts.items():
+        extra = f"; GRANT {privilege} ON *.* TO '{user}'@'%'" if privilege else ""
+        mariadb.admin_sql(f"DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'; "
+                          f"GRANT ALL ON {mariadb.database}.* TO '{user}'@'%'{extra}")
+    (cli.cwd / "mine.toml").write_text((scenario_files.builtin_dir() / "test-1.toml").read_text())
+    for user, privilege in accounts.items():
+        url = f"mysql://{user}:pw-{user}@127.0.0.1:{mariadb.port}/{mariadb.database}"
+        result = cli("bench", "mine.toml", *SMALL["test-1"], "--connectors", "mysql", "--seconds", "0.5", "--warmup",
+                     "0", "--concurrency", "2", "--quiet", env={"MYSQL_URL": url})
+        assert result.returncode == 0, result.stderr
+        warnings = [line for line in result.stderr.splitlines() if "is code run with its rights" in line]
+        if privilege:
+            assert warnings == ["loadbench: warning: mysql: the role is a superuser, and mine.toml is code run with "
+                                "its rights: its [tables] DDL runs in the check before load and can change the "
+                                "server's settings and read and write its files (SUPER, FILE: SELECT ... INTO "
+                                "OUTFILE); run files you did not write as a role that is not a superuser"]
+        else:
+            assert warnings == []

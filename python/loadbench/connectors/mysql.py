@@ -27,7 +27,17 @@ from pathlib import Path
 
 from loadbench import processes
 from loadbench.connectors import mariadb_server
-from loadbench.connectors.spec import ISOLATION_FLAG, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.connectors.spec import (
+    ISOLATION_FLAG,
+    Choices,
+    ConnectorSpec,
+    ConnectorType,
+    Flag,
+    LocalService,
+    Preset,
+    SuperuserCheck,
+    one_of,
+)
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 from loadbench.settings import Settings
@@ -132,10 +142,11 @@ FLAGS = (
 )
 # SUPER can change the server's settings and FILE read and write its files (SELECT ... INTO
 # OUTFILE, LOAD_FILE): a scenario file's DDL is then code with those rights.
-SUPERUSER_QUERY: str | None = (
+SUPERUSER_CHECK: SuperuserCheck | None = SuperuserCheck(
     "SELECT IF(COUNT(*) > 0, 'on', 'off') FROM information_schema.USER_PRIVILEGES "
     "WHERE PRIVILEGE_TYPE IN ('SUPER', 'FILE') AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "
-    "'''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')")
+    "'''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+    "change the server's settings and read and write its files (SUPER, FILE: SELECT ... INTO OUTFILE)")
 NO_SERVER: str | None = None
 
 _FLUSH = "innodb_flush_log_at_trx_commit"

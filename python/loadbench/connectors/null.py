@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, SuperuserCheck
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
 
@@ -34,7 +34,7 @@ DIALECTS = (DIALECT,)
 FLAGS: tuple[Flag, ...] = ()
 PRESETS: tuple[Preset, ...] = ()
 BASE_PRESET: str | None = None
-SUPERUSER_QUERY: str | None = None
+SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = "no database: the null connector does no work"
 LOCAL_SERVICE: LocalService | None = None
 

@@ -27,6 +27,7 @@ from loadbench.connectors.spec import (
     Flag,
     LocalService,
     Preset,
+    SuperuserCheck,
     one_of,
 )
 from loadbench.connectors.urls import has_scheme
@@ -137,7 +138,8 @@ FLAGS = (
     INFLIGHT_FLAG,
 )
 # A superuser can run programs on the server (COPY ... TO PROGRAM): a scenario file's DDL is code.
-SUPERUSER_QUERY: str | None = "SELECT current_setting('is_superuser')"
+SUPERUSER_CHECK: SuperuserCheck | None = SuperuserCheck("SELECT current_setting('is_superuser')",
+                                                        "run programs on the server (COPY ... TO PROGRAM)")
 NO_SERVER: str | None = None
 
 PRESETS = (

@@ -19,7 +19,17 @@ from urllib.parse import unquote
 
 from loadbench import processes
 from loadbench.connectors import redis_server
-from loadbench.connectors.spec import INFLIGHT_FLAG, Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.connectors.spec import (
+    INFLIGHT_FLAG,
+    Choices,
+    ConnectorSpec,
+    ConnectorType,
+    Flag,
+    LocalService,
+    Preset,
+    SuperuserCheck,
+    one_of,
+)
 from loadbench.errors import ConfigError
 from loadbench.secrets import redact, remember, secrets_of, userinfo_end
 from loadbench.settings import Settings
@@ -119,7 +129,7 @@ FLAGS = (
 # Durability (appendonly, appendfsync, save) is the server's configuration: no session can set it.
 PRESETS: tuple[Preset, ...] = ()
 BASE_PRESET: str | None = None
-SUPERUSER_QUERY: str | None = None
+SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = None
 LOCAL_SERVICE: LocalService | None = redis_server.LOCAL_SERVICE
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors.spec import ConnectorSpec, Flag, LocalService, Preset
+from loadbench.connectors.spec import ConnectorSpec, Flag, LocalService, Preset, SuperuserCheck
 from loadbench.connectors.urls import url_endpoint
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
@@ -17,7 +17,7 @@ DIALECTS: tuple[SqlDialect, ...] = ()
 FLAGS: tuple[Flag, ...] = ()
 PRESETS: tuple[Preset, ...] = ()
 BASE_PRESET: str | None = None
-SUPERUSER_QUERY: str | None = None
+SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = None
 LOCAL_SERVICE: LocalService | None = None
 

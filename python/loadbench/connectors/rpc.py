@@ -14,7 +14,7 @@ from loadbench.connectors.remote_service import (  # what every remote service c
     LOCAL_SERVICE as LOCAL_SERVICE,
     NO_SERVER as NO_SERVER,
     PRESETS as PRESETS,
-    SUPERUSER_QUERY as SUPERUSER_QUERY,
+    SUPERUSER_CHECK as SUPERUSER_CHECK,
     apply_preset as apply_preset,
     endpoint as endpoint,
     server_pids as server_pids,

@@ -90,6 +90,15 @@ INFLIGHT_FLAG = Flag(
 
 
 @dataclass(frozen=True)
+class SuperuserCheck:
+    """How to tell that a connector's role has rights over the server itself, beyond its tables:
+    then a scenario file's SQL (its DDL runs in the check before load) is code with those rights."""
+
+    query: str   # SQL answering 'on' or 'off'
+    powers: str  # what such a role can do, for the warning: "run programs on the server (COPY ... TO PROGRAM)"
+
+
+@dataclass(frozen=True)
 class Preset:
     """A named configuration (``--config-id``) of the connectors of one kind."""
 
@@ -134,7 +143,7 @@ class ConnectorModule(Protocol):
     @property
     def BASE_PRESET(self) -> str | None: ...  # the preset of the write test when none is named
     @property
-    def SUPERUSER_QUERY(self) -> str | None: ...  # SQL answering 'on' when the role may run programs on the server
+    def SUPERUSER_CHECK(self) -> SuperuserCheck | None: ...  # whether the role has rights over the server itself
     @property
     def NO_SERVER(self) -> str | None: ...  # why it has no server process to sample (its cost is the harness's)
     @property

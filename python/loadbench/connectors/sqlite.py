@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from loadbench import outputs
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, one_of
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, SuperuserCheck, one_of
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
@@ -45,7 +45,7 @@ TYPES = (ConnectorType("sqlite", "SQLite file, one connection per worker", "SQLI
 ENV_VARS = ("SQLITE_FILE", "SQLITE_MODE", "LOADBENCH_DB_DIR")
 DIALECTS = (DIALECT,)
 FLAGS: tuple[Flag, ...] = ()
-SUPERUSER_QUERY: str | None = None
+SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = "embedded: SQLite runs inside the harness process, so its cost is in the harness figures"
 LOCAL_SERVICE: LocalService | None = None
 

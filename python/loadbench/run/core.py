@@ -75,12 +75,13 @@ def check_sql(plan: RunPlan, spec: ConnectorSpec) -> None:
 
 
 def is_superuser(spec: ConnectorSpec) -> bool:
-    """Whether the connector's role is a superuser, who can run programs on the server (PostgreSQL:
-    ``COPY ... TO PROGRAM``), by its module's ``SUPERUSER_QUERY`` (False when it has none)."""
-    query = connectors.module_of(spec.kind).SUPERUSER_QUERY
-    if query is None:
+    """Whether the connector's role has rights over the server itself (PostgreSQL: a superuser, who
+    can run programs there with ``COPY ... TO PROGRAM``), by its module's ``SUPERUSER_CHECK``
+    (False when it has none)."""
+    check = connectors.module_of(spec.kind).SUPERUSER_CHECK
+    if check is None:
         return False
-    rows = _native_call(spec, "check", _core.sql_query, spec.core_dict(), query)
+    rows = _native_call(spec, "check", _core.sql_query, spec.core_dict(), check.query)
     return _scalar(rows) == "on"
 
 

@@ -101,13 +101,13 @@ def _warn(line: str) -> None:
 def superuser_warning(plan: RunPlan, spec: ConnectorSpec) -> str | None:
     """A scenario file is code, as a pgbench script is: its SQL runs with the rights of the
     connector's role, its DDL already during the check before load (see
-    :func:`loadbench.run.core.check_sql`). When that role is a PostgreSQL superuser, the DDL can run
-    programs on the server (``COPY ... TO PROGRAM``): say so, for a file that is not one of the
-    shipped ones. None when there is nothing to say."""
+    :func:`loadbench.run.core.check_sql`). When that role has rights over the server itself (the
+    module's ``SUPERUSER_CHECK``: a PostgreSQL superuser can run programs there), the DDL can use
+    them: say so, for a file that is not one of the shipped ones. None when there is nothing to say."""
     from loadbench.scenarios import files as scenario_files
 
-    scenario = plan.scenario
-    if scenario is None or connectors.module_of(spec.kind).SUPERUSER_QUERY is None:
+    scenario, check = plan.scenario, connectors.module_of(spec.kind).SUPERUSER_CHECK
+    if scenario is None or check is None:
         return None
     if scenario.path.resolve().parent == scenario_files.builtin_dir().resolve():
         return None  # ours
@@ -118,7 +118,7 @@ def superuser_warning(plan: RunPlan, spec: ConnectorSpec) -> str | None:
     if not superuser:
         return None
     return (f"{spec.label}: the role is a superuser, and {scenario.path} is code run with its rights: its [tables] "
-            f"DDL runs in the check before load and can run programs on the server (COPY ... TO PROGRAM); "
+            f"DDL runs in the check before load and can {check.powers}; "
             f"run files you did not write as a role that is not a superuser")
 
 
