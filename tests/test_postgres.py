@@ -73,7 +73,23 @@ def test_an_isolation_level_the_connector_does_not_offer_is_bad_input_before_any
                  env={"PG_URL": "postgresql://nobody@127.0.0.1:9/none"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "loadbench: error: --isolation must be one of read_committed, serializable, got 'repeatable_read'"]
+        "loadbench: error: postgres: --isolation must be one of read_committed, serializable, got 'repeatable_read'"]
+    assert not cli.reports()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--connectors", "sqlite", "--isolation", "serializable"),
+     "--isolation applies to postgres, cockroachdb, supabase, planetscale, mysql: none of the selected connectors (sqlite) takes it"),
+    (("--connectors", "sqlite", "--inflight", "4"),
+     "--inflight applies to postgres, cockroachdb, supabase, planetscale, redis: none of the selected connectors (sqlite) takes it"),
+    (("--connectors", "sqlite,null", "--pg-mode", "statements"),
+     "--pg-mode applies to postgres, cockroachdb, supabase, planetscale: none of the selected connectors (sqlite, null) takes it"),
+])
+def test_a_connector_flag_no_selected_connector_takes_is_bad_input(cli, flags, message):
+    """It would change nothing, and the report would not say so."""
+    result = cli(*BENCH, *flags)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"loadbench: error: {message}"]
     assert not cli.reports()
 
 

@@ -280,6 +280,18 @@ def test_prep_bench_verify_conserve_money(cli, postgres, target):
     assert target.anon_key not in cli.reports()[0].read_text()
 
 
+def test_prep_works_where_anon_may_not_touch_the_table_yet(cli, postgres, postgrest):
+    """The check before prep calls the function: on a database where another connector left the
+    accounts table and the function without anon's grants, PostgREST answers 401 with SQLSTATE
+    42501. That is the database's refusal, not the key's: prep grants it, and runs."""
+    target = Target("postgrest", postgrest.url, postgrest.anon_key, PostgrestServer.JWT_SECRET)
+    prep(cli, postgres, target)
+    postgres.sql("REVOKE ALL ON accounts FROM anon")
+    reload_schema(postgres, target)
+    prep(cli, postgres, target)
+    assert money(postgres) == (ACCOUNTS, ACCOUNTS * 1000, 0)
+
+
 def bench_with(cli, postgres, target: Target, sqlstate: str, times: int) -> dict:
     prep(cli, postgres, target)
     inject(postgres, target, sqlstate, times)

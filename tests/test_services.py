@@ -258,7 +258,7 @@ def test_postgrest_up_starts_postgres_for_it_and_serves_it_with_an_anon_key(cli,
     assert up.returncode == 0, up.stderr
     try:
         env = state(cli, "postgrest")["env"]
-        url, key, db = env["SUPABASE_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_DB_URL"]
+        url, key, db = env["SUPABASE_REST_URL"], env["SUPABASE_ANON_KEY"], env["SUPABASE_DB_URL"]
         assert up.stdout.startswith(f"postgrest: running at {url} (database {db}; started postgres for it)")
         assert key not in up.stdout + up.stderr
         assert db.startswith("postgresql://postgres@127.0.0.1:") and "local postgres: running at " + db in \
@@ -289,10 +289,13 @@ def test_postgrest_up_starts_postgres_for_it_and_serves_it_with_an_anon_key(cli,
         assert refused.value.code == 401
         settings = Settings({"LOADBENCH_SERVICES_DIR": str(cli.services)}, {}, None)
         layered = postgrest_server.with_running_service(settings)
-        assert [layered.get(k) for k in ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL")] == \
+        assert [layered.get(k) for k in ("SUPABASE_REST_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL")] == \
             [(v, "loadbench services up postgrest") for v in (url, key, db)]
         status = other_dir(cli, tmp_path, "b")("services", "status")
         assert f"local postgrest: running at {url}" in status.stdout and key not in status.stdout
+        # The connector itself reaches it through the service's settings (its check calls the function).
+        assert f"supabase-rest: reachable ({url})" in status.stdout.splitlines(), status.stdout
+        assert status.returncode == 0, status.stdout
     finally:
         down = cli("services", "down", "postgrest")
     assert down.stdout == "postgrest: stopped\n"

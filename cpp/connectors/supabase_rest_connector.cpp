@@ -134,12 +134,15 @@ bool SupabaseRestConnector::probe_transfer() {
     const HttpCallResult r = http_call(url_, http::verb::post, url_.base_path + "/rpc/transfer",
                                        with_json_content_type(headers()), kProbeBody, 10, "cannot reach the REST API");
     if (r.status == 200) return true;
-    if (r.status == 401 || r.status == 403)
-        throw ConnectorConfigError("the REST API refused the key (" + describe_reply(r) + ")");
     const std::string code = reply_code(r);
+    const bool sqlstate = code.size() == 5 && code.rfind("PGRST", 0) != 0;
+    // PostgREST answers 401/403 for the database's 42501 too (the role may not touch the table
+    // yet: prep grants it); only its own codes (PGRST301 bad JWT ...) say the key was refused.
+    if ((r.status == 401 || r.status == 403) && !sqlstate)
+        throw ConnectorConfigError("the REST API refused the key (" + describe_reply(r) + ")");
     // 42883: dropped since PostgREST last loaded its schema cache.
     if (r.status == 404 && (code == "PGRST202" || code == "42883")) return false;
-    if (code.size() == 5 && code.rfind("PGRST", 0) != 0) return true;  // the function ran and raised
+    if (sqlstate) return true;  // the function ran and the database raised: the API and the key work
     if (r.status == 404)
         throw ConnectorConfigError("no REST API at the URL (POST " + url_.base_path + "/rpc/transfer: " + describe_reply(r) +
                                    "): SUPABASE_URL is the project's URL (/rest/v1 is appended), SUPABASE_REST_URL the "

@@ -315,6 +315,10 @@ def test_every_form_of_a_password_is_masked_and_libpq_reads_the_rest(form):
     assert form != "raw" or refused > 100
 
 
+# Connectors whose servers this file does not start: their passwords of odd characters (in the URL,
+# refused by the server) are checked never to appear in any output by their own tests
+# (tests/test_mariadb.py, tests/test_redis.py: the wrong-password tests).
+OWN_SERVER_TESTS = {"mysql", "redis"}
 HTTP_SETTINGS = ("PG_RPC_URL", "CRDB_RPC_URL", "SQLITE_RPC_URL", "PLANETSCALE_RPC_URL", "BUN_URL", "CONVEX_URL",
                  "SUPABASE_URL", "STDB_URL", "STDB_METRICS_URL")
 PG_SETTINGS = ("PG_URL", "CRDB_URL", "SUPABASE_DB_URL", "PLANETSCALE_PG_URL")
@@ -522,7 +526,7 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
                    "STDB_METRICS_URL": token_url("STDB_METRICS_URL", stdb.url + "/v1/metrics"),
                    **{s: token_url(s, rpc) for s in ("PG_RPC_URL", "CRDB_RPC_URL", "SQLITE_RPC_URL",
                                                      "PLANETSCALE_RPC_URL", "BUN_URL")}}
-            everything = ",".join(connectors.CONNECTOR_TYPES)
+            everything = ",".join(n for n in connectors.CONNECTOR_TYPES if n not in OWN_SERVER_TESTS)
             fuzz.run("bench", "--connectors", everything, *window, "--quiet", env=env)
             fuzz.run("prep", "--connectors", everything, "--accounts", "60", env=env)
             fuzz.run("verify", "--connectors", everything, "--accounts", "60", env=env)
@@ -536,7 +540,8 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
         fuzz.outputs += [("rpc-server stdout", out), ("rpc-server stderr", err)]
     (report,) = sorted((tmp_path / "runs").glob("*.json"))
     statuses = {e["name"]: e["status"] for e in json.loads(report.read_text())["connectors"]}
-    assert set(statuses) == set(connectors.CONNECTOR_TYPES) and set(statuses.values()) == {"ok"}, statuses
+    assert set(statuses) == set(connectors.CONNECTOR_TYPES) - OWN_SERVER_TESTS and set(statuses.values()) == {"ok"}, \
+        statuses
 
     # Wrong secrets (the PostgreSQL roles ask for their passwords), nobody listening (a free loopback
     # port for every setting), and raw '@' and '/' in a URL's password (libpq would take part of it

@@ -913,6 +913,8 @@ def services_status(services_dir: Path | None, env_file: Path | None, runs_dir: 
     runs = _runs_dir(settings, None, write=False)
     code = 0
     for name, kind in connectors.CONNECTOR_TYPES.items():
+        if next(m for m in connectors.MODULES if kind in m.TYPES).NO_SERVER is not None:
+            continue  # embedded or no database (sqlite, null): nothing to reach, and no file to create here
         try:
             spec = kind.build(settings, runs, {})
             if spec is None:

@@ -118,4 +118,20 @@ def select(settings: Settings, runs_dir: Path, names: str | None,
                 continue
             raise ConfigError(f"connector {name!r} is not configured: set {CONNECTOR_TYPES[name].needs}")
         specs.append(spec)
+    _check_flags_apply(specs, choices or {})
     return tuple(specs)
+
+
+def _check_flags_apply(specs: list[ConnectorSpec], choices: Choices) -> None:
+    """A connector flag given while no selected connector takes it is bad input: it would change
+    nothing, and the report would not say so (``--inflight`` for MariaDB, ``--isolation`` for SQLite)."""
+    if not specs:
+        return
+    for flag in flags():
+        if choices.get(flag.dest) is None:
+            continue
+        takers = [m for m in MODULES if flag in m.FLAGS]
+        if not any(module_of(spec.kind) in takers for spec in specs):
+            names = [t.name for m in takers for t in m.TYPES]
+            raise ConfigError(f"{flag.option} applies to {', '.join(names)}: none of the selected connectors "
+                              f"({', '.join(spec.name for spec in specs)}) takes it")

@@ -101,7 +101,7 @@ def _family(name: str, env: str, dialect: SqlDialect) -> Build:
         mode = one_of(settings, "PG_MODE", choices.get("pg_mode"), MODES,
                       "statements" if serializable else "function", "--pg-mode")
         isolation = one_of(settings, "PG_ISOLATION", choices.get("isolation"), ISOLATIONS,
-                           "serializable" if serializable else "read_committed", "--isolation")
+                           "serializable" if serializable else "read_committed", f"{name}: --isolation")
         given = choices.get("inflight")
         inflight = given if given is not None else settings.integer("MAX_INFLIGHT_PER_WORKER", 1, minimum=1)
         if inflight < 1:

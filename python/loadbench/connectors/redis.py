@@ -116,7 +116,8 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
                          sessions_per_connection=inflight)
 
 
-TYPES = (ConnectorType("redis", "Redis or Valkey (Lua script or WATCH/MULTI/EXEC, pipelined)", "REDIS_URL", _build),)
+TYPES = (ConnectorType("redis", "Redis or Valkey (Lua script or WATCH/MULTI/EXEC, pipelined)",
+                        "REDIS_URL=redis://[:password@]host:port/db (or run `loadbench services up redis`)", _build),)
 ENV_VARS = ("REDIS_URL", "REDIS_MODE", "MAX_INFLIGHT_PER_WORKER")
 DIALECTS: tuple[SqlDialect, ...] = ()
 # --inflight is shared with the PostgreSQL family (connectors/postgres.py declares it; its value

@@ -77,5 +77,6 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
 LOCAL_SERVICE: LocalService | None = postgrest_server.LOCAL_SERVICE  # PostgREST on `services up postgres`
 
 TYPES = (ConnectorType("supabase-rest", "Supabase's REST API (PostgREST rpc), verified on PostgREST 12.0.2",
-                       "SUPABASE_URL or SUPABASE_REST_URL, and SUPABASE_ANON_KEY (and SUPABASE_DB_URL)", _build),)
+                       "SUPABASE_URL or SUPABASE_REST_URL, and SUPABASE_ANON_KEY (and SUPABASE_DB_URL), or run "
+                       "`loadbench services up postgrest`", _build),)
 ENV_VARS = ("SUPABASE_URL", "SUPABASE_REST_URL", "SUPABASE_ANON_KEY", "SUPABASE_DB_URL")
