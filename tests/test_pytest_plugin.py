@@ -81,7 +81,7 @@ def test_a_regression_beyond_the_noise_fails_the_test(pytester, measured_report)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         f"*loadbench: worse than the baseline {faster} beyond the measured noise*",
-        "*null tps: * -> * (-9*.* %, Welch t -*",
+        "*null tps: * -> * (-*.* %, Welch t -*",  # a drop (about 90 %: the run itself varies)
     ])
 
 

@@ -238,11 +238,14 @@ SHORT_WINDOW_NOTE = "* measured window under 1 s: no per-second statistics (tps_
 
 def _table(title: str, caption: str, wide: bool) -> Table:
     """A final table: compact (no rules between columns, two spaces: 100 columns hold it) unless
-    ``wide``. No cell is ever cut short: a long name wraps inside its cell instead."""
+    ``wide``. No cell is ever cut short: a long name wraps inside its cell instead. The table is at
+    least as wide as its title's and caption's longest line: rich wraps them to the table's width,
+    which a narrow table (a 3-digit TPS) would make break a note in two."""
+    min_width = max(len(line) for line in f"{title}\n{caption}".splitlines())
     if wide:
-        return Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+        return Table(title=title, title_justify="left", caption=caption, caption_justify="left", min_width=min_width)
     return Table(title=title, title_justify="left", caption=caption, caption_justify="left", box=box.SIMPLE_HEAD,
-                 padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
+                 padding=(0, 0, 0, 1), pad_edge=False, show_edge=False, min_width=min_width)
 
 
 def _add_columns(table: Table, columns: list[str], left: tuple[str, ...]) -> None:
