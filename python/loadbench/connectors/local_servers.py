@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from loadbench import outputs
 from loadbench.errors import ConfigError, RunFailed
+from loadbench.secrets import redact
 from loadbench.settings import Settings
 
 STOP_TIMEOUT_S = 30.0  # SIGTERM, then SIGKILL after this long
@@ -109,6 +110,18 @@ def stop_service(services_dir: Path, name: str) -> bool:
             remove_dir(Path(state["base"]))
     clear_state(services_dir, name)
     return was_running
+
+
+def recorded_url(services_dir: Path, name: str) -> str | None:
+    """The full URL (a password included) that the running service ``name`` recorded, or None."""
+    state = live_state(services_dir, name)
+    return str(state["url"]) if state is not None else None
+
+
+def shown_url(services_dir: Path, name: str) -> str | None:
+    """:func:`recorded_url` with any password masked: what ``services`` prints."""
+    url = recorded_url(services_dir, name)
+    return redact(url) if url is not None else None
 
 
 def with_running_service(settings: Settings, name: str, needs: tuple[str, ...]) -> Settings:

@@ -32,8 +32,7 @@ _HINT = "Debian: apt-get install mariadb-server mariadb-client"
 
 def running_url(services_dir: Path) -> str | None:
     """The full URL (with its password) of the server ``services up mariadb`` started, or None."""
-    state = local_servers.live_state(services_dir, SERVICE)
-    return str(state["url"]) if state is not None else None
+    return local_servers.recorded_url(services_dir, SERVICE)
 
 
 def with_running_service(settings: Settings) -> Settings:
@@ -42,8 +41,7 @@ def with_running_service(settings: Settings) -> Settings:
 
 
 def _shown(services_dir: Path) -> str | None:
-    url = running_url(services_dir)
-    return redact(url) if url is not None else None
+    return local_servers.shown_url(services_dir, SERVICE)
 
 
 def _client(socket_path: Path, sql: str, log: Path, user: str | None) -> None:

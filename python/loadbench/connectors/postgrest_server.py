@@ -83,8 +83,7 @@ def hs256_jwt(claims: dict[str, str], secret: str) -> str:
 
 def running_url(services_dir: Path) -> str | None:
     """The URL of the PostgREST ``services up postgrest`` started (it holds no secret), or None."""
-    state = local_servers.live_state(services_dir, SERVICE)
-    return str(state["url"]) if state is not None else None
+    return local_servers.recorded_url(services_dir, SERVICE)
 
 
 def with_running_service(settings: Settings) -> Settings:

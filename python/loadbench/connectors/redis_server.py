@@ -29,8 +29,7 @@ _HINT = "Debian: apt-get install redis-server redis-tools"
 
 def running_url(services_dir: Path) -> str | None:
     """The full URL (with its password) of the server ``services up redis`` started, or None."""
-    state = local_servers.live_state(services_dir, SERVICE)
-    return str(state["url"]) if state is not None else None
+    return local_servers.recorded_url(services_dir, SERVICE)
 
 
 def with_running_service(settings: Settings) -> Settings:
@@ -39,8 +38,7 @@ def with_running_service(settings: Settings) -> Settings:
 
 
 def _shown(services_dir: Path) -> str | None:
-    url = running_url(services_dir)
-    return redact(url) if url is not None else None
+    return local_servers.shown_url(services_dir, SERVICE)
 
 
 def _ping(port: int, password: str) -> None:
