@@ -8,7 +8,8 @@ run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw
   connector (error bars: standard deviation over the iterations)
 - :func:`latency_percentiles`: p50 ... p99.99 per connector (log scale)
 - :func:`latency_cdf`: the latency distribution from the stored histograms (log scale)
-- :func:`tps_timeline`: per-second TPS over the measured window
+- :func:`tps_timeline`: per-second TPS over the measured window, faults marked (:func:`mark_faults`)
+- :func:`failures_timeline`: failed operations per second by kind, faults marked
 
 Needs ``loadbench[analysis]`` (matplotlib, pandas).
 """
@@ -256,6 +257,42 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("committed TPS in that second")
     _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
+    mark_faults(ax, runs)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def mark_faults(ax: Axes, runs: "pandas.DataFrame") -> None:
+    """Each injected fault of ``runs`` (their ``faults``, bench ``--fault``) on a per-second axis:
+    a red band from its injection for as long as it lasted (a sliver for an instant one), a dotted
+    line at the injection and its spec at the top. Nothing when there are none."""
+    from loadbench.report.sections import fault_lasted_s
+
+    for faults in runs.get("faults", []):
+        for f in faults:
+            at = f["injected_at_s"]
+            ax.axvspan(at, at + max(fault_lasted_s(f) or 0.0, 0.15), color="tab:red", alpha=0.15, linewidth=0)
+            ax.axvline(at, color="tab:red", linestyle=":", linewidth=1.2)
+            ax.annotate(f["spec"], (at, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                        textcoords="offset points", va="top", fontsize="small", color="tab:red")
+
+
+def failures_timeline(runs: "pandas.DataFrame", title: str = "Failed operations per second, by kind") -> Figure:
+    """Failed operations per second of each run and kind over the measured window (a report from
+    before the series counted kinds: all kinds together), with the faults marked."""
+    runs = measured(runs)
+    fig, ax = _figure(title)
+    longest = 1
+    for label, by_kind in zip(labels(runs), runs["failed_series"]):
+        for kind, rates in by_kind.items():
+            ax.plot(range(1, len(rates) + 1), rates, marker=".", label=f"{label.replace(chr(10), ' ')}: {kind}")
+            longest = max(longest, len(rates))
+    ax.set_xlim(0.5, longest + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("second of the measured window (s)")
+    ax.set_ylabel("failed operations in that second")
+    mark_faults(ax, runs)
     ax.legend(fontsize="small")
     return fig
 
@@ -320,6 +357,8 @@ def _figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figu
             "latency-percentiles": latency_percentiles(runs),
             "latency-cdf": latency_cdf(dict(zip(labels(ok), ok["histogram"]))),
             "timeline": tps_timeline(runs),
+            # Only when something failed: the figure would be empty otherwise.
+            **({"failures": failures_timeline(runs)} if any(ok["failed_series"]) else {}),
         }
     variables = [v for v in report["sweep"]["variables"] if len(report["sweep"]["values"][v]) > 1]
     found: dict[str, Figure] = {}

@@ -29,6 +29,8 @@ from loadbench.cli.display import (
     compare_table,
     comparison_table,
     entries,
+    fault_table,
+    generator_tables,
     merged_table,
     schedule_lines,
     summary_table,
@@ -280,6 +282,9 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
             console = _console()
             _print_table(console, sweep_table(shown, wide) if store.kind_of(report) == "sweep" else summary_table(shown, wide),
                          wide)
+            for extra in [*generator_tables(shown, wide), fault_table(shown, wide)]:
+                if extra is not None:
+                    _print_table(console, extra, wide)
             if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
                     click.echo(table.printable(line, markup=False))
@@ -328,7 +333,7 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
             console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
                 console.print(f"results: {table.printable(str(path))}")
-            for line in [*fault_schedule.lines(outcome.report), *profile_lines(outcome.report, outcome.path.parent)]:
+            for line in profile_lines(outcome.report, outcome.path.parent):
                 console.print(table.printable(line))
     return outcome.exit_code
 
@@ -663,7 +668,7 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
 
         html_report.plotly_js()  # plotly missing: one line, before anything is written
         try:
-            html_report.write(html_out, [(path.name, data) for path, data in loaded])
+            html_report.write(html_out, [(path.name, data) for path, data in loaded], [path for path, _ in loaded])
         except OSError as exc:
             raise OutputError(f"cannot write {html_out}: {outputs.reason(exc)}") from None
         with _printing():
