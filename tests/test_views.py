@@ -219,12 +219,31 @@ def test_a_malformed_distributed_section_is_refused_on_load(busy_report, tmp_pat
 
 
 def test_a_sweeps_runs_count_their_failures_by_kind_each_second(cli, tmp_path):
-    result = cli("bench", "--contention-tests", "1.5", "1.5", "1", "1", "--connectors", "sqlite", "--seconds", "1.2",
-                 "--warmup", "0", "--concurrency", "4", "--accounts", "100", "--max-failure-share", "1", "--quiet",
+    result = cli("bench", "--contention-tests", "1.5", "1.5", "1", "4", "--connectors", "sqlite", "--seconds", "1.2",
+                 "--warmup", "0", "--accounts", "100", "--max-failure-share", "1", "--quiet",
                  env={"SQLITE_MODE": "default"})
     assert result.returncode == 0, result.stderr
     (path,) = cli.reports()
     report = store.load(path)
     entry = report["points"][0]["iterations"][0]["connectors"][0]
+    assert entry["errors"].get("busy", 0) > 0, entry["errors"]
     assert all(sum(p["errors"].values()) == p["failed"] for p in entry["series"]["points"])
 
+
+
+def test_distributed_series_merge_sums_failures_by_kind_exactly():
+    from loadbench import _core
+    from loadbench.distributed import results
+
+    kind = _core.ErrorKind
+
+    def point(t: float, failed: dict) -> _core.SecondPoint:
+        return _core.SecondPoint(t_s=t, duration_s=1.0, committed=10, rejected=0, failed=sum(failed.values()),
+                                 p50_ns=1, p95_ns=2, p99_ns=3, max_ns=4, errors=failed)
+
+    a = [point(1, {kind.busy: 3}), point(2, {kind.connection: 5, kind.busy: 1})]
+    b = [point(1.01, {kind.busy: 2, kind.timeout: 7}), point(2.01, {}), point(2.5, {kind.other: 1})]
+    merged = results.merge_series([a, b])
+    assert [p.errors for p in merged] == [{kind.busy: 5, kind.timeout: 7}, {kind.connection: 5, kind.busy: 1},
+                                          {kind.other: 1}]
+    assert [p.failed for p in merged] == [sum(p.errors.values()) for p in merged]

@@ -181,7 +181,9 @@ function charts(model) {
     out.push(["errors", errors, layout("Failed operations per second, by kind",
                                        {title: {text: "seconds since the measured window opened"}},
                                        {title: {text: "failed per second"}},
-                                       {annotations: note.concat(marks.annotations), shapes: marks.shapes})]);
+                                       // a legend even for one line: it names the kind
+                                       {annotations: note.concat(marks.annotations), shapes: marks.shapes,
+                                        showlegend: any})]);
 
     const resources = [];
     runs.forEach(([report, run], i) => {

@@ -188,7 +188,6 @@ def _run_model(entry: dict[str, Any], label: str) -> dict[str, Any]:
     hist = Histogram.from_report(entry["histogram"])
     run["spectrum"] = spectrum(hist)
     run["cdf"] = cdf(hist)
-    run["errors"] = {"by_kind": dict(entry.get("errors") or {}), "examples": dict(entry.get("error_examples") or {})}
     samples = (entry.get("resources") or {}).get("samples") or []
     run["resources"] = {
         "t": [s["t_s"] for s in samples], "phase": [s["phase"] for s in samples],

@@ -282,9 +282,7 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
             console = _console()
             _print_table(console, sweep_table(shown, wide) if store.kind_of(report) == "sweep" else summary_table(shown, wide),
                          wide)
-            for extra in [*generator_tables(shown, wide), fault_table(shown, wide)]:
-                if extra is not None:
-                    _print_table(console, extra, wide)
+            _print_sections(console, shown, wide)
             if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
                     click.echo(table.printable(line, markup=False))
@@ -302,6 +300,13 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
     if crossed:
         what = f"threshold{'s' if len(crossed) > 1 else ''} breached: {', '.join(crossed)}"
         click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
+
+
+def _print_sections(console: Console, report: dict[str, Any], wide: bool) -> None:
+    """After the summary: a ``--cluster`` run's generators and the faults injected, as tables."""
+    for extra in [*generator_tables(report, wide), fault_table(report, wide)]:
+        if extra is not None:
+            _print_table(console, extra, wide)
 
 
 def _kindless_lines(report: dict[str, Any]) -> list[str]:
@@ -691,6 +696,7 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
                 shown = table.for_display(data)
                 _print_table(_console(), sweep_table(shown, wide) if store.kind_of(data) == "sweep"
                              else summary_table(shown, wide), wide)
+                _print_sections(_console(), shown, wide)
                 for line in [*_kindless_lines(data), *limits.lines(data.get("thresholds", []))]:
                     click.echo(table.printable(line, markup=False))
     return limits.EXIT_BREACHED if judged else 0

@@ -406,9 +406,8 @@ def fault_table(report: dict[str, Any], wide: bool = False) -> Table | None:
     rows = sections.fault_rows(report)
     if not rows:
         return None
-    caption = ("s since the window opened; failed during: injection to recovery (or window end); first commit and "
-               "recovery: upper bounds at 1 s\nrecovery: per-second TPS back to >= 90% of the mean over the 5 s "
-               "before the fault")
+    caption = ("injected: s since the window opened; failed during: from the injection to recovery (or window end)\n"
+               "first commit, recovery: upper bounds at 1 s; recovery: TPS back to >= 90% of the 5 s before it")
     table = _table(f"{report['test']}: faults", caption, wide)
     _add_columns(table, list(sections.FAULT_COLUMNS), ("connector", "fault", "failed during, by kind", "recovery"))
     for row in rows:
