@@ -228,6 +228,13 @@ def test_a_sweeps_runs_count_their_failures_by_kind_each_second(cli, tmp_path):
     entry = report["points"][0]["iterations"][0]["connectors"][0]
     assert entry["errors"].get("busy", 0) > 0, entry["errors"]
     assert all(sum(p["errors"].values()) == p["failed"] for p in entry["series"]["points"])
+    # A fault in one of a sweep's runs is named with the run's point in every view.
+    entry["faults"] = [{"kind": "restart", "spec": "restart@1s", "at_s": 1.0, "duration_s": 0.0, "outcome": "done",
+                        "injected_at_s": 1.0, "ended_at_s": 1.4, "failed_during": 0, "errors_during": {},
+                        "first_commit_after_s": None, "recovery_s": None, "recovered": False}]
+    store.validate(report)
+    assert [(r["connector"], r["fault"], r["lasted"]) for r in sections.fault_rows(report)] == \
+        [("sqlite alpha=1.5", "restart@1s", "0.40 s")]
 
 
 

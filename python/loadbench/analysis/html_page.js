@@ -169,6 +169,11 @@ function charts(model) {
     runs.forEach(([report, run], i) => {
       if (!run.series) return;
       const dash = RUN_DASHES[i % RUN_DASHES.length];
+      if (!Object.keys(run.series.failed_by_kind).length) {  // nothing failed: its zero line
+        errors.push({x: run.series.t, y: run.series.failed, name: runName(model, report, run) + ": none failed",
+                     mode: "lines+markers", line: {color: color(i), dash: dash},
+                     hovertemplate: "0 failed at %{x:.1f} s<extra>%{fullData.name}</extra>"});
+      }
       for (const [kind, rates] of Object.entries(run.series.failed_by_kind)) {
         any = true;
         errors.push({x: run.series.t, y: rates, name: runName(model, report, run) + ": " + kind, mode: "lines+markers",
