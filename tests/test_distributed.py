@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from loadbench.report import store
+from loadbench.report import store, table
+from loadbench.report.histogram import Histogram
 from tests.conftest import Cli, clean_env, free_port
 
 distributed = pytest.importorskip("distributed")
@@ -278,6 +279,9 @@ def test_the_generators_show_in_the_console_and_in_the_html_page(local_cluster, 
     for g in generators:  # one row each: host, pid, sessions, committed, TPS, p99, skew, clock offset
         row = next(line for line in rows if f" {g['pid']} " in line)
         assert g["host"] in row and f"{g['committed']:,}" in row and f"{g['tps']:,.0f}" in row, row
+        # p99 from its own histogram: the null connector's tens of ns, not its p99_ms rounded to 0.
+        p99 = Histogram.from_report(g["histogram"]).percentile(99) / 1e6
+        assert p99 > 0 and f"  {table.latency_text(p99)}  " in row, row
     assert any(line.strip().startswith("start skew max") for line in rows), rows
 
     out = tmp_path / "cluster.html"
