@@ -138,6 +138,24 @@ class _Process:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.stop_restarted()
+
+    def stop_restarted(self) -> None:
+        """Stops the server that a ``bench --fault restart`` or ``kill`` started again on our port: no
+        child of ours (it outlives the run that restarted it), so found as the port's listener."""
+        port = getattr(self, "port", None)
+        if port is None or getattr(self, "base", None) is None:
+            return  # an external server is left alone
+        from loadbench import processes
+
+        for pid in processes.listening_tcp_pid(port):
+            for sig in (signal.SIGCONT, signal.SIGTERM):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + 30
+            while processes.alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if processes.alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
     def pause(self) -> None:
         """SIGSTOP, returning once every thread has stopped (kill() returns before they have)."""
@@ -323,6 +341,7 @@ class RedisServer(_Process):
             return
         try:
             self.kill()
+            self.stop_restarted()
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
 
