@@ -3,7 +3,7 @@
 
 :func:`reexec` reads, before any load, what the running server was started with (its argv unless
 the caller knows better, its working directory, its user) and gives the command that restarts it:
-``python -m loadbench.connectors.server_restart``, which
+:func:`main` in a child Python (``python -c``), which
 
 1. stops whatever listens on the server's TCP port, if anything does (SIGCONT, then SIGTERM: a
    clean shutdown; SIGKILL after :data:`STOP_TIMEOUT_S`);
@@ -34,6 +34,7 @@ from loadbench.errors import ConfigError, RunFailed
 STOP_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 60.0
 LOG_NAME = "loadbench-restart.log"
+_ENTRY = "import sys; from loadbench.connectors import server_restart; sys.exit(server_restart.main())"
 
 
 def reexec(pid: int, port: int, argv: Sequence[str] | None = None,
@@ -54,8 +55,8 @@ def reexec(pid: int, port: int, argv: Sequence[str] | None = None,
     if uid != os.geteuid() and os.geteuid() != 0:
         raise ConfigError(f"--fault: the server process {pid} is another user's; loadbench can restart it only as "
                           "root, or give --server-restart 'CMD'")
-    command = [sys.executable, "-m", "loadbench.connectors.server_restart", "--port", str(port), "--cwd", cwd,
-               "--uid", str(uid)]
+    # Not `python -m`: the package imports this module (mysql, redis) before runpy would run it again.
+    command = [sys.executable, "-c", _ENTRY, "--port", str(port), "--cwd", cwd, "--uid", str(uid)]
     if service is not None:
         command += ["--services-dir", str(service[0]), "--service", service[1]]
     return ServerRestart(tuple(command + ["--", *args]))
@@ -81,7 +82,7 @@ def _stop_listener(port: int) -> None:
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadbench.connectors.server_restart")
+    parser = argparse.ArgumentParser(prog="loadbench.connectors.server_restart")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cwd", required=True)
     parser.add_argument("--uid", type=int, required=True)
@@ -107,5 +108,3 @@ def main(args: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
