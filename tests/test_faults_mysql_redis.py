@@ -16,9 +16,12 @@ from tests.test_redis import money
 
 ACCOUNTS, BALANCE = 500, 1000
 KINDS = ["terminate@4s", "restart@4s", "kill@4s", "freeze@4s+2s"]
-# 11 s windows, the fault at 4 s: 4 s of baseline before it (1 s of warmup before that), 7 s to
-# recover in after it.
-RUN = ("--seconds", "11", "--warmup", "1", "--concurrency", "4", "--accounts", str(ACCOUNTS),
+# 14 s windows, the fault at 4 s: 4 s of baseline before it (1 s of warmup before that), 10 s to
+# recover in after it. Open loop at 150 transfers/s, well below what either server does on the
+# shared 2-core development VM even when it is busiest (about 300/s with every commit fsynced): a
+# closed loop's per-second TPS there swings by 2x with the other work on the machine, and 90 % of
+# its baseline was not always seen again within the window, fault or no fault.
+RUN = ("--seconds", "14", "--warmup", "1", "--rate", "150", "--concurrency", "4", "--accounts", str(ACCOUNTS),
        "--initial-balance", str(BALANCE))
 
 
@@ -75,7 +78,6 @@ def _fault_run(cli, env: dict[str, str], connector: str, *args: str) -> dict:
 
 def _check_recovered(entry: dict, spec: str) -> None:
     (fault,) = entry["faults"]
-    print(spec, fault, entry.get("series"))
     assert fault["outcome"] == "done", fault
     assert 4.0 <= fault["injected_at_s"] < 4.6
     assert fault["recovered"] and fault["recovery_s"] is not None, fault
@@ -90,7 +92,7 @@ def _check_recovered(entry: dict, spec: str) -> None:
     if spec.startswith("terminate"):
         assert fault["detail"] == "4 sessions terminated", fault
     # The run ended promptly: the window, not a wait for a server, set its length.
-    assert entry["measured_seconds"] < 12.0 and fault["ended_at_s"] < 11.0, (entry["measured_seconds"], fault)
+    assert entry["measured_seconds"] < 15.0 and fault["ended_at_s"] < 14.0, (entry["measured_seconds"], fault)
     assert entry["verification"]["passed"] is True, entry["verification"]
 
 
