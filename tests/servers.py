@@ -178,9 +178,11 @@ class MariaDbServer(_Process):
     PASSWORD = "bench-secret"
     DATABASE = "bench"
 
-    def __init__(self, url: str, base: Path | None = None, user: str | None = None, durable: bool = True):
+    def __init__(self, url: str, base: Path | None = None, user: str | None = None, durable: bool = True,
+                 options: tuple[str, ...] = ()):
         self.url = url
         self.durable = durable
+        self.options = options  # more mariadbd options
         parsed = urllib.parse.urlsplit(url)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 3306
@@ -195,7 +197,7 @@ class MariaDbServer(_Process):
         return self.base is not None
 
     @classmethod
-    def create(cls, durable: bool = True) -> "MariaDbServer":
+    def create(cls, durable: bool = True, options: tuple[str, ...] = ()) -> "MariaDbServer":
         """`durable` False: commits are not flushed to disk each time (innodb_flush_log_at_trx_commit=0,
         as PostgresCluster's fsync=False): a kill may lose the last second of commits, never half of one."""
         external = os.environ.get("LOADBENCH_MYSQL_URL")
@@ -207,7 +209,7 @@ class MariaDbServer(_Process):
         user = server_user("mysql", "nobody")
         base = _own_dir("loadbench-mariadb-", user)
         port = free_port()
-        server = cls(f"mysql://{cls.USER}:{cls.PASSWORD}@127.0.0.1:{port}/{cls.DATABASE}", base, user, durable)
+        server = cls(f"mysql://{cls.USER}:{cls.PASSWORD}@127.0.0.1:{port}/{cls.DATABASE}", base, user, durable, options)
         try:
             server._run_as([installer, "--no-defaults", f"--datadir={base / 'data'}",
                             "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=8M"],
@@ -241,7 +243,8 @@ class MariaDbServer(_Process):
                      f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket_path}",
                      f"--pid-file={self.base / 'mariadbd.pid'}", f"--log-error={self.base / 'error.log'}",
                      "--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=64M",
-                     f"--innodb-flush-log-at-trx-commit={1 if self.durable else 0}", "--max-connections=500"],
+                     f"--innodb-flush-log-at-trx-commit={1 if self.durable else 0}", "--max-connections=500",
+                     *self.options],
                     self.os_user, self.base / "server.log")
         wait_for_port(self.port, self.process, 60, "mariadbd", self.base / "error.log")
 

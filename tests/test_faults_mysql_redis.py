@@ -123,6 +123,36 @@ def test_terminate_on_mariadb_spares_other_accounts_connections(cli, mariadb_vic
         other.wait()
 
 
+def test_with_performance_schema_terminate_on_mariadb_spares_the_same_accounts_other_clients(cli):
+    """performance_schema on: loadbench's sessions are told apart by their connect attribute
+    program_name (the connector sets it), so the account's other connections survive."""
+    import subprocess
+
+    from tests.servers import find_binary
+
+    _needs_root()
+    try:
+        server = MariaDbServer.create(options=("--performance-schema=ON",))
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        if not server.owned:
+            pytest.skip("LOADBENCH_MYSQL_URL names a server these tests may not start with performance_schema")
+        other = subprocess.Popen([find_binary("mariadb"), "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1",
+                                  "-P", str(server.port), "-u", server.user_name, "-N", "-B", "-e", "SELECT SLEEP(30)"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "MYSQL_PWD": server.password})
+        try:
+            entry = _fault_run(cli, {"MYSQL_URL": server.url}, "mysql", "--fault", "terminate@4s")
+            assert entry["faults"][0]["detail"] == "4 sessions terminated", entry["faults"]
+            assert other.poll() is None, other.communicate()  # same account, still sleeping: not killed
+        finally:
+            other.kill()
+            other.wait()
+    finally:
+        server.destroy()
+
+
 @pytest.mark.parametrize("spec", KINDS)
 def test_each_fault_on_redis_is_recovered_from_and_conserves_money(cli, redis_victim, spec):
     entry = _fault_run(cli, {"REDIS_URL": redis_victim.url}, "redis", "--fault", spec)
