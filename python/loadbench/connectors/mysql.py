@@ -25,8 +25,6 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -35,6 +33,7 @@ from loadbench.connectors import mariadb_server, server_restart
 from loadbench.connectors.spec import (
     ISOLATION_FLAG,
     Choices,
+    ClientCommand,
     ConnectorSpec,
     ConnectorType,
     FaultTarget,
@@ -203,44 +202,38 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
 # performance_schema is on, only those whose connect attribute program_name is loadbench (the C++
 # connector sets it). Without performance_schema (MariaDB's default) the server records nothing
 # else about a connection's client: give the benchmark an account of its own.
-_SESSIONS = ("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = SUBSTRING_INDEX(USER(), '@', 1) "
-             "AND ID <> CONNECTION_ID() AND COMMAND NOT IN ('Daemon', 'Binlog Dump') "
-             "AND (@@performance_schema = 0 OR ID IN (SELECT PROCESSLIST_ID FROM performance_schema.session_connect_attrs "
-             "WHERE ATTR_NAME = 'program_name' AND ATTR_VALUE = 'loadbench'))")
+_KILLS = ("SELECT CONCAT('KILL CONNECTION ', ID, ';') FROM information_schema.PROCESSLIST "
+          "WHERE USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID() "
+          "AND COMMAND NOT IN ('Daemon', 'Binlog Dump') "
+          "AND (@@performance_schema = 0 OR ID IN (SELECT PROCESSLIST_ID FROM performance_schema.session_connect_attrs "
+          "WHERE ATTR_NAME = 'program_name' AND ATTR_VALUE = 'loadbench'))")
+# $1: option file, $2: the query above, $3: where the KILLs' errors go. One client lists the
+# KILLs, a second runs them (--force: a session gone meanwhile answers 1094, unknown thread id, and
+# the rest still run); the count is the KILLs less their errors.
+_KILL_SCRIPT = ('set -e; client=$4; rm -f "$3"; kills=$("$client" --defaults-file="$1" -N -B -e "$2"); '
+                'n=$(printf "%s\\n" "$kills" | grep -c "^KILL" || true); '
+                'if [ "$n" -gt 0 ]; then printf "%s\\n" "$kills" | "$client" --defaults-file="$1" -N -B --force 2>"$3" || true; fi; '
+                'e=$(grep -c "^ERROR" "$3" 2>/dev/null || true); echo $((n - ${e:-0}))')
 
 
-def _terminate(url: str) -> int:
-    """``KILL CONNECTION`` of every loadbench session (:data:`_SESSIONS`), through the ``mariadb``
-    client (the password in an option file only we may read); how many were killed."""
+def _terminate(url: str, scratch: Path) -> ClientCommand:
+    """``KILL CONNECTION`` of every loadbench session (:data:`_KILLS`), through the ``mariadb``
+    client (the password in an option file only we may read)."""
     client = shutil.which("mariadb") or shutil.which("mysql")
     if client is None:
         raise RuntimeError("the mariadb client is not installed (Debian: apt-get install mariadb-client)")
     host, port = parse_mysql_url(url)
     userinfo = url.split("://", 1)[1].split("/", 1)[0].rpartition("@")[0]
     user, _, password = userinfo.partition(":")
-    with tempfile.TemporaryDirectory(prefix="loadbench-terminate-") as tmp:
-        options = Path(tmp) / "client.cnf"
-        fd = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            # Option files take a value in double quotes with backslash escapes.
-            quoted = unquote(password).replace("\\", "\\\\").replace('"', '\\"')
-            f.write(f'[client]\nuser="{unquote(user)}"\npassword="{quoted}"\nhost={host}\nport={port}\n'
-                    "protocol=TCP\nconnect-timeout=5\n")
-
-        def sql(text: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([client, f"--defaults-file={options}", "-N", "-B", "--force"], input=text,
-                                  capture_output=True, text=True, timeout=30)
-
-        found = sql(_SESSIONS + ";")
-        if found.returncode != 0:
-            raise RuntimeError(f"mariadb exited {found.returncode}: "
-                               f"{(found.stderr.strip().splitlines() or ['no output'])[-1]}")
-        ids = [int(line) for line in found.stdout.split()]
-        if not ids:
-            return 0
-        # A session gone meanwhile answers 1094 (unknown thread id): --force goes on to the next.
-        killed = sql("".join(f"KILL CONNECTION {i};\n" for i in ids))
-    return len(ids) - killed.stderr.count("ERROR ")
+    options = scratch / "mariadb-client.cnf"
+    fd = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        # Option files take a value in double quotes with backslash escapes.
+        quoted = unquote(password).replace("\\", "\\\\").replace('"', '\\"')
+        f.write(f'[client]\nuser="{unquote(user)}"\npassword="{quoted}"\nhost={host}\nport={port}\n'
+                "protocol=TCP\nconnect-timeout=5\n")
+    return ClientCommand(("sh", "-c", _KILL_SCRIPT, "sh", str(options), _KILLS, str(scratch / "mariadb-kill.err"),
+                          client))
 
 
 def _restart(roots: list[int], url: str) -> ServerRestart:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 from loadbench import pg_conninfo, processes
@@ -26,6 +24,7 @@ from loadbench.connectors.spec import (
     ISOLATION_FLAG,
     Build,
     Choices,
+    ClientCommand,
     ConnectorSpec,
     ConnectorType,
     FaultTarget,
@@ -275,28 +274,22 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
 
 # --- faults (bench --fault): how they act on a PostgreSQL server ---------------------------------
 
-def _terminate(url: str) -> int:
+def _terminate(url: str, scratch: Path) -> ClientCommand:
     """``pg_terminate_backend`` of every session whose ``application_name`` is ``loadbench`` (the
-    C++ connector sets it) but this one, through ``psql``; how many were ended. The connection
-    string (it may hold a password) goes to psql in a service file only we may read, never on a
-    command line."""
+    C++ connector sets it) but this one, through ``psql``. The connection string (it may hold a
+    password) goes to psql in a service file only we may read, never on a command line."""
     psql = shutil.which("psql")
     if psql is None:
         raise RuntimeError("psql is not installed (Debian: apt-get install postgresql-client)")
-    with tempfile.TemporaryDirectory(prefix="loadbench-terminate-") as tmp:
-        service = Path(tmp) / "pg_service.conf"
-        fd = os.open(service, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("[loadbench]\n" + "".join(f"{k}={v}\n" for k, v in pg_conninfo.parse(url).options.items()))
-        done = subprocess.run(
-            [psql, "-X", "-Atq", "-v", "ON_ERROR_STOP=1",
-             "-c", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                   "WHERE application_name = 'loadbench' AND pid <> pg_backend_pid()"],
-            capture_output=True, text=True, timeout=30,
-            env={**os.environ, "PGSERVICEFILE": str(service), "PGSERVICE": "loadbench", "PGCONNECT_TIMEOUT": "5"})
-    if done.returncode != 0:
-        raise RuntimeError(f"psql exited {done.returncode}: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
-    return int(done.stdout.strip())
+    service = scratch / "pg_service.conf"
+    fd = os.open(service, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("[loadbench]\n" + "".join(f"{k}={v}\n" for k, v in pg_conninfo.parse(url).options.items()))
+    return ClientCommand(
+        (psql, "-X", "-Atq", "-v", "ON_ERROR_STOP=1",
+         "-c", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+               "WHERE application_name = 'loadbench' AND pid <> pg_backend_pid()"),
+        {"PGSERVICEFILE": str(service), "PGSERVICE": "loadbench", "PGCONNECT_TIMEOUT": "5"})
 
 
 def _restart(roots: list[int], url: str) -> ServerRestart:

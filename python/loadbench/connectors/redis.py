@@ -12,11 +12,9 @@ URL's database. Redis runs no SQL, so no scenario files; it has no presets eithe
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -25,6 +23,7 @@ from loadbench.connectors import redis_server, server_restart
 from loadbench.connectors.spec import (
     INFLIGHT_FLAG,
     Choices,
+    ClientCommand,
     ConnectorSpec,
     ConnectorType,
     FaultTarget,
@@ -213,31 +212,26 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
 
 # --- faults (bench --fault): how they act on a Redis server ----------------------------------------
 
-def _terminate(url: str) -> int:
+# "$@": redis-cli with its host, port and user. CLIENT LIST's lines are "id=N addr=... name=NAME
+# ..."; each loadbench client's id becomes a CLIENT KILL ID, one a line on redis-cli's input, which
+# answers 1 for each client it killed (an error for one gone meanwhile).
+_KILL_SCRIPT = ('set -e; clients=$("$@" CLIENT LIST TYPE normal); '
+                'case "$clients" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|"") echo "CLIENT LIST: ${clients:-no answer}"; exit 1;; esac; '
+                'kills=$(printf "%s\\n" "$clients" | sed -n "s/^id=\\([0-9]*\\) .* name=loadbench .*/CLIENT KILL ID \\1/p"); '
+                'if [ -z "$kills" ]; then echo 0; exit 0; fi; '
+                'printf "%s\\n" "$kills" | "$@" | grep -c "^1$" || true')
+
+
+def _terminate(url: str, scratch: Path) -> ClientCommand:
     """``CLIENT KILL ID`` of every client named ``loadbench`` (the C++ connector sends ``CLIENT
     SETNAME loadbench`` on connect), found in ``CLIENT LIST``, through ``redis-cli`` (the password
-    in its environment, never on a command line); how many were killed."""
+    in its environment, never on a command line)."""
     cli = shutil.which("redis-cli")
     if cli is None:
         raise RuntimeError("redis-cli is not installed (Debian: apt-get install redis-tools)")
     host, port, user, password, _ = parse_redis_url(url, "REDIS_URL")
-    argv = [cli, "-h", host, "-p", str(port)] + (["--user", user] if user else [])
-    env = {**os.environ, "REDISCLI_AUTH": password} if password else None
-
-    def run(*args: str, commands: str | None = None) -> str:
-        done = subprocess.run(argv + list(args), input=commands, capture_output=True, text=True, timeout=30, env=env)
-        if done.returncode != 0 or (commands is None and done.stdout.startswith(("ERR", "NOAUTH", "WRONGPASS", "NOPERM"))):
-            raise RuntimeError(f"redis-cli: {(done.stdout + done.stderr).strip().splitlines()[-1:] or ['no output']}")
-        return done.stdout
-
-    ids = [fields["id"] for fields in (dict(f.split("=", 1) for f in line.split() if "=" in f)
-                                       for line in run("CLIENT", "LIST", "TYPE", "normal").splitlines())
-           if fields.get("name") == "loadbench"]
-    if not ids:
-        return 0
-    # One command a line on standard input; a client gone meanwhile answers an error, not 1.
-    answers = run(commands="".join(f"CLIENT KILL ID {i}\n" for i in ids))
-    return sum(1 for line in answers.splitlines() if line.strip() in ("1", "(integer) 1"))
+    argv = (cli, "-h", host, "-p", str(port)) + (("--user", user) if user else ())
+    return ClientCommand(("sh", "-c", _KILL_SCRIPT, "sh") + argv, {"REDISCLI_AUTH": password} if password else {})
 
 
 def _restart(roots: list[int], url: str) -> ServerRestart:

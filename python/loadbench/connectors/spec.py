@@ -136,19 +136,30 @@ class ServerRestart:
 
 
 @dataclass(frozen=True)
+class ClientCommand:
+    """A client program run as a child process of the run (``argv`` with ``env`` added to ours):
+    exit 0 and its last line of output the answer, else the reason."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FaultTarget:
     """How ``bench --fault`` (:mod:`loadbench.run.faults`) acts on a connector's server, which
     loadbench finds with the module's ``server_pids`` (or ``--server-pid``).
 
-    ``terminate(url)`` ends every loadbench session server-side, in a child process of the run
-    (``python -m loadbench.run.faults``: it may take seconds), and returns how many it ended.
+    ``terminate(url, scratch)`` is the client command that ends every loadbench session
+    server-side and prints how many as its last line; it runs at once as a child of the run (no
+    Python to start: it lands within milliseconds of the injection), and may keep files holding a
+    password in ``scratch`` (a directory only we may read, deleted after the run).
     ``restart(roots, url)`` is the default restart command of the server whose root processes are
     ``roots`` (``--server-restart`` replaces it); ConfigError (one line, before any load) when
     loadbench cannot make one. ``kill`` and ``freeze`` signal the roots and every process below them."""
 
     system: str                                   # "MariaDB", in messages
-    sessions: str                                 # how terminate finds loadbench's sessions, for the report
-    terminate: Callable[[str], int]
+    sessions: str                                 # how terminate finds loadbench's sessions
+    terminate: Callable[[str, Path], ClientCommand]
     restart: Callable[[list[int], str], ServerRestart]
 
 

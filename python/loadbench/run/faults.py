@@ -4,9 +4,10 @@ time to the first commit after it, recovery time).
 
 Kinds (``T``: seconds into the measured window; ``D``: how long, for freeze and netloss):
 
-- ``terminate``: every loadbench session ended server-side, as the connector module's
-  ``FAULT_TARGET`` does it (PostgreSQL: ``pg_terminate_backend``; MariaDB: ``KILL CONNECTION``;
-  Redis: ``CLIENT KILL``), in a child process (``python -m loadbench.run.faults terminate``);
+- ``terminate``: every loadbench session ended server-side by the client command of the connector
+  module's ``FAULT_TARGET`` (PostgreSQL: ``pg_terminate_backend`` through psql; MariaDB: ``KILL
+  CONNECTION`` through the mariadb client; Redis: ``CLIENT KILL`` through redis-cli), a child
+  process;
 - ``restart``: the restart command (the module's default, or ``--server-restart``): a clean
   restart;
 - ``kill``: SIGKILL of the server's root processes and every process below them (a crash), then
@@ -48,12 +49,11 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from loadbench import _core, connectors, processes
 from loadbench.connectors.spec import ConnectorSpec, FaultTarget, ServerRestart
@@ -211,6 +211,7 @@ class FaultInjector:
         self.reconnects: list[tuple[float, int]] = []  # (window seconds, engine's reconnect count)
         self._t0: float | None = None
         self._wait = True
+        # 0700 (mkdtemp's): the terminate command's files (a password among them); deleted by finish().
         self._tmp = Path(tempfile.mkdtemp(prefix="loadbench-faults-"))
         # A netloss table outlives nothing of ours: deleted by finish(), or at the latest at exit.
         atexit.register(self._drop_tables)
@@ -234,7 +235,9 @@ class FaultInjector:
         self.actions.append(action)
         try:
             if fault.kind == "terminate":
-                self._spawn(action, self._terminate_argv(), None)
+                assert self.target.fault_target is not None  # check() refused a connector without one
+                command = self.target.fault_target.terminate(self.target.url, self._tmp)
+                self._spawn(action, list(command.argv), None, command.env)
             elif fault.kind == "restart":
                 assert self.target.restart is not None  # Target.find made it for this schedule
                 self._spawn(action, list(self.target.restart.argv), self.target.restart.uid)
@@ -251,22 +254,13 @@ class FaultInjector:
                 for pid in action.stopped_pids:
                     _signal(pid, signal.SIGSTOP)
                 action.detail = f"SIGSTOP to {len(action.stopped_pids)} processes"
-        except OSError as exc:
+        except (OSError, RuntimeError, ValueError, ConfigError) as exc:
             action.outcome, action.detail = "error", f"{fault.kind} could not start: {exc}"
 
     def _server_pids(self) -> list[int]:
         from loadbench.run.resources import descendants
 
         return descendants(self.target.find_roots())
-
-    def _terminate_argv(self) -> list[str]:
-        # The connection string (it may hold a password) goes to the child in a file readable by us
-        # only, never on a command line.
-        url_file = self._tmp / f"url-{len(self.actions)}"
-        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.target.url)
-        return [sys.executable, "-m", "loadbench.run.faults", "terminate", self.target.kind, str(url_file)]
 
     def _netloss(self, action: _Action) -> None:
         port = self.target.port
@@ -289,12 +283,13 @@ class FaultInjector:
                     action.detail += f"; its table could not be deleted: {exc}"
                 action.table = None
 
-    def _spawn(self, action: _Action, argv: list[str], user: int | None) -> None:
+    def _spawn(self, action: _Action, argv: list[str], user: int | None, env: Mapping[str, str] | None = None) -> None:
         action.out = self._tmp / f"action-{self.actions.index(action)}.out"
         # Opened and closed on this (the monitor's) thread: its file table is its own.
         with open(action.out, "w") as out:
             action.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True, user=user)
+                                              start_new_session=True, user=user,
+                                              env={**os.environ, **env} if env else None)
         action.outcome = "running"
 
     def _poll(self, final: bool) -> None:
@@ -476,26 +471,3 @@ def lines(report: dict[str, Any]) -> list[str]:
                        + (f"first commit within {first:.1f} s, " if first is not None else "no commit after, ")
                        + recovery)
     return out
-
-
-def _main(args: Sequence[str]) -> int:
-    """``python -m loadbench.run.faults terminate KIND URL_FILE``: ends loadbench's sessions on the
-    server (the module of connector kind KIND's ``FAULT_TARGET``); prints how many, exit 0; or
-    one line and exit 1."""
-    if len(args) != 3 or args[0] != "terminate":
-        print("usage: python -m loadbench.run.faults terminate KIND URL_FILE", file=sys.stderr)
-        return 2
-    target = connectors.module_of(args[1]).FAULT_TARGET
-    if target is None:
-        print(f"{args[1]} has no fault target", file=sys.stderr)
-        return 2
-    try:
-        print(target.terminate(Path(args[2]).read_text()), flush=True)
-    except (OSError, RuntimeError, ValueError, ConfigError, subprocess.TimeoutExpired) as exc:
-        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, flush=True)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
