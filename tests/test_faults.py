@@ -130,7 +130,10 @@ def test_netloss_drops_the_port_for_its_duration_and_removes_its_table(cli, vict
     why = faults.netloss_unavailable()
     if why is not None:
         pytest.skip(f"netloss {why}")
-    entry = _fault_run(cli, victim, "--fault", "netloss@6s+2s")
+    # Open loop at 150/s, the loss at 4 s: 10 s to recover in. TCP's retransmission timer backs off
+    # during the loss, so the first commit after it comes about 1.7 s after the packets flow again
+    # (3.7 s after the injection here); a closed loop's recovery, 5.8 s, left too little margin.
+    entry = _fault_run(cli, victim, "--fault", "netloss@4s+2s", "--rate", "150")
     (fault,) = entry["faults"]
     assert fault["outcome"] == "done", fault
     assert f"TCP port {victim.port} dropped on loopback" in fault["detail"]
