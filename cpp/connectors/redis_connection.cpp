@@ -164,11 +164,11 @@ void RedisRequest::script(std::size_t script, std::initializer_list<RedisArg> ke
     for (const RedisArg& a : args) add(a);
 }
 
-// One command of the connection's setup: AUTH, SELECT, SCRIPT LOAD, then a PING that says the rest
-// is done.
+// One command of the connection's setup: AUTH, SELECT, CLIENT SETNAME, SCRIPT LOAD, then a PING
+// that says the rest is done.
 class RedisConnection::SetupStep final : public RedisRequest {
 public:
-    enum class What { auth, select, load, ping };
+    enum class What { auth, select, name, load, ping };
     SetupStep(RedisConnection& c, What w) : conn(c), what(w) { internal_ = true; }
     void complete(const RedisReply& reply) override { conn.on_setup_step(*this, reply); }
     RedisConnection& conn;
@@ -285,6 +285,9 @@ void RedisConnection::start_connect() {
         else s.command({"AUTH", e.user, e.password});
     }
     if (e.database != 0) setup_.emplace_back(std::make_unique<SetupStep>(*this, SetupStep::What::select))->command({"SELECT", e.database});
+    // The name says which of the server's clients are loadbench's (CLIENT LIST name=loadbench): the
+    // `terminate` fault (python/loadbench/connectors/redis.py) ends those and no other.
+    setup_.emplace_back(std::make_unique<SetupStep>(*this, SetupStep::What::name))->command({"CLIENT", "SETNAME", "loadbench"});
     for (const std::string& source : settings_.scripts)
         setup_.emplace_back(std::make_unique<SetupStep>(*this, SetupStep::What::load))->command({"SCRIPT", "LOAD", source});
     setup_.emplace_back(std::make_unique<SetupStep>(*this, SetupStep::What::ping))->command({"PING"});
@@ -295,7 +298,8 @@ void RedisConnection::start_connect() {
 
 void RedisConnection::on_setup_step(SetupStep& step, const RedisReply& reply) {
     if (state_ != State::connecting) return;
-    if (!reply.ok) {
+    // A user whose ACL denies CLIENT SETNAME still benchmarks: its sessions are only unnamed.
+    if (!reply.ok && step.what != SetupStep::What::name) {
         const bool configuration = step.what == SetupStep::What::auth || reply.configuration;
         const char* what = step.what == SetupStep::What::auth     ? "AUTH refused: "
                            : step.what == SetupStep::What::select ? "SELECT failed: "

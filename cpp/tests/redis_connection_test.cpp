@@ -174,6 +174,14 @@ TEST_F(Redis, RunsCommandsAndReadsTheirReplies) {
     EXPECT_EQ(server_->cli({"GET", "balance:1"}), "70");
 }
 
+TEST_F(Redis, NamesItselfLoadbenchSoTheTerminateFaultFindsIt) {
+    auto conn = connect(settings());
+    ASSERT_TRUE(command(conn, {"PING"}).ok);
+    // CLIENT LIST (through redis-cli, not this connection): ours is the one named loadbench.
+    const std::string clients = server_->cli({"CLIENT", "LIST", "TYPE", "normal"});
+    EXPECT_NE(clients.find(" name=loadbench "), std::string::npos) << clients;
+}
+
 TEST_F(Redis, AnIdleConnectionLeavesItsEventLoopWithoutWork) {
     // The engine runs each thread's io_context until its sessions have opened (run() returning
     // when nothing is pending): a connection must not keep a wait while no reply is due.

@@ -398,12 +398,14 @@ def cli() -> None:
                    "free port), the HTML report's charts; it prints the URL and stops with the run.")
 @_WIDE
 @click.option("--fault", "faults", multiple=True, metavar="KIND@T[+D]", callback=_parse_faults,
-              help="Inject a fault into the local PostgreSQL T seconds into the window (repeatable): terminate "
-                   "(loadbench's sessions), restart, kill (SIGKILL + restart), freeze@T+D (SIGSTOP for D s), netloss@T+D "
-                   "(root + nftables). The report gets each one's timeline and recovery time.")
+              help="Inject a fault into the connector's local server T seconds into the window (repeatable): terminate "
+                   "(loadbench's sessions), restart, kill (SIGKILL + restart), freeze@T+D (SIGSTOP for D s) on "
+                   "PostgreSQL, MariaDB and Redis; netloss@T+D (its loopback TCP port's packets dropped: root + "
+                   "nftables) on any connector with a loopback server. The report gets each one's timeline and "
+                   "recovery time.")
 @click.option("--server-restart", metavar="CMD",
-              help="--fault restart/kill: the shell command that (re)starts the server (default for a PostgreSQL "
-                   "postmaster: pg_ctl restart on its data directory, as its owner).")
+              help="--fault restart/kill: the shell command that (re)starts the server (default: PostgreSQL's "
+                   "pg_ctl restart on its data directory, as its owner; MariaDB's and Redis's own command line again).")
 @click.option("--profile", is_flag=True, default=False,
               help="CPU flamegraphs (perf, cpu-clock) of the harness and of a local server (services, --server-pid) "
                    "over the measured window, as SVGs beside the report; without perf, one line and no profile.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 from loadbench.connectors import local_servers
 from loadbench.connectors.spec import LocalService
@@ -33,6 +34,11 @@ _HINT = "Debian: apt-get install mariadb-server mariadb-client"
 def running_url(services_dir: Path) -> str | None:
     """The full URL (with its password) of the server ``services up mariadb`` started, or None."""
     return local_servers.recorded_url(services_dir, SERVICE)
+
+
+def live_state(services_dir: Path) -> dict[str, Any] | None:
+    """The state of the server ``services up mariadb`` started (``pid``, ``port``, ...), when it runs."""
+    return local_servers.live_state(services_dir, SERVICE)
 
 
 def with_running_service(settings: Settings) -> Settings:

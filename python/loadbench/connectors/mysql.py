@@ -22,19 +22,25 @@ is refused in one line before any load. The value stays on the server after the 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 from loadbench import processes
-from loadbench.connectors import mariadb_server
+from loadbench.connectors import mariadb_server, server_restart
 from loadbench.connectors.spec import (
     ISOLATION_FLAG,
     Choices,
+    ClientCommand,
     ConnectorSpec,
     ConnectorType,
+    FaultTarget,
     Flag,
     LocalService,
     Preset,
+    ServerRestart,
     SuperuserCheck,
     one_of,
 )
@@ -188,3 +194,58 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
         return parse_mysql_url(spec.options["url"])
     except ValueError:
         return None
+
+
+# --- faults (bench --fault): how they act on a MariaDB/MySQL server -----------------------------
+
+# loadbench's sessions: the connections of the URL's user other than the killer's own, and where
+# performance_schema is on, only those whose connect attribute program_name is loadbench (the C++
+# connector sets it). Without performance_schema (MariaDB's default) the server records nothing
+# else about a connection's client: give the benchmark an account of its own.
+_KILLS = ("SELECT CONCAT('KILL CONNECTION ', ID, ';') FROM information_schema.PROCESSLIST "
+          "WHERE USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID() "
+          "AND COMMAND NOT IN ('Daemon', 'Binlog Dump') "
+          "AND (@@performance_schema = 0 OR ID IN (SELECT PROCESSLIST_ID FROM performance_schema.session_connect_attrs "
+          "WHERE ATTR_NAME = 'program_name' AND ATTR_VALUE = 'loadbench'))")
+# $1: option file, $2: the query above, $3: where the KILLs' errors go. One client lists the
+# KILLs, a second runs them (--force: a session gone meanwhile answers 1094, unknown thread id, and
+# the rest still run); the count is the KILLs less their errors.
+_KILL_SCRIPT = ('set -e; client=$4; rm -f "$3"; kills=$("$client" --defaults-file="$1" -N -B -e "$2"); '
+                'n=$(printf "%s\\n" "$kills" | grep -c "^KILL" || true); '
+                'if [ "$n" -gt 0 ]; then printf "%s\\n" "$kills" | "$client" --defaults-file="$1" -N -B --force 2>"$3" || true; fi; '
+                'e=$(grep -c "^ERROR" "$3" 2>/dev/null || true); echo $((n - ${e:-0}))')
+
+
+def _terminate(url: str, scratch: Path) -> ClientCommand:
+    """``KILL CONNECTION`` of every loadbench session (:data:`_KILLS`), through the ``mariadb``
+    client (the password in an option file only we may read)."""
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        raise RuntimeError("the mariadb client is not installed (Debian: apt-get install mariadb-client)")
+    host, port = parse_mysql_url(url)
+    userinfo = url.split("://", 1)[1].split("/", 1)[0].rpartition("@")[0]
+    user, _, password = userinfo.partition(":")
+    options = scratch / "mariadb-client.cnf"
+    fd = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        # Option files take a value in double quotes with backslash escapes.
+        quoted = unquote(password).replace("\\", "\\\\").replace('"', '\\"')
+        f.write(f'[client]\nuser="{unquote(user)}"\npassword="{quoted}"\nhost={host}\nport={port}\n'
+                "protocol=TCP\nconnect-timeout=5\n")
+    return ClientCommand(("sh", "-c", _KILL_SCRIPT, "sh", str(options), _KILLS, str(scratch / "mariadb-kill.err"),
+                          client))
+
+
+def _restart(roots: list[int], url: str) -> ServerRestart:
+    """mariadbd's own command line again, after a clean shutdown of the running one
+    (:mod:`loadbench.connectors.server_restart`)."""
+    _, port = parse_mysql_url(url)
+    services = Settings.load().services_dir()
+    state = mariadb_server.live_state(services)
+    service = (services, mariadb_server.SERVICE) if state is not None and int(state["pid"]) in roots else None
+    return server_restart.reexec(roots[0], port, service=service)
+
+
+FAULT_TARGET: FaultTarget | None = FaultTarget(
+    "MariaDB", "KILL CONNECTION of the URL's user's connections but the killer's own (with performance_schema on: "
+    "only those whose connect attribute program_name is loadbench)", _terminate, _restart)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, SuperuserCheck
+from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, FaultTarget, Flag, LocalService, Preset, SuperuserCheck
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
 
@@ -37,6 +37,7 @@ BASE_PRESET: str | None = None
 SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = "no database: the null connector does no work"
 LOCAL_SERVICE: LocalService | None = None
+FAULT_TARGET: FaultTarget | None = None  # no server to act on
 
 
 def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:

@@ -12,6 +12,8 @@ own rules (:mod:`loadbench.pg_conninfo`).
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from pathlib import Path
 
 from loadbench import pg_conninfo, processes
@@ -22,11 +24,14 @@ from loadbench.connectors.spec import (
     ISOLATION_FLAG,
     Build,
     Choices,
+    ClientCommand,
     ConnectorSpec,
     ConnectorType,
+    FaultTarget,
     Flag,
     LocalService,
     Preset,
+    ServerRestart,
     SuperuserCheck,
     one_of,
 )
@@ -265,3 +270,78 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
     if found is None or not found[0] or found[0].startswith("/"):
         return None
     return found
+
+
+# --- faults (bench --fault): how they act on a PostgreSQL server ---------------------------------
+
+def _terminate(url: str, scratch: Path) -> ClientCommand:
+    """``pg_terminate_backend`` of every session whose ``application_name`` is ``loadbench`` (the
+    C++ connector sets it) but this one, through ``psql``. The connection string (it may hold a
+    password) goes to psql in a service file only we may read, never on a command line."""
+    psql = shutil.which("psql")
+    if psql is None:
+        raise RuntimeError("psql is not installed (Debian: apt-get install postgresql-client)")
+    service = scratch / "pg_service.conf"
+    fd = os.open(service, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("[loadbench]\n" + "".join(f"{k}={v}\n" for k, v in pg_conninfo.parse(url).options.items()))
+    return ClientCommand(
+        (psql, "-X", "-Atq", "-v", "ON_ERROR_STOP=1",
+         "-c", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+               "WHERE application_name = 'loadbench' AND pid <> pg_backend_pid()"),
+        {"PGSERVICEFILE": str(service), "PGSERVICE": "loadbench", "PGCONNECT_TIMEOUT": "5"})
+
+
+def _restart(roots: list[int], url: str) -> ServerRestart:
+    """``pg_ctl -D DATA -m fast -w -t 60 restart``, with ``pg_ctl`` beside the postmaster's binary
+    and ``DATA`` its working directory, as the data directory's owner (pg_ctl restart reuses the
+    server's original options, ``postmaster.opts``); after a kill, a stale ``postmaster.pid`` is
+    removed first."""
+    pid = roots[0]
+    try:
+        exe = Path(os.readlink(f"/proc/{pid}/exe"))
+        data = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError as exc:
+        raise ConfigError(f"--fault: cannot read the server process {pid} ({exc.strerror}); "
+                          "give --server-restart 'CMD'") from None
+    pg_ctl = exe.parent / "pg_ctl"
+    if exe.name not in ("postgres", "postmaster") or not pg_ctl.is_file() or not (data / "PG_VERSION").is_file():
+        raise ConfigError(f"--fault: process {pid} is not a PostgreSQL postmaster loadbench can restart; "
+                          "give --server-restart 'CMD'")
+    owner = data.stat().st_uid
+    argv = (str(pg_ctl), "-D", str(data), "-l", str(data / "loadbench-restart.log"), "-m", "fast", "-w", "-t", "60",
+            "restart")
+    return ServerRestart(argv, owner if os.geteuid() == 0 and owner != os.geteuid() else None,
+                         lambda: clear_stale_pid_file(data))
+
+
+def clear_stale_pid_file(data_dir: Path) -> None:
+    """After a kill: a postmaster.pid naming a dead process (or a zombie no one has reaped yet,
+    which pg_ctl would take for a live server) is removed, so pg_ctl restart starts the server
+    with its recorded options (postmaster.opts) instead of waiting for it to stop."""
+    lock = data_dir / "postmaster.pid"
+    try:
+        # Lines: PID, data directory, start time, port, first socket directory, ...
+        fields = lock.read_text(encoding="ascii").split("\n")
+        pid = int(fields[0])
+    except (OSError, ValueError):
+        return
+    if processes.alive(pid):
+        return
+    if len(fields) > 4 and fields[3].strip().isdigit() and fields[4].strip():
+        # The Unix socket's lock file names the dead postmaster too, and would stop the new one.
+        _unlink_if_names(Path(fields[4].strip()) / f".s.PGSQL.{fields[3].strip()}.lock", pid)
+    _unlink_if_names(lock, pid)
+
+
+def _unlink_if_names(lock: Path, pid: int) -> None:
+    try:
+        if int(lock.read_text(encoding="ascii").split("\n", 1)[0]) == pid:
+            lock.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+FAULT_TARGET: FaultTarget | None = FaultTarget(
+    "PostgreSQL", "pg_terminate_backend of every session whose application_name is loadbench",
+    _terminate, _restart)

@@ -13,20 +13,24 @@ URL's database. Redis runs no SQL, so no scenario files; it has no presets eithe
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from pathlib import Path
 from urllib.parse import unquote
 
 from loadbench import processes
-from loadbench.connectors import redis_server
+from loadbench.connectors import redis_server, server_restart
 from loadbench.connectors.spec import (
     INFLIGHT_FLAG,
     Choices,
+    ClientCommand,
     ConnectorSpec,
     ConnectorType,
+    FaultTarget,
     Flag,
     LocalService,
     Preset,
+    ServerRestart,
     SuperuserCheck,
     one_of,
 )
@@ -140,8 +144,10 @@ def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> Con
     raise AssertionError(f"{spec.kind} has no presets")
 
 
-def _info_process_id(host: str, port: int, user: str, password: str, timeout: float = 1.0) -> int | None:
-    """redis-server's own pid, from ``INFO server`` (RESP over a plain socket), or None."""
+def _info_server(host: str, port: int, user: str, password: str, timeout: float = 1.0) -> dict[str, str]:
+    """redis-server's ``INFO server`` fields (RESP over a plain socket: ``process_id``,
+    ``executable``, ``config_file``, ...), or {} when it does not answer (a refused AUTH: after the
+    timeout)."""
     def bulk(*args: str) -> bytes:
         parts = [f"*{len(args)}\r\n".encode()]
         for a in args:
@@ -153,22 +159,30 @@ def _info_process_id(host: str, port: int, user: str, password: str, timeout: fl
     if password:
         request += bulk("AUTH", user, password) if user else bulk("AUTH", password)
     request += bulk("INFO", "server")
+    body = None
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(request)
             received = b""
-            while True:  # until the process_id line is in (a refused AUTH: until the timeout)
+            while body is None:  # until INFO's bulk reply is whole
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 received += chunk
-                after = received.partition(b"process_id:")[2]
-                if b"\r\n" in after:
-                    break
+                head = re.search(rb"\$(\d+)\r\n", received)
+                if head is not None and len(received) - head.end() >= int(head.group(1)):
+                    body = received[head.end():head.end() + int(head.group(1))]
     except OSError:
-        return None
-    match = re.search(rb"process_id:(\d+)\r\n", received)
-    return int(match.group(1)) if match else None
+        return {}
+    if body is None:
+        return {}
+    return dict(line.split(":", 1) for line in body.decode(errors="replace").splitlines() if ":" in line)
+
+
+def _info_process_id(host: str, port: int, user: str, password: str) -> int | None:
+    """redis-server's own pid, from ``INFO server``, or None."""
+    pid = _info_server(host, port, user, password).get("process_id", "")
+    return int(pid) if pid.isdigit() else None
 
 
 def server_pids(spec: ConnectorSpec, runs_dir: Path) -> list[int]:
@@ -194,3 +208,47 @@ def endpoint(spec: ConnectorSpec) -> tuple[str, int] | None:
     except ConfigError:
         return None
     return host, port
+
+
+# --- faults (bench --fault): how they act on a Redis server ----------------------------------------
+
+# "$@": redis-cli with its host, port and user. CLIENT LIST's lines are "id=N addr=... name=NAME
+# ..."; each loadbench client's id becomes a CLIENT KILL ID, one a line on redis-cli's input, which
+# answers 1 for each client it killed (an error for one gone meanwhile).
+_KILL_SCRIPT = ('set -e; clients=$("$@" CLIENT LIST TYPE normal); '
+                'case "$clients" in ERR*|NOAUTH*|WRONGPASS*|NOPERM*|"") echo "CLIENT LIST: ${clients:-no answer}"; exit 1;; esac; '
+                'kills=$(printf "%s\\n" "$clients" | sed -n "s/^id=\\([0-9]*\\) .* name=loadbench .*/CLIENT KILL ID \\1/p"); '
+                'if [ -z "$kills" ]; then echo 0; exit 0; fi; '
+                'printf "%s\\n" "$kills" | "$@" | grep -c "^1$" || true')
+
+
+def _terminate(url: str, scratch: Path) -> ClientCommand:
+    """``CLIENT KILL ID`` of every client named ``loadbench`` (the C++ connector sends ``CLIENT
+    SETNAME loadbench`` on connect), found in ``CLIENT LIST``, through ``redis-cli`` (the password
+    in its environment, never on a command line)."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise RuntimeError("redis-cli is not installed (Debian: apt-get install redis-tools)")
+    host, port, user, password, _ = parse_redis_url(url, "REDIS_URL")
+    argv = (cli, "-h", host, "-p", str(port)) + (("--user", user) if user else ())
+    return ClientCommand(("sh", "-c", _KILL_SCRIPT, "sh") + argv, {"REDISCLI_AUTH": password} if password else {})
+
+
+def _restart(roots: list[int], url: str) -> ServerRestart:
+    """``redis-server CONFIG_FILE`` again, after a clean shutdown of the running one
+    (:mod:`loadbench.connectors.server_restart`). redis-server rewrites its own command line: the
+    executable and config file come from ``INFO server``, so a server started without a config
+    file (its options on the command line) needs ``--server-restart``."""
+    host, port, user, password, _ = parse_redis_url(url, "REDIS_URL")
+    info = _info_server(host, port, user, password, timeout=5.0)
+    if not info.get("executable") or not info.get("config_file"):
+        raise ConfigError("--fault: this redis-server was started without a config file (INFO server shows none), "
+                          "so loadbench cannot start it again as it was; give --server-restart 'CMD'")
+    services = Settings.load().services_dir()
+    state = redis_server.live_state(services)
+    service = (services, redis_server.SERVICE) if state is not None and int(state["pid"]) in roots else None
+    return server_restart.reexec(roots[0], port, [info["executable"], info["config_file"]], service)
+
+
+FAULT_TARGET: FaultTarget | None = FaultTarget(
+    "Redis", "CLIENT KILL ID of every client named loadbench (CLIENT LIST)", _terminate, _restart)

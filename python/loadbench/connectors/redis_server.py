@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from loadbench.connectors import local_servers
 from loadbench.connectors.spec import LocalService
@@ -30,6 +31,11 @@ _HINT = "Debian: apt-get install redis-server redis-tools"
 def running_url(services_dir: Path) -> str | None:
     """The full URL (with its password) of the server ``services up redis`` started, or None."""
     return local_servers.recorded_url(services_dir, SERVICE)
+
+
+def live_state(services_dir: Path) -> dict[str, Any] | None:
+    """The state of the server ``services up redis`` started (``pid``, ``port``, ...), when it runs."""
+    return local_servers.live_state(services_dir, SERVICE)
 
 
 def with_running_service(settings: Settings) -> Settings:

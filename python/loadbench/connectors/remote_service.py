@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadbench.connectors.spec import ConnectorSpec, Flag, LocalService, Preset, SuperuserCheck
+from loadbench.connectors.spec import ConnectorSpec, FaultTarget, Flag, LocalService, Preset, SuperuserCheck
 from loadbench.connectors.urls import url_endpoint
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
@@ -20,6 +20,8 @@ BASE_PRESET: str | None = None
 SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = None
 LOCAL_SERVICE: LocalService | None = None
+# Its server is not loadbench's to end sessions on, restart or stop (netloss still applies: its port is known).
+FAULT_TARGET: FaultTarget | None = None
 
 
 def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:

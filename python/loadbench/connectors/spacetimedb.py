@@ -13,6 +13,7 @@ from pathlib import Path
 from loadbench.connectors.remote_service import (  # what every remote service connector declares alike
     BASE_PRESET as BASE_PRESET,
     DIALECTS as DIALECTS,
+    FAULT_TARGET as FAULT_TARGET,
     FLAGS as FLAGS,
     LOCAL_SERVICE as LOCAL_SERVICE,
     NO_SERVER as NO_SERVER,

@@ -124,6 +124,45 @@ class LocalService:
     connectors: tuple[str, ...] = ()         # the connectors it configures (the demo offers to start it for them)
 
 
+@dataclass(frozen=True)
+class ServerRestart:
+    """How to restart a connector's server (``bench --fault restart`` and ``kill``): ``argv`` run
+    as a child process (as the user ``uid``; None: as ourselves), done when it exits 0; ``after_kill``
+    (or None) tidies what a SIGKILL leaves behind before it runs (PostgreSQL's postmaster.pid)."""
+
+    argv: tuple[str, ...]
+    uid: int | None = None
+    after_kill: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class ClientCommand:
+    """A client program run as a child process of the run (``argv`` with ``env`` added to ours):
+    exit 0 and its last line of output the answer, else the reason."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaultTarget:
+    """How ``bench --fault`` (:mod:`loadbench.run.faults`) acts on a connector's server, which
+    loadbench finds with the module's ``server_pids`` (or ``--server-pid``).
+
+    ``terminate(url, scratch)`` is the client command that ends every loadbench session
+    server-side and prints how many as its last line; it runs at once as a child of the run (no
+    Python to start: it lands within milliseconds of the injection), and may keep files holding a
+    password in ``scratch`` (a directory only we may read, deleted after the run).
+    ``restart(roots, url)`` is the default restart command of the server whose root processes are
+    ``roots`` (``--server-restart`` replaces it); ConfigError (one line, before any load) when
+    loadbench cannot make one. ``kill`` and ``freeze`` signal the roots and every process below them."""
+
+    system: str                                   # "MariaDB", in messages
+    sessions: str                                 # how terminate finds loadbench's sessions
+    terminate: Callable[[str, Path], ClientCommand]
+    restart: Callable[[list[int], str], ServerRestart]
+
+
 class ConnectorModule(Protocol):
     """What a connector module declares (module-level names)."""
 
@@ -148,6 +187,8 @@ class ConnectorModule(Protocol):
     def NO_SERVER(self) -> str | None: ...  # why it has no server process to sample (its cost is the harness's)
     @property
     def LOCAL_SERVICE(self) -> LocalService | None: ...
+    @property
+    def FAULT_TARGET(self) -> FaultTarget | None: ...  # how faults act on its server; None: it takes none but netloss
 
     def apply_preset(self, preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec: ...
 

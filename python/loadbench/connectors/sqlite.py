@@ -11,7 +11,17 @@ import dataclasses
 from pathlib import Path
 
 from loadbench import outputs
-from loadbench.connectors.spec import Choices, ConnectorSpec, ConnectorType, Flag, LocalService, Preset, SuperuserCheck, one_of
+from loadbench.connectors.spec import (
+    Choices,
+    ConnectorSpec,
+    ConnectorType,
+    FaultTarget,
+    Flag,
+    LocalService,
+    Preset,
+    SuperuserCheck,
+    one_of,
+)
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
@@ -48,6 +58,7 @@ FLAGS: tuple[Flag, ...] = ()
 SUPERUSER_CHECK: SuperuserCheck | None = None
 NO_SERVER: str | None = "embedded: SQLite runs inside the harness process, so its cost is in the harness figures"
 LOCAL_SERVICE: LocalService | None = None
+FAULT_TARGET: FaultTarget | None = None  # no server to act on
 
 _WAL = {"journal_mode": "WAL"}
 _WAL_NORMAL = {**_WAL, "synchronous": "NORMAL"}

@@ -22,6 +22,7 @@ from loadbench.connectors.postgres import check_pg_url
 from loadbench.connectors.remote_service import (  # what every remote service connector declares alike
     BASE_PRESET as BASE_PRESET,
     DIALECTS as DIALECTS,
+    FAULT_TARGET as FAULT_TARGET,
     FLAGS as FLAGS,
     NO_SERVER as NO_SERVER,
     PRESETS as PRESETS,

@@ -384,7 +384,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
 
         if test == "write":
             raise ConfigError("--fault applies to one run (test-1 or a scenario file), not to the write test's levels")
-        fault_schedule.check(o.faults, seconds, [spec.kind for spec in connectors])
+        fault_schedule.check(o.faults, seconds, connectors)
         if o.operations is not None:
             raise ConfigError("--fault needs a window of --seconds; --operations may end it before a fault")
     elif o.server_restart is not None:

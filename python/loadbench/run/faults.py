@@ -1,29 +1,38 @@
-"""``bench --fault KIND@T[+D]``: faults injected into a local PostgreSQL on a schedule during the
-measured window, and a timeline of each in the report (injected at, failures during it, time to
-the first commit after it, recovery time).
+"""``bench --fault KIND@T[+D]``: faults injected into a connector's local server on a schedule
+during the measured window, and a timeline of each in the report (injected at, failures during it,
+time to the first commit after it, recovery time).
 
-Kinds (``T``: seconds into the measured window; ``D``: how long, for freeze):
+Kinds (``T``: seconds into the measured window; ``D``: how long, for freeze and netloss):
 
-- ``terminate``: ``pg_terminate_backend`` of every session whose ``application_name`` is
-  ``loadbench`` (the connector sets it), run by ``psql`` with the connector's connection string;
-- ``restart``: the restart command (a clean ``pg_ctl restart -m fast``);
-- ``kill``: SIGKILL of the postmaster and every process below it (a crash), then the restart
-  command;
-- ``freeze``: SIGSTOP of the postmaster and every process below it for ``D``, then SIGCONT;
-- ``netloss``: needs root and nftables (``nft``) to drop the port's packets; refused in one line
-  otherwise. (Not implemented beyond that refusal: see the README.)
+- ``terminate``: every loadbench session ended server-side by the client command of the connector
+  module's ``FAULT_TARGET`` (PostgreSQL: ``pg_terminate_backend`` through psql; MariaDB: ``KILL
+  CONNECTION`` through the mariadb client; Redis: ``CLIENT KILL`` through redis-cli), a child
+  process;
+- ``restart``: the restart command (the module's default, or ``--server-restart``): a clean
+  restart;
+- ``kill``: SIGKILL of the server's root processes and every process below them (a crash), then
+  the restart command;
+- ``freeze``: SIGSTOP of the same processes for ``D``, then SIGCONT;
+- ``netloss``: for ``D``, every TCP packet to or from the server's port on loopback dropped, by
+  an nftables table of the run's own (``inet loadbench_<pid>_<n>``, output hook: ``tcp dport PORT
+  drop``, ``tcp sport PORT drop``), deleted at the end of ``D`` and, whatever happens, when the run
+  ends (Ctrl-C, SIGTERM, a failure, exit). Needs root and ``nft``; any connector whose server is
+  reached over loopback TCP takes it.
 
-The target is the server loadbench finds for the connector (the connector module's
-``server_pids``: ``services``, or whatever listens on a loopback URL's port, as root) or
-``--server-pid``. The restart command is ``--server-restart 'CMD'`` (run by ``sh -c``), else
-``pg_ctl -D DATA -m fast -w -t 60 restart`` with ``pg_ctl`` beside the postmaster's binary and
-``DATA`` its working directory, run as the data directory's owner (pg_ctl restart reuses the
-server's original options, ``postmaster.opts``).
+Which connectors take which kinds is declared, not listed here: a connector module's
+``FAULT_TARGET`` (:class:`~loadbench.connectors.spec.FaultTarget`; None: netloss only) and its
+``endpoint``. Anything refused is refused in one line, exit 2, before any load (:func:`check`,
+:meth:`Target.find`).
+
+The target is the server loadbench finds for the connector (the module's ``server_pids``:
+``services``, or whatever listens on a loopback URL's port, as root) or ``--server-pid``. The
+restart command is ``--server-restart 'CMD'`` (run by ``sh -c``), else the module's.
 
 Faults are driven by the run's progress callback (every ~250 ms, on the engine's monitor thread:
 no thread of ours may run during the window), so they start within about 250 ms of ``T``; the
-report gives the actual instant. Anything slow (psql, pg_ctl) runs as a child process polled from
-later callbacks; a frozen server is always continued (:meth:`FaultInjector.finish`).
+report gives the actual instant. Anything slow (a client, a restart) runs as a child process polled
+from later callbacks; a frozen server is always continued and a netloss table always deleted
+(:meth:`FaultInjector.finish`).
 
 Recovery figures come from the per-second series (1 s resolution): ``first_commit_after_s`` is the
 end of the first whole second after the injection with a commit, minus the injection instant (an
@@ -34,6 +43,7 @@ or None: "not recovered" by the window's end.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -43,9 +53,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from loadbench import _core, processes
+from loadbench import _core, connectors, processes
+from loadbench.connectors.spec import ConnectorSpec, FaultTarget, ServerRestart
 from loadbench.errors import ConfigError
 
 KINDS = ("terminate", "restart", "kill", "freeze", "netloss")
@@ -89,81 +100,87 @@ def parse_all(texts: Sequence[str]) -> tuple[Fault, ...]:
     return tuple(parse(t) for t in texts)
 
 
-def check(faults: Sequence[Fault], seconds: float, connector_kinds: Sequence[str]) -> None:
+SERVER_KINDS = ("terminate", "restart", "kill", "freeze")  # what a connector's FAULT_TARGET makes possible
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_NFT_TIMEOUT_S = 10.0
+
+
+def netloss_unavailable() -> str | None:
+    """Why this run cannot drop packets (not root, no ``nft``), or None."""
+    if os.geteuid() != 0:
+        return "needs root (an nftables rule)"
+    if shutil.which("nft") is None:
+        return "needs nftables (nft), not found (Debian: apt-get install nftables)"
+    return None
+
+
+def check(faults: Sequence[Fault], seconds: float, specs: Sequence[ConnectorSpec]) -> None:
     """What can be checked from the plan alone, before any load (ConfigError, one line): the kinds
-    this machine can inject, the times inside the window, a PostgreSQL connector."""
+    this machine can inject, the times inside the window, connectors that take each kind."""
     if not faults:
         return
     for fault in faults:
         if fault.kind == "netloss":
-            why = "needs root" if os.geteuid() != 0 else "needs nftables (nft), not found" if shutil.which(
-                "nft") is None else "is not implemented yet in this version"
-            raise ConfigError(f"--fault {fault.text}: netloss {why}")
+            why = netloss_unavailable()
+            if why is not None:
+                raise ConfigError(f"--fault {fault.text}: netloss {why}")
         if fault.at_s + fault.duration_s >= seconds:
             raise ConfigError(f"--fault {fault.text}: ends at {fault.at_s + fault.duration_s:g} s, not inside the "
                               f"{seconds:g} s window")
-    others = sorted({k for k in connector_kinds if k != "postgres"})
-    if others or not connector_kinds:
-        raise ConfigError(f"--fault: only PostgreSQL connectors take faults (here: {', '.join(others) or 'none'}); "
-                          "choose them with --connectors")
+    if not specs:
+        raise ConfigError("--fault: no connector selected; choose one with --connectors")
+    kinds = {f.kind for f in faults}
+    for spec in specs:
+        module = connectors.module_of(spec.kind)
+        if module.FAULT_TARGET is None and kinds & set(SERVER_KINDS):
+            raise ConfigError(f"--fault: {spec.name} takes no {'/'.join(k for k in SERVER_KINDS if k in kinds)} "
+                              "faults: loadbench does not act on its server (only netloss, where its port is "
+                              "known); choose others with --connectors")
+        if "netloss" in kinds:
+            found = module.endpoint(spec)
+            if found is None or found[0] not in _LOOPBACK:
+                raise ConfigError(f"--fault netloss: {spec.name} is not reached over loopback TCP (its port "
+                                  "unknown, or another machine's): netloss drops only this machine's loopback packets")
 
 
 @dataclass
 class Target:
     """The server a run's faults hit: a way to find its root processes, its connection string,
-    and the restart command (argv)."""
+    its fault target (None: netloss only), the restart command, and its loopback TCP port."""
 
     find_roots: RootFinder
     url: str
-    restart: list[str]
-    restart_user: int | None  # uid to run the restart as (None: ourselves)
-    data_dir: Path | None = None  # the postmaster's, when loadbench made the restart command
+    kind: str  # the connector's kind (its module's)
+    fault_target: FaultTarget | None = None
+    restart: ServerRestart | None = None  # None: no fault of the run restarts it
+    port: int | None = None  # for netloss
 
     @classmethod
-    def find(cls, find_roots: RootFinder, url: str, restart_cmd: str | None) -> "Target":
-        """The target behind ``find_roots``; ConfigError (before any load) when there is none, or
-        no restart command can be made for it."""
+    def find(cls, spec: ConnectorSpec, find_roots: RootFinder, restart_cmd: str | None,
+             faults: Sequence[Fault]) -> "Target":
+        """The target of ``spec``'s faults; ConfigError (before any load) when loadbench does not
+        know the server's processes for a kind that needs them, or cannot restart it."""
+        module = connectors.module_of(spec.kind)
+        kinds = {f.kind for f in faults}
+        url = spec.options.get("url", "")
+        target = cls(find_roots, url, spec.kind, module.FAULT_TARGET)
+        if "netloss" in kinds:
+            found = module.endpoint(spec)
+            target.port = found[1] if found is not None else None
+            _drop_stale_tables()
+        if not kinds & {"restart", "kill", "freeze"}:
+            return target
         roots = find_roots()
         if not roots:
             raise ConfigError("--fault: loadbench does not know the server's processes (a local server started by "
                               "`loadbench services up`, a loopback URL while root, or --server-pid PID)")
-        if restart_cmd is not None:
-            return cls(find_roots, url, ["sh", "-c", restart_cmd], None)
-        pid = roots[0]
-        try:
-            exe = Path(os.readlink(f"/proc/{pid}/exe"))
-            data = Path(os.readlink(f"/proc/{pid}/cwd"))
-        except OSError as exc:
-            raise ConfigError(f"--fault: cannot read the server process {pid} ({exc.strerror}); "
-                              "give --server-restart 'CMD'") from None
-        pg_ctl = exe.parent / "pg_ctl"
-        if exe.name not in ("postgres", "postmaster") or not pg_ctl.is_file() or not (data / "PG_VERSION").is_file():
-            raise ConfigError(f"--fault: process {pid} is not a PostgreSQL postmaster loadbench can restart; "
-                              "give --server-restart 'CMD'")
-        owner = data.stat().st_uid
-        argv = [str(pg_ctl), "-D", str(data), "-l", str(data / "loadbench-restart.log"), "-m", "fast", "-w", "-t", "60",
-                "restart"]
-        return cls(find_roots, url, argv, owner if os.geteuid() == 0 and owner != os.geteuid() else None, data)
-
-    def clear_stale_pid_file(self) -> None:
-        """After a kill: a postmaster.pid naming a dead process (or a zombie no one has reaped yet,
-        which pg_ctl would take for a live server) is removed, so pg_ctl restart starts the server
-        with its recorded options (postmaster.opts) instead of waiting for it to stop."""
-        if self.data_dir is None:
-            return
-        lock = self.data_dir / "postmaster.pid"
-        try:
-            # Lines: PID, data directory, start time, port, first socket directory, ...
-            fields = lock.read_text(encoding="ascii").split("\n")
-            pid = int(fields[0])
-        except (OSError, ValueError):
-            return
-        if processes.alive(pid):
-            return
-        if len(fields) > 4 and fields[3].strip().isdigit() and fields[4].strip():
-            # The Unix socket's lock file names the dead postmaster too, and would stop the new one.
-            _unlink_if_names(Path(fields[4].strip()) / f".s.PGSQL.{fields[3].strip()}.lock", pid)
-        _unlink_if_names(lock, pid)
+        if kinds & {"restart", "kill"}:
+            if restart_cmd is not None:
+                target.restart = ServerRestart(("sh", "-c", restart_cmd))
+            else:
+                assert module.FAULT_TARGET is not None  # check() refused the rest
+                target.restart = module.FAULT_TARGET.restart(roots, url)
+        return target
 
 
 @dataclass
@@ -176,6 +193,7 @@ class _Action:
     out: Path | None = None
     stopped_pids: list[int] = field(default_factory=list)
     killed_pids: list[int] = field(default_factory=list)  # kill: the restart waits until these are gone
+    table: str | None = None  # netloss: its nftables table, until deleted
     outcome: str = "pending"
     detail: str = ""
 
@@ -193,7 +211,10 @@ class FaultInjector:
         self.reconnects: list[tuple[float, int]] = []  # (window seconds, engine's reconnect count)
         self._t0: float | None = None
         self._wait = True
+        # 0700 (mkdtemp's): the terminate command's files (a password among them); deleted by finish().
         self._tmp = Path(tempfile.mkdtemp(prefix="loadbench-faults-"))
+        # A netloss table outlives nothing of ours: deleted by finish(), or at the latest at exit.
+        atexit.register(self._drop_tables)
 
     def on_progress(self, progress: _core.Progress) -> None:
         if progress.phase != _core.Phase.measuring:
@@ -214,9 +235,14 @@ class FaultInjector:
         self.actions.append(action)
         try:
             if fault.kind == "terminate":
-                self._spawn(action, self._terminate_argv(), None)
+                assert self.target.fault_target is not None  # check() refused a connector without one
+                command = self.target.fault_target.terminate(self.target.url, self._tmp)
+                self._spawn(action, list(command.argv), None, command.env)
             elif fault.kind == "restart":
-                self._spawn(action, self.target.restart, self.target.restart_user)
+                assert self.target.restart is not None  # Target.find made it for this schedule
+                self._spawn(action, list(self.target.restart.argv), self.target.restart.uid)
+            elif fault.kind == "netloss":
+                self._netloss(action)
             elif fault.kind == "kill":
                 action.killed_pids = self._server_pids()
                 for pid in action.killed_pids:
@@ -228,7 +254,7 @@ class FaultInjector:
                 for pid in action.stopped_pids:
                     _signal(pid, signal.SIGSTOP)
                 action.detail = f"SIGSTOP to {len(action.stopped_pids)} processes"
-        except OSError as exc:
+        except (OSError, RuntimeError, ValueError, ConfigError) as exc:
             action.outcome, action.detail = "error", f"{fault.kind} could not start: {exc}"
 
     def _server_pids(self) -> list[int]:
@@ -236,28 +262,34 @@ class FaultInjector:
 
         return descendants(self.target.find_roots())
 
-    def _terminate_argv(self) -> list[str]:
-        # The connection string (it may hold a password) goes to psql in a service file readable by
-        # us only, never on a command line.
-        from loadbench import pg_conninfo
+    def _netloss(self, action: _Action) -> None:
+        port = self.target.port
+        assert port is not None  # check() refused a connector without one
+        table = f"loadbench_{os.getpid()}_{len(self.actions)}"
+        _nft(f"add table inet {table}\n"
+             f"add chain inet {table} output {{ type filter hook output priority 0; policy accept; }}\n"
+             f"add rule inet {table} output oifname \"lo\" tcp dport {port} drop\n"
+             f"add rule inet {table} output oifname \"lo\" tcp sport {port} drop\n")
+        action.table = table
+        action.detail = f"TCP port {port} dropped on loopback (nftables table inet {table})"
 
-        service = self._tmp / "pg_service.conf"
-        params = pg_conninfo.parse(self.target.url).options
-        fd = os.open(service, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("[loadbench]\n" + "".join(f"{k}={v}\n" for k, v in params.items()))
-        psql = shutil.which("psql") or str(Path(os.readlink(f"/proc/{self.target.find_roots()[0]}/exe")).parent / "psql")
-        return ["env", f"PGSERVICEFILE={service}", "PGSERVICE=loadbench", "PGCONNECT_TIMEOUT=5", psql, "-X", "-Atq",
-                "-v", "ON_ERROR_STOP=1",
-                "-c", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                      "WHERE application_name = 'loadbench' AND pid <> pg_backend_pid()"]
+    def _drop_tables(self) -> None:
+        for action in self.actions:
+            if action.table is not None:
+                try:
+                    _nft(f"delete table inet {action.table}\n")
+                except OSError as exc:
+                    action.outcome = "error"
+                    action.detail += f"; its table could not be deleted: {exc}"
+                action.table = None
 
-    def _spawn(self, action: _Action, argv: list[str], user: int | None) -> None:
+    def _spawn(self, action: _Action, argv: list[str], user: int | None, env: Mapping[str, str] | None = None) -> None:
         action.out = self._tmp / f"action-{self.actions.index(action)}.out"
         # Opened and closed on this (the monitor's) thread: its file table is its own.
         with open(action.out, "w") as out:
             action.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True, user=user)
+                                              start_new_session=True, user=user,
+                                              env={**os.environ, **env} if env else None)
         action.outcome = "running"
 
     def _poll(self, final: bool) -> None:
@@ -269,6 +301,16 @@ class FaultInjector:
                     for pid in action.stopped_pids:
                         _signal(pid, signal.SIGCONT)
                     action.ended_at_s, action.outcome = t, "done"
+            if action.fault.kind == "netloss" and action.ended_at_s is None and action.outcome != "error":
+                if final or now - action.injected_mono >= action.fault.duration_s:
+                    try:
+                        if action.table is not None:
+                            _nft(f"delete table inet {action.table}\n")
+                        action.table = None
+                        action.ended_at_s, action.outcome = t, "done"
+                    except OSError as exc:
+                        action.ended_at_s, action.outcome = t, "error"
+                        action.detail += f"; deleting its table failed: {exc}"
             if action.outcome == "killed":
                 self._restart_when_gone(action, now, final)
             process = action.process
@@ -298,6 +340,8 @@ class FaultInjector:
                 action.outcome = "done"
                 if action.fault.kind == "terminate":
                     action.detail = f"{last} sessions terminated"
+                elif last:  # the restart command's last word: "server started", "restarted as process N"
+                    action.detail = f"{action.detail}; {last}" if action.detail else last
             else:
                 action.outcome = "error"
                 action.detail = f"{action.fault.kind} exited {code}: {last}"
@@ -311,9 +355,12 @@ class FaultInjector:
             if self.clock() >= deadline:
                 break  # restart anyway: the command says what is wrong
             time.sleep(0.05)
+        restart = self.target.restart
+        assert restart is not None  # Target.find made it for this schedule
         try:
-            self.target.clear_stale_pid_file()
-            self._spawn(action, self.target.restart, self.target.restart_user)
+            if restart.after_kill is not None:
+                restart.after_kill()
+            self._spawn(action, list(restart.argv), restart.uid)
         except OSError as exc:
             action.outcome, action.detail = "error", f"the restart after kill could not start: {exc}"
             action.ended_at_s = now - self._t0 if self._t0 is not None else 0.0
@@ -326,6 +373,7 @@ class FaultInjector:
         try:
             self._poll(final=True)
         finally:
+            self._drop_tables()
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     def timeline(self, series: Sequence[_core.SecondPoint], window_s: float) -> list[dict[str, Any]]:
@@ -339,12 +387,29 @@ class FaultInjector:
         return entries
 
 
-def _unlink_if_names(lock: Path, pid: int) -> None:
+def _nft(script: str) -> None:
+    """Runs an nftables script (``nft -f -``); OSError with nft's message when it fails."""
     try:
-        if int(lock.read_text(encoding="ascii").split("\n", 1)[0]) == pid:
-            lock.unlink()
-    except (OSError, ValueError):
-        pass
+        done = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=_NFT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise OSError(f"nft did not answer within {_NFT_TIMEOUT_S:g} s") from None
+    if done.returncode != 0:
+        raise OSError(f"nft exited {done.returncode}: {(done.stderr.strip().splitlines() or ['no output'])[0]}")
+
+
+def _drop_stale_tables() -> None:
+    """Deletes the netloss tables of runs that are gone (killed before they could delete them)."""
+    try:
+        listed = subprocess.run(["nft", "list", "tables", "inet"], capture_output=True, text=True,
+                                timeout=_NFT_TIMEOUT_S).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    for name in re.findall(r"^table inet (loadbench_(\d+)_\d+)$", listed, re.M):
+        if not processes.alive(int(name[1])):
+            try:
+                _nft(f"delete table inet {name[0]}\n")
+            except OSError:
+                pass
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

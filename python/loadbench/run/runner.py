@@ -214,8 +214,8 @@ def measure(plan: RunPlan, display: Display, ledger: RunLedger | None = None) ->
             _warn(f"--profile: {reason}; running without profiles")
             plan = dataclasses.replace(plan, profile=False)
     # The servers faults will hit, found (or refused, one line) before any load.
-    targets = {spec.name: fault_schedule.Target.find(resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids),
-                                                     spec.options.get("url", ""), plan.server_restart)
+    targets = {spec.name: fault_schedule.Target.find(spec, resource_usage.server_finder(spec, plan.runs_dir, plan.server_pids),
+                                                     plan.server_restart, plan.faults)
                for spec in plan.connectors} if plan.faults else {}
     ledger = ledger if ledger is not None else RunLedger()
     runs: list[ConnectorRun] = []
