@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from loadbench.report import store, table
+from loadbench.report.histogram import Histogram
 from tests.conftest import Cli, clean_env, free_port
 
 distributed = pytest.importorskip("distributed")
@@ -257,3 +259,36 @@ def test_without_dask_cluster_names_the_extra(cli, tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "loadbench[distributed]" in lines[0]
+
+
+def test_the_generators_show_in_the_console_and_in_the_html_page(local_cluster, tmp_path):
+    from tests.browser import visit
+
+    cli, address = local_cluster
+    before = set(cli.reports())
+    result = cli("bench", "--warmup", "0", "--quiet", "--connectors", "null", "--concurrency", "6", "--seconds", "1",
+                 "--cluster", address, env={"COLUMNS": "100"}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (path,) = set(cli.reports()) - before
+    report = store.load(path)  # the distributed section is part of the schema, checked on load
+    generators = report["connectors"][0]["distributed"]["generators"]
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    start = next(i for i, line in enumerate(lines) if line.startswith("null: 3 generators"))
+    rows = lines[start:]
+    for g in generators:  # one row each: host, pid, sessions, committed, TPS, p99, skew, clock offset
+        row = next(line for line in rows if f" {g['pid']} " in line)
+        assert g["host"] in row and f"{g['committed']:,}" in row and f"{g['tps']:,.0f}" in row, row
+        # p99 from its own histogram: the null connector's tens of ns, not its p99_ms rounded to 0.
+        p99 = Histogram.from_report(g["histogram"]).percentile(99) / 1e6
+        assert p99 > 0 and f"  {table.latency_text(p99)}  " in row, row
+    assert any(line.strip().startswith("start skew max") for line in rows), rows
+
+    out = tmp_path / "cluster.html"
+    assert cli("report", str(path), "--html", str(out)).returncode == 0
+    with visit(out.as_uri()) as page:
+        cells = [[td.inner_text() for td in tr.query_selector_all("td")]
+                 for tr in page.page.query_selector_all("[data-generators] tbody tr")]
+        assert sorted(c[1] for c in cells) == sorted(str(g["pid"]) for g in generators)
+        assert sorted(c[3] for c in cells) == sorted(f"{g['committed']:,}" for g in generators)
+        assert page.console_errors == [] and page.external_requests == []

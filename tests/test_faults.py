@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from loadbench import _core
 from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
 from loadbench.report import store
 from loadbench.run import faults
@@ -121,20 +122,23 @@ def test_a_server_loadbench_cannot_find_or_restart_is_refused():
     assert given.restart == ["sh", "-c", "echo restarted"]
 
 
-class _Point:
-    def __init__(self, t_s: float, committed: int, failed: int = 0):
-        self.t_s, self.duration_s, self.committed, self.failed, self.rejected = t_s, 1.0, committed, failed, 0
+def _point(t_s: float, committed: int, failed: int = 0) -> _core.SecondPoint:
+    """One second of the engine's series; its failures are connection failures."""
+    return _core.SecondPoint(t_s=t_s, duration_s=1.0, committed=committed, rejected=0, failed=failed, p50_ns=0,
+                             p95_ns=0, p99_ns=0, max_ns=0,
+                             errors={_core.ErrorKind.connection: failed} if failed else {})
 
 
 def test_recovery_is_the_first_second_back_at_90_percent_of_the_5_before():
-    series = [_Point(t, 100) for t in range(1, 7)] + [_Point(7, 0, 4), _Point(8, 50), _Point(9, 89), _Point(10, 95),
-                                                      _Point(11, 100)]
+    series = [_point(t, 100) for t in range(1, 7)] + [_point(7, 0, 4), _point(8, 50), _point(9, 89), _point(10, 95),
+                                                      _point(11, 100)]
     action = faults._Action(faults.parse("kill@6s"), injected_at_s=6.0, outcome="done")
     entry = faults._entry(action, series, [(6.0, 0), (8.0, 4)], None)
     assert entry["baseline_tps"] == 100.0
     assert entry["first_commit_after_s"] == 2.0   # the second ending at 8 s
     assert entry["recovery_s"] == 4.0             # 95 >= 90; 89 is not
     assert entry["failed_during"] == 4 and entry["reconnects_during"] == 4
+    assert entry["errors_during"] == {"connection": 4}
     # Not back by the window's end (or the next fault): not recovered.
     entry = faults._entry(action, series[:9], [], None)
     assert entry["recovered"] is False and entry["recovery_s"] is None

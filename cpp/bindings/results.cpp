@@ -167,11 +167,13 @@ void register_results(py::module_& m) {
     py::class_<SecondPoint>(m, "SecondPoint", "One interval of the per-second series (the last one may be shorter).")
         .def(py::init([](double t_s, double duration_s, std::uint64_t committed, std::uint64_t rejected,
                          std::uint64_t failed, std::uint64_t p50_ns, std::uint64_t p95_ns, std::uint64_t p99_ns,
-                         std::uint64_t max_ns) {
-                 return SecondPoint{t_s, duration_s, committed, rejected, failed, p50_ns, p95_ns, p99_ns, max_ns};
+                         std::uint64_t max_ns, const ByKind& errors) {
+                 return SecondPoint{t_s,    duration_s, committed, rejected, failed,
+                                    p50_ns, p95_ns,     p99_ns,    max_ns,   counts_of(errors)};
              }),
              py::kw_only(), py::arg("t_s"), py::arg("duration_s"), py::arg("committed"), py::arg("rejected"),
-             py::arg("failed"), py::arg("p50_ns"), py::arg("p95_ns"), py::arg("p99_ns"), py::arg("max_ns"))
+             py::arg("failed"), py::arg("p50_ns"), py::arg("p95_ns"), py::arg("p99_ns"), py::arg("max_ns"),
+             py::arg("errors") = ByKind{})
         .def_readonly("t_s", &SecondPoint::t_s, "end of the interval, seconds since the measured window opened")
         .def_readonly("duration_s", &SecondPoint::duration_s, "its length, seconds")
         .def_readonly("committed", &SecondPoint::committed)
@@ -180,7 +182,9 @@ void register_results(py::module_& m) {
         .def_readonly("p50_ns", &SecondPoint::p50_ns, "of committed + rejected")
         .def_readonly("p95_ns", &SecondPoint::p95_ns)
         .def_readonly("p99_ns", &SecondPoint::p99_ns)
-        .def_readonly("max_ns", &SecondPoint::max_ns);
+        .def_readonly("max_ns", &SecondPoint::max_ns)
+        .def_property_readonly("errors", [](const SecondPoint& p) { return by_kind(p.errors); },
+                               "failed operations by kind in the interval (kinds with none left out)");
 
     py::class_<OperationResult>(m, "OperationResult", "One operation type of a scenario file: its counts and latency.")
         .def(py::init([](std::string name, std::uint64_t committed, std::uint64_t rejected, std::uint64_t failed,

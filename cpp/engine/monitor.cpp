@@ -49,6 +49,7 @@ void Monitor::close_second(std::int64_t now, std::int64_t& last_boundary, std::i
     p.committed = merged_interval_.committed;
     p.rejected = merged_interval_.rejected;
     p.failed = merged_interval_.failed;
+    p.errors = merged_interval_.errors;
     const LatencyHistogram& h = merged_interval_.latency;
     p.p50_ns = h.value_at_percentile(50);
     p.p95_ns = h.value_at_percentile(95);

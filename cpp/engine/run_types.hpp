@@ -39,12 +39,14 @@ struct RunConfig {
     double max_lag_seconds = 0;     // > 0: skip (and count) operations that could not start within this
 };
 
-// One interval of the per-second series (the last one may be shorter).
+// One interval of the per-second series (the last one may be shorter). Identity: failed = the
+// sum of errors over the kinds (the same kinds as OutcomeCounters::errors, per interval).
 struct SecondPoint {
     double t_s = 0;         // end of the interval, seconds since the measured window opened
     double duration_s = 0;  // its length
     std::uint64_t committed = 0, rejected = 0, failed = 0;
     std::uint64_t p50_ns = 0, p95_ns = 0, p99_ns = 0, max_ns = 0;  // of committed + rejected
+    std::array<std::uint64_t, kErrorKinds> errors{};               // failed operations by kind
 };
 
 enum class RunPhase { opening, warmup, measuring, stopping, done };

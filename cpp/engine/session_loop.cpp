@@ -172,7 +172,7 @@ SessionLoop::After SessionLoop::finish_operation(SessionState& s, WorkerMetrics&
             case Outcome::failed: ++t.failed; break;
         }
     }
-    m.record_interval(attempt.outcome, latency);
+    m.record_interval(attempt.outcome, attempt.error, latency);
     if (s.quota && ++s.counted == s.quota) {
         std::int64_t last = last_completion_ns_.load();
         while (last < end && !last_completion_ns_.compare_exchange_weak(last, end)) {

@@ -42,22 +42,25 @@ struct OutcomeCounters {
 };
 
 // One second's worth of counted operations. Latency at 2 significant figures is plenty for a
-// timeline and keeps the swap cheap.
+// timeline and keeps the swap cheap. Identity: failed = the sum of errors over the kinds.
 struct IntervalCounts {
     LatencyHistogram latency{2};
     std::uint64_t committed = 0;
     std::uint64_t rejected = 0;
     std::uint64_t failed = 0;
+    std::array<std::uint64_t, kErrorKinds> errors{};  // failed operations by kind
 
     void reset() {
         latency.reset();
         committed = rejected = failed = 0;
+        errors.fill(0);
     }
     void merge(const IntervalCounts& o) {
         latency.merge(o.latency);
         committed += o.committed;
         rejected += o.rejected;
         failed += o.failed;
+        for (std::size_t k = 0; k < kErrorKinds; ++k) errors[k] += o.errors[k];
     }
 };
 
@@ -108,10 +111,11 @@ public:
     void leave() { busy_.store(false, std::memory_order_release); }
 
     // Owner thread, between enter() and leave().
-    void record_interval(Outcome outcome, std::uint64_t latency_ns) {
+    void record_interval(Outcome outcome, ErrorKind kind, std::uint64_t latency_ns) {
         IntervalCounts& iv = *active_;
         if (outcome == Outcome::failed) {
             ++iv.failed;
+            ++iv.errors[static_cast<std::size_t>(kind)];
         } else {
             (outcome == Outcome::committed ? iv.committed : iv.rejected) += 1;
             iv.latency.record(latency_ns);

@@ -2,6 +2,7 @@
 // excluded, retries and timeouts are counted, collisions are seen, stop() interrupts.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -213,6 +214,35 @@ TEST(Engine, NonRetryableFailuresAreNotRetried) {
     EXPECT_GT(r.counters.failed, 0u);
     EXPECT_EQ(r.counters.retries, 0u);
     EXPECT_EQ(r.counters.errors[static_cast<int>(ErrorKind::constraint)], r.counters.failed);
+}
+
+TEST(Engine, SeriesCountsFailuresByKindEachSecondAndTheyAddUpToTheTotals) {
+    auto w = std::make_shared<ScriptedWorkload>();
+    // Every third operation commits; the others fail as busy or as a constraint violation in turn.
+    w->behaviour = [](std::size_t, std::uint64_t op) {
+        std::this_thread::sleep_for(20us);
+        if (op % 3 == 0) return Attempt::committed();
+        return Attempt::failed(op % 3 == 1 ? ErrorKind::busy : ErrorKind::constraint, false);
+    };
+    RunResult r = run_to_end({.concurrency = 2, .warmup_seconds = 0.1, .seconds = 1.5}, w);
+    ASSERT_TRUE(r.error.empty());
+    ASSERT_EQ(r.series.size(), 2u);
+    std::array<std::uint64_t, kErrorKinds> summed{};
+    std::uint64_t failed = 0;
+    for (const SecondPoint& p : r.series) {
+        std::uint64_t by_kind = 0;
+        for (std::size_t k = 0; k < kErrorKinds; ++k) {
+            summed[k] += p.errors[k];
+            by_kind += p.errors[k];
+        }
+        EXPECT_EQ(by_kind, p.failed);  // each second: failed = the sum over the kinds
+        EXPECT_GT(p.errors[static_cast<std::size_t>(ErrorKind::busy)], 0u);
+        EXPECT_GT(p.errors[static_cast<std::size_t>(ErrorKind::constraint)], 0u);
+        EXPECT_EQ(p.errors[static_cast<std::size_t>(ErrorKind::other)], 0u);
+        failed += p.failed;
+    }
+    EXPECT_EQ(failed, r.counters.failed);
+    EXPECT_EQ(summed, r.counters.errors);  // the series adds up to the run's totals, kind by kind
 }
 
 // A session that hangs until interrupted, like a database waiting on a lock forever.

@@ -397,7 +397,7 @@ class SecondPoint:
     """
     One interval of the per-second series (the last one may be shorter).
     """
-    def __init__(self, *, t_s: typing.SupportsFloat | typing.SupportsIndex, duration_s: typing.SupportsFloat | typing.SupportsIndex, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, p50_ns: typing.SupportsInt | typing.SupportsIndex, p95_ns: typing.SupportsInt | typing.SupportsIndex, p99_ns: typing.SupportsInt | typing.SupportsIndex, max_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def __init__(self, *, t_s: typing.SupportsFloat | typing.SupportsIndex, duration_s: typing.SupportsFloat | typing.SupportsIndex, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, p50_ns: typing.SupportsInt | typing.SupportsIndex, p95_ns: typing.SupportsInt | typing.SupportsIndex, p99_ns: typing.SupportsInt | typing.SupportsIndex, max_ns: typing.SupportsInt | typing.SupportsIndex, errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex] = {}) -> None:
         ...
     @property
     def committed(self) -> int:
@@ -406,6 +406,11 @@ class SecondPoint:
     def duration_s(self) -> float:
         """
         its length, seconds
+        """
+    @property
+    def errors(self) -> dict[ErrorKind, int]:
+        """
+        failed operations by kind in the interval (kinds with none left out)
         """
     @property
     def failed(self) -> int:

@@ -73,6 +73,26 @@ function warmupShapes(seconds) {
   };
 }
 
+// Faults (bench --fault) on the TPS chart: a red band from each injection for as long as it
+// lasted (at least a sliver, for an instant one), and its kind written at the top.
+function faultShapes(faults) {
+  const shapes = [], annotations = [];
+  for (const f of faults) {
+    shapes.push({type: "rect", xref: "x", yref: "paper", x0: f.at, x1: f.at + Math.max(f.lasted, 0.15), y0: 0, y1: 1,
+                 fillcolor: "#d92d20", opacity: 0.18, line: {width: 0}, layer: "below"});
+    shapes.push({type: "line", xref: "x", yref: "paper", x0: f.at, x1: f.at, y0: 0, y1: 1,
+                 line: {color: "#b42318", width: 1.5, dash: "dot"}});
+    annotations.push({x: f.at, y: 1, xref: "x", yref: "paper", text: f.spec, showarrow: false, xanchor: "left",
+                      yanchor: "bottom", font: {size: 11, color: "#b42318"}});
+  }
+  return {shapes, annotations};
+}
+
+// Colours of the failure kinds (the same kind, the same colour, in every run).
+const KIND_COLORS = {busy: "#f79009", serialization: "#7a5af8", deadlock: "#c11574", constraint: "#0e9384",
+                     connection: "#d92d20", timeout: "#2e90fa", protocol: "#667085", other: "#344054"};
+const RUN_DASHES = ["solid", "dash", "dot", "dashdot", "longdash"];
+
 // The HdrHistogram percentile axis: x = 1/(1-q), log, ticked at 0%, 90%, 99%, 99.9%, ...
 function percentileAxis(maxX) {
   const vals = [], text = [];
@@ -108,6 +128,9 @@ function charts(model) {
                    line: {color: color(runs.length + j), dash: "dot"}});
     });
     const w = warmupShapes(warmup);
+    const marks = faultShapes(runs.flatMap(([, run]) => run.faults || []));
+    w.shapes = w.shapes.concat(marks.shapes);
+    w.annotations = w.annotations.concat(marks.annotations);
     // A log axis when the runs differ by more than 20x (a null connector beside a database).
     const values = traces.flatMap((t) => t.y).filter((v) => v > 0);
     const spread = values.length && Math.max(...values) > 20 * Math.min(...values);
@@ -138,24 +161,34 @@ function charts(model) {
                                {title: {text: "operations at or below (%)"}, range: [0, 100.5]})]);
 
   if (perSecond) {
-    // Errors: failed operations per second, all kinds together: the report's per-second series
-    // counts failures but not their kind, so the kinds are the run's totals, named in the legend.
+    // Failed operations per second by kind: one line per run and kind (colour: the kind; dash:
+    // the run). A report from before the series counted kinds: its failures as "all kinds".
     const errors = [];
     let any = false;
+    const marks = faultShapes(runs.flatMap(([, run]) => run.faults || []));
     runs.forEach(([report, run], i) => {
       if (!run.series) return;
-      const kinds = Object.entries(run.errors.by_kind).filter(([, n]) => n > 0);
-      any = any || kinds.length > 0;
-      const label = kinds.length ? "run totals: " + kinds.map(([k, n]) => k + " " + n.toLocaleString()).join(", ") : "none";
-      errors.push({x: run.series.t, y: run.series.failed, name: runName(model, report, run) + " (" + label + ")",
-                   mode: "lines+markers", line: {color: color(i)},
-                   hovertemplate: "%{y:,.0f} failed/s at %{x:.1f} s<extra>%{fullData.name}</extra>"});
+      const dash = RUN_DASHES[i % RUN_DASHES.length];
+      if (!Object.keys(run.series.failed_by_kind).length) {  // nothing failed: its zero line
+        errors.push({x: run.series.t, y: run.series.failed, name: runName(model, report, run) + ": none failed",
+                     mode: "lines+markers", line: {color: color(i), dash: dash},
+                     hovertemplate: "0 failed at %{x:.1f} s<extra>%{fullData.name}</extra>"});
+      }
+      for (const [kind, rates] of Object.entries(run.series.failed_by_kind)) {
+        any = true;
+        errors.push({x: run.series.t, y: rates, name: runName(model, report, run) + ": " + kind, mode: "lines+markers",
+                     line: {color: KIND_COLORS[kind] || color(i), dash: dash},
+                     hovertemplate: "%{y:,.1f} " + kind + "/s at %{x:.1f} s<extra>%{fullData.name}</extra>"});
+      }
     });
     const note = any ? [] : [{text: "no failed operations", xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
                              font: {size: 14, color: "#475467"}}];
-    out.push(["errors", errors, layout("Failed operations per second, all kinds together (kinds: run totals, in the legend)",
+    out.push(["errors", errors, layout("Failed operations per second, by kind",
                                        {title: {text: "seconds since the measured window opened"}},
-                                       {title: {text: "failed per second"}}, {annotations: note})]);
+                                       {title: {text: "failed per second"}},
+                                       // a legend even for one line: it names the kind
+                                       {annotations: note.concat(marks.annotations), shapes: marks.shapes,
+                                        showlegend: any})]);
 
     const resources = [];
     runs.forEach(([report, run], i) => {
@@ -198,6 +231,54 @@ function charts(model) {
   return out;
 }
 
+function sectionTable(header, rows, attrs) {
+  return el("table", Object.assign({class: "summary"}, attrs), [
+    el("thead", {}, [el("tr", {}, header.map((h) => el("th", {text: h})))]),
+    el("tbody", {}, rows.map((row) => el("tr", {}, row.map((cell) =>
+      el("td", {text: cell, class: /not recovered|FAILED|failed|lost/.test(cell) ? "bad" : ""})))))]);
+}
+
+// The report's optional sections: faults, distributed generators, flamegraphs.
+function sections(model) {
+  const out = [];
+  const several = model.reports.length > 1;
+  const named = (report, text) => several ? report.context.label + ": " + text : text;
+  const faults = model.reports.filter((r) => r.sections && r.sections.faults.rows.length);
+  if (faults.length) {
+    out.push(el("h2", {text: "Faults"}));
+    for (const report of faults) {
+      const t = sectionTable(report.sections.faults.header, report.sections.faults.rows, {"data-faults": report.context.label});
+      if (several) t.prepend(el("caption", {text: report.context.label}));
+      out.push(t);
+    }
+    out.push(el("div", {class: "note", text: "times in seconds since the measured window opened; failed during: from " +
+      "the injection to recovery (or the window's end); first commit and recovery: upper bounds at the per-second " +
+      "series' resolution; recovery: per-second TPS back to 90% of its mean over the 5 s before the fault"}));
+  }
+  const distributed = model.reports.flatMap((r) => (r.sections ? r.sections.distributed : []).map((d) => [r, d]));
+  if (distributed.length) {
+    out.push(el("h2", {text: "Distributed generators"}));
+    for (const [report, d] of distributed) {
+      const t = sectionTable(d.header, d.rows, {"data-generators": named(report, d.label)});
+      t.prepend(el("caption", {text: named(report, d.label) + (d.partial ? " (PARTIAL)" : "")}));
+      out.push(t);
+      for (const line of d.notes) out.push(el("div", {class: /PARTIAL|failed|lost/.test(line) ? "note bad" : "note", text: line}));
+    }
+  }
+  const profiles = model.reports.flatMap((r) => (r.sections ? r.sections.profiles : []).map((p) => [r, p]));
+  if (profiles.length) {
+    out.push(el("h2", {text: "Flamegraphs"}));
+    const items = profiles.map(([report, p]) => {
+      const what = named(report, p.label + " " + p.side + ": ");
+      return el("li", {}, [document.createTextNode(what),
+                           p.href === null ? el("span", {text: p.svg}) : el("a", {href: p.href, "data-profile": p.side, text: p.svg})]);
+    });
+    out.push(el("ul", {class: "profiles"}, items));
+    out.push(el("div", {class: "note", text: "CPU flamegraphs of the measured window (perf, cpu-clock), next to the report"}));
+  }
+  return out;
+}
+
 function livePanel(live) {
   const rows = live.connectors.map((c) => el("tr", {"data-connector": c.label}, [
     el("td", {text: c.label}), el("td", {class: "state", "data-live": "phase", text: c.phase}),
@@ -226,6 +307,7 @@ function draw(model) {
     page.appendChild(el("div", {id: "summaries"}));
     page.appendChild(el("div", {class: "note", text: "latency: from just before the first attempt to just after the last " +
       "(committed and rejected operations); percentiles by nearest rank over every counted operation"}));
+    page.appendChild(el("div", {id: "sections"}));
     page.appendChild(el("h2", {text: "Charts"}));
     page.appendChild(el("div", {class: "charts", id: "charts"}));
     page.dataset.ready = "1";
@@ -234,6 +316,7 @@ function draw(model) {
   slot.replaceChildren(...(model.live ? [livePanel(model.live)] : []));
   document.getElementById("contexts").replaceChildren(...model.reports.map(contextCard));
   document.getElementById("summaries").replaceChildren(...model.reports.map(summaryTable));
+  document.getElementById("sections").replaceChildren(...sections(model));
   const holder = document.getElementById("charts");
   const all = charts(model);
   // Every chart's box first, then the drawing: a chart drawn while alone in the grid would keep

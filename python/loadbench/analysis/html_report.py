@@ -3,7 +3,8 @@ live by ``bench --dashboard`` (see :mod:`loadbench.cli.dashboard`).
 
 The page is data-driven: Python reduces each report to a small JSON *model* (:func:`report_model`:
 run context, summary table, per-second series, latency spectrum and CDF from the histogram,
-errors, resources, sweep curves) and the page's script draws it with Plotly, whose JavaScript is
+failures by kind per second, resources, faults, distributed generators, flamegraph links, sweep
+curves) and the page's script draws it with Plotly, whose JavaScript is
 inlined (no network request when the file is opened). The live view sends a new model every
 second and the same script redraws it.
 
@@ -15,11 +16,13 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from loadbench import outputs, secrets
-from loadbench.report import store, table
+from loadbench.report import sections, series, store, table
 from loadbench.report.histogram import Histogram, rank
 
 # Parameters shown in the run context, in this order (others a report holds are left out: seeds of
@@ -146,6 +149,24 @@ def summary_row(entry: dict[str, Any], label: str) -> list[str]:
             verdict]
 
 
+def _sections(report: dict[str, Any], links: str | None) -> dict[str, Any]:
+    """The report's optional sections for the page: the fault table, the generators of each
+    distributed run, the flamegraphs (``links``: the report's directory relative to the page, as
+    a URL path; None: the page cannot link them)."""
+    distributed = [{"label": label, "header": list(sections.GENERATOR_COLUMNS),
+                    "rows": [[row[c] for c in sections.GENERATOR_COLUMNS]
+                             for row in map(sections.generator_row, section["generators"])],
+                    "notes": sections.distributed_notes(section), "partial": section["partial"]}
+                   for label, section in sections.distributed(report)]
+    profiles = [{"label": label, "side": side, "svg": svg,
+                 "href": None if links is None else (links + "/" if links else "") + urllib.parse.quote(svg)}
+                for label, side, svg in sections.profile_links(report)]
+    faults = sections.fault_rows(report)
+    return {"faults": {"header": list(sections.FAULT_COLUMNS), "rows": [[r[c] for c in sections.FAULT_COLUMNS]
+                                                                         for r in faults]},
+            "distributed": distributed, "profiles": profiles}
+
+
 def _run_model(entry: dict[str, Any], label: str) -> dict[str, Any]:
     """What the charts draw of one connector run."""
     run: dict[str, Any] = {"label": label, "status": entry["status"]}
@@ -159,11 +180,14 @@ def _run_model(entry: dict[str, Any], label: str) -> dict[str, Any]:
         "tps": [p["committed"] / p["duration_s"] if p["duration_s"] > 0 else 0 for p in points],
         "p99_ms": [p.get("p99_ms") for p in points],
         "failed": [p["failed"] / p["duration_s"] if p["duration_s"] > 0 else 0 for p in points],
+        "failed_by_kind": series.per_second_failed_by_kind(points),
     }
+    run["faults"] = [{"kind": f["kind"], "spec": f["spec"], "at": f["injected_at_s"],
+                      "lasted": sections.fault_lasted_s(f) or 0.0}
+                     for f in entry.get("faults") or [] if f["outcome"] != "not injected"]
     hist = Histogram.from_report(entry["histogram"])
     run["spectrum"] = spectrum(hist)
     run["cdf"] = cdf(hist)
-    run["errors"] = {"by_kind": dict(entry.get("errors") or {}), "examples": dict(entry.get("error_examples") or {})}
     samples = (entry.get("resources") or {}).get("samples") or []
     run["resources"] = {
         "t": [s["t_s"] for s in samples], "phase": [s["phase"] for s in samples],
@@ -225,10 +249,13 @@ def _sweep_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def report_model(report: dict[str, Any], label: str) -> dict[str, Any]:
+def report_model(report: dict[str, Any], label: str, links: str | None = None) -> dict[str, Any]:
     """A report as the page's model (JSON-ready): ``context``, ``summary`` (``header``, ``rows``),
-    ``runs`` (one per connector run, with the charts' data) and, for a sweep, ``sweep`` curves."""
+    ``runs`` (one per connector run, with the charts' data), ``sections`` (faults, distributed
+    generators, flamegraph links relative to ``links``, see :func:`_sections`) and, for a sweep,
+    ``sweep`` curves."""
     context = _context(report, label)
+    extra = _sections(report, links)
     runs = []
     if store.kind_of(report) == "sweep":
         header, rows = _sweep_rows(report)
@@ -248,19 +275,31 @@ def report_model(report: dict[str, Any], label: str) -> dict[str, Any]:
                 run["spectrum"], run["cdf"] = spectrum(hist), cdf(hist)
             runs.append(run)
         return {"context": context, "summary": {"header": header, "rows": rows}, "runs": runs,
-                "sweep": _sweep_model(report)}
+                "sections": extra, "sweep": _sweep_model(report)}
     rows = []
     for entry in report["connectors"]:
         name = table.entry_label(entry, report)
         rows.append(summary_row(entry, name))
         runs.append(_run_model(entry, name))
-    return {"context": context, "summary": {"header": list(SUMMARY_COLUMNS), "rows": rows}, "runs": runs}
+    return {"context": context, "summary": {"header": list(SUMMARY_COLUMNS), "rows": rows}, "runs": runs,
+            "sections": extra}
 
 
-def page_model(reports: Iterable[tuple[str, dict[str, Any]]], live: dict[str, Any] | None = None) -> dict[str, Any]:
+def page_model(reports: Iterable[tuple[str, dict[str, Any]]], live: dict[str, Any] | None = None,
+               links: Sequence[str | None] | None = None) -> dict[str, Any]:
     """The model of a page of one report or several side by side (``(label, report)`` pairs).
-    ``live``: the state of a run in progress (see :mod:`loadbench.cli.dashboard`)."""
-    return {"reports": [report_model(r, label) for label, r in reports], "live": live}
+    ``live``: the state of a run in progress (see :mod:`loadbench.cli.dashboard`). ``links``: per
+    report, its directory relative to the page (see :func:`relative_dir`), for its flamegraphs."""
+    reports = list(reports)
+    found = list(links) if links is not None else [None] * len(reports)
+    return {"reports": [report_model(r, label, link) for (label, r), link in zip(reports, found)], "live": live}
+
+
+def relative_dir(report_path: Path, page_path: Path) -> str:
+    """The directory of ``report_path`` relative to that of ``page_path``, as a URL path (``""``:
+    the same directory): where the page finds the files a report names beside itself."""
+    rel = os.path.relpath(report_path.resolve().parent, page_path.resolve().parent)
+    return "" if rel == "." else "/".join(urllib.parse.quote(part) for part in Path(rel).parts)
 
 
 def _script_json(value: Any) -> str:
@@ -296,9 +335,11 @@ def render(model: dict[str, Any], title: str, events_url: str | None = None) -> 
     )
 
 
-def write(path: Path, reports: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Writes the page of ``reports`` (``(label, report)``) to ``path`` atomically."""
+def write(path: Path, reports: Sequence[tuple[str, dict[str, Any]]], sources: Sequence[Path] | None = None) -> None:
+    """Writes the page of ``reports`` (``(label, report)``) to ``path`` atomically; ``sources``:
+    the reports' files, so the page links the flamegraphs beside them."""
     title = "loadbench: " + ", ".join(label for label, _ in reports)
-    text = render(page_model(reports), title)
+    links = [relative_dir(source, path) for source in sources] if sources is not None else None
+    text = render(page_model(reports, links=links), title)
     with outputs.replacing(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

@@ -8,7 +8,8 @@ run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw
   connector (error bars: standard deviation over the iterations)
 - :func:`latency_percentiles`: p50 ... p99.99 per connector (log scale)
 - :func:`latency_cdf`: the latency distribution from the stored histograms (log scale)
-- :func:`tps_timeline`: per-second TPS over the measured window
+- :func:`tps_timeline`: per-second TPS over the measured window, faults marked (:func:`mark_faults`)
+- :func:`failures_timeline`: failed operations per second by kind, faults marked
 
 Needs ``loadbench[analysis]`` (matplotlib, pandas).
 """
@@ -260,6 +261,42 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("committed TPS in that second")
     _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
+    mark_faults(ax, runs)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def mark_faults(ax: Axes, runs: "pandas.DataFrame") -> None:
+    """Each injected fault of ``runs`` (their ``faults``, bench ``--fault``) on a per-second axis:
+    a red band from its injection for as long as it lasted (a sliver for an instant one), a dotted
+    line at the injection and its spec at the top. Nothing when there are none."""
+    from loadbench.report.sections import fault_lasted_s
+
+    for faults in runs.get("faults", []):
+        for f in faults:
+            at = f["injected_at_s"]
+            ax.axvspan(at, at + max(fault_lasted_s(f) or 0.0, 0.15), color="tab:red", alpha=0.15, linewidth=0)
+            ax.axvline(at, color="tab:red", linestyle=":", linewidth=1.2)
+            ax.annotate(f["spec"], (at, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                        textcoords="offset points", va="top", fontsize="small", color="tab:red")
+
+
+def failures_timeline(runs: "pandas.DataFrame", title: str = "Failed operations per second, by kind") -> Figure:
+    """Failed operations per second of each run and kind over the measured window (a report from
+    before the series counted kinds: all kinds together), with the faults marked."""
+    runs = measured(runs)
+    fig, ax = _figure(title)
+    longest = 1
+    for label, by_kind in zip(labels(runs), runs["failed_series"]):
+        for kind, rates in by_kind.items():
+            ax.plot(range(1, len(rates) + 1), rates, marker=".", label=f"{label.replace(chr(10), ' ')}: {kind}")
+            longest = max(longest, len(rates))
+    ax.set_xlim(0.5, longest + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # as tps_timeline's
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("second of the measured window (s)")
+    ax.set_ylabel("failed operations in that second")
+    mark_faults(ax, runs)
     ax.legend(fontsize="small")
     return fig
 
@@ -334,7 +371,7 @@ def context_title(report: dict[str, Any]) -> str:
 
 def figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
     """The figures of one report, by file name suffix, each titled with the run's context."""
-    return {name: _titled(draw(runs), report) for name, draw in _figure_makers(report).items()}
+    return {name: _titled(draw(), report) for name, draw in _figure_makers(runs, report).items()}
 
 
 def _titled(fig: Figure, report: dict[str, Any]) -> Figure:
@@ -342,64 +379,57 @@ def _titled(fig: Figure, report: dict[str, Any]) -> Figure:
     return fig
 
 
-def _figure_makers(report: dict[str, Any]) -> dict[str, Callable[["pandas.DataFrame"], Figure]]:
-    """The figures of one report, by file name suffix, each as the function that draws it from the
-    report's rows: the names are known before any row is read, and a process can draw one alone."""
+def _figure_makers(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Callable[[], Figure]]:
+    """The figures of one report, by file name suffix, each as the function that draws it: the
+    names are known before any figure is drawn, and a process can draw one alone."""
     if store.kind_of(report) == "bench":
+        ok = measured(runs)
         return {
-            "tps": tps_by_connector,
-            "latency-percentiles": latency_percentiles,
-            "latency-cdf": _run_cdf,
-            "timeline": tps_timeline,
+            "tps": functools.partial(tps_by_connector, runs),
+            "latency-percentiles": functools.partial(latency_percentiles, runs),
+            "latency-cdf": lambda: latency_cdf(dict(zip(labels(ok), ok["histogram"]))),
+            "timeline": functools.partial(tps_timeline, runs),
+            # Only when something failed: the figure would be empty otherwise.
+            **({"failures": functools.partial(failures_timeline, runs)} if any(ok["failed_series"]) else {}),
         }
     variables = [v for v in report["sweep"]["variables"] if len(report["sweep"]["values"][v]) > 1]
-    found: dict[str, Callable[[pandas.DataFrame], Figure]] = {}
+    found: dict[str, Callable[[], Figure]] = {}
     for v in variables:
-        found[f"tps-vs-{v}"] = functools.partial(tps_vs, variable=v)
-        found[f"p99-vs-{v}"] = functools.partial(p99_vs, variable=v)
+        found[f"tps-vs-{v}"] = functools.partial(tps_vs, runs, v)
+        found[f"p99-vs-{v}"] = functools.partial(p99_vs, runs, v)
     if not variables:  # --iterations alone: the runs side by side
-        found["tps"] = functools.partial(tps_by_connector, title="Throughput per connector and iteration")
-    found["latency-cdf"] = functools.partial(_sweep_cdf, variables=variables)
+        found["tps"] = functools.partial(tps_by_connector, runs, "Throughput per connector and iteration")
+    found["latency-cdf"] = lambda: latency_cdf(merged_histograms(runs, ["connector", *variables]),
+                                               "Latency distribution (iterations merged)")
     return found
-
-
-def _run_cdf(runs: "pandas.DataFrame") -> Figure:
-    ok = measured(runs)
-    return latency_cdf(dict(zip(labels(ok), ok["histogram"])))
-
-
-def _sweep_cdf(runs: "pandas.DataFrame", variables: list[str]) -> Figure:
-    return latency_cdf(merged_histograms(runs, ["connector", *variables]), "Latency distribution (iterations merged)")
 
 
 def plot_report(path: Path, report: dict[str, Any], out_dir: Path) -> list[Path]:
     """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
     ``<report stem>-<figure>.png`` and ``.svg``."""
     runs = table.frame([(path, report)])
-    return [file for name in _figure_makers(report) for file in _plot_figure(path, report, runs, out_dir, name)]
+    return [file for name in _figure_makers(runs, report) for file in _plot_figure(path, report, runs, out_dir, name)]
 
 
 def _plot_figure(path: Path, report: dict[str, Any], runs: "pandas.DataFrame", out_dir: Path, name: str) -> list[Path]:
-    fig = _titled(_figure_makers(report)[name](runs), report)
+    fig = _titled(_figure_makers(runs, report)[name](), report)
     out_dir.mkdir(parents=True, exist_ok=True)
     return save(fig, out_dir, f"{path.stem}-{name}")
 
 
-# A drawing process's jobs (given once, when it starts) and the rows of those it has drawn from.
+# A drawing process's jobs and their rows, given once, when it starts.
 _jobs: Sequence[tuple[Path, dict[str, Any], Path]] = ()
-_rows: dict[int, "pandas.DataFrame"] = {}
+_rows: Sequence["pandas.DataFrame"] = ()
 
 
-def _start_worker(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> None:
-    global _jobs
-    _jobs = jobs
+def _start_worker(jobs: Sequence[tuple[Path, dict[str, Any], Path]], rows: Sequence["pandas.DataFrame"]) -> None:
+    global _jobs, _rows
+    _jobs, _rows = jobs, rows
     _worker_signals()
 
 
 def _draw_in_worker(job: int, name: str) -> list[Path]:
     path, report, out_dir = _jobs[job]
-    if job not in _rows:
-        _rows[job] = table.frame([(path, report)])
     return _plot_figure(path, report, _rows[job], out_dir, name)
 
 
@@ -421,16 +451,17 @@ def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> Iterator[list[
     process, a report when its callable is called. Leaving the block early (an error, Ctrl-C)
     cancels the figures not yet begun and waits for those being drawn (their files are written
     whole, see :func:`save`)."""
-    tasks = [[(job, name) for name in _figure_makers(report)] for job, (_, report, _) in enumerate(jobs)]
+    rows = [table.frame([(path, report)]) for path, report, _ in jobs]
+    tasks = [[(job, name) for name in _figure_makers(rows[job], report)] for job, (_, report, _) in enumerate(jobs)]
     workers = min(sum(map(len, tasks)), _cores())
     if workers < 2:
         yield [functools.partial(plot_report, *job) for job in jobs]
         return
     # fork on Linux: a worker starts with matplotlib and pandas already imported (a spawned one
-    # would import them again, a second or more) and with the jobs as they are here, not pickled;
-    # the plot command has no thread of its own running at this point.
+    # would import them again, a second or more) and with the jobs and rows as they are here, not
+    # pickled; the plot command has no thread of its own running at this point.
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(jobs,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(jobs, rows)) as pool:
         futures = [[pool.submit(_draw_in_worker, *task) for task in report_tasks] for report_tasks in tasks]
         try:
             yield [functools.partial(_files_written, report_futures) for report_futures in futures]

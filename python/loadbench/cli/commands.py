@@ -29,6 +29,8 @@ from loadbench.cli.display import (
     compare_table,
     comparison_table,
     entries,
+    fault_table,
+    generator_tables,
     merged_table,
     schedule_lines,
     summary_table,
@@ -280,6 +282,7 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
             console = _console()
             _print_table(console, sweep_table(shown, wide) if store.kind_of(report) == "sweep" else summary_table(shown, wide),
                          wide)
+            _print_sections(console, shown, wide)
             if store.kind_of(report) != "sweep":
                 for line in schedule_lines(report):
                     click.echo(table.printable(line, markup=False))
@@ -297,6 +300,13 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
     if crossed:
         what = f"threshold{'s' if len(crossed) > 1 else ''} breached: {', '.join(crossed)}"
         click.echo(f"loadbench: {table.printable(what, markup=False)}", err=True)
+
+
+def _print_sections(console: Console, report: dict[str, Any], wide: bool) -> None:
+    """After the summary: a ``--cluster`` run's generators and the faults injected, as tables."""
+    for extra in [*generator_tables(report, wide), fault_table(report, wide)]:
+        if extra is not None:
+            _print_table(console, extra, wide)
 
 
 def _kindless_lines(report: dict[str, Any]) -> list[str]:
@@ -328,7 +338,7 @@ def _finish(outcome: publish.BenchOutcome, as_json: bool) -> int:
             console.print(f"report: {table.printable(str(outcome.path))}")
             for path in outcome.results_paths:
                 console.print(f"results: {table.printable(str(path))}")
-            for line in [*fault_schedule.lines(outcome.report), *profile_lines(outcome.report, outcome.path.parent)]:
+            for line in profile_lines(outcome.report, outcome.path.parent):
                 console.print(table.printable(line))
     return outcome.exit_code
 
@@ -663,7 +673,7 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
 
         html_report.plotly_js()  # plotly missing: one line, before anything is written
         try:
-            html_report.write(html_out, [(path.name, data) for path, data in loaded])
+            html_report.write(html_out, [(path.name, data) for path, data in loaded], [path for path, _ in loaded])
         except OSError as exc:
             raise OutputError(f"cannot write {html_out}: {outputs.reason(exc)}") from None
         with _printing():
@@ -686,6 +696,7 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
                 shown = table.for_display(data)
                 _print_table(_console(), sweep_table(shown, wide) if store.kind_of(data) == "sweep"
                              else summary_table(shown, wide), wide)
+                _print_sections(_console(), shown, wide)
                 for line in [*_kindless_lines(data), *limits.lines(data.get("thresholds", []))]:
                     click.echo(table.printable(line, markup=False))
     return limits.EXIT_BREACHED if judged else 0

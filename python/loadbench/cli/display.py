@@ -14,6 +14,7 @@ from rich.table import Table
 from loadbench import _core
 from loadbench._core import Phase
 from loadbench.connectors.spec import ConnectorSpec
+from loadbench.report import sections
 from loadbench.report.build import entry_of
 from loadbench.report.table import entry_label, latency_text
 from loadbench.run.config import RunPlan
@@ -396,3 +397,34 @@ def merged_table(merged: dict[str, Any], reports_read: int) -> Table:
 def _window(seconds: float) -> str:
     """A window's length for a progress line: "3.0 s", or "3.6 ms" under a tenth of a second."""
     return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
+
+
+def fault_table(report: dict[str, Any], wide: bool = False) -> Table | None:
+    """The faults injected in a bench or sweep (``--fault``), one row each: when, how long, the
+    failures by kind it caused, the first commit after it and the recovery time. None without
+    faults."""
+    rows = sections.fault_rows(report)
+    if not rows:
+        return None
+    caption = ("injected: s since the window opened; failed during: from the injection to recovery (or window end)\n"
+               "first commit, recovery: upper bounds at 1 s; recovery: TPS back to >= 90% of the 5 s before it")
+    table = _table(f"{report['test']}: faults", caption, wide)
+    _add_columns(table, list(sections.FAULT_COLUMNS), ("connector", "fault", "failed during, by kind", "recovery"))
+    for row in rows:
+        table.add_row(*[row[c] for c in sections.FAULT_COLUMNS])
+    return table
+
+
+def generator_tables(report: dict[str, Any], wide: bool = False) -> list[Table]:
+    """After a ``--cluster`` run: one table per connector (and epoch) with a row per generator,
+    and what the rows do not say (skew, coordination, partial figures) as its caption."""
+    tables = []
+    for label, section in sections.distributed(report):
+        title = f"{label}: {len(section['generators'])} generators" + (" (PARTIAL)" if section["partial"] else "")
+        table = _table(title, "\n".join(sections.distributed_notes(section)), wide)
+        _add_columns(table, list(sections.GENERATOR_COLUMNS), ("host", "status"))
+        for g in section["generators"]:
+            row = sections.generator_row(g)
+            table.add_row(*[row[c] for c in sections.GENERATOR_COLUMNS])
+        tables.append(table)
+    return tables

@@ -75,7 +75,7 @@ def to_wire(r: _core.RunResult) -> Wire:
         "lag": _histogram_wire(r.lag) if r.lag is not None else None,
         "operations": [{"name": o.name, "committed": o.committed, "rejected": o.rejected, "failed": o.failed,
                         "retries": o.retries, "latency": _histogram_wire(o.latency)} for o in r.operations],
-        "series": [{f: getattr(p, f) for f in _POINT_FIELDS} for p in r.series],
+        "series": [{**{f: getattr(p, f) for f in _POINT_FIELDS}, "errors": _kinds(p.errors)} for p in r.series],
     }
 
 
@@ -96,7 +96,7 @@ def from_wire(w: Wire) -> _core.RunResult:
         operations=[_core.OperationResult(name=o["name"], committed=o["committed"], rejected=o["rejected"],
                                           failed=o["failed"], retries=o["retries"], latency=_histogram(o["latency"]))
                     for o in w["operations"]],
-        series=[_core.SecondPoint(**p) for p in w["series"]],
+        series=[_core.SecondPoint(**{f: p[f] for f in _POINT_FIELDS}, errors=_by_kind(p["errors"])) for p in w["series"]],
         go_unix_ns=w["go_unix_ns"], first_start_unix_ns=w["first_start_unix_ns"])
 
 
@@ -144,8 +144,9 @@ def _sum_kinds(dicts: Iterable[dict[_core.ErrorKind, int]]) -> dict[_core.ErrorK
 
 
 def merge_series(parts: Sequence[Sequence[_core.SecondPoint]]) -> list[_core.SecondPoint]:
-    """Per-second series aligned on the common start (point k with point k) and summed; a point's
-    length and end are the longest of the generators' at k, its latency figures the highest."""
+    """Per-second series aligned on the common start (point k with point k) and summed (counts
+    and failures by kind exactly); a point's length and end are the longest of the generators' at
+    k, its latency figures the highest."""
     merged = []
     for k in range(max((len(p) for p in parts), default=0)):
         at = [p[k] for p in parts if k < len(p)]
@@ -153,7 +154,8 @@ def merge_series(parts: Sequence[Sequence[_core.SecondPoint]]) -> list[_core.Sec
             t_s=max(p.t_s for p in at), duration_s=max(p.duration_s for p in at),
             committed=sum(p.committed for p in at), rejected=sum(p.rejected for p in at),
             failed=sum(p.failed for p in at), p50_ns=max(p.p50_ns for p in at), p95_ns=max(p.p95_ns for p in at),
-            p99_ns=max(p.p99_ns for p in at), max_ns=max(p.max_ns for p in at)))
+            p99_ns=max(p.p99_ns for p in at), max_ns=max(p.max_ns for p in at),
+            errors=_sum_kinds(p.errors for p in at)))
     return merged
 
 

@@ -95,7 +95,7 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
     samples = counters.committed + counters.rejected
     operations = samples + counters.failed
     tps = counters.committed / seconds if seconds > 0 else 0.0
-    points = [
+    points: list[dict[str, Any]] = [
         {
             "t_s": round(p.t_s, 6),
             "duration_s": round(p.duration_s, 6),
@@ -106,6 +106,7 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
             "p95_ms": _ms(p.p95_ns),
             "p99_ms": _ms(p.p99_ns),
             "max_ms": _ms(p.max_ns),
+            "errors": by_name(p.errors),
         }
         for p in result.series
     ]

@@ -3,7 +3,8 @@
 A per-second point (the core's series, or a report's ``series.points``) covers one interval of the
 measured window: ``t_s`` (its end, s since the window opened), ``duration_s`` (1 s, the last one of
 a window may be shorter) and the operations that completed in it (``committed``, ``rejected``,
-``failed``). Its TPS is committed / duration_s. The *full seconds* are every point but a last one
+``failed``, and ``errors``: the failed ones by kind, in reports since the series counted kinds). Its
+TPS is committed / duration_s. The *full seconds* are every point but a last one
 shorter than ``FULL_SECOND_S``; only they enter per-second statistics, so a short last interval
 (or a window under a second) does not skew them.
 """
@@ -54,3 +55,18 @@ def tps_statistics(points: Sequence[Point]) -> tuple[float | None, float | None,
     if not full:
         return None, None, 0
     return statistics.fmean(full), statistics.pstdev(full) if len(full) > 1 else None, len(full)
+
+
+def per_second_failed_by_kind(points: Sequence[Point]) -> dict[str, list[float]]:
+    """Failed operations per second by kind over every point, in order: ``{kind: [rate, ...]}``
+    for each kind that failed at all (the report's kind names). A report from before the series
+    counted kinds has its failures under ``"all kinds"``; none failed: ``{}``."""
+    def rate(n: int, p: Point) -> float:
+        return n / p["duration_s"] if p["duration_s"] > 0 else 0.0
+
+    if not all("errors" in p for p in points):
+        if not any(p["failed"] for p in points):
+            return {}
+        return {"all kinds": [rate(p["failed"], p) for p in points]}
+    kinds = sorted({k for p in points for k, n in p["errors"].items() if n})
+    return {k: [rate(p["errors"].get(k, 0), p) for p in points] for k in kinds}

@@ -149,7 +149,8 @@ def _series_bound(entry: dict[str, Any]) -> int:
 
 def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """What the schema cannot say: tps is committed / measured_seconds, every stored histogram is
-    one its layout can hold, and a series has no more points than its window has seconds."""
+    one its layout can hold, a series has no more points than its window has seconds, and a
+    point's failures by kind add up to its failed."""
     times = [("started_at", report["started_at"]), ("finished_at", report["finished_at"])]
     if kind_of(report) == "bench":
         located = [(f"connectors/{i}", e) for i, e in enumerate(report["connectors"])]
@@ -214,6 +215,10 @@ def _consistency(report: dict[str, Any]) -> Iterator[tuple[str, str]]:
             if len(series) > bound:
                 yield (f"{where}/{name}", f"{len(series):,} per-second points for a window of "
                        f"{entry['measured_seconds']:g} s (at most {bound:,})")
+        for k, point in enumerate(entry["series"]["points"]):
+            if "errors" in point and sum(point["errors"].values()) != point["failed"]:
+                yield (f"{where}/series/points/{k}/errors", f"add up to {sum(point['errors'].values()):,}, not to "
+                       f"the point's failed ({point['failed']:,})")
     # Last: a problem of the primary data is the one to name, not the derived keys it makes disagree.
     yield from _derived_consistency(report, located)
 

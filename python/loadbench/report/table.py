@@ -137,6 +137,8 @@ def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFr
             measured = entry["status"] != "failed"
             row["histogram"] = Histogram.from_report(entry["histogram"]) if measured else None
             row["tps_series"] = series.per_second_tps(entry["series"]["points"]) if measured else []
+            row["failed_series"] = series.per_second_failed_by_kind(entry["series"]["points"]) if measured else {}
+            row["faults"] = [f for f in entry.get("faults") or [] if f["outcome"] != "not injected"]
             records.append(row)
     return pd.DataFrame.from_records(records)
 
@@ -144,8 +146,10 @@ def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFr
 def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
     """Every report of a directory (its ``*.json``; files that are not reports are skipped with a
     warning), or of a list of files, as a DataFrame with one row per connector run: the columns of
-    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.report.histogram.Histogram`) and
-    ``tps_series`` (per-second TPS over the window). Needs pandas (``loadbench[analysis]``)."""
+    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.report.histogram.Histogram`),
+    ``tps_series`` (per-second TPS over the window), ``failed_series`` (failed operations per
+    second by kind, :func:`~loadbench.report.series.per_second_failed_by_kind`) and ``faults`` (the
+    injected faults' entries, bench ``--fault``). Needs pandas (``loadbench[analysis]``)."""
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         paths, lenient = sorted(Path(source).glob("*.json")), True
     else:

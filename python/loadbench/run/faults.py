@@ -354,6 +354,15 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         pass  # gone meanwhile
 
 
+def _errors_by_kind(points: Sequence[_core.SecondPoint]) -> dict[str, int]:
+    """The failures of ``points`` by kind (the report's kind names; kinds with none left out)."""
+    found: dict[str, int] = {}
+    for p in points:
+        for kind, n in p.errors.items():
+            found[kind.name] = found.get(kind.name, 0) + n
+    return found
+
+
 def _entry(action: _Action, series: Sequence[_core.SecondPoint], reconnects: list[tuple[float, int]],
            horizon: float | None) -> dict[str, Any]:
     inj = action.injected_at_s
@@ -381,6 +390,7 @@ def _entry(action: _Action, series: Sequence[_core.SecondPoint], reconnects: lis
         "detail": action.detail,
         "baseline_tps": None if baseline is None else round(baseline, 1),
         "failed_during": sum(p.failed for p in during),
+        "errors_during": _errors_by_kind(during),
         "rejected_during": sum(p.rejected for p in during),
         "reconnects_during": max(0, (max(seen) if seen else 0) - at_injection),
         "first_commit_after_s": None if first_commit is None else round(first_commit.t_s - inj, 3),
@@ -388,21 +398,3 @@ def _entry(action: _Action, series: Sequence[_core.SecondPoint], reconnects: lis
         "recovered": recovered is not None,
         **({"recovery_horizon_s": round(horizon, 3)} if horizon is not None else {}),
     }
-
-
-
-def lines(report: dict[str, Any]) -> list[str]:
-    """Under a bench's table: one line per fault of each connector."""
-    out = []
-    for entry in report.get("connectors", []):
-        for f in entry.get("faults", []) if isinstance(entry, dict) else []:
-            if f["outcome"] == "not injected":
-                out.append(f"fault {entry['name']} {f['spec']}: not injected ({f.get('detail', '')})")
-                continue
-            recovery = f"recovered in {f['recovery_s']:.1f} s" if f.get("recovered") else "not recovered"
-            first = f.get("first_commit_after_s")
-            out.append(f"fault {entry['name']} {f['spec']}: injected at {f['injected_at_s']:.2f} s ({f['outcome']}"
-                       + (f": {f['detail']}" if f.get("detail") else "") + f"), {f['failed_during']} failed, "
-                       + (f"first commit within {first:.1f} s, " if first is not None else "no commit after, ")
-                       + recovery)
-    return out
