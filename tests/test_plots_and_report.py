@@ -81,6 +81,56 @@ def test_plot_titles_and_axes_carry_units(sample_runs):
     assert plots.tps_vs(sweep_runs, "alpha").axes[0].get_yscale() == "log"
 
 
+
+def test_a_one_second_timeline_has_a_whole_second_tick(sample_runs):
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, _ = single_and_sweep(sample_runs)
+    runs = table.load_all([single])
+    fig = plots.tps_timeline(runs.assign(tps_series=[series[:1] for series in runs["tps_series"]]))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert [t for t in ax.get_xticks() if low <= t <= high] == [1]
+
+
+def test_a_saved_figure_keeps_its_axis_labels_and_legend_where_its_first_draw_put_them(sample_runs, tmp_path):
+    # save draws the SVG with the positions the PNG's draw found (not measured again): drawn once
+    # more with them, the PNG is the same to the pixel.
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, sweep = single_and_sweep(sample_runs)
+    runs = table.load_all([single, sweep])
+    for fig in (plots.latency_percentiles(runs[runs["kind"] == "bench"]),  # legend at "best"
+                plots.tps_by_connector(runs[runs["kind"] == "sweep"])):  # slanted labels
+        png, _ = plots.save(fig, tmp_path, "figure")
+        again = io.BytesIO()
+        fig.savefig(again, format="png", dpi=plots.DPI)
+        with Image.open(png) as first, Image.open(again) as second:
+            assert first.tobytes() == second.tobytes()
+        ax = fig.axes[0]  # kept, not found again: labels in axes coordinates, the legend's corner given
+        assert ax.xaxis.label.get_transform() == ax.transAxes and ax.yaxis.label.get_transform() == ax.transAxes
+        assert ax.get_legend() is None or isinstance(ax.get_legend()._loc, tuple)
+
+
+def test_drawing_in_one_process_or_in_several_writes_the_same_figures(sample_runs, tmp_path, monkeypatch):
+    from loadbench.analysis import plots
+    from loadbench.report import store
+
+    jobs = [(path, store.load(path), tmp_path / "several") for path in single_and_sweep(sample_runs)]
+    with plots.drawing(jobs) as results:
+        several = [result() for result in results]
+    monkeypatch.setattr(plots, "_cores", lambda: 1)
+    with plots.drawing([(path, report, tmp_path / "one") for path, report, _ in jobs]) as results:
+        one = [result() for result in results]
+    assert [[p.name for p in files] for files in several] == [[p.name for p in files] for files in one]
+    for a, b in zip(sum(several, []), sum(one, [])):
+        if a.suffix == ".png":
+            assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_plot_defaults_to_a_plots_directory_beside_the_report(cli):
     report = cli.bench("--connectors", "null", "--seconds", "0.3")
     result = cli("plot", str(report))

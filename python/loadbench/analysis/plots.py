@@ -22,9 +22,12 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+# pandas here rather than at the first table.frame: the drawing processes are forked with it.
+import pandas
 
 # Figures on an Agg canvas of their own, not through pyplot: no window, no global backend switched
 # (a notebook keeps its inline one), nothing to close.
@@ -38,10 +41,8 @@ from loadbench import outputs
 from loadbench.report import store, table
 from loadbench.report.histogram import Histogram
 
-if TYPE_CHECKING:
-    import pandas
-
 FORMATS = ("png", "svg")
+DPI = 120  # of the PNG: 960 x 540 pixels for an 8 x 4.5 inch figure
 PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99.99_ms")
 VARIABLE_LABELS = {"alpha": "Zipf alpha (contention)", "concurrency": "concurrency (workers)", "accounts": "accounts"}
 
@@ -106,7 +107,9 @@ def _figure(title: str, width: float = 8.0) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.set_title(title)
+    # y=1.0 is where matplotlib's automatic placement puts a title when no tick labels are on top;
+    # given, it spares that placement measuring the axes on every draw (a tenth of each).
+    ax.set_title(title, y=1.0)
     ax.grid(True, axis="y", alpha=0.3)
     return fig, ax
 
@@ -253,7 +256,8 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
         ax.plot(range(1, len(series) + 1), series, marker=".", label=label.replace("\n", " "))
     longest = max((len(series) for series in runs["tps_series"]), default=1)
     ax.set_xlim(0.5, longest + 0.5)  # a one-second window still gets a whole-second axis
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # min_n_ticks=1: with one whole second in view, MaxNLocator would otherwise fall back to 0.1 steps.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("committed TPS in that second")
     _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
@@ -288,7 +292,7 @@ def failures_timeline(runs: "pandas.DataFrame", title: str = "Failed operations 
             ax.plot(range(1, len(rates) + 1), rates, marker=".", label=f"{label.replace(chr(10), ' ')}: {kind}")
             longest = max(longest, len(rates))
     ax.set_xlim(0.5, longest + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # as tps_timeline's
     ax.set_ylim(bottom=0)
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("failed operations in that second")
@@ -311,23 +315,47 @@ def merged_histograms(runs: "pandas.DataFrame", by: list[str]) -> dict[str, Hist
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Writes ``name.png`` and ``name.svg`` atomically.
+    """Writes ``name.png`` (``DPI`` pixels an inch) and ``name.svg`` atomically.
 
-    The constrained layout is worked out once, by the first format's draw, and then kept for the
-    second: it measures every text's extent, as costly as a draw. SVG text is written as text
-    (``svg.fonttype: none``) rather than as glyph outlines: smaller, searchable and quicker."""
-    written = []
+    The first format's draw works out where things go and the second keeps it: the constrained
+    layout (it measures every text, as costly as a draw), each axis label's distance from its tick
+    labels and the legend's "best" place (see :func:`_keep_positions`). SVG text is written as text
+    (``svg.fonttype: none``) rather than as glyph outlines: smaller, searchable and quicker. The
+    figure keeps its layout engine; its axis labels and legend stay where the first draw put them."""
+    written: list[Path] = []
     engine = fig.get_layout_engine()
+    dpi = fig.get_dpi()
+    fig.set_dpi(DPI)  # the positions kept are read from this draw's pixels
     try:
         for fmt in FORMATS:
             path = out_dir / f"{name}.{fmt}"
             with outputs.replacing(path) as tmp, rc_context({"svg.fonttype": "none"}):
-                fig.savefig(tmp, format=fmt, dpi=120)
-            fig.set_layout_engine("none")  # positions found by the first draw stay
+                fig.savefig(tmp, format=fmt, dpi=DPI)
+            if len(written) == 0:
+                fig.set_layout_engine("none")
+                _keep_positions(fig)
             written.append(path)
     finally:
         fig.set_layout_engine(engine)
+        fig.set_dpi(dpi)
     return written
+
+
+def _keep_positions(fig: Figure) -> None:
+    """Fixes each axis label and legend where the last draw put them, in axes coordinates (the same
+    at any resolution), so that the next draw does not work them out again: placing an axis label
+    measures every tick label of its axis, and a legend at ``loc="best"`` is tried against every
+    point drawn."""
+    for ax in fig.axes:
+        to_axes = ax.transAxes.inverted()
+        for axis in (ax.xaxis, ax.yaxis):
+            label = axis.label
+            x, y = to_axes.transform(label.get_transform().transform(label.get_position()))
+            axis.set_label_coords(x, y)
+        legend = ax.get_legend()
+        if legend is not None:
+            corner = legend.get_window_extent()
+            legend.set_loc(tuple(to_axes.transform((corner.x0, corner.y0))))
 
 
 def context_title(report: dict[str, Any]) -> str:
@@ -343,32 +371,36 @@ def context_title(report: dict[str, Any]) -> str:
 
 def figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
     """The figures of one report, by file name suffix, each titled with the run's context."""
-    found = _figures(runs, report)
-    for fig in found.values():
-        fig.suptitle(context_title(report), fontsize="small", color="0.35")
-    return found
+    return {name: _titled(draw(), report) for name, draw in _figure_makers(runs, report).items()}
 
 
-def _figures(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Figure]:
+def _titled(fig: Figure, report: dict[str, Any]) -> Figure:
+    fig.suptitle(context_title(report), fontsize="small", color="0.35")
+    return fig
+
+
+def _figure_makers(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str, Callable[[], Figure]]:
+    """The figures of one report, by file name suffix, each as the function that draws it: the
+    names are known before any figure is drawn, and a process can draw one alone."""
     if store.kind_of(report) == "bench":
         ok = measured(runs)
         return {
-            "tps": tps_by_connector(runs),
-            "latency-percentiles": latency_percentiles(runs),
-            "latency-cdf": latency_cdf(dict(zip(labels(ok), ok["histogram"]))),
-            "timeline": tps_timeline(runs),
+            "tps": functools.partial(tps_by_connector, runs),
+            "latency-percentiles": functools.partial(latency_percentiles, runs),
+            "latency-cdf": lambda: latency_cdf(dict(zip(labels(ok), ok["histogram"]))),
+            "timeline": functools.partial(tps_timeline, runs),
             # Only when something failed: the figure would be empty otherwise.
-            **({"failures": failures_timeline(runs)} if any(ok["failed_series"]) else {}),
+            **({"failures": functools.partial(failures_timeline, runs)} if any(ok["failed_series"]) else {}),
         }
     variables = [v for v in report["sweep"]["variables"] if len(report["sweep"]["values"][v]) > 1]
-    found: dict[str, Figure] = {}
+    found: dict[str, Callable[[], Figure]] = {}
     for v in variables:
-        found[f"tps-vs-{v}"] = tps_vs(runs, v)
-        found[f"p99-vs-{v}"] = p99_vs(runs, v)
+        found[f"tps-vs-{v}"] = functools.partial(tps_vs, runs, v)
+        found[f"p99-vs-{v}"] = functools.partial(p99_vs, runs, v)
     if not variables:  # --iterations alone: the runs side by side
-        found["tps"] = tps_by_connector(runs, "Throughput per connector and iteration")
-    found["latency-cdf"] = latency_cdf(merged_histograms(runs, ["connector", *variables]),
-                                       "Latency distribution (iterations merged)")
+        found["tps"] = functools.partial(tps_by_connector, runs, "Throughput per connector and iteration")
+    found["latency-cdf"] = lambda: latency_cdf(merged_histograms(runs, ["connector", *variables]),
+                                               "Latency distribution (iterations merged)")
     return found
 
 
@@ -376,11 +408,29 @@ def plot_report(path: Path, report: dict[str, Any], out_dir: Path) -> list[Path]
     """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
     ``<report stem>-<figure>.png`` and ``.svg``."""
     runs = table.frame([(path, report)])
+    return [file for name in _figure_makers(runs, report) for file in _plot_figure(path, report, runs, out_dir, name)]
+
+
+def _plot_figure(path: Path, report: dict[str, Any], runs: "pandas.DataFrame", out_dir: Path, name: str) -> list[Path]:
+    fig = _titled(_figure_makers(runs, report)[name](), report)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, fig in figures(runs, report).items():
-        written += save(fig, out_dir, f"{path.stem}-{name}")
-    return written
+    return save(fig, out_dir, f"{path.stem}-{name}")
+
+
+# A drawing process's jobs and their rows, given once, when it starts.
+_jobs: Sequence[tuple[Path, dict[str, Any], Path]] = ()
+_rows: Sequence["pandas.DataFrame"] = ()
+
+
+def _start_worker(jobs: Sequence[tuple[Path, dict[str, Any], Path]], rows: Sequence["pandas.DataFrame"]) -> None:
+    global _jobs, _rows
+    _jobs, _rows = jobs, rows
+    _worker_signals()
+
+
+def _draw_in_worker(job: int, name: str) -> list[Path]:
+    path, report, out_dir = _jobs[job]
+    return _plot_figure(path, report, _rows[job], out_dir, name)
 
 
 def _worker_signals() -> None:
@@ -395,21 +445,36 @@ def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> Iterator[list[
     """:func:`plot_report` of each ``(path, report, out_dir)`` job, as one callable per job (in
     order) that returns the files written or raises what plot_report raised (OSError, ValueError).
 
-    Several reports are drawn in parallel, in up to one process per core (a report's figures
-    take matplotlib 0.5 to 1 s of CPU; the processes share nothing). One report, or one core, is
-    drawn in this process, when its callable is called. Leaving the block early (an error, Ctrl-C)
-    cancels the reports not yet begun and waits for those being drawn (their files are written
+    The figures are drawn in parallel, one figure a task, in up to one process per core (a figure
+    takes matplotlib 0.1 to 0.3 s of CPU; the processes share nothing): a single report's four
+    figures as well as many reports'. With one core, or one figure in all, they are drawn in this
+    process, a report when its callable is called. Leaving the block early (an error, Ctrl-C)
+    cancels the figures not yet begun and waits for those being drawn (their files are written
     whole, see :func:`save`)."""
-    workers = min(len(jobs), os.cpu_count() or 1)
+    rows = [table.frame([(path, report)]) for path, report, _ in jobs]
+    tasks = [[(job, name) for name in _figure_makers(rows[job], report)] for job, (_, report, _) in enumerate(jobs)]
+    workers = min(sum(map(len, tasks)), _cores())
     if workers < 2:
         yield [functools.partial(plot_report, *job) for job in jobs]
         return
-    # fork on Linux: a worker starts with matplotlib already imported (a spawned one would import it
-    # again, a second or more); the plot command has no thread of its own running at this point.
+    # fork on Linux: a worker starts with matplotlib and pandas already imported (a spawned one
+    # would import them again, a second or more) and with the jobs and rows as they are here, not
+    # pickled; the plot command has no thread of its own running at this point.
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals) as pool:
-        futures = [pool.submit(plot_report, *job) for job in jobs]
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(jobs, rows)) as pool:
+        futures = [[pool.submit(_draw_in_worker, *task) for task in report_tasks] for report_tasks in tasks]
         try:
-            yield [future.result for future in futures]
+            yield [functools.partial(_files_written, report_futures) for report_futures in futures]
         finally:
             pool.shutdown(cancel_futures=True)
+
+
+def _files_written(futures: list["Future[list[Path]]"]) -> list[Path]:
+    return [file for future in futures for file in future.result()]
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity mask, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
