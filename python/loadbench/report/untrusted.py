@@ -118,7 +118,7 @@ FAST_ITEMS_FROM = 16  # arrays shorter than this go through jsonschema as usual
 _ANNOTATIONS = {"description", "title", "$comment", "format", "examples", "default"}
 _SUPPORTED = _ANNOTATIONS | {"type", "properties", "required", "additionalProperties", "minimum", "maximum",
                              "exclusiveMinimum", "exclusiveMaximum", "enum", "const", "$ref", "items",
-                             "prefixItems", "minItems", "maxItems"}
+                             "prefixItems", "minItems", "maxItems", "propertyNames"}
 # jsonschema's types: a bool is no number, and 1.0 is an integer.
 _TYPE_TESTS = {
     "object": "type({v}) is dict",
@@ -192,7 +192,7 @@ class _Generator:
                 if type(bound) not in (int, float):
                     raise _Unsupported
                 self.emit(depth, f"if {number} and not ({v} {op} {bound!r}): return False")
-        if {"properties", "required", "additionalProperties"} & set(schema):
+        if {"properties", "required", "additionalProperties", "propertyNames"} & set(schema):
             self.emit(depth, f"if type({v}) is dict:")
             self.emit(depth + 1, "pass")
             required = list(schema.get("required", ()))
@@ -203,7 +203,16 @@ class _Generator:
             if extra is False:
                 self.emit(depth + 1, f"if not {v}.keys() <= {self.constant(frozenset(properties))}: return False")
             elif extra is not True:
-                raise _Unsupported
+                # A schema for the values of keys not in properties (counts by kind: {kind: count}).
+                key, value = self.var(), self.var()
+                self.emit(depth + 1, f"for {key}, {value} in {v}.items():")
+                self.emit(depth + 2, f"if {key} in {self.constant(frozenset(properties))}: continue")
+                self.node(extra, value, depth + 2, nesting + 1)
+            if "propertyNames" in schema:
+                key = self.var()
+                self.emit(depth + 1, f"for {key} in {v}:")
+                self.emit(depth + 2, "pass")
+                self.node(schema["propertyNames"], key, depth + 2, nesting + 1)
             for key, sub in properties.items():
                 inner = self.var()
                 self.emit(depth + 1, f"{inner} = {v}.get({key!r}, _MISSING)")
