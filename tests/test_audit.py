@@ -245,6 +245,7 @@ def test_redis_audit_confirms_every_commit(cli, audit_redis, mode, args):
     (("--connectors", "null"), "--audit: connector 'null' (null) keeps no ledger"),
     (("--connectors", "sqlite", "tpcb"), "--audit applies to test-1"),
     (("--connectors", "sqlite", "--skip-prep"), "--audit needs prep"),
+    (("--connectors", "sqlite", "--cluster", "tcp://127.0.0.1:1"), "--audit checks one process's log"),
 ])
 def test_a_run_that_cannot_be_audited_is_refused_in_one_line_before_load(cli, tmp_path, args, message):
     command = list(args)
