@@ -129,11 +129,13 @@ KILLS = ("--seconds", "14", "--fault", "kill@3s", "--fault", "kill@7s", "--fault
 
 
 def killed_three_times(cli, connector: str, env: dict[str, str], ledger_rows: Callable[[], int], *args: str,
-                       durable: bool = True) -> dict:
+                       lossy_setting: str | None = None) -> dict:
     """An audited run of ``connector`` whose server is killed (SIGKILL, restart) three times. On a
-    durable configuration: no acknowledged commit lost, money conserved, the identities exact.
-    Otherwise: the run may lose commits; whatever it lost is reported with the configuration beside
-    it, and the figures stay consistent. Returns the audit."""
+    durable configuration (``lossy_setting`` None): no acknowledged commit lost, money conserved,
+    the identities exact. Otherwise the run may lose commits; whatever it lost is reported with the
+    configuration (``lossy_setting``, e.g. ``synchronous_commit=off``) beside it, and the figures
+    stay consistent. Returns the audit."""
+    durable = lossy_setting is None
     result, entry = audited(cli, connector, env, *KILLS, *args, ok=durable)
     # Three SIGKILLs sent. (Their restart may report an error on a loaded machine while the server
     # still comes back: the audit below reads it, after the last restart, either way.)
@@ -153,7 +155,7 @@ def killed_three_times(cli, connector: str, env: dict[str, str], ledger_rows: Ca
     if a["lost_writes"]:
         assert result.returncode == 1
         assert entry["status"] == "failed" and "lost writes" in entry["error"], entry["error"]
-        assert "synchronous_commit=off" in entry["error"]
+        assert lossy_setting in entry["error"]
         assert "lost writes" in result.stderr
     else:
         assert result.returncode == 0, result.stderr
@@ -169,7 +171,7 @@ def test_postgres_killed_three_times_with_fsync_and_synchronous_commit_loses_no_
 def test_postgres_killed_with_synchronous_commit_off_reports_the_lost_count_beside_it(cli, durable_postgres):
     url = durable_postgres.url
     a = killed_three_times(cli, "postgres", {"PG_URL": url}, lambda: _pg_rows(url), "--config-id", "pg-async-commit-1",
-                           durable=False)
+                           lossy_setting="synchronous_commit=off")
     assert a["durability"] == {"fsync": "on", "synchronous_commit": "off"}
 
 
