@@ -68,7 +68,9 @@ private:
 // inputs.cpp
 TransferParams transfer_params_from(const py::dict& d);
 SqlScenarioSpec sql_scenario_from(const py::dict& d);
-std::unique_ptr<Run> make_run(const RunConfig& config, const Dict& scenario, std::shared_ptr<Connector> connector);
+// `audit` (when given) receives the run's audit log: null unless the scenario asks for --audit.
+std::unique_ptr<Run> make_run(const RunConfig& config, const Dict& scenario, std::shared_ptr<Connector> connector,
+                              std::shared_ptr<TransferAuditLog>* audit = nullptr);
 std::shared_ptr<Connector> connector_from(const py::dict& d);
 
 // results.cpp: the result as Python sees it, built once when the run ends.

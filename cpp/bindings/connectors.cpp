@@ -22,6 +22,7 @@ void register_connectors(py::module_& m) {
                 d["placeholder"] = or_none(c.capabilities.placeholder);
                 d["model"] = c.capabilities.model == SessionModel::event_loop ? "event_loop" : "blocking";
                 d["pipelining"] = c.capabilities.pipelining;
+                d["audit"] = c.capabilities.audit;
                 py::dict libraries;
                 if (c.library_versions)
                     for (const auto& [name, version] : c.library_versions()) libraries[py::str(name)] = version;
@@ -32,7 +33,7 @@ void register_connectors(py::module_& m) {
         },
         "What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None "
         "(scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), "
-        "model: 'blocking' | 'event_loop', pipelining: bool, library_versions: {library: version}}}.");
+        "model: 'blocking' | 'event_loop', pipelining: bool, audit: bool (test-1 --audit), library_versions: {library: version}}}.");
 }
 
 }  // namespace loadbench::bindings

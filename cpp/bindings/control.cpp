@@ -111,6 +111,59 @@ void register_control(py::module_& m) {
         py::arg("scenario"), py::arg("connector"));
 
     m.def(
+        "audit",
+        [](const Dict& scenario, const Dict& connector, const py::typing::Dict<py::int_, py::bytes>& log,
+           std::uint64_t first_stream, double timeout_s) -> Dict {
+            const TransferParams params = transfer_params_from(scenario);
+            auto c = connector_from(connector);
+            TransferAuditReader& reader = require_audit(*c);
+            std::map<std::uint64_t, std::vector<std::uint8_t>> codes;
+            for (auto item : log) {
+                const std::string bytes = py::cast<std::string>(py::reinterpret_borrow<py::bytes>(item.second));
+                codes[py::cast<std::uint64_t>(item.first)] = std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+            }
+            AuditLedger ledger = control_call<AuditLedger>(c, timeout_s, [c, &reader, params] {
+                return reader.read_audit_ledger(params.accounts);
+            });
+            AuditFigures f;
+            {
+                py::gil_scoped_release release;
+                f = audit_transfers(ledger, codes, first_stream, params.accounts);
+            }
+            Dict out;
+            out["passed"] = f.passed;
+            out["identity_holds"] = f.identity_holds;
+            out["client_attempts"] = f.client_attempts;
+            out["client_committed"] = f.client_committed;
+            out["client_rejected"] = f.client_rejected;
+            out["client_failed"] = f.client_failed;
+            out["client_no_answer"] = f.client_no_answer;
+            out["ledger_rows"] = f.ledger_rows;
+            out["ledger_rows_earlier"] = f.ledger_rows_earlier;
+            out["committed_in_ledger"] = f.committed_in_ledger;
+            out["failed_in_ledger"] = f.failed_in_ledger;
+            out["no_answer_in_ledger"] = f.no_answer_in_ledger;
+            out["rejected_in_ledger"] = f.rejected_in_ledger;
+            out["unknown_in_ledger"] = f.unknown_in_ledger;
+            out["duplicate_ids"] = f.duplicate_ids;
+            out["lost_writes"] = f.lost_writes;
+            out["ambiguous_committed"] = f.ambiguous_committed;
+            out["ambiguous_not_committed"] = f.ambiguous_not_committed;
+            out["server_confirmed"] = f.server_confirmed;
+            out["lost_updates"] = f.lost_updates;
+            out["accounts_checked"] = f.accounts_checked;
+            Dict durability;
+            for (const auto& [name, value] : ledger.durability) durability[py::str(name)] = py::str(value);
+            out["durability"] = durability;
+            return out;
+        },
+        py::arg("scenario"), py::arg("connector"), py::arg("log"), py::arg("first_stream"), py::arg("timeout_s") = 0.0,
+        "--audit: reads the connector's ledger, balances and durability settings and compares them with the "
+        "client's log (Run.audit_log(); first_stream: the run's RunConfig.stream_offset). A dict of counts (see "
+        "scenarios/transfer_audit.hpp) with passed, identity_holds and durability {setting: value}. "
+        "ConnectorConfigError when the connector keeps no ledger.");
+
+    m.def(
         "verify",
         [](const Dict& scenario, const Dict& connector, double timeout_s) -> OptionalDict {
             const TransferParams params = transfer_params_from(scenario);

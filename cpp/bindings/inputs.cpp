@@ -13,6 +13,7 @@ TransferParams transfer_params_from(const py::dict& d) {
     p.alpha = r.get<double>("alpha", p.alpha);
     p.max_amount = r.get<std::int64_t>("max_amount", p.max_amount);
     p.scatter = r.get<bool>("scatter", p.scatter);
+    p.audit = r.get<bool>("audit", p.audit);
     return p;
 }
 
@@ -127,9 +128,14 @@ SqlScenarioSpec sql_scenario_from(const py::dict& d) {
     return sql_spec_from(r.require<py::dict>("sql"));
 }
 
-std::unique_ptr<Run> make_run(const RunConfig& config, const Dict& scenario, std::shared_ptr<Connector> connector) {
+std::unique_ptr<Run> make_run(const RunConfig& config, const Dict& scenario, std::shared_ptr<Connector> connector,
+                              std::shared_ptr<TransferAuditLog>* audit) {
     if (is_sql_scenario(scenario)) return make_sql_run(config, sql_scenario_from(scenario), std::move(connector));
-    return make_transfer_run(config, transfer_params_from(scenario), std::move(connector));
+    const TransferParams params = transfer_params_from(scenario);
+    std::shared_ptr<TransferAuditLog> log;
+    if (params.audit) log = std::make_shared<TransferAuditLog>(config.stream_offset);
+    if (audit) *audit = log;
+    return make_transfer_run(config, params, std::move(connector), std::move(log));
 }
 
 std::shared_ptr<Connector> connector_from(const py::dict& d) {

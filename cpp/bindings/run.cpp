@@ -50,7 +50,7 @@ private:
 class PyRun {
 public:
     PyRun(const RunConfig& config, const Dict& scenario, const Dict& connector)
-        : run_(make_run(config, scenario, connector_from(connector))) {}
+        : run_(make_run(config, scenario, connector_from(connector), &audit_)) {}
     PyRun(const PyRun&) = delete;
     PyRun& operator=(const PyRun&) = delete;
     // A run that gave up on sessions (a server that never answered, even when interrupted) is
@@ -106,7 +106,22 @@ public:
         return result_view(r);
     }
 
+    // --audit: per session's stream, one byte per attempt (AuditCode), sealed now; None without it.
+    py::typing::Optional<py::typing::Dict<py::int_, py::bytes>> audit_log() {
+        if (!audit_) return py::none();
+        std::map<std::uint64_t, std::vector<std::uint8_t>> sealed;
+        {
+            py::gil_scoped_release release;
+            sealed = audit_->seal();
+        }
+        py::typing::Dict<py::int_, py::bytes> out;
+        for (const auto& [stream, codes] : sealed)
+            out[py::int_(stream)] = py::bytes(reinterpret_cast<const char*>(codes.data()), codes.size());
+        return out;
+    }
+
 private:
+    std::shared_ptr<TransferAuditLog> audit_;  // before run_: the run's sessions write to it
     std::unique_ptr<Run> run_;
 };
 
@@ -128,7 +143,11 @@ void register_run(py::module_& m) {
              "Starts the clock (warmup, then the window) at this wall-clock instant (ns since the epoch; now if past).")
         .def("stop", &PyRun::stop, "Closes the window now (before release(): calls the run off). Any thread.")
         .def("wait", &PyRun::wait, py::arg("seconds"), "Waits up to seconds (GIL released); True once the run ended.")
-        .def("result", &PyRun::result, "The result, once wait() returned True.");
+        .def("result", &PyRun::result, "The result, once wait() returned True.")
+        .def("audit_log", &PyRun::audit_log,
+             "--audit: {stream: bytes}, one byte per attempt of the session with that random stream, in order "
+             "(0 no answer, 1 committed, 2 rejected, 3 failed with the server's answer); sealed by this call. "
+             "None without --audit.");
 }
 
 }  // namespace loadbench::bindings

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "connectors/sql_session.hpp"
 #include "errors/connector_errors.hpp"
@@ -51,6 +52,37 @@ struct Transfer {
     std::uint64_t from_id = 0;
     std::uint64_t to_id = 0;
     std::int64_t amount = 0;
+    // --audit: the attempt's unique id (scenarios/transfer_audit.hpp), written to the ledger in
+    // the transfer's own transaction when it commits; 0: not audited, no ledger row.
+    std::uint64_t op_id = 0;
+};
+
+// --audit (scenarios/transfer_audit.hpp): what the server holds, read after the run by a connector
+// that audits.
+struct LedgerEntry {
+    std::uint64_t op_id = 0;
+    std::uint64_t from_id = 0;
+    std::uint64_t to_id = 0;
+    std::int64_t amount = 0;
+};
+
+struct AuditLedger {
+    std::vector<LedgerEntry> entries;  // the whole ledger since prep
+    std::vector<std::int64_t> balances;  // by account id - 1
+    std::vector<bool> present;           // by account id - 1: the account exists
+    // The durability settings in force, read from the server (name -> value), e.g.
+    // {"fsync": "on", "synchronous_commit": "on"}.
+    std::map<std::string, std::string> durability;
+};
+
+// Connectors that audit implement this (their registration says `audit`). Prep creates (or
+// empties) the ledger; a transfer with a non-zero op_id writes its row in its own transaction.
+class TransferAuditReader {
+public:
+    virtual AuditLedger read_audit_ledger(const AccountsSpec& spec) = 0;
+
+protected:
+    ~TransferAuditReader() = default;
 };
 
 class TransferSession {

@@ -51,12 +51,38 @@ END)sql";
 // A CALL of kTransferProcedure that moved the money reports at least this many rows (see above).
 constexpr std::int64_t kMovedRows = 2;
 
+// --audit (scenarios/transfer_audit.hpp): the same transfer, with its ledger row inserted before
+// the COMMIT (one more row touched: 3 or 4 when it moved the money, 0 or 1 when it refused).
+constexpr const char* kAuditedTransferProcedure = R"sql(CREATE PROCEDURE transfer_audited(a BIGINT, b BIGINT, amount BIGINT, op BIGINT)
+BEGIN
+  DECLARE moved INT DEFAULT 0;
+  DECLARE locked BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+  START TRANSACTION;
+  IF b < a THEN
+    SELECT id INTO locked FROM accounts WHERE id = b FOR UPDATE;
+  END IF;
+  UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
+  SET moved = ROW_COUNT();
+  IF moved = 1 THEN
+    UPDATE accounts SET balance = balance + amount WHERE id = b;
+    INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES (op, a, b, amount);
+    COMMIT;
+  ELSE
+    ROLLBACK;
+  END IF;
+END)sql";
+constexpr const char* kLedgerTable =
+    "CREATE TABLE audit_ledger (op_id BIGINT NOT NULL PRIMARY KEY, from_id BIGINT NOT NULL, to_id BIGINT NOT NULL, "
+    "amount BIGINT NOT NULL) ENGINE=InnoDB";
+
 // Statements mode, as an application (and sysbench_transfer.lua) writes it: both rows locked in
 // one statement (an IN list on the primary key is read in key order), the payer's balance read.
 constexpr const char* kLockBoth = "SELECT SUM(IF(id = ?, balance, 0)) FROM accounts WHERE id IN (?, ?) FOR UPDATE";
 constexpr const char* kDebit = "UPDATE accounts SET balance = balance - ? WHERE id = ?";
 constexpr const char* kCredit = "UPDATE accounts SET balance = balance + ? WHERE id = ?";
-enum Statement : std::size_t { kLockStatement, kDebitStatement, kCreditStatement };
+constexpr const char* kLedgerInsert = "INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES (?, ?, ?, ?)";
+enum Statement : std::size_t { kLockStatement, kDebitStatement, kCreditStatement, kLedgerStatement };
 
 constexpr const char* kBegin = "BEGIN";
 constexpr const char* kCommit = "COMMIT";
@@ -236,7 +262,13 @@ public:
 
     void transfer(const Transfer& t, AttemptCallback& done) override {
         done_ = &done;
-        set_params({static_cast<long long>(t.from_id), static_cast<long long>(t.to_id), t.amount});
+        audited_ = t.op_id != 0;
+        statement = audited_ ? 1 : 0;
+        if (audited_)
+            set_params({static_cast<long long>(t.from_id), static_cast<long long>(t.to_id), t.amount,
+                        static_cast<long long>(t.op_id)});
+        else
+            set_params({static_cast<long long>(t.from_id), static_cast<long long>(t.to_id), t.amount});
         conn_->submit(*this);
     }
     void interrupt() noexcept override { conn_->interrupt(this); }
@@ -250,16 +282,19 @@ private:
             last_error_ = reply.message;
             return done_->attempt_done(Attempt::failed(reply.error, reply.retryable));
         }
-        if (reply.rows_affected < 0 || reply.rows_affected > kMovedRows + 1 || reply.rows > 0) {
-            last_error_ = "CALL transfer touched " + std::to_string(reply.rows_affected) + " rows and returned " +
-                          std::to_string(reply.rows) + ": is it the procedure prep creates?";
+        const std::int64_t moved = kMovedRows + (audited_ ? 1 : 0);  // the ledger row
+        if (reply.rows_affected < 0 || reply.rows_affected > moved + 1 || reply.rows > 0) {
+            last_error_ = std::string(audited_ ? "CALL transfer_audited" : "CALL transfer") + " touched " +
+                          std::to_string(reply.rows_affected) + " rows and returned " + std::to_string(reply.rows) +
+                          ": is it the procedure prep creates?";
             return done_->attempt_done(Attempt::failed(ErrorKind::other));
         }
-        done_->attempt_done(reply.rows_affected >= kMovedRows ? Attempt::committed() : Attempt::rejected());
+        done_->attempt_done(reply.rows_affected >= moved ? Attempt::committed() : Attempt::rejected());
     }
 
     std::shared_ptr<MariaDbConnection> conn_;
     AttemptCallback* done_ = nullptr;
+    bool audited_ = false;
     std::string last_error_;
 };
 
@@ -283,7 +318,7 @@ public:
     std::uint64_t reconnects() const override { return conn_->reconnects(); }
 
 private:
-    enum class Step { begin, lock, debit, credit, commit, rollback_rejected, rollback_after_error };
+    enum class Step { begin, lock, debit, credit, record, commit, rollback_rejected, rollback_after_error };
 
     void complete(const MariaDbReply& reply) override {
         if (!reply.ok) {
@@ -309,6 +344,11 @@ private:
                 if (reply.rows_affected != 1) return send_query(Step::rollback_rejected, kRollback);
                 return send(Step::credit, kCreditStatement, {t_.amount, to});
             case Step::credit:
+                if (t_.op_id != 0)  // --audit: the ledger row, in the transaction
+                    return send(Step::record, kLedgerStatement,
+                                {static_cast<long long>(t_.op_id), from, to, t_.amount});
+                return send_query(Step::commit, kCommit);
+            case Step::record:
                 return send_query(Step::commit, kCommit);
             case Step::commit:
                 return finish(Attempt::committed());
@@ -531,8 +571,12 @@ void MariaDbConnector::prep_accounts(const AccountsSpec& spec) {
     const auto cancel = on_cancel([&c] { c.interrupt(); });
     c.exec("DROP TABLE IF EXISTS accounts", "prep");
     c.exec("CREATE TABLE accounts (id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB", "prep");
+    c.exec("DROP TABLE IF EXISTS audit_ledger", "prep");
+    c.exec(kLedgerTable, "prep");
     c.exec("DROP PROCEDURE IF EXISTS transfer", "prep");
     c.exec(kTransferProcedure, "prep");
+    c.exec("DROP PROCEDURE IF EXISTS transfer_audited", "prep");
+    c.exec(kAuditedTransferProcedure, "prep");
     // Ids in key order, in one transaction: InnoDB appends to the primary key's last page.
     c.exec("SET SESSION unique_checks = 0", "prep");
     c.exec("BEGIN", "prep");
@@ -574,6 +618,37 @@ std::optional<AccountsCheck> MariaDbConnector::verify_accounts(const AccountsSpe
     return check;
 }
 
+AuditLedger MariaDbConnector::read_audit_ledger(const AccountsSpec& spec) {
+    MySqlClient c(options_.endpoint, {});
+    const auto cancel = on_cancel([&c] { c.interrupt(); });
+    AuditLedger ledger;
+    const SqlRows settings = c.rows("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit, @@GLOBAL.sync_binlog, @@GLOBAL.log_bin",
+                                    "audit");
+    auto cell = [](const SqlRows& rows, std::size_t r, std::size_t i) -> std::string {
+        if (rows.size() <= r || rows[r].size() <= i || !rows[r][i]) throw ConnectorError("audit: no result");
+        return *rows[r][i];
+    };
+    ledger.durability["innodb_flush_log_at_trx_commit"] = cell(settings, 0, 0);
+    ledger.durability["sync_binlog"] = cell(settings, 0, 1);
+    ledger.durability["log_bin"] = cell(settings, 0, 2);
+    const SqlRows entries = c.rows("SELECT op_id, from_id, to_id, amount FROM audit_ledger", "audit");
+    ledger.entries.reserve(entries.size());
+    for (std::size_t r = 0; r < entries.size(); ++r)
+        ledger.entries.push_back({std::stoull(cell(entries, r, 0)), std::stoull(cell(entries, r, 1)),
+                                  std::stoull(cell(entries, r, 2)), std::stoll(cell(entries, r, 3))});
+    const std::size_t n = static_cast<std::size_t>(spec.accounts);
+    ledger.balances.assign(n, 0);
+    ledger.present.assign(n, false);
+    const SqlRows accounts =
+        c.rows("SELECT id, balance FROM accounts WHERE id BETWEEN 1 AND " + std::to_string(spec.accounts), "audit");
+    for (std::size_t r = 0; r < accounts.size(); ++r) {
+        const auto i = static_cast<std::size_t>(std::stoll(cell(accounts, r, 0)) - 1);
+        ledger.balances[i] = std::stoll(cell(accounts, r, 1));
+        ledger.present[i] = true;
+    }
+    return ledger;
+}
+
 // Connector/C keeps a 16 KiB network buffer (net_buffer_length) and the MYSQL handle (a few
 // KiB) per connection, and per prepared statement a handle and its binds; MariaDbConnection is
 // the rest. Two descriptors: the library's socket and the duplicate FdReadiness watches.
@@ -585,8 +660,9 @@ SessionFootprint MariaDbConnector::footprint() const {
 void MariaDbConnector::open_async_transfer_session(asio::io_context& io, std::size_t, AsyncTransferOpenCallback& done) {
     const bool procedure = options_.procedure_mode;
     open_connection(io,
-                    session_settings(procedure ? std::vector<std::string>{"CALL transfer(?, ?, ?)"}
-                                               : std::vector<std::string>{kLockBoth, kDebit, kCredit}),
+                    session_settings(procedure ? std::vector<std::string>{"CALL transfer(?, ?, ?)",
+                                                                          "CALL transfer_audited(?, ?, ?, ?)"}
+                                               : std::vector<std::string>{kLockBoth, kDebit, kCredit, kLedgerInsert}),
                     [&done, procedure](std::shared_ptr<MariaDbConnection> conn, const MariaDbReply& r) {
                         if (!conn) return done.open_failed(r.message);
                         if (procedure) return done.opened(std::make_unique<ProcedureSession>(std::move(conn)));
@@ -649,7 +725,7 @@ void MariaDbConnector::open_async_sql_session(asio::io_context& io, std::size_t,
 namespace {
 const ConnectorRegistrar registrar({.kind = "mysql",
                                     .make = make_registered<MariaDbConnector>,
-                                    .capabilities = {.sql_dialect = "mysql", .placeholder = "?", .model = SessionModel::event_loop},
+                                    .capabilities = {.sql_dialect = "mysql", .placeholder = "?", .model = SessionModel::event_loop, .audit = true},
                                     .library_versions = [] {
                                         return std::map<std::string, std::string>{{"mariadb-connector-c", mariadb_library_version()}};
                                     }});

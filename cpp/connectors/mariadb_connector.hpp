@@ -39,7 +39,8 @@ struct MariaDbConnectorOptions {
 class MariaDbConnector final : public Connector,
                                public EventLoopTransferSessions,
                                public SqlSessions,
-                               public EventLoopSqlSessions {
+                               public EventLoopSqlSessions,
+                               public TransferAuditReader {
 public:
     explicit MariaDbConnector(const ConnectorOptions& options);
 
@@ -48,6 +49,9 @@ public:
     // and (re)creates the `transfer` procedure.
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
+    // --audit: the ledger (prep creates it empty, and the `transfer_audited` procedure), the
+    // balances, innodb_flush_log_at_trx_commit, sync_binlog and log_bin.
+    AuditLedger read_audit_ledger(const AccountsSpec& spec) override;
     SessionFootprint footprint() const override;
 
     bool is_async() const override { return true; }

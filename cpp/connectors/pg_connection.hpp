@@ -82,7 +82,7 @@ private:
 // into inline buffers, nothing else touched); set_values() any number of SqlValues.
 class PgRequest {
 public:
-    static constexpr int kInlineParams = 3;
+    static constexpr int kInlineParams = 4;  // test-1's three, and --audit's op id
     const char* statement = nullptr;
     int param_count = 0;
     void set_params(std::initializer_list<long long> values);
@@ -95,7 +95,7 @@ protected:
 private:
     friend class PgConnection;
     char text_[kInlineParams][24] = {};
-    const char* inline_values_[kInlineParams] = {text_[0], text_[1], text_[2]};
+    const char* inline_values_[kInlineParams] = {text_[0], text_[1], text_[2], text_[3]};
     const char* const* values_ = inline_values_;
     PgTextParams params_;  // set_values()
     std::uint64_t reads_when_sent_ = 0;  // PgConnection's read count when this was sent

@@ -36,7 +36,26 @@ BEGIN
   RETURN true;
 END $$)sql";
 
+// --audit (scenarios/transfer_audit.hpp): the same transfer, and its ledger row in the same
+// transaction when it commits. The ledger is created empty by every prep.
+constexpr const char* kAuditedTransferFunction = R"sql(
+CREATE OR REPLACE FUNCTION transfer_audited(p_from bigint, p_to bigint, p_amount bigint, p_op bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT transfer(p_from, p_to, p_amount) THEN
+    RETURN false;
+  END IF;
+  INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES (p_op, p_from, p_to, p_amount);
+  RETURN true;
+END $$)sql";
+constexpr const char* kLedgerTable =
+    "CREATE TABLE audit_ledger (op_id bigint PRIMARY KEY, from_id bigint NOT NULL, to_id bigint NOT NULL, "
+    "amount bigint NOT NULL)";
+
 const PgStatement kCallTransfer{"lb_transfer", "SELECT transfer($1::bigint, $2::bigint, $3::bigint)"};
+const PgStatement kCallTransferAudited{"lb_transfer_audited",
+                                       "SELECT transfer_audited($1::bigint, $2::bigint, $3::bigint, $4::bigint)"};
+const PgStatement kLedgerInsert{"lb_ledger", "INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES ($1, $2, $3, $4)"};
 const PgStatement kBegin{"lb_begin", "BEGIN"};
 const PgStatement kDebit{"lb_debit", "UPDATE accounts SET balance = balance - $2 WHERE id = $1 AND balance >= $2"};
 const PgStatement kCredit{"lb_credit", "UPDATE accounts SET balance = balance + $2 WHERE id = $1"};
@@ -132,7 +151,13 @@ public:
     }
     void transfer(const Transfer& t, AttemptCallback& done) override {
         done_ = &done;
-        set_params({static_cast<long long>(t.from_id), static_cast<long long>(t.to_id), t.amount});
+        if (t.op_id != 0) {
+            statement = kCallTransferAudited.name.c_str();
+            set_params({static_cast<long long>(t.from_id), static_cast<long long>(t.to_id), t.amount,
+                        static_cast<long long>(t.op_id)});
+        } else {
+            set_params({static_cast<long long>(t.from_id), static_cast<long long>(t.to_id), t.amount});
+        }
         conn_->submit(*this);
     }
     void complete(const PgReply& reply) override {
@@ -189,8 +214,10 @@ public:
                 return send(Step::debit_second, kDebit, {from, t_.amount});
             case Step::debit_second:
                 if (reply.rows_affected == 0) return send(Step::rollback_rejected, kRollback, {});
-                return send(Step::commit, kCommit, {});
+                return record_or_commit();
             case Step::credit_second:
+                return record_or_commit();
+            case Step::record:
                 return send(Step::commit, kCommit, {});
             case Step::commit:
                 return finish(Attempt::committed());
@@ -207,7 +234,15 @@ public:
     std::uint64_t reconnects() const override { return conn_->reconnects(); }
 
 private:
-    enum class Step { begin, debit_first, credit_first, debit_second, credit_second, commit, rollback_rejected, rollback_after_error };
+    enum class Step { begin, debit_first, credit_first, debit_second, credit_second, record, commit, rollback_rejected, rollback_after_error };
+
+    // --audit: the ledger row, in the transaction, before COMMIT.
+    void record_or_commit() {
+        if (t_.op_id == 0) return send(Step::commit, kCommit, {});
+        send(Step::record, kLedgerInsert,
+             {static_cast<long long>(t_.op_id), static_cast<long long>(t_.from_id), static_cast<long long>(t_.to_id),
+              t_.amount});
+    }
 
     void send(Step step, const PgStatement& statement_, std::initializer_list<long long> params) {
         step_ = step;
@@ -272,6 +307,8 @@ void PostgresConnector::prep_accounts(const AccountsSpec& spec) {
             pqxx::work w(c);
             w.exec("SET client_min_messages = warning");  // no NOTICE for the first DROP ... IF EXISTS
             w.exec("DROP TABLE IF EXISTS accounts");
+            w.exec("DROP TABLE IF EXISTS audit_ledger");
+            w.exec(kLedgerTable);
             // PostgreSQL loads faster without the index, then builds it; CockroachDB wants its primary key up front.
             w.exec(options_.cockroachdb ? "CREATE TABLE accounts (id INT8 PRIMARY KEY, balance INT8 NOT NULL)"
                                         : "CREATE TABLE accounts (id bigint NOT NULL, balance bigint NOT NULL)");
@@ -280,7 +317,10 @@ void PostgresConnector::prep_accounts(const AccountsSpec& spec) {
                 copy << std::make_tuple(static_cast<long long>(id), static_cast<long long>(spec.initial_balance));
             copy.complete();
             if (!options_.cockroachdb) w.exec("ALTER TABLE accounts ADD PRIMARY KEY (id)");
-            if (options_.function_mode || !options_.cockroachdb) w.exec(kTransferFunction);
+            if (options_.function_mode || !options_.cockroachdb) {
+                w.exec(kTransferFunction);
+                w.exec(kAuditedTransferFunction);
+            }
             w.commit();
         }
         if (!options_.cockroachdb) {
@@ -315,6 +355,34 @@ std::optional<AccountsCheck> PostgresConnector::verify_accounts(const AccountsSp
     }
 }
 
+AuditLedger PostgresConnector::read_audit_ledger(const AccountsSpec& spec) {
+    try {
+        pqxx::connection c(options_.url);
+        const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
+        pqxx::nontransaction n(c);
+        // The sessions' own settings (session_settings may set synchronous_commit), then read.
+        for (const std::string& sql : connection_setup()) n.exec(sql);
+        AuditLedger ledger;
+        ledger.durability["fsync"] = n.exec("SHOW fsync")[0][0].as<std::string>();
+        ledger.durability["synchronous_commit"] = n.exec("SHOW synchronous_commit")[0][0].as<std::string>();
+        for (const auto& row : n.exec("SELECT op_id, from_id, to_id, amount FROM audit_ledger"))
+            ledger.entries.push_back({row[0].as<std::uint64_t>(), row[1].as<std::uint64_t>(), row[2].as<std::uint64_t>(),
+                                      row[3].as<std::int64_t>()});
+        const std::size_t accounts = static_cast<std::size_t>(spec.accounts);
+        ledger.balances.assign(accounts, 0);
+        ledger.present.assign(accounts, false);
+        for (const auto& row : n.exec("SELECT id, balance FROM accounts WHERE id BETWEEN 1 AND " +
+                                      std::to_string(spec.accounts))) {
+            const auto i = static_cast<std::size_t>(row[0].as<std::int64_t>() - 1);
+            ledger.balances[i] = row[1].as<std::int64_t>();
+            ledger.present[i] = true;
+        }
+        return ledger;
+    } catch (...) {
+        rethrow_pqxx("audit");
+    }
+}
+
 std::vector<std::string> PostgresConnector::connection_setup() const {
     std::vector<std::string> setup = {"SET application_name = 'loadbench'",
                                       options_.serializable ? "SET default_transaction_isolation = 'serializable'"
@@ -326,8 +394,9 @@ std::vector<std::string> PostgresConnector::connection_setup() const {
 void PostgresConnector::open_async_transfer_session(asio::io_context& io, std::size_t index,
                                                     AsyncTransferOpenCallback& done) {
     open_in_group(io, index,
-                  options_.function_mode ? std::vector<PgStatement>{kCallTransfer}
-                                         : std::vector<PgStatement>{kBegin, kDebit, kCredit, kCommit, kRollback},
+                  options_.function_mode
+                      ? std::vector<PgStatement>{kCallTransfer, kCallTransferAudited}
+                      : std::vector<PgStatement>{kBegin, kDebit, kCredit, kCommit, kRollback, kLedgerInsert},
                   [this, &done](const std::shared_ptr<PgConnection>& conn, const std::string& error) {
                       deliver(conn, error, done);
                   });
@@ -384,7 +453,7 @@ std::string PostgresConnector::library_version() { return PQXX_VERSION; }
 namespace {
 const ConnectorRegistrar registrar({.kind = "postgres",
                                     .make = make_registered<PostgresConnector>,
-                                    .capabilities = {.sql_dialect = "postgres", .placeholder = "$1", .model = SessionModel::event_loop, .pipelining = true},
+                                    .capabilities = {.sql_dialect = "postgres", .placeholder = "$1", .model = SessionModel::event_loop, .pipelining = true, .audit = true},
                                     .library_versions = [] {
                                         return std::map<std::string, std::string>{
                                             {"libpq", pg_library_version()},

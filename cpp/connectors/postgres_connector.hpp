@@ -34,7 +34,8 @@ struct PgOptions {
 class PostgresConnector final : public Connector,
                                 public EventLoopTransferSessions,
                                 public SqlSessions,
-                                public EventLoopSqlSessions {
+                                public EventLoopSqlSessions,
+                                public TransferAuditReader {
 public:
     explicit PostgresConnector(const ConnectorOptions& options);
     ~PostgresConnector() override;
@@ -42,6 +43,7 @@ public:
     void check() override;
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
+    AuditLedger read_audit_ledger(const AccountsSpec& spec) override;
 
     bool is_async() const override { return true; }
     EventLoopTransferSessions* event_loop_transfer_sessions() override { return this; }

@@ -40,6 +40,32 @@ redis.call('INCRBY', KEYS[2], amount)
 return 1
 )lua";
 
+// --audit (scenarios/transfer_audit.hpp): the transfer script's work, and when the money moved, its
+// ledger entry ARGV[2] ("op_id from to amount") appended to the list KEYS[3], in the same script
+// (atomic; one entry in the AOF with it).
+constexpr const char* kAuditedTransferScript = R"lua(
+local amount = tonumber(ARGV[1])
+local balance = redis.call('GET', KEYS[1])
+if not balance or redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.error_reply('NOACCOUNT no such account')
+end
+if tonumber(balance) < amount then return 0 end
+redis.call('DECRBY', KEYS[1], amount)
+redis.call('INCRBY', KEYS[2], amount)
+redis.call('RPUSH', KEYS[3], ARGV[2])
+return 1
+)lua";
+constexpr const char* kLedgerKey = "audit:ledger";
+constexpr long long kLedgerPage = 10'000;  // entries per LRANGE, accounts per MGET when auditing
+
+// A ledger entry's text, "op_id from to amount", into `out`.
+std::string_view format_entry(const Transfer& t, std::array<char, 96>& out) {
+    const int n = std::snprintf(out.data(), out.size(), "%llu %llu %llu %lld", static_cast<unsigned long long>(t.op_id),
+                                static_cast<unsigned long long>(t.from_id), static_cast<unsigned long long>(t.to_id),
+                                static_cast<long long>(t.amount));
+    return {out.data(), static_cast<std::size_t>(n)};
+}
+
 // verify, over account indexes ARGV[1]..ARGV[2] (id - 1): {present, total, negative, changed}.
 // In ranges, so that no single script holds the server for long (its busy-script limit is 5 s).
 constexpr const char* kVerifyScript = R"lua(
@@ -188,7 +214,11 @@ public:
 
     void transfer(const Transfer& t, AttemptCallback& done) override {
         done_ = &done;
-        script(0, {format_key(t.from_id - 1, from_), format_key(t.to_id - 1, to_)}, {t.amount});
+        if (t.op_id != 0)
+            script(1, {format_key(t.from_id - 1, from_), format_key(t.to_id - 1, to_), kLedgerKey},
+                   {t.amount, format_entry(t, entry_)});
+        else
+            script(0, {format_key(t.from_id - 1, from_), format_key(t.to_id - 1, to_)}, {t.amount});
         conn_->submit(*this);
     }
     void complete(const RedisReply& reply) override {
@@ -213,17 +243,19 @@ private:
     bool counts_reconnects_;
     AttemptCallback* done_ = nullptr;
     std::array<char, 32> from_{}, to_{};
+    std::array<char, 96> entry_{};
     std::string last_error_;
 };
 
 // Watch mode, an optimistic transaction in two round trips, each a pipelined batch:
 //   WATCH from to; MGET from to   -> too little money: UNWATCH, rejected
 //   MULTI; DECRBY from; INCRBY to; EXEC   -> EXEC nil (a watched key changed): retryable
+// (--audit: RPUSH of the ledger entry between INCRBY and EXEC.)
 // One session per connection: WATCH and MULTI are the connection's state.
 class WatchSession final : public AsyncTransferSession {
 public:
     WatchSession(std::shared_ptr<RedisConnection> conn, asio::io_context& io) : conn_(std::move(conn)), io_(io) {
-        for (Step* s : {&watch_, &read_, &multi_, &debit_, &credit_, &exec_, &unwatch_}) s->session = this;
+        for (Step* s : {&watch_, &read_, &multi_, &debit_, &credit_, &record_, &exec_, &unwatch_}) s->session = this;
         exec_.nil_is_conflict = true;
         multi_.command({"MULTI"});
         exec_.command({"EXEC"});
@@ -238,6 +270,8 @@ public:
         read_.command({"MGET", from, to});
         debit_.command({"DECRBY", from, t.amount});
         credit_.command({"INCRBY", to, t.amount});
+        audited_ = t.op_id != 0;
+        if (audited_) record_.command({"RPUSH", kLedgerKey, format_entry(t, entry_)});
         failure_.reset();
         submit(Phase::read, {&watch_, &read_});
     }
@@ -284,7 +318,7 @@ private:
                 covers_ = balance >= amount_;
             }
         } else if (&step == &exec_ && reply.raw) {
-            const redisReply* r = reply.raw;  // EXEC's replies: DECRBY's and INCRBY's
+            const redisReply* r = reply.raw;  // EXEC's replies: DECRBY's and INCRBY's (and RPUSH's)
             for (std::size_t i = 0; i < r->elements; ++i)
                 if (r->element[i]->type == REDIS_REPLY_ERROR)
                     fail(Attempt::failed(ErrorKind::other), std::string(r->element[i]->str, r->element[i]->len));
@@ -302,6 +336,7 @@ private:
                     outcome_ = Attempt::rejected();
                     return submit(Phase::unwatch, {&unwatch_});
                 }
+                if (audited_) return submit(Phase::write, {&multi_, &debit_, &credit_, &record_, &exec_});
                 return submit(Phase::write, {&multi_, &debit_, &credit_, &exec_});
             case Phase::write:  // EXEC ended the transaction and its WATCH, whatever it answered
                 if (!failure_) outcome_ = Attempt::committed();
@@ -328,7 +363,9 @@ private:
     std::array<char, 32> from_{}, to_{};
     std::int64_t amount_ = 0;
     bool covers_ = false;
-    Step watch_, read_, multi_, debit_, credit_, exec_, unwatch_;
+    bool audited_ = false;
+    std::array<char, 96> entry_{};
+    Step watch_, read_, multi_, debit_, credit_, record_, exec_, unwatch_;
     Phase phase_ = Phase::read;
     std::size_t pending_ = 0;
     std::optional<Attempt> failure_;
@@ -388,6 +425,8 @@ void RedisConnector::prep_accounts(const AccountsSpec& spec) {
         c.call(args);
     } while (cursor != "0");
 
+    c.call({"UNLINK", kLedgerKey});  // --audit's ledger starts empty
+
     // MSETs of kPrepBatch accounts, kPrepWindow of them in flight (hiredis formats each command
     // into its output buffer when appended, so the key texts can be reused at once).
     const std::string balance = std::to_string(spec.initial_balance);
@@ -430,6 +469,60 @@ std::optional<AccountsCheck> RedisConnector::verify_accounts(const AccountsSpec&
     return check;
 }
 
+AuditLedger RedisConnector::read_audit_ledger(const AccountsSpec& spec) {
+    ControlConnection c(*this, options_.endpoint, "audit");
+    AuditLedger ledger;
+    for (const char* name : {"appendonly", "appendfsync", "save"}) {
+        std::string value = "unknown";  // CONFIG may be renamed or refused to this user
+        try {
+            const ReplyPtr r = c.call({"CONFIG", "GET", name});
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING)
+                value.assign(r->element[1]->str, r->element[1]->len);
+        } catch (const ConnectorConfigError&) {
+            throw;
+        } catch (const ConnectorError&) {
+        }
+        ledger.durability[name] = value;
+    }
+    for (long long first = 0;; first += kLedgerPage) {
+        const ReplyPtr page =
+            c.call({"LRANGE", kLedgerKey, std::to_string(first), std::to_string(first + kLedgerPage - 1)});
+        if (page->type != REDIS_REPLY_ARRAY) c.unexpected("LRANGE");
+        for (std::size_t i = 0; i < page->elements; ++i) {
+            const redisReply* e = page->element[i];
+            unsigned long long op = 0, from = 0, to = 0;
+            long long amount = 0;
+            if (e->type != REDIS_REPLY_STRING ||
+                std::sscanf(std::string(e->str, e->len).c_str(), "%llu %llu %llu %lld", &op, &from, &to, &amount) != 4)
+                c.unexpected("LRANGE (a ledger entry)");
+            ledger.entries.push_back({op, from, to, amount});
+        }
+        if (page->elements < static_cast<std::size_t>(kLedgerPage)) break;
+    }
+    const std::size_t n = static_cast<std::size_t>(spec.accounts);
+    ledger.balances.assign(n, 0);
+    ledger.present.assign(n, false);
+    std::vector<std::array<char, 32>> keys(static_cast<std::size_t>(kLedgerPage));
+    std::vector<std::string_view> args;
+    for (std::size_t first = 0; first < n; first += static_cast<std::size_t>(kLedgerPage)) {
+        const std::size_t end = std::min(n, first + static_cast<std::size_t>(kLedgerPage));
+        args.assign({"MGET"});
+        for (std::size_t i = first; i < end; ++i) args.push_back(format_key(i, keys[i - first]));
+        const ReplyPtr values = c.call(args);
+        if (values->type != REDIS_REPLY_ARRAY || values->elements != end - first) c.unexpected("MGET");
+        for (std::size_t i = first; i < end; ++i) {
+            const redisReply* v = values->element[i - first];
+            if (v->type != REDIS_REPLY_STRING) continue;  // missing
+            long long balance = 0;
+            const auto [ptr, ec] = std::from_chars(v->str, v->str + v->len, balance);
+            if (ec != std::errc() || ptr != v->str + v->len) continue;  // not a balance: counted as lost
+            ledger.balances[i] = balance;
+            ledger.present[i] = true;
+        }
+    }
+    return ledger;
+}
+
 void RedisConnector::open_async_transfer_session(asio::io_context& io, std::size_t index,
                                                  AsyncTransferOpenCallback& done) {
     open_in_group(io, index, [this, &io, &done, index](const std::shared_ptr<RedisConnection>& conn, const std::string& error) {
@@ -457,10 +550,10 @@ void RedisConnector::open_in_group(asio::io_context& io, std::size_t index, Grou
         RedisSettings settings;
         settings.endpoint = options_.endpoint;
         if (options_.watch_mode) {
-            settings.depth = 4;  // a batch: MULTI, DECRBY, INCRBY, EXEC
+            settings.depth = 5;  // a batch: MULTI, DECRBY, INCRBY, (--audit: RPUSH,) EXEC
             settings.users = 1;
         } else {
-            settings.scripts = {kTransferScript};
+            settings.scripts = {kTransferScript, kAuditedTransferScript};
             settings.depth = options_.inflight;
             settings.users = options_.inflight;
         }
@@ -493,7 +586,7 @@ SessionFootprint RedisConnector::footprint() const {
 namespace {
 const ConnectorRegistrar registrar({.kind = "redis",
                                     .make = make_registered<RedisConnector>,
-                                    .capabilities = {.model = SessionModel::event_loop, .pipelining = true},
+                                    .capabilities = {.model = SessionModel::event_loop, .pipelining = true, .audit = true},
                                     .library_versions = [] {
                                         return std::map<std::string, std::string>{{"hiredis", hiredis_library_version()}};
                                     }});

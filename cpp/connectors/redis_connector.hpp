@@ -28,7 +28,7 @@ struct RedisConnectorOptions {
     std::size_t inflight = 1;
 };
 
-class RedisConnector final : public Connector, public EventLoopTransferSessions {
+class RedisConnector final : public Connector, public EventLoopTransferSessions, public TransferAuditReader {
 public:
     explicit RedisConnector(const ConnectorOptions& options);
     ~RedisConnector() override;
@@ -43,6 +43,9 @@ public:
     // total, the negative and the changed balances. A server that restarted without persistence
     // has lost its accounts: verify fails, counting them missing.
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
+    // --audit: the ledger list audit:ledger (prep empties it), the balances (MGET in pages), and
+    // appendonly, appendfsync, save (CONFIG GET; "unknown" where refused).
+    AuditLedger read_audit_ledger(const AccountsSpec& spec) override;
 
     bool is_async() const override { return true; }
     EventLoopTransferSessions* event_loop_transfer_sessions() override { return this; }

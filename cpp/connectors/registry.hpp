@@ -30,6 +30,7 @@ struct ConnectorCapabilities {
     std::string placeholder;  // numbered placeholder style: "?1" (SQLite), "$1" (PostgreSQL); "" without SQL
     SessionModel model = SessionModel::blocking;
     bool pipelining = false;  // sessions may share one connection with several requests in flight
+    bool audit = false;       // test-1 --audit: a ledger written with each transfer (TransferAuditReader)
 };
 
 struct ConnectorRegistration {

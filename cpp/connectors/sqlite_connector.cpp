@@ -146,6 +146,12 @@ SQLite::Database open_database(const std::string& file, const SqliteMode& mode, 
     }
 }
 
+// --audit's ledger (scenarios/transfer_audit.hpp): created empty by every prep.
+constexpr const char* kSqliteLedgerTable =
+    "CREATE TABLE audit_ledger (op_id INTEGER PRIMARY KEY, from_id INTEGER NOT NULL, to_id INTEGER NOT NULL, "
+    "amount INTEGER NOT NULL)";
+constexpr const char* kSqliteLedgerInsert = "INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES (?1, ?2, ?3, ?4)";
+
 class SqliteTransferSession final : public TransferSession {
 public:
     SqliteTransferSession(const std::string& file, const SqliteMode& mode)
@@ -185,8 +191,19 @@ private:
         credit_.bind(1, t.amount);
         credit_.bind(2, static_cast<std::int64_t>(t.to_id));
         if ((rc = step(credit_)) != SQLITE_DONE) return fail(rc);
+        if (t.op_id != 0 && (rc = record(t)) != SQLITE_DONE) return fail(rc);
         if ((rc = step(commit_)) != SQLITE_DONE) return fail(rc);
         return Attempt::committed();
+    }
+
+    // --audit: the ledger row, in the transfer's transaction (prepared at the first audited one).
+    int record(const Transfer& t) {
+        if (!ledger_) ledger_.emplace(db_, kSqliteLedgerInsert);
+        ledger_->bind(1, static_cast<std::int64_t>(t.op_id));
+        ledger_->bind(2, static_cast<std::int64_t>(t.from_id));
+        ledger_->bind(3, static_cast<std::int64_t>(t.to_id));
+        ledger_->bind(4, t.amount);
+        return step(*ledger_);
     }
 
     static int step(SQLite::Statement& statement) {
@@ -206,6 +223,7 @@ private:
     BusyWait busy_;  // before db_: closing the database may still wait for a lock (a WAL checkpoint)
     SQLite::Database db_;
     SQLite::Statement begin_, debit_, credit_, commit_, rollback_;
+    std::optional<SQLite::Statement> ledger_;
     std::string last_error_;
 };
 
@@ -333,7 +351,9 @@ void SqliteConnector::prep_accounts(const AccountsSpec& spec) {
     try {
         db.exec("PRAGMA journal_mode=" + mode_.journal_mode);
         db.exec("DROP TABLE IF EXISTS accounts");
+        db.exec("DROP TABLE IF EXISTS audit_ledger");
         db.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
+        db.exec(kSqliteLedgerTable);
         SQLite::Transaction txn(db);
         SQLite::Statement insert(db, "INSERT INTO accounts (id, balance) VALUES (?1, ?2)");
         for (std::uint64_t id = 1; id <= spec.accounts; ++id) {
@@ -370,6 +390,38 @@ std::optional<AccountsCheck> SqliteConnector::verify_accounts(const AccountsSpec
         return check;
     } catch (const SQLite::Exception& e) {
         throw ConnectorError("'" + file_ + "': " + e.what());
+    }
+}
+
+AuditLedger SqliteConnector::read_audit_ledger(const AccountsSpec& spec) {
+    SQLite::Database db = open_database(file_, mode_, SQLite::OPEN_READONLY);
+    const auto cancel = on_cancel([&db] { sqlite3_interrupt(db.getHandle()); });
+    try {
+        AuditLedger ledger;
+        SQLite::Statement rows(db, "SELECT op_id, from_id, to_id, amount FROM audit_ledger");
+        while (rows.executeStep())
+            ledger.entries.push_back({static_cast<std::uint64_t>(rows.getColumn(0).getInt64()),
+                                      static_cast<std::uint64_t>(rows.getColumn(1).getInt64()),
+                                      static_cast<std::uint64_t>(rows.getColumn(2).getInt64()),
+                                      rows.getColumn(3).getInt64()});
+        const std::size_t n = static_cast<std::size_t>(spec.accounts);
+        ledger.balances.assign(n, 0);
+        ledger.present.assign(n, false);
+        SQLite::Statement accounts(db, "SELECT id, balance FROM accounts WHERE id BETWEEN 1 AND ?1");
+        accounts.bind(1, static_cast<std::int64_t>(spec.accounts));
+        while (accounts.executeStep()) {
+            const auto i = static_cast<std::size_t>(accounts.getColumn(0).getInt64() - 1);
+            ledger.balances[i] = accounts.getColumn(1).getInt64();
+            ledger.present[i] = true;
+        }
+        // As the sessions' connections have them (open_database applies the mode's pragmas).
+        static constexpr const char* kSynchronous[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
+        ledger.durability["journal_mode"] = db.execAndGet("PRAGMA journal_mode").getString();
+        const auto sync = db.execAndGet("PRAGMA synchronous").getInt();
+        ledger.durability["synchronous"] = sync >= 0 && sync <= 3 ? kSynchronous[sync] : std::to_string(sync);
+        return ledger;
+    } catch (const SQLite::Exception& e) {
+        throw ConnectorError("'" + file_ + "': audit: " + e.what());
     }
 }
 
@@ -449,7 +501,7 @@ std::string SqliteConnector::library_version() { return sqlite3_libversion(); }
 namespace {
 const ConnectorRegistrar registrar({.kind = "sqlite",
                                     .make = make_registered<SqliteConnector>,
-                                    .capabilities = {.sql_dialect = "sqlite", .placeholder = "?1", .model = SessionModel::blocking},
+                                    .capabilities = {.sql_dialect = "sqlite", .placeholder = "?1", .model = SessionModel::blocking, .audit = true},
                                     .library_versions = [] {
                                         return std::map<std::string, std::string>{
                                             {"sqlite", SqliteConnector::library_version()},

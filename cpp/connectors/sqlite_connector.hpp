@@ -21,7 +21,10 @@ struct SqliteMode {
     std::string mmap_size;     // PRAGMA mmap_size per connection; empty: SQLite's default (0)
 };
 
-class SqliteConnector final : public Connector, public BlockingTransferSessions, public SqlSessions {
+class SqliteConnector final : public Connector,
+                              public BlockingTransferSessions,
+                              public SqlSessions,
+                              public TransferAuditReader {
 public:
     explicit SqliteConnector(const ConnectorOptions& options);
 
@@ -31,6 +34,7 @@ public:
     void prep_accounts(const AccountsSpec& spec) override;
     std::optional<AccountsCheck> verify_accounts(const AccountsSpec& spec) override;
     std::unique_ptr<TransferSession> open_transfer_session() override;
+    AuditLedger read_audit_ledger(const AccountsSpec& spec) override;
     SessionFootprint footprint() const override;  // footprint.cpp
 
     std::optional<SqlCheckFailure> sql_check(const std::vector<std::string>& script,

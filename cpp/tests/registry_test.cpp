@@ -49,6 +49,8 @@ TEST(ConnectorRegistry, CapabilitiesMatchTheConnectors) {
         EXPECT_EQ(connector->event_loop_sql_sessions() != nullptr, sql && event_loop);
         EXPECT_EQ(sql, !r.capabilities.placeholder.empty() || r.capabilities.sql_dialect == "null");
         EXPECT_EQ(connector->kind(), r.kind);
+        // --audit exactly where announced: the connector reads a ledger.
+        EXPECT_EQ(dynamic_cast<TransferAuditReader*>(connector.get()) != nullptr, r.capabilities.audit);
         // A SQL dialect other than the null connector's comes with its placeholder style.
         if (!r.capabilities.sql_dialect.empty() && r.capabilities.sql_dialect != "null")
             EXPECT_FALSE(r.capabilities.placeholder.empty());

@@ -4,7 +4,7 @@ loadbench's native engine (private: use loadbench.run.core)
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'prep', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
+__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'audit', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'prep', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
 class ConnectorError(RuntimeError):
     pass
 class ConnectorConfigError(ConnectorError):
@@ -564,6 +564,10 @@ class Run:
         """
         Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early (RunResult.interrupted). on_progress gets a Progress about four times a second.
         """
+    def audit_log(self) -> dict[int, bytes] | None:
+        """
+        --audit: {stream: bytes}, one byte per attempt of the session with that random stream, in order (0 no answer, 1 committed, 2 rejected, 3 failed with the server's answer); sealed by this call. None without --audit.
+        """
     def open(self) -> None:
         """
         Starts a held run: its sessions open, then it waits at the gate for release() (returns at once).
@@ -588,13 +592,17 @@ class Run:
         """
         Waits up to seconds (GIL released) until every session has opened and the run waits at the gate; False on timeout or when the run ended first (a session could not open).
         """
+def audit(scenario: dict[str, typing.Any], connector: dict[str, typing.Any], log: dict[int, bytes], first_stream: typing.SupportsInt | typing.SupportsIndex, timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> dict[str, typing.Any]:
+    """
+    --audit: reads the connector's ledger, balances and durability settings and compares them with the client's log (Run.audit_log(); first_stream: the run's RunConfig.stream_offset). A dict of counts (see scenarios/transfer_audit.hpp) with passed, identity_holds and durability {setting: value}. ConnectorConfigError when the connector keeps no ledger.
+    """
 def check(connector: dict[str, typing.Any], timeout_s: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
     """
     Connects once; raises ConnectorConfigError or ConnectorError when it cannot. Every control-plane call here raises what a signal handler raised (Ctrl-C) and TimeoutError after timeout_s (> 0), leaving the call cancelled or abandoned.
     """
 def connector_capabilities() -> dict[str, dict[str, typing.Any]]:
     """
-    What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None (scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), model: 'blocking' | 'event_loop', pipelining: bool, library_versions: {library: version}}}.
+    What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None (scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), model: 'blocking' | 'event_loop', pipelining: bool, audit: bool (test-1 --audit), library_versions: {library: version}}}.
     """
 def connector_kinds() -> list[str]:
     ...

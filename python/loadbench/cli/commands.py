@@ -48,7 +48,7 @@ from loadbench.report import (
     thresholds as limits,
 )
 from loadbench.report.merge import merge_histograms
-from loadbench.run import config as defaults, core as engine, faults as fault_schedule, presets, runner, sweeps
+from loadbench.run import audit, config as defaults, core as engine, faults as fault_schedule, presets, runner, sweeps
 from loadbench.run.config import DEFAULT_ALPHA, DEFAULT_CONCURRENCY, PlanOptions, RunPlan, make_plan
 from loadbench.run.profiling import profile_lines
 from loadbench.settings import Settings
@@ -288,7 +288,7 @@ def _show(report: dict[str, Any], as_json: bool, wide: bool = False) -> None:
                     click.echo(table.printable(line, markup=False))
                 if report["parameters"].get("concurrency_levels"):
                     console.print(comparison_table(shown))
-            for line in [*_kindless_lines(report), *limits.lines(report.get("thresholds", []))]:
+            for line in [*_kindless_lines(report), *_audit_lines(report), *limits.lines(report.get("thresholds", []))]:
                 click.echo(table.printable(line, markup=False))
     for _, _, _, entry in table.runs(report):
         if entry["status"] == "failed":
@@ -307,6 +307,12 @@ def _print_sections(console: Console, report: dict[str, Any], wide: bool) -> Non
     for extra in [*generator_tables(report, wide), fault_table(report, wide)]:
         if extra is not None:
             _print_table(console, extra, wide)
+
+
+def _audit_lines(report: dict[str, Any]) -> list[str]:
+    """Under the table: each audited connector's server-confirmed commits beside the client's."""
+    return [audit.line(table.entry_label(entry, report), entry["audit"])
+            for _, _, _, entry in table.runs(report) if entry.get("audit", {}).get("checked", True) and "audit" in entry]
 
 
 def _kindless_lines(report: dict[str, Any]) -> list[str]:
@@ -406,6 +412,10 @@ def cli() -> None:
 @click.option("--server-restart", metavar="CMD",
               help="--fault restart/kill: the shell command that (re)starts the server (default: PostgreSQL's "
                    "pg_ctl restart on its data directory, as its owner; MariaDB's and Redis's own command line again).")
+@click.option("--audit", is_flag=True, default=False,
+              help="test-1: every committed transfer also writes its operation id to a ledger in the same transaction; "
+                   "after the run the ledger is checked against what the client heard (lost writes, ambiguous outcomes, "
+                   "lost updates) and any loss fails the run (exit 1). sqlite, postgres, mysql, redis.")
 @click.option("--profile", is_flag=True, default=False,
               help="CPU flamegraphs (perf, cpu-clock) of the harness and of a local server (services, --server-pid) "
                    "over the measured window, as SVGs beside the report; without perf, one line and no profile.")
@@ -453,6 +463,8 @@ def bench(test: str, contention_tests: tuple[float, float, float, int] | None,
     if cluster is not None:
         if kwargs.get("faults") or kwargs.get("profile"):
             raise ConfigError("--fault and --profile act on this machine's processes: they do not apply with --cluster")
+        if kwargs.get("audit"):
+            raise ConfigError("--audit checks one process's log against the ledger: it does not apply with --cluster")
         from loadbench.distributed import coordinator, require
 
         require()  # before anything else: without the extra, one line naming it

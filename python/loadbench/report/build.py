@@ -370,6 +370,11 @@ def entry_of(run: ConnectorRun) -> dict[str, Any]:
         entry["profile"] = run.profile
     if run.faults is not None:
         entry["faults"] = run.faults
+    if run.audit is not None:
+        entry["audit"] = dict(run.audit)
+        violation = run.audit.get("violation")
+        if violation and entry["status"] != "failed":  # a lost commit fails the run (exit 1), in one line
+            entry.update(status="failed", error=f"{spec.label}: {violation}")
     return entry
 
 

@@ -97,6 +97,7 @@ class RunPlan:
     profile: bool = False  # --profile: CPU flamegraphs of the measured window (loadbench.run.profiling)
     faults: "tuple[Fault, ...]" = ()  # --fault: injected into the server during the window (loadbench.run.faults)
     server_restart: str | None = None  # --server-restart: the command that restarts the server (faults)
+    audit: bool = False  # --audit: test-1's ledger of every commit, checked after the run (loadbench.run.audit)
     scenario: "Scenario | None" = None        # a scenario file (write, tpcb, path.toml); None: test-1
     pools: Mapping[str, list[str]] = field(default_factory=dict)  # its generated pools
     concurrency_levels: tuple[int, ...] = ()  # write: one run per level
@@ -126,7 +127,7 @@ class RunPlan:
             "alpha": self.alpha,
             "max_amount": self.max_amount,
             "scatter": self.scatter,
-        }
+        } | ({"audit": True} if self.audit else {})
 
     def core_config(self, connector: ConnectorSpec) -> _core.RunConfig:
         """The engine's config for one connector: --concurrency connections, each with its sessions.
@@ -261,6 +262,7 @@ class PlanOptions:
     profile: bool = False
     faults: "tuple[Fault, ...]" = ()
     server_restart: str | None = None
+    audit: bool = False
     set_vars: Mapping[str, int] | None = None
     configs: str | None = None
     total_writes: int | None = None
@@ -389,6 +391,10 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
             raise ConfigError("--fault needs a window of --seconds; --operations may end it before a fault")
     elif o.server_restart is not None:
         raise ConfigError("--server-restart is the restart command of --fault restart/kill; give --fault")
+    if o.audit:
+        from loadbench.run import audit
+
+        audit.check(test, connectors, prep=not o.skip_prep)
     return RunPlan(
         test=test if scenario is None else scenario.name,
         seconds=seconds,
@@ -416,6 +422,7 @@ def make_plan(settings: Settings, connectors: tuple[ConnectorSpec, ...], options
         profile=o.profile,
         faults=o.faults,
         server_restart=o.server_restart,
+        audit=o.audit,
         scenario=scenario,
         pools=pools,
         concurrency_levels=levels,

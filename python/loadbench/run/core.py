@@ -172,15 +172,29 @@ def resource_needs(plan: RunPlan, spec: ConnectorSpec) -> dict[str, Any]:
     return needs
 
 
-def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None) -> _core.RunResult:
+def audit(plan: RunPlan, spec: ConnectorSpec, log: dict[int, bytes], timeout_s: float | None = None) -> dict[str, Any]:
+    """--audit: the core's comparison of ``log`` (``_core.Run.audit_log()``) with the connector's
+    ledger and balances (see :mod:`loadbench.run.audit`); TimeoutError after ``timeout_s``."""
+    found: dict[str, Any] = _native_call(spec, "audit", _core.audit, plan.scenario_dict(), spec.core_dict(), log,
+                                         plan.stream_offset, timeout_s or 0.0)
+    return found
+
+
+def run(plan: RunPlan, spec: ConnectorSpec, on_progress: ProgressCallback | None = None,
+        audit_log: Callable[[dict[int, bytes]], None] | None = None) -> _core.RunResult:
     """Runs the load, blocking this thread, and returns the core's result (``_core.RunResult``),
     its error examples redacted.
 
     ``on_progress`` gets a ``_core.Progress`` about four times a second, on the engine's monitor thread.
+    With --audit, ``audit_log`` gets the client's log (``_core.Run.audit_log()``) once the run ended.
     Raises KeyboardInterrupt when Ctrl-C or SIGTERM called the run off while sessions were opening.
     """
     native = _native_call(spec, "start", _core.Run, plan.core_config(spec), plan.core_scenario(spec), spec.core_dict())
     result: _core.RunResult = native.run(on_progress)
+    if audit_log is not None:
+        log = native.audit_log()
+        if log is not None:
+            audit_log(log)
     if result.error and result.interrupted:
         raise KeyboardInterrupt  # Ctrl-C while the sessions were opening
     if result.error:

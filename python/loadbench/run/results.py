@@ -54,6 +54,7 @@ class MeasuredRun:
     server_committed_error: str | None = None
     profile: dict[str, Any] | None = None  # bench --profile: the report's profile section (loadbench.run.profiling)
     faults: list[dict[str, Any]] | None = None  # bench --fault: the fault timeline (loadbench.run.faults)
+    audit: dict[str, Any] | None = None  # bench --audit: the ledger's audit (loadbench.run.audit)
 
 
 ConnectorRun = Union[FailedRun, MeasuredRun]

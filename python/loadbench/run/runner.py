@@ -42,12 +42,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from loadbench import _core, connectors
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import LoadbenchError, RunFailed
 from loadbench.run import (
+    audit,
     capacity,
     core as engine,
     faults as fault_schedule,
@@ -280,8 +281,10 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             try:
                 counted_before = counter.read() if counter else None
                 sampler.start()
+                audit_logs: list[dict[int, bytes]] = []
                 try:
-                    result = engine.run(level_plan, spec, on_progress=on_progress)
+                    result = engine.run(level_plan, spec, on_progress=on_progress,
+                                        audit_log=audit_logs.append if plan.audit else None)
                 except BaseException as exc:
                     if injector is not None:  # a frozen server is continued, whatever happened
                         injector.finish(wait=not isinstance(exc, KeyboardInterrupt))
@@ -322,9 +325,13 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             # What the tables should hold: every run's commits since prep (this invocation's).
             verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
                                             interrupted or deferred.signalled)
+            audit_result = None
+            if audit_logs and not stopped:
+                audit_result, stopped = _audit(level_plan, spec, audit_logs[0], interrupted or deferred.signalled)
             with _interrupts_deferred() as late:
                 runs.append(MeasuredRun(spec, level_plan, result, verification, resources, prep_seconds,
-                                        server_committed, server_committed_error, profile, fault_timeline))
+                                        server_committed, server_committed_error, profile, fault_timeline,
+                                        audit_result))
                 display.finished(spec, runs[-1])
             interrupted = interrupted or deferred.signalled or stopped or late.signalled
             if interrupted:
@@ -399,6 +406,22 @@ def _verify(plan: RunPlan, spec: ConnectorSpec, committed: Counter[str], uncount
         return _not_checked(f"interrupted: verification did not finish within {VERIFY_AFTER_INTERRUPT_S:g} s"), False
     except KeyboardInterrupt:
         return _not_checked("interrupted during verification"), True
+
+
+def _audit(plan: RunPlan, spec: ConnectorSpec, log: dict[int, bytes],
+           interrupted: bool) -> tuple[dict[str, Any], bool]:
+    """--audit's result (:mod:`loadbench.run.audit`) and whether Ctrl-C or SIGTERM came during it;
+    like verification, bounded after an interrupted window, and recorded as not checked (with the
+    reason, which fails the connector) when it cannot be read."""
+    try:
+        return audit.audit(plan, spec, log, timeout_s=VERIFY_AFTER_INTERRUPT_S if interrupted else None), False
+    except (RunFailed, LoadbenchError) as exc:
+        return {"checked": False, "violation": f"audit: not checked: {exc}"}, False
+    except TimeoutError:
+        return {"checked": False, "violation": f"audit: not checked: interrupted, the ledger was not read within "
+                                               f"{VERIFY_AFTER_INTERRUPT_S:g} s"}, False
+    except KeyboardInterrupt:
+        return {"checked": False, "violation": "audit: not checked: interrupted"}, True
 
 
 def _not_checked(reason: str) -> Verification:
