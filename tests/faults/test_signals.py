@@ -229,8 +229,11 @@ def test_the_window_ends_on_a_signal_with_the_server_stopped_and_no_timeout(cli,
     assert entry["committed"] > 0
     assert 1.0 < entry["measured_seconds"] < 3.5
     assert sum(p["committed"] for p in entry["series"]["points"]) == entry["committed"]
-    # Each session's transfer in flight when the server stopped: after the window, never committed.
-    assert entry["operations_after_window"] == sessions
+    # Each session's transfer in flight when the server stopped: begun in the window, never
+    # completed, so a failure of kind unfinished (never committed, never left out).
+    assert entry["operations_after_window"] == 0
+    assert entry["errors"] == {"unfinished": sessions} and entry["failed"] == sessions
+    assert sum(p["failed"] for p in entry["series"]["points"]) == sessions
     # The server cannot answer within the time left: not checked, and said so.
     assert entry["verification"] == {"checked": False,
                                      "reason": "interrupted: verification did not finish within 0.3 s"}
@@ -270,7 +273,7 @@ def test_sigterm_ends_the_window_while_sqlite_sessions_wait_for_a_lock(cli, tmp_
     assert_ended_promptly(took, proc, err)
     _, entry = only_entry(cli)
     assert entry["interrupted"] is True and entry["committed"] > 0
-    assert entry["operations_after_window"] == 4  # each session's transfer waiting for the lock
+    assert entry["errors"] == {"unfinished": 4}  # each session's transfer waiting for the lock
     assert entry["verification"]["passed"] is True  # readers do not wait for a writer in WAL mode
     total = subprocess.run(["sqlite3", str(db), "SELECT sum(balance) FROM accounts"], capture_output=True, text=True,
                            timeout=60).stdout.strip()
