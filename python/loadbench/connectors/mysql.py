@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -177,6 +178,7 @@ def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> Con
 
 
 _SETTING_NAME = re.compile(r"[a-z0-9_]+")
+_RESTORE_SECONDS = 2.0  # after Ctrl-C the whole command has 2 s: a stalled server gets no more
 _PLAIN_VALUE = re.compile(r"-?[0-9]+(\.[0-9]+)?|[A-Za-z0-9_]+")  # a number or a word: SQL as it is
 
 
@@ -186,7 +188,7 @@ def server_settings_kept(spec: ConnectorSpec) -> Iterator[None]:
     sets them back when the block ends, however it ends (an exception, KeyboardInterrupt: Ctrl-C,
     and SIGTERM, which loadbench turns into one). A value that cannot be read (the server is not
     reachable yet) is left alone: the check then fails in one line before any load. A restore that
-    fails (the server stopped answering: 5 s at most) is one warning line on stderr."""
+    fails (the server stopped answering: 2 s at most) is one warning line on stderr."""
     names = [item.split("=", 1)[0].strip().lower() for item in spec.options.get("server_settings", "").split(";")]
     previous: dict[str, str] = {}
     for name in dict.fromkeys(n for n in names if _SETTING_NAME.fullmatch(n)):
@@ -200,15 +202,28 @@ def server_settings_kept(spec: ConnectorSpec) -> Iterator[None]:
         yield
     finally:
         if previous:
+            _put_back(spec, previous)
+
+
+def _put_back(spec: ConnectorSpec, previous: dict[str, str]) -> None:
+    """Sets each global in ``previous`` back where it now differs (an account that could not set
+    it changed nothing, and needs nothing put back), within 2 s in all."""
+    deadline = time.monotonic() + _RESTORE_SECONDS
+    try:
+        changed = {}
+        for name, value in previous.items():
+            rows = _core.sql_query(spec.core_dict(), f"SELECT @@GLOBAL.{name}", max(deadline - time.monotonic(), 0.01))
+            if not rows or not rows[0] or rows[0][0] != value:
+                changed[name] = value
+        if changed:
             statements = [f"SET GLOBAL {name} = " + (value if _PLAIN_VALUE.fullmatch(value) else
                                                      "'" + value.replace("\\", "\\\\").replace("'", "''") + "'")
-                          for name, value in previous.items()]
-            try:
-                _core.sql_execute(spec.core_dict(), statements, 5.0)
-            except Exception as exc:  # noqa: BLE001 - the run's result stands; the server setting is reported
-                kept = ", ".join(f"{n}={v}" for n, v in previous.items())
-                print(f"loadbench: warning: {spec.label}: could not put the server settings back ({kept}): "
-                      f"{scrub(str(exc), spec.secrets)}", file=sys.stderr, flush=True)
+                          for name, value in changed.items()]
+            _core.sql_execute(spec.core_dict(), statements, max(deadline - time.monotonic(), 0.01))
+    except Exception as exc:  # noqa: BLE001 - the run's result stands; the server setting is reported
+        kept = ", ".join(f"{n}={v}" for n, v in previous.items())
+        print(f"loadbench: warning: {spec.label}: could not put the server settings back ({kept}): "
+              f"{scrub(str(exc), spec.secrets)}", file=sys.stderr, flush=True)
 
 
 LOCAL_SERVICE: LocalService | None = mariadb_server.LOCAL_SERVICE
