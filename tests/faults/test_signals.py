@@ -284,10 +284,11 @@ def test_sigterm_ends_the_window_while_sqlite_sessions_wait_for_a_lock(cli, tmp_
 
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_a_signal_during_verification_with_the_server_stopped(cli, pg, sig):
-    # The window (1.5 s) ends on its own while the server is stopped; the run stops its sessions
-    # within 0.5 s, and verification then waits for the server: the signal comes there.
+    # The window (1.5 s) ends on its own while the server is stopped; the drain after it ends when
+    # the transfers held by the stopped server time out (1 s after they began, about 2 s in), and
+    # verification then waits for the server: the signal comes there.
     proc = cli.popen("bench", "--connectors", "postgres", "--accounts", "1000", "--concurrency", "2",
-                     "--seconds", "1.5", "--warmup", "0", "--op-timeout", "0", env={"PG_URL": pg.url})
+                     "--seconds", "1.5", "--warmup", "0", "--op-timeout", "1", env={"PG_URL": pg.url})
     try:
         opened = wait_for_line(proc, "postgres: opening")
         time.sleep(max(opened + 1.0 - time.monotonic(), 0))
@@ -303,6 +304,7 @@ def test_a_signal_during_verification_with_the_server_stopped(cli, pg, sig):
     assert entry["interrupted"] is False  # the window itself ran its full length
     assert entry["measured_seconds"] == pytest.approx(1.5, abs=1e-3)
     assert entry["committed"] > 0
+    assert entry["errors"] == {"timeout": 2}  # each session's transfer, begun in the window
     assert entry["verification"] == {"checked": False, "reason": "interrupted during verification"}
 
 
