@@ -371,14 +371,14 @@ void Run::wait_for_release() {
     for (std::int64_t now = now_ns(); now < target && !timeline_.stopping(); now = now_ns()) timeline_.sleep(target - now);
 }
 
-bool Run::wait_threads(std::int64_t deadline) {
+bool Run::wait_threads(std::int64_t deadline, bool draining) {
     for (;;) {
         const std::int64_t now = now_ns();
         monitor_->watch(now);
         if (running_.load() == 0) return true;
         if (now >= deadline) return false;
         // A stop() during a long drain cuts it to the stop's own grace.
-        if (timeline_.interrupted()) {
+        if (draining && timeline_.interrupted()) {
             if (stop_seen_ns_ == 0) stop_seen_ns_ = now;
             deadline = std::min(deadline, stop_seen_ns_ + kStopGraceNs);
         }
@@ -397,7 +397,7 @@ std::int64_t Run::drain_limit_ns() const {
 
 SessionLoop::Abandoned Run::stop_sessions() {
     timeline_.set_stopping();
-    if (!wait_threads(now_ns() + drain_limit_ns())) {
+    if (!wait_threads(now_ns() + drain_limit_ns(), true)) {
         // On a thread of its own: an interrupt may block (a cancel request to a server that does
         // not answer), and the stop must not.
         interrupter_ = std::thread([this] {

@@ -120,8 +120,9 @@ private:
     }
     void monitor_main();
     void wait_for_release();
-    // Monitor: runs the watchdog and the ticks until every thread is done or `deadline`; true when done.
-    bool wait_threads(std::int64_t deadline);
+    // Monitor: runs the watchdog and the ticks until every thread is done or `deadline`; true when
+    // done. `draining`: a stop() meanwhile brings the deadline to kStopGrace after it.
+    bool wait_threads(std::int64_t deadline, bool draining = false);
     // Monitor: the drain and the bounded stop after the window; returns the operations abandoned
     // in flight.
     SessionLoop::Abandoned stop_sessions();
