@@ -1,6 +1,7 @@
 // Run: one closed-loop load run. `concurrency` sessions each run operations back to back: a warmup
-// window (not counted), then the measured window. An operation counts when it completes inside the
-// measured window, so no committed operation is counted twice or counted from the warmup.
+// window (not counted), then the measured window. An operation counts when it begins inside the
+// measured window (open loop: is intended to), wherever it completes (the drain, below), so each
+// is counted once, never from the warmup: committed + rejected + failed = begun in the window.
 //
 // Two kinds of workload, one timeline:
 // - a Workload (blocking sessions, e.g. SQLite): one thread per session;
