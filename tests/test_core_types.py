@@ -79,7 +79,7 @@ def test_error_kinds_are_an_enum_whose_names_are_the_reports_keys():
     # In the core's order of kinds, whatever order they were given in.
     assert build.by_name(counters.errors) == {"busy": 1, "timeout": 2}
     assert {k.name for k in _core.ErrorKind.__members__.values()} == {
-        "busy", "serialization", "deadlock", "constraint", "connection", "timeout", "protocol", "other"}
+        "busy", "serialization", "deadlock", "constraint", "connection", "timeout", "protocol", "other", "unfinished"}
 
 
 def test_results_can_be_built_for_tests_and_tools_and_copied_with_redacted_examples():

@@ -6,6 +6,7 @@ and bad configuration (a wrong password, a malformed URL) as one line before any
 
 from __future__ import annotations
 
+import signal
 import textwrap
 import time
 import urllib.parse
@@ -13,6 +14,7 @@ import urllib.parse
 import pytest
 
 from loadbench.connectors import mysql
+from loadbench.connectors.spec import ConnectorSpec
 from loadbench.errors import ConfigError
 from loadbench.report import store
 from loadbench.scenarios import files as scenario_files
@@ -289,11 +291,50 @@ def test_write_under_the_flush_presets_sets_the_server_variable(cli, mariadb, en
         assert all(e["verification"]["passed"] for e in report["connectors"])
         assert "server_settings" not in report["connectors"][0]["settings"]
         assert report["connectors"][2]["settings"]["server_settings"] == "innodb_flush_log_at_trx_commit=2"
-        assert mariadb.sql("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit") == "2"  # the last preset's
+        # The presets' SET GLOBAL is undone at the end: the server is left as it was found.
+        assert mariadb.sql("SELECT @@GLOBAL.innodb_flush_log_at_trx_commit") == "1"
         assert mariadb.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
                            "AND TABLE_NAME IN ('users', 'posts')") == "0"
     finally:
         mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 0")  # the fixture's (durable=False)
+
+
+FLUSH = "SELECT @@GLOBAL.innodb_flush_log_at_trx_commit"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_preset_s_server_setting_is_put_back_after_ctrl_c_and_sigterm(cli, mariadb, env, sig):
+    mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+    try:
+        proc = cli.popen("bench", "write", "--set", "users=500", "--set", "posts=500", "--set", "tags=50",
+                         "--connectors", "mysql", "--configs", "2", "--total-writes", "100000000",
+                         "--config-id", "mysql-lazy-flush-1", env=env)
+        deadline = time.monotonic() + 60
+        while mariadb.sql(FLUSH) != "0":  # the preset applied: the run is under way
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert mariadb.sql(FLUSH) == "1"
+    finally:
+        mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 0")  # the fixture's (durable=False)
+
+
+def test_server_settings_are_put_back_when_the_runs_fail(mariadb, env):
+    # What wraps the runs (runner.kept_for_the_runs), with an error raised inside it.
+    mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+    try:
+        spec = ConnectorSpec("mysql", "mysql", {"url": env["MYSQL_URL"],
+                                               "server_settings": "innodb_flush_log_at_trx_commit=2"}, "target")
+        with pytest.raises(RuntimeError, match="the run failed"):
+            with mysql.server_settings_kept(spec):
+                mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 2")  # as the run's connections do
+                raise RuntimeError("the run failed")
+        assert mariadb.sql(FLUSH) == "1"
+    finally:
+        mariadb.sql("SET GLOBAL innodb_flush_log_at_trx_commit = 0")
 
 
 def test_a_preset_is_refused_before_load_for_an_account_that_may_not_set_it(cli, mariadb, env):

@@ -169,6 +169,48 @@ def test_server_killed_and_restarted_mid_run_is_survived_and_reconnects_are_coun
     assert money(server) == (500, 500 * 1000, 0)
 
 
+def test_a_server_frozen_across_the_windows_end_shows_its_stall_and_never_hangs(cli, own_redis):
+    # SIGSTOP 1.2 s into a 2 s window, SIGCONT 2 s later: each session's transfer is held across
+    # the window's end. Begun in the window, each is counted (committed) with its full latency,
+    # in the drain after the window, and the run ends once they complete.
+    server = own_redis()
+    if not server.owned:
+        pytest.skip("LOADBENCH_REDIS_URL's server is not ours to stop")
+    sessions = 4
+    proc = cli.popen("bench", "--connectors", "redis", "--seconds", "2", "--warmup", "0", "--concurrency",
+                     str(sessions), "--accounts", "500", env={"REDIS_URL": server.url})
+    try:
+        deadline = time.monotonic() + 30
+        while connected_clients(server) < sessions + 1:  # the sessions' and redis-cli's
+            assert time.monotonic() < deadline, "the sessions never connected"
+            time.sleep(0.05)
+        time.sleep(1.2)
+        server.pause()
+        time.sleep(2.0)
+        server.resume()
+        resumed = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        ended = time.monotonic() - resumed
+    finally:
+        if proc.poll() is None:
+            server.resume()
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert ended < 10  # the drain ended with the held transfers, not at some limit
+    entry = only_entry(cli)
+    assert entry["failed"] == 0 and entry["errors"] == {}
+    drain = entry["drain"]
+    assert drain["operations"] == sessions and drain["abandoned"] == 0
+    # Held for the whole freeze (2 s), from before it began: the stall is in the latency.
+    assert drain["max_latency_ms"] >= 1900
+    assert entry["latency"]["max"] == drain["max_latency_ms"]
+    assert entry["samples"] == entry["committed"] + entry["rejected"]
+    assert sum(p["committed"] + p["rejected"] for p in entry["series"]["points"]) == entry["samples"]
+    assert f"redis: {sessions} window operations completed after the window (longest" in out
+    assert entry["verification"]["passed"]
+    assert money(server) == (500, 500 * 1000, 0)
+
+
 def test_verify_after_a_restart_without_persistence_fails_with_the_accounts_missing(cli, own_redis):
     server = own_redis()
     if not server.owned:
@@ -191,6 +233,23 @@ def test_prep_resets_the_accounts_and_leaves_other_keys(cli, redis_server):
     assert money(redis_server, 800) == (300, 300_000, 0)  # accounts 301..800 of the first prep are gone
     assert redis_server.cli("GET", "someone:else") == "kept"
     redis_server.cli("DEL", "someone:else")
+
+
+def test_verify_finds_money_moved_to_a_key_outside_the_accounts(cli, redis_server):
+    # A transfer to id N+1 (or any account:* key that is not one of ids 1..N) keeps the sum over
+    # 1..N short and hides where the money went; verify SCANs every account:* key and names it.
+    env = {"REDIS_URL": redis_server.url}
+    assert cli("prep", "--connectors", "redis", "--accounts", "100", env=env).returncode == 0
+    redis_server.cli("DECRBY", "account:000000000007", "5")
+    redis_server.cli("SET", "account:000000000100", "5")  # id 101
+    try:
+        result = cli("verify", "--connectors", "redis", "--accounts", "100", env=env)
+        assert result.returncode == 1
+        # The sum over every account:* key is right; the key outside 1..N is what is wrong.
+        assert result.stdout.strip() == ("redis: FAILED: 100 accounts, total 100,000 (expected 100,000), 0 negative, "
+                                         "1 account outside the seeded ids (account:000000000100)")
+    finally:
+        redis_server.cli("DEL", "account:000000000100")
 
 
 def test_verify_fails_when_money_is_not_conserved(cli, redis_server):

@@ -55,3 +55,18 @@ def test_matrix_shows_a_spread_only_when_there_are_iterations(cli, iterations, s
     assert result.returncode == 0, result.stderr
     _assert_fits(result.stdout)
     assert ("±" in result.stdout) == spread
+
+
+def test_the_table_says_which_window_operations_completed_after_the_window_and_which_never_did():
+    from loadbench.cli.display import drain_lines
+
+    def entry(name: str, drained: int, longest_ms: float, unfinished: int) -> dict:
+        return {"name": name, "errors": {"unfinished": unfinished} if unfinished else {},
+                "drain": {"operations": drained, "max_latency_ms": longest_ms, "seconds": 0.0, "abandoned": 0}}
+
+    report = {"parameters": {}, "connectors": [
+        entry("redis", 4, 2013.5, 0), entry("postgres", 0, 0.0, 3), entry("sqlite", 0, 0.0, 0),
+        {"name": "old", "errors": {}}]}  # a report from before the drain was recorded
+    assert drain_lines(report) == [
+        "redis: 4 window operations completed after the window (longest 2.01 s)",
+        "postgres: 3 never completed (failed: unfinished)"]

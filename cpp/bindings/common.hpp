@@ -102,6 +102,7 @@ struct RunResultView {
     std::map<ErrorKind, std::string> error_examples;
     bool collisions_exact = true;
     std::uint64_t abandoned = 0;
+    double drain_seconds = 0;
     HistogramSummary latency;
     std::optional<HistogramSummary> service, lag;
     std::vector<OperationResult> operations;

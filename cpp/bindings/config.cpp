@@ -24,7 +24,7 @@ void register_config(py::module_& m) {
         .def(py::init([](std::size_t concurrency, std::size_t threads, std::size_t open_parallelism, double warmup_seconds,
                          double seconds, std::uint64_t seed, std::uint64_t stream_offset, int max_tries,
                          double op_timeout_seconds, std::uint64_t operations, double rate, Arrival arrival,
-                         double max_lag_seconds) {
+                         double max_lag_seconds, double drain_seconds) {
                  RunConfig c;
                  c.concurrency = concurrency;
                  c.threads = threads;
@@ -39,12 +39,13 @@ void register_config(py::module_& m) {
                  c.rate = rate;
                  c.poisson = arrival == Arrival::poisson;
                  c.max_lag_seconds = max_lag_seconds;
+                 c.drain_seconds = drain_seconds;
                  return c;
              }),
              py::kw_only(), py::arg("concurrency"), py::arg("threads"), py::arg("open_parallelism"),
              py::arg("warmup_seconds"), py::arg("seconds"), py::arg("seed"), py::arg("stream_offset"),
              py::arg("max_tries"), py::arg("op_timeout_seconds"), py::arg("operations"), py::arg("rate"),
-             py::arg("arrival"), py::arg("max_lag_seconds"))
+             py::arg("arrival"), py::arg("max_lag_seconds"), py::arg("drain_seconds") = -1.0)
         .def_readonly("concurrency", &RunConfig::concurrency, "sessions (logical clients), one operation in flight each")
         .def_readonly("threads", &RunConfig::threads, "event-loop threads of an async connector (0: one per core)")
         .def_readonly("open_parallelism", &RunConfig::open_parallelism, "sessions being opened at once, at most")
@@ -58,7 +59,10 @@ void register_config(py::module_& m) {
         .def_readonly("rate", &RunConfig::rate, "open loop: total operations/s; 0: closed loop")
         .def_property_readonly(
             "arrival", [](const RunConfig& c) { return c.poisson ? Arrival::poisson : Arrival::regular; })
-        .def_readonly("max_lag_seconds", &RunConfig::max_lag_seconds, "open loop: > 0 skips operations this late");
+        .def_readonly("max_lag_seconds", &RunConfig::max_lag_seconds, "open loop: > 0 skips operations this late")
+        .def_readonly("drain_seconds", &RunConfig::drain_seconds,
+                      "after the window, how long its operations in flight may take to complete; < 0: "
+                      "op_timeout_seconds + 0.2, or 10 without a timeout");
 }
 
 }  // namespace loadbench::bindings

@@ -177,6 +177,10 @@ void register_control(py::module_& m) {
             out["total"] = check->total;
             out["expected_total"] = check->expected_total;
             out["negative_balances"] = check->negative_balances;
+            if (check->outside) {
+                out["outside_accounts"] = *check->outside;
+                if (!check->outside_example.empty()) out["outside_example"] = check->outside_example;
+            }
             return OptionalDict(std::move(out));
         },
         py::arg("scenario"), py::arg("connector"), py::arg("timeout_s") = 0.0);

@@ -65,6 +65,7 @@ RunResultView result_view(const RunResult& r) {
         if (!r.error_examples[k].empty()) v.error_examples[static_cast<ErrorKind>(k)] = r.error_examples[k];
     v.collisions_exact = r.collisions_exact;
     v.abandoned = r.abandoned;
+    v.drain_seconds = r.drain_seconds;
     v.latency = summary_of(r.latency);
     if (r.service.count() || r.lag.count()) {
         v.service = summary_of(r.service);
@@ -122,7 +123,8 @@ void register_results(py::module_& m) {
                          std::uint64_t retries, const ByKind& errors, const ByKind& retried_errors,
                          std::uint64_t collision_ops, std::uint64_t collision_count, std::uint64_t before_window,
                          std::uint64_t after_window, std::uint64_t reconnects, std::uint64_t scheduled,
-                         std::uint64_t dropped, std::uint64_t unstarted) {
+                         std::uint64_t dropped, std::uint64_t unstarted, std::uint64_t drained,
+                         std::uint64_t drained_max_ns) {
                  OutcomeCounters c;
                  c.committed = committed;
                  c.rejected = rejected;
@@ -139,12 +141,15 @@ void register_results(py::module_& m) {
                  c.scheduled = scheduled;
                  c.dropped = dropped;
                  c.unstarted = unstarted;
+                 c.drained = drained;
+                 c.drained_max_ns = drained_max_ns;
                  return c;
              }),
              py::kw_only(), py::arg("committed"), py::arg("rejected"), py::arg("failed"), py::arg("attempts"),
              py::arg("retries"), py::arg("errors"), py::arg("retried_errors"), py::arg("collision_ops"),
              py::arg("collision_count"), py::arg("before_window"), py::arg("after_window"), py::arg("reconnects"),
-             py::arg("scheduled"), py::arg("dropped"), py::arg("unstarted"))
+             py::arg("scheduled"), py::arg("dropped"), py::arg("unstarted"), py::arg("drained") = 0,
+             py::arg("drained_max_ns") = 0)
         .def_readonly("committed", &OutcomeCounters::committed)
         .def_readonly("rejected", &OutcomeCounters::rejected)
         .def_readonly("failed", &OutcomeCounters::failed)
@@ -157,8 +162,14 @@ void register_results(py::module_& m) {
         .def_readonly("collision_ops", &OutcomeCounters::collision_ops,
                       "operations that started on a key another in-flight operation held")
         .def_readonly("collision_count", &OutcomeCounters::collision_count, "the sum of those holders")
-        .def_readonly("before_window", &OutcomeCounters::before_window, "completed during warmup (not counted)")
-        .def_readonly("after_window", &OutcomeCounters::after_window, "completed after the window closed (not counted)")
+        .def_readonly("before_window", &OutcomeCounters::before_window,
+                      "begun during warmup (open loop: intended then), wherever they completed (not counted)")
+        .def_readonly("after_window", &OutcomeCounters::after_window,
+                      "begun at or after the window's end, a start racing the stop (not counted)")
+        .def_readonly("drained", &OutcomeCounters::drained,
+                      "begun in the window, completed after it in the drain (counted with their outcome)")
+        .def_readonly("drained_max_ns", &OutcomeCounters::drained_max_ns,
+                      "the longest latency of those drained (ns; 0 when none)")
         .def_readonly("reconnects", &OutcomeCounters::reconnects, "connections re-established after a loss (whole run)")
         .def_readonly("scheduled", &OutcomeCounters::scheduled, "open loop: intended starts in the window")
         .def_readonly("dropped", &OutcomeCounters::dropped, "open loop: skipped for max_lag_seconds")
@@ -207,20 +218,21 @@ void register_results(py::module_& m) {
                          std::map<ErrorKind, std::string> error_examples, bool collisions_exact, std::uint64_t abandoned,
                          HistogramSummary latency, std::optional<HistogramSummary> service,
                          std::optional<HistogramSummary> lag, std::vector<OperationResult> operations,
-                         std::vector<SecondPoint> series, std::int64_t go_unix_ns, std::int64_t first_start_unix_ns) {
+                         std::vector<SecondPoint> series, std::int64_t go_unix_ns, std::int64_t first_start_unix_ns,
+                         double drain_seconds) {
                  return RunResultView{std::move(error), interrupted, warmup_seconds, measured_seconds,
                                       window_start_unix_ns, window_end_unix_ns, go_unix_ns, first_start_unix_ns,
                                       sessions, threads, cpu_seconds,
                                       counters, std::move(error_examples), collisions_exact, abandoned,
-                                      std::move(latency), std::move(service), std::move(lag), std::move(operations),
-                                      std::move(series)};
+                                      drain_seconds, std::move(latency), std::move(service), std::move(lag),
+                                      std::move(operations), std::move(series)};
              }),
              py::kw_only(), py::arg("error"), py::arg("interrupted"), py::arg("warmup_seconds"),
              py::arg("measured_seconds"), py::arg("window_start_unix_ns"), py::arg("window_end_unix_ns"),
              py::arg("sessions"), py::arg("threads"), py::arg("cpu_seconds"), py::arg("counters"),
              py::arg("error_examples"), py::arg("collisions_exact"), py::arg("abandoned"), py::arg("latency"),
              py::arg("service"), py::arg("lag"), py::arg("operations"), py::arg("series"), py::arg("go_unix_ns") = 0,
-             py::arg("first_start_unix_ns") = 0)
+             py::arg("first_start_unix_ns") = 0, py::arg("drain_seconds") = 0.0)
         .def_readonly("error", &RunResultView::error, "non-empty when the run could not start (a session failed to open)")
         .def_readonly("interrupted", &RunResultView::interrupted, "Ctrl-C or SIGTERM closed the window early")
         .def_readonly("warmup_seconds", &RunResultView::warmup_seconds)
@@ -239,7 +251,10 @@ void register_results(py::module_& m) {
         .def_readonly("error_examples", &RunResultView::error_examples, "one message per error kind seen")
         .def_readonly("collisions_exact", &RunResultView::collisions_exact)
         .def_readonly("abandoned", &RunResultView::abandoned,
-                      "operations in flight when the run gave up waiting for them (counted in after_window too)")
+                      "operations in flight when the run gave up waiting for them (those begun in the window are "
+                      "failures of kind unfinished)")
+        .def_readonly("drain_seconds", &RunResultView::drain_seconds,
+                      "how long the drain after the window took: until every session returned or the run gave up")
         .def_readonly("latency", &RunResultView::latency, "committed + rejected operations in the window")
         .def_readonly("service", &RunResultView::service, "open loop: from the actual start (None in a closed loop)")
         .def_readonly("lag", &RunResultView::lag, "open loop: actual start - intended start (None in a closed loop)")

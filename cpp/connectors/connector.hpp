@@ -43,6 +43,10 @@ struct AccountsCheck {
     // Accounts whose balance is no longer the initial one (the keynote rpc `verify`'s `changed`);
     // nullopt where the system does not say.
     std::optional<std::uint64_t> changed;
+    // Accounts found outside ids 1..N (counted in none of the above but `total` and
+    // `negative_balances`), and one of them by name; nullopt where the system does not look for them.
+    std::optional<std::uint64_t> outside;
+    std::string outside_example;
     bool passed = false;
 };
 

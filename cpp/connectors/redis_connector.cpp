@@ -66,25 +66,56 @@ std::string_view format_entry(const Transfer& t, std::array<char, 96>& out) {
     return {out.data(), static_cast<std::size_t>(n)};
 }
 
-// verify, over account indexes ARGV[1]..ARGV[2] (id - 1): {present, total, negative, changed}.
+// verify, over account indexes ARGV[1]..ARGV[2] (id - 1): {present, total, negative, changed}, by
+// MGETs of 1,000 keys (measured: 0.7x the time of a GET per key).
 // In ranges, so that no single script holds the server for long (its busy-script limit is 5 s).
 constexpr const char* kVerifyScript = R"lua(
 local first, last, initial = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local count, total, negative, changed = 0, 0, 0, 0
+local keys = {}
 for i = first, last do
-  local v = redis.call('GET', string.format('account:%012d', i))
-  if v then
-    v = tonumber(v)
-    count = count + 1
-    total = total + v
-    if v < 0 then negative = negative + 1 end
-    if v ~= initial then changed = changed + 1 end
+  keys[#keys + 1] = string.format('account:%012d', i)
+  if #keys == 1000 or i == last then
+    for _, v in ipairs(redis.call('MGET', unpack(keys))) do
+      if v then
+        v = tonumber(v)
+        count = count + 1
+        total = total + v
+        if v < 0 then negative = negative + 1 end
+        if v ~= initial then changed = changed + 1 end
+      end
+    end
+    keys = {}
   end
 end
 return {count, total, negative, changed}
 )lua";
 
+// verify's second pass: SCAN from cursor ARGV[1] over every 'account:*' key, about ARGV[3] keys per
+// call, and return {cursor, outside}: each key that is not account:<12-digit index> with index <
+// ARGV[2] (ids 1..N), with its balance (false when it is not an integer), as a flat list. SCAN may
+// return a key twice (while the key table is resized), so the caller keeps each name once.
+constexpr const char* kVerifyScanScript = R"lua(
+local cursor, n, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local seen, outside = 0, {}
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', 'account:*', 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    local digits = string.match(key, '^account:(%d+)$')
+    if not digits or #digits ~= 12 or tonumber(digits) >= n then
+      local ok, v = pcall(redis.call, 'GET', key)
+      outside[#outside + 1] = key
+      outside[#outside + 1] = (ok and type(v) == 'string' and string.match(v, '^-?%d+$')) or ''
+    end
+  end
+  seen = seen + #page[2]
+until cursor == '0' or seen >= budget
+return {cursor, outside}
+)lua";
+
 constexpr std::uint64_t kVerifyRange = 50'000;    // accounts per verify script call
+constexpr std::uint64_t kVerifyScanBudget = 100'000;  // keys per SCAN pass script call
 constexpr std::size_t kPrepBatch = 1'000;          // accounts per MSET
 constexpr std::size_t kPrepWindow = 32;            // MSETs in flight during prep
 
@@ -464,8 +495,34 @@ std::optional<AccountsCheck> RedisConnector::verify_accounts(const AccountsSpec&
         changed += static_cast<std::uint64_t>(integer_at(r.get(), 3));
     }
     check.changed = changed;
+    // Every other 'account:*' key, by a server-side SCAN: money moved to an id outside 1..N is
+    // found, not missed. Each name counts once, whatever SCAN repeats.
+    std::map<std::string, std::string> outside;
+    const std::string n = std::to_string(spec.accounts), budget = std::to_string(kVerifyScanBudget);
+    std::string cursor = "0";
+    do {
+        const ReplyPtr r = c.call({"EVAL", kVerifyScanScript, "0", cursor, n, budget});
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 != 0)
+            c.unexpected("the verify scan script");
+        cursor.assign(r->element[0]->str, r->element[0]->len);
+        const redisReply* keys = r->element[1];
+        for (std::size_t i = 0; i + 1 < keys->elements; i += 2)
+            outside.emplace(std::string(keys->element[i]->str, keys->element[i]->len),
+                            std::string(keys->element[i + 1]->str, keys->element[i + 1]->len));
+    } while (cursor != "0");
+    for (const auto& [key, value] : outside) {
+        long long balance = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), balance);
+        if (ec != std::errc() || end != value.data() + value.size()) continue;  // not a balance
+        check.total += balance;
+        if (balance < 0) ++check.negative_balances;
+    }
+    check.outside = outside.size();
+    if (!outside.empty()) check.outside_example = outside.begin()->first;
     check.expected_total = static_cast<std::int64_t>(spec.accounts) * spec.initial_balance;
-    check.passed = check.accounts == spec.accounts && check.total == check.expected_total && check.negative_balances == 0;
+    check.passed = check.accounts == spec.accounts && check.total == check.expected_total &&
+                   check.negative_balances == 0 && outside.empty();
     return check;
 }
 

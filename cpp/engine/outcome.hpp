@@ -25,6 +25,9 @@ enum class ErrorKind : std::uint8_t {
     timeout,        // the per-operation timeout expired
     protocol,       // the server answered something the connector does not understand
     other,
+    // Begun in the measured window and not complete when the run stopped waiting for it (the drain
+    // after the window ran out, or the run was interrupted): its result is unknown.
+    unfinished,
     count_,         // number of kinds; not a kind
 };
 
@@ -32,7 +35,7 @@ inline constexpr std::size_t kErrorKinds = static_cast<std::size_t>(ErrorKind::c
 
 constexpr std::string_view error_kind_name(ErrorKind kind) {
     constexpr std::array<std::string_view, kErrorKinds> names = {
-        "none", "busy", "serialization", "deadlock", "constraint", "connection", "timeout", "protocol", "other"};
+        "none", "busy", "serialization", "deadlock", "constraint", "connection", "timeout", "protocol", "other", "unfinished"};
     return names[static_cast<std::size_t>(kind)];
 }
 

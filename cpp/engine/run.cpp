@@ -68,6 +68,8 @@ void OutcomeCounters::merge(const OutcomeCounters& o) {
     collision_count += o.collision_count;
     before_window += o.before_window;
     after_window += o.after_window;
+    drained += o.drained;
+    drained_max_ns = std::max(drained_max_ns, o.drained_max_ns);
     reconnects += o.reconnects;
     scheduled += o.scheduled;
     dropped += o.dropped;
@@ -106,6 +108,8 @@ void Run::prepare() {
     if (!(config_.rate >= 0) || !std::isfinite(config_.rate)) throw std::invalid_argument("run: rate must be >= 0");
     if (config_.rate > kMaxRate) throw std::invalid_argument("run: rate must be at most 1e9 operations/s");
     if (!(config_.max_lag_seconds >= 0)) throw std::invalid_argument("run: max lag must be >= 0 s");
+    if (std::isnan(config_.drain_seconds) || config_.drain_seconds > 1e6)
+        throw std::invalid_argument("run: drain must be a number of seconds, at most 1e6");
     if (type_names_.size() > 255) throw std::invalid_argument("run: at most 255 operation types");
     // Each thread allocates its own metrics as it starts (about 330 KB each, mostly histograms): a
     // run of many blocking sessions then spends that time and memory while opening, where stop()
@@ -301,11 +305,14 @@ void Run::monitor_main() {
     }
     const double cpu_at_close = process_cpu_seconds();
 
-    // Phase 3: sessions finish the operation in hand (not counted: it ends after the window),
-    // within the stop's bound.
+    // Phase 3: the drain. Sessions finish the operation in hand (counted: it began in the
+    // window), within the drain's bound.
     monitor_->enter_phase(RunPhase::stopping);
-    const std::uint64_t abandoned = stop_sessions();
+    const std::int64_t drain_from = now_ns();
+    const SessionLoop::Abandoned abandoned = stop_sessions();
+    result.drain_seconds = static_cast<double>(now_ns() - drain_from) / 1e9;
 
+    // The last interval also holds what completed in the drain, and what was abandoned in it.
     const std::int64_t end = timeline_.end_ns();
     if (end > last_boundary) monitor_->close_second(end, last_boundary, window_open_ns, metrics_);
 
@@ -325,9 +332,25 @@ void Run::monitor_main() {
     result.collisions_exact = loop_->collisions_exact();
     result.type_names = type_names_;
     Monitor::merge(metrics_, result);
-    result.abandoned = abandoned;
-    result.counters.after_window += abandoned;
+    // Abandoned in flight: begun in the window, a failure of kind `unfinished` (in the last
+    // second's failures too, so the series still sums to the counts); otherwise outside it.
+    result.abandoned = abandoned.total();
+    OutcomeCounters& c = result.counters;
+    c.before_window += abandoned.before_window;
+    c.after_window += abandoned.after_window;
+    c.failed += abandoned.in_window;
+    c.errors[static_cast<std::size_t>(ErrorKind::unfinished)] += abandoned.in_window;
+    if (abandoned.in_window > 0) {
+        auto& example = result.error_examples[static_cast<std::size_t>(ErrorKind::unfinished)];
+        if (example.empty()) example = "still in flight when the run stopped waiting (abandoned)";
+    }
+    for (std::size_t t = 0; t < abandoned.by_type.size() && t < result.by_type.size(); ++t)
+        result.by_type[t].failed += abandoned.by_type[t];
     result.series = monitor_->take_series();
+    if (!result.series.empty()) {  // each point's failures by kind add up to its failed
+        result.series.back().failed += abandoned.in_window;
+        result.series.back().errors[static_cast<std::size_t>(ErrorKind::unfinished)] += abandoned.in_window;
+    }
     finish(std::move(result));
 }
 
@@ -351,19 +374,33 @@ void Run::wait_for_release() {
     for (std::int64_t now = now_ns(); now < target && !timeline_.stopping(); now = now_ns()) timeline_.sleep(target - now);
 }
 
-bool Run::wait_threads(std::int64_t deadline) {
+bool Run::wait_threads(std::int64_t deadline, bool draining) {
     for (;;) {
         const std::int64_t now = now_ns();
         monitor_->watch(now);
         if (running_.load() == 0) return true;
         if (now >= deadline) return false;
+        // A stop() during a long drain cuts it to the stop's own grace.
+        if (draining && timeline_.interrupted()) {
+            if (stop_seen_ns_ == 0) stop_seen_ns_ = now;
+            deadline = std::min(deadline, stop_seen_ns_ + kStopGraceNs);
+        }
         sleep_ns(1'000'000);
     }
 }
 
-std::uint64_t Run::stop_sessions() {
+std::int64_t Run::drain_limit_ns() const {
+    if (timeline_.interrupted()) return kStopGraceNs;
+    if (config_.drain_seconds >= 0) return seconds_to_ns(config_.drain_seconds);
+    // Every attempt in flight has timed out by then (the watchdog keeps running), with the
+    // stop's grace for the interrupted attempts to return.
+    const std::int64_t timeout_ns = loop_->timeout_ns();
+    return timeout_ns > 0 ? timeout_ns + kStopGraceNs : kNoTimeoutDrainNs;
+}
+
+SessionLoop::Abandoned Run::stop_sessions() {
     timeline_.set_stopping();
-    if (!wait_threads(now_ns() + kStopGraceNs)) {
+    if (!wait_threads(now_ns() + drain_limit_ns(), true)) {
         // On a thread of its own: an interrupt may block (a cancel request to a server that does
         // not answer), and the stop must not.
         interrupter_ = std::thread([this] {
@@ -382,7 +419,7 @@ std::uint64_t Run::stop_sessions() {
     // operation is counted once, by its thread or here.
     for (auto& m : metrics_)
         if (m) m->seal();
-    const std::uint64_t abandoned = loop_->close_all();
+    SessionLoop::Abandoned abandoned = loop_->close_all();
     join_finished_threads();
     return abandoned;
 }

@@ -1,6 +1,7 @@
 // Run: one closed-loop load run. `concurrency` sessions each run operations back to back: a warmup
-// window (not counted), then the measured window. An operation counts when it completes inside the
-// measured window, so no committed operation is counted twice or counted from the warmup.
+// window (not counted), then the measured window. An operation counts when it begins inside the
+// measured window (open loop: is intended to), wherever it completes (the drain, below), so each
+// is counted once, never from the warmup: committed + rejected + failed = begun in the window.
 //
 // Two kinds of workload, one timeline:
 // - a Workload (blocking sessions, e.g. SQLite): one thread per session;
@@ -14,15 +15,20 @@
 // (the open loop's schedule), the monitor (watchdog, per-second series, phases, merge). Run owns
 // them and the threads, and orders the lifecycle: open, go, window, bounded stop, result.
 //
-// Bounded stop: when the window closes (at its end, or early by stop()), sessions get
-// kStopGrace to finish the operation in hand; then every attempt still in flight is interrupted
-// (Interruptible::interrupt, from a thread of its own, so an interrupt that blocks holds nothing
-// up), and kInterruptGrace later the sessions that still have not returned are abandoned: their
-// operations are counted after the window (never committed), the event loops are stopped, and
-// run() returns. An abandoned thread keeps running until its call returns, but can no longer
-// write what was merged (WorkerMetrics::seal). So run() returns within about one second of stop()
-// whatever the server does, in every phase: opening sessions (those still opening are given up
-// on after kOpenAbortGrace) and the window.
+// The drain and the bounded stop: when the window closes at its end, sessions begin nothing more
+// and finish the operation in hand, which is counted (it began in the window) with its full
+// latency, however long the server held it: the watchdog still times attempts out. The drain
+// lasts until every session has returned, or at most RunConfig::drain_seconds (by default the
+// operation timeout + kStopGrace, or kNoTimeoutDrain without a timeout). When the window closes
+// early by stop() (Ctrl-C), the drain is kStopGrace (a stop() during a drain cuts it to that too).
+// Then every attempt still in flight is interrupted (Interruptible::interrupt, from a thread of
+// its own, so an interrupt that blocks holds nothing up) and fails as `unfinished`, and
+// kInterruptGrace later the sessions that still have not returned are abandoned: their operations
+// are counted as failed, `unfinished` (or before / after the window, where they began there),
+// the event loops are stopped, and run() returns. An abandoned thread keeps running until its call
+// returns, but can no longer write what was merged (WorkerMetrics::seal). So run() returns within
+// about one second of stop() whatever the server does, in every phase: opening sessions (those
+// still opening are given up on after kOpenAbortGrace), the window and the drain.
 #pragma once
 
 #include <atomic>
@@ -60,6 +66,7 @@ public:
     static constexpr std::int64_t kInterruptGraceNs = 200'000'000;  // then abandon what did not return
     static constexpr std::int64_t kLoopStopGraceNs = 100'000'000;   // event loops told to stop, to exit
     static constexpr std::int64_t kOpenAbortGraceNs = 500'000'000;  // sessions still opening, to return
+    static constexpr std::int64_t kNoTimeoutDrainNs = 10'000'000'000;  // the drain without an operation timeout
 
     // Starts every worker (or event-loop thread) on a thread of its own and waits for the end; the
     // calling thread only waits, so it returns within the stop's bound even when a session never
@@ -114,11 +121,13 @@ private:
     }
     void monitor_main();
     void wait_for_release();
-    // Monitor: runs the watchdog and the ticks until every thread is done or `deadline`; true when done.
-    bool wait_threads(std::int64_t deadline);
-    // Monitor: the bounded stop after the window (or after opening was called off); returns the
-    // operations abandoned in flight.
-    std::uint64_t stop_sessions();
+    // Monitor: runs the watchdog and the ticks until every thread is done or `deadline`; true when
+    // done. `draining`: a stop() meanwhile brings the deadline to kStopGrace after it.
+    bool wait_threads(std::int64_t deadline, bool draining = false);
+    // Monitor: the drain and the bounded stop after the window; returns the operations abandoned
+    // in flight.
+    SessionLoop::Abandoned stop_sessions();
+    std::int64_t drain_limit_ns() const;
     void abort_opening();
     void join_finished_threads();
     void finish(RunResult&& result);
@@ -139,6 +148,7 @@ private:
     std::atomic<bool> abandoned_{false};
     std::atomic<bool> loops_stopped_{false};  // the monitor stopped the event loops (work left in them)
     std::int64_t monitor_sleep_ns_ = 0;
+    std::int64_t stop_seen_ns_ = 0;  // monitor-only: when it first saw stop() while waiting for sessions
     std::atomic<int> running_{0};  // threads still running
     std::atomic<bool> monitor_ready_{false};
     std::atomic<bool> threads_launched_{false};

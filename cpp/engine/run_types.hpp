@@ -37,6 +37,9 @@ struct RunConfig {
     double rate = 0;
     bool poisson = true;      // exponential gaps between intended starts; false: a regular beat
     double max_lag_seconds = 0;     // > 0: skip (and count) operations that could not start within this
+    // After the window: how long to wait for operations begun in it to complete (engine/run.hpp).
+    // < 0: the operation timeout + 0.2 s, or 10 s without a timeout.
+    double drain_seconds = -1;
 };
 
 // One interval of the per-second series (the last one may be shorter). Identity: failed = the
@@ -89,8 +92,11 @@ struct RunResult {
     LatencyHistogram lag{3};
     std::array<std::string, kErrorKinds> error_examples;
     bool collisions_exact = true;
-    // Operations in flight when the run gave up waiting for them (counted in after_window too).
+    // Operations in flight when the run gave up waiting for them: those begun in the window are
+    // failures of kind `unfinished` (the others count in before_window / after_window).
     std::uint64_t abandoned = 0;
+    // How long the drain after the window took (s): until every session returned, or the run gave up.
+    double drain_seconds = 0;
 };
 
 // What a run needs of the machine, from the real sizes of the engine's structures (see

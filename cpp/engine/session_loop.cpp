@@ -62,7 +62,15 @@ void SessionLoop::close_session(SessionState& s, WorkerMetrics& m, std::uint64_t
 }
 
 bool SessionLoop::begin_operation(SessionState& s, const OperationKeys& keys) {
+    const std::int64_t start = now_ns();
+    // A closed loop begins nothing once the window has closed (before the monitor says stop):
+    // the operation would belong to no window. (An open loop checked its intended start.)
+    if (!open_loop() && !timeline_.before_window_end(start)) return false;
+    if (!open_loop()) s.intended_ns = start;
     SessionSlot& slot = *slots_[s.index];
+    // Where the operation belongs, before it is in flight: close_all() reads it once it claims it.
+    slot.intended_ns.store(s.intended_ns, std::memory_order_relaxed);
+    slot.type.store(keys.type, std::memory_order_relaxed);
     std::uint8_t idle = kIdle;
     if (!slot.state.compare_exchange_strong(idle, kInFlight, std::memory_order_acq_rel)) return false;  // closed
     s.keys = keys;
@@ -71,12 +79,11 @@ bool SessionLoop::begin_operation(SessionState& s, const OperationKeys& keys) {
     s.tries = 0;
     s.retried = false;
     slot.op_seq.store(++s.seq, std::memory_order_relaxed);
-    s.start_ns = now_ns();
+    s.start_ns = start;
     // Only the first operations of the run write: after them every start is later, a plain load.
     for (std::int64_t first = first_start_ns_.load(std::memory_order_relaxed);
          s.start_ns < first && !first_start_ns_.compare_exchange_weak(first, s.start_ns);) {
     }
-    if (!open_loop()) s.intended_ns = s.start_ns;
     if (timeout_ns_) slot.deadline_ns.store(s.start_ns + timeout_ns_, std::memory_order_release);
     return true;
 }
@@ -84,7 +91,11 @@ bool SessionLoop::begin_operation(SessionState& s, const OperationKeys& keys) {
 bool SessionLoop::should_retry(SessionState& s, const Attempt& attempt) {
     ++s.tries;
     if (attempt.outcome != Outcome::failed || !attempt.retryable || s.tries >= config_.max_tries) return false;
-    if (timeline_.stopping() || slots_[s.index]->timed_out_seq.load(std::memory_order_relaxed) == s.seq)
+    // The drain after the window retries too (the operation's outcome must not depend on where the
+    // window ended); an interrupted run, a timeout or the drain's end does not.
+    const SessionSlot& slot = *slots_[s.index];
+    if (timeline_.interrupted() || slot.timed_out_seq.load(std::memory_order_relaxed) == s.seq ||
+        slot.unfinished_seq.load(std::memory_order_relaxed) == s.seq)
         return false;
     if (!s.retried) s.retried_kinds.fill(0);
     s.retried = true;
@@ -116,17 +127,22 @@ SessionLoop::After SessionLoop::finish_operation(SessionState& s, WorkerMetrics&
     slot.state.store(kIdle, std::memory_order_release);
     if (timeout_ns_) slot.deadline_ns.store(0, std::memory_order_release);
     if (track_keys_) in_flight_.release(s.index, s.keys);
-    if (attempt.outcome == Outcome::failed && slot.timed_out_seq.load(std::memory_order_relaxed) == s.seq)
-        attempt = Attempt::failed(ErrorKind::timeout);
-
-    OutcomeCounters& c = m.counters;
-    if (end < timeline_.warmup_end_ns()) {
-        ++c.before_window;
-        return timeline_.stopping() ? After::stop : After::next;
+    if (attempt.outcome == Outcome::failed) {
+        if (slot.timed_out_seq.load(std::memory_order_relaxed) == s.seq) attempt = Attempt::failed(ErrorKind::timeout);
+        else if (slot.unfinished_seq.load(std::memory_order_relaxed) == s.seq)
+            attempt = Attempt::failed(ErrorKind::unfinished);
     }
-    if (!timeline_.before_window_end(end)) {
+
+    // Where the operation belongs: where it began (open loop: was intended to begin).
+    OutcomeCounters& c = m.counters;
+    const bool window_closed = !timeline_.before_window_end(end);
+    if (s.intended_ns < timeline_.warmup_end_ns()) {
+        ++c.before_window;
+        return timeline_.stopping() || window_closed ? After::stop : After::next;
+    }
+    if (!timeline_.before_window_end(s.intended_ns)) {
         ++c.after_window;
-        return After::stop;  // the window is closed: do not wait for the monitor to say so
+        return After::stop;
     }
 
     c.attempts += static_cast<std::uint64_t>(s.tries);
@@ -138,6 +154,10 @@ SessionLoop::After SessionLoop::finish_operation(SessionState& s, WorkerMetrics&
         c.collision_count += s.holders;
     }
     const auto latency = static_cast<std::uint64_t>(end - s.intended_ns);
+    if (window_closed) {
+        ++c.drained;
+        c.drained_max_ns = std::max(c.drained_max_ns, latency);
+    }
     if (attempt.outcome != Outcome::failed && m.service) {
         m.service->record(static_cast<std::uint64_t>(end - s.start_ns));
         m.lag->record(static_cast<std::uint64_t>(std::max<std::int64_t>(s.start_ns - s.intended_ns, 0)));
@@ -180,7 +200,8 @@ SessionLoop::After SessionLoop::finish_operation(SessionState& s, WorkerMetrics&
         quotas_done_.fetch_add(1);
         return After::stop;
     }
-    return timeline_.stopping() ? After::stop : After::next;
+    // The window is closed: do not wait for the monitor to say so.
+    return timeline_.stopping() || window_closed ? After::stop : After::next;
 }
 
 // Interrupts every session whose attempt is past its deadline. Returns the earliest deadline still
@@ -210,13 +231,28 @@ std::int64_t SessionLoop::watchdog(std::int64_t now) {
 void SessionLoop::interrupt_in_flight() {
     for (auto& slot : slots_) {
         if (slot->state.load() != kInFlight) continue;
+        slot->unfinished_seq.store(slot->op_seq.load(std::memory_order_acquire), std::memory_order_relaxed);
         std::lock_guard lock(slot->target_mutex);
         if (slot->target) slot->target->interrupt();
     }
 }
 
-std::uint64_t SessionLoop::close_all() {
-    std::uint64_t abandoned = 0;
+SessionLoop::Abandoned SessionLoop::close_all() {
+    Abandoned abandoned;
+    auto claim = [&](const SessionSlot& slot) {
+        // The slot's fields were written before its state became in flight (acquired by the CAS).
+        const std::int64_t intended = slot.intended_ns.load(std::memory_order_relaxed);
+        if (intended < timeline_.warmup_end_ns()) {
+            ++abandoned.before_window;
+        } else if (!timeline_.before_window_end(intended)) {
+            ++abandoned.after_window;
+        } else {
+            ++abandoned.in_window;
+            const std::uint8_t type = slot.type.load(std::memory_order_relaxed);
+            if (abandoned.by_type.size() <= type) abandoned.by_type.resize(type + 1u);
+            ++abandoned.by_type[type];
+        }
+    };
     for (auto& slot : slots_) {
         for (;;) {
             std::uint8_t state = slot->state.load();
@@ -225,7 +261,7 @@ std::uint64_t SessionLoop::close_all() {
             else if (state == kIdle) next = kClosed;
             if (next == state) break;
             if (slot->state.compare_exchange_strong(state, next)) {
-                abandoned += next == kAbandoned;
+                if (next == kAbandoned) claim(*slot);
                 break;
             }
         }

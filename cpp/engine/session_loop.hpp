@@ -5,6 +5,12 @@
 // reads for the watchdog and claims, at the end, for operations still in flight (abandoned). A
 // session's operation between begin and finish is in flight; once the monitor claimed it, the
 // session's thread counts nothing more, so each operation is counted once.
+//
+// Window accounting is by start (pgbench's): an operation belongs to the measured window when it
+// began in it (open loop: was intended to begin in it), wherever it completes. One begun in the
+// window that completes after it, in the drain, is counted with its outcome and full latency (and
+// in `drained`); one still unfinished when the drain ends is a failure of kind `unfinished`. So
+// every operation begun in the window is exactly one of committed, rejected or failed.
 #pragma once
 
 #include <atomic>
@@ -76,11 +82,21 @@ public:
     std::int64_t watchdog(std::int64_t now);
     bool has_timeout() const { return timeout_ns_ > 0; }
     std::int64_t timeout_ns() const { return timeout_ns_; }
-    // Interrupts every operation in flight (the stop, on a thread of its own: it may block).
+    // Interrupts every operation in flight (the stop, on a thread of its own: it may block); each
+    // one that then fails is counted as `unfinished` (unless its own timeout had fired) and none
+    // is retried.
     void interrupt_in_flight();
+    // Operations the run gave up on (still in flight when every session was closed), by where
+    // they began: in the window (failed, `unfinished`; per operation type in `by_type`), before
+    // it or after it.
+    struct Abandoned {
+        std::uint64_t in_window = 0, before_window = 0, after_window = 0;
+        std::vector<std::uint64_t> by_type;  // in the window, per operation type (index < 256)
+        std::uint64_t total() const { return in_window + before_window + after_window; }
+    };
     // Closes every session: an idle one starts nothing more, one in flight is claimed as abandoned
-    // (its session will count nothing). Returns the operations abandoned.
-    std::uint64_t close_all();
+    // (its session will count nothing).
+    Abandoned close_all();
 
     // Resident bytes per session and in all (the resource estimate).
     static std::size_t bytes_per_session();
@@ -94,6 +110,9 @@ private:
         std::atomic<std::uint64_t> op_seq{0};
         std::atomic<std::int64_t> deadline_ns{0};  // 0 = no attempt in progress
         std::atomic<std::uint64_t> timed_out_seq{0};
+        std::atomic<std::uint64_t> unfinished_seq{0};  // interrupted by the stop: counted as unfinished
+        std::atomic<std::int64_t> intended_ns{0};      // of the operation in flight: where it belongs
+        std::atomic<std::uint8_t> type{0};
         std::mutex target_mutex;  // guards `target` against interrupt-vs-close
         Interruptible* target = nullptr;
     };

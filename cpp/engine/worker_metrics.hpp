@@ -35,8 +35,15 @@ struct OutcomeCounters {
     std::uint64_t scheduled = 0;
     std::uint64_t dropped = 0;
     std::uint64_t unstarted = 0;
-    std::uint64_t after_window = 0;     // operations that completed after the window closed (not counted)
+    // Operations that began at or after the window's end (a start racing stop()): not counted.
+    std::uint64_t after_window = 0;
+    // Operations begun in the window that completed after it closed, in the drain (counted above
+    // with their outcome), and the longest latency among them.
+    std::uint64_t drained = 0;
+    std::uint64_t drained_max_ns = 0;
 
+    // Identity (pgbench's StatsData): every operation begun in the window (open loop: intended to
+    // begin in it) is exactly one of committed, rejected or failed (by kind, `unfinished` included).
     std::uint64_t operations() const { return committed + rejected + failed; }
     void merge(const OutcomeCounters& o);
 };

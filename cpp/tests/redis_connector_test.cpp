@@ -121,6 +121,21 @@ TEST_F(RedisConnectorTest, PrepWritesTheAccountsAndVerifySumsThemServerSide) {
     bad = c->verify_accounts({.accounts = kAccounts, .initial_balance = kInitial});
     EXPECT_FALSE(bad->passed);
     EXPECT_EQ(bad->accounts, kAccounts - 1);
+    EXPECT_EQ(bad->outside, 0u);
+
+    // Keys outside ids 1..N, found by the SCAN pass: their balances count, each key once.
+    c->prep_accounts({.accounts = kAccounts, .initial_balance = kInitial});
+    server_->cli({"DECRBY", "account:000000000003", "9"});
+    server_->cli({"SET", "account:" + std::string(12 - std::to_string(kAccounts).size(), '0') +
+                              std::to_string(kAccounts), "9"});  // id N + 1
+    server_->cli({"SET", "account:x", "not a balance"});
+    bad = c->verify_accounts({.accounts = kAccounts, .initial_balance = kInitial});
+    EXPECT_FALSE(bad->passed);
+    EXPECT_EQ(bad->accounts, kAccounts);
+    EXPECT_EQ(bad->total, static_cast<std::int64_t>(kAccounts) * kInitial);  // the 9 moved, not lost
+    EXPECT_EQ(bad->outside, 2u);
+    EXPECT_EQ(bad->outside_example, "account:" + std::string(12 - std::to_string(kAccounts).size(), '0') +
+                                        std::to_string(kAccounts));
 }
 
 struct ModeCase {

@@ -60,7 +60,7 @@ class RunConfig:
     """
     One run's configuration (the engine's side of loadbench.run.config.RunPlan). Seconds are floats; 0 disables op_timeout_seconds, max_lag_seconds, rate, operations and threads (threads 0: one event loop per core). ValueError from Run on values out of range.
     """
-    def __init__(self, *, concurrency: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, open_parallelism: typing.SupportsInt | typing.SupportsIndex, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, seconds: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, stream_offset: typing.SupportsInt | typing.SupportsIndex, max_tries: typing.SupportsInt | typing.SupportsIndex, op_timeout_seconds: typing.SupportsFloat | typing.SupportsIndex, operations: typing.SupportsInt | typing.SupportsIndex, rate: typing.SupportsFloat | typing.SupportsIndex, arrival: Arrival, max_lag_seconds: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def __init__(self, *, concurrency: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, open_parallelism: typing.SupportsInt | typing.SupportsIndex, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, seconds: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, stream_offset: typing.SupportsInt | typing.SupportsIndex, max_tries: typing.SupportsInt | typing.SupportsIndex, op_timeout_seconds: typing.SupportsFloat | typing.SupportsIndex, operations: typing.SupportsInt | typing.SupportsIndex, rate: typing.SupportsFloat | typing.SupportsIndex, arrival: Arrival, max_lag_seconds: typing.SupportsFloat | typing.SupportsIndex, drain_seconds: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> None:
         ...
     @property
     def arrival(self) -> Arrival:
@@ -69,6 +69,11 @@ class RunConfig:
     def concurrency(self) -> int:
         """
         sessions (logical clients), one operation in flight each
+        """
+    @property
+    def drain_seconds(self) -> float:
+        """
+        after the window, how long its operations in flight may take to complete; < 0: op_timeout_seconds + 0.2, or 10 without a timeout
         """
     @property
     def max_lag_seconds(self) -> float:
@@ -230,6 +235,8 @@ class ErrorKind:
       protocol
     
       other
+    
+      unfinished
     """
     __members__: typing.ClassVar[dict[str, ErrorKind]]
     busy: typing.ClassVar[ErrorKind]
@@ -240,6 +247,7 @@ class ErrorKind:
     protocol: typing.ClassVar[ErrorKind]
     serialization: typing.ClassVar[ErrorKind]
     timeout: typing.ClassVar[ErrorKind]
+    unfinished: typing.ClassVar[ErrorKind]
     @typing.overload
     def __eq__(self, other: ErrorKind) -> bool:
         ...
@@ -322,12 +330,12 @@ class Counters:
     """
     A run's operation counts (in the measured window unless named otherwise).
     """
-    def __init__(self, *, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, attempts: typing.SupportsInt | typing.SupportsIndex, retries: typing.SupportsInt | typing.SupportsIndex, errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex], retried_errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex], collision_ops: typing.SupportsInt | typing.SupportsIndex, collision_count: typing.SupportsInt | typing.SupportsIndex, before_window: typing.SupportsInt | typing.SupportsIndex, after_window: typing.SupportsInt | typing.SupportsIndex, reconnects: typing.SupportsInt | typing.SupportsIndex, scheduled: typing.SupportsInt | typing.SupportsIndex, dropped: typing.SupportsInt | typing.SupportsIndex, unstarted: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def __init__(self, *, committed: typing.SupportsInt | typing.SupportsIndex, rejected: typing.SupportsInt | typing.SupportsIndex, failed: typing.SupportsInt | typing.SupportsIndex, attempts: typing.SupportsInt | typing.SupportsIndex, retries: typing.SupportsInt | typing.SupportsIndex, errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex], retried_errors: collections.abc.Mapping[ErrorKind, typing.SupportsInt | typing.SupportsIndex], collision_ops: typing.SupportsInt | typing.SupportsIndex, collision_count: typing.SupportsInt | typing.SupportsIndex, before_window: typing.SupportsInt | typing.SupportsIndex, after_window: typing.SupportsInt | typing.SupportsIndex, reconnects: typing.SupportsInt | typing.SupportsIndex, scheduled: typing.SupportsInt | typing.SupportsIndex, dropped: typing.SupportsInt | typing.SupportsIndex, unstarted: typing.SupportsInt | typing.SupportsIndex, drained: typing.SupportsInt | typing.SupportsIndex = 0, drained_max_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     @property
     def after_window(self) -> int:
         """
-        completed after the window closed (not counted)
+        begun at or after the window's end, a start racing the stop (not counted)
         """
     @property
     def attempts(self) -> int:
@@ -337,7 +345,7 @@ class Counters:
     @property
     def before_window(self) -> int:
         """
-        completed during warmup (not counted)
+        begun during warmup (open loop: intended then), wherever they completed (not counted)
         """
     @property
     def collision_count(self) -> int:
@@ -352,6 +360,16 @@ class Counters:
     @property
     def committed(self) -> int:
         ...
+    @property
+    def drained(self) -> int:
+        """
+        begun in the window, completed after it in the drain (counted with their outcome)
+        """
+    @property
+    def drained_max_ns(self) -> int:
+        """
+        the longest latency of those drained (ns; 0 when none)
+        """
     @property
     def dropped(self) -> int:
         """
@@ -465,7 +483,7 @@ class RunResult:
     """
     What Run.run measured.
     """
-    def __init__(self, *, error: str, interrupted: bool, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, measured_seconds: typing.SupportsFloat | typing.SupportsIndex, window_start_unix_ns: typing.SupportsInt | typing.SupportsIndex, window_end_unix_ns: typing.SupportsInt | typing.SupportsIndex, sessions: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, cpu_seconds: typing.SupportsFloat | typing.SupportsIndex, counters: Counters, error_examples: collections.abc.Mapping[ErrorKind, str], collisions_exact: bool, abandoned: typing.SupportsInt | typing.SupportsIndex, latency: HistogramSummary, service: HistogramSummary | None, lag: HistogramSummary | None, operations: collections.abc.Sequence[OperationResult], series: collections.abc.Sequence[SecondPoint], go_unix_ns: typing.SupportsInt | typing.SupportsIndex = 0, first_start_unix_ns: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+    def __init__(self, *, error: str, interrupted: bool, warmup_seconds: typing.SupportsFloat | typing.SupportsIndex, measured_seconds: typing.SupportsFloat | typing.SupportsIndex, window_start_unix_ns: typing.SupportsInt | typing.SupportsIndex, window_end_unix_ns: typing.SupportsInt | typing.SupportsIndex, sessions: typing.SupportsInt | typing.SupportsIndex, threads: typing.SupportsInt | typing.SupportsIndex, cpu_seconds: typing.SupportsFloat | typing.SupportsIndex, counters: Counters, error_examples: collections.abc.Mapping[ErrorKind, str], collisions_exact: bool, abandoned: typing.SupportsInt | typing.SupportsIndex, latency: HistogramSummary, service: HistogramSummary | None, lag: HistogramSummary | None, operations: collections.abc.Sequence[OperationResult], series: collections.abc.Sequence[SecondPoint], go_unix_ns: typing.SupportsInt | typing.SupportsIndex = 0, first_start_unix_ns: typing.SupportsInt | typing.SupportsIndex = 0, drain_seconds: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def with_error_examples(self, examples: collections.abc.Mapping[ErrorKind, str]) -> RunResult:
         """
@@ -474,7 +492,7 @@ class RunResult:
     @property
     def abandoned(self) -> int:
         """
-        operations in flight when the run gave up waiting for them (counted in after_window too)
+        operations in flight when the run gave up waiting for them (those begun in the window are failures of kind unfinished)
         """
     @property
     def collisions_exact(self) -> bool:
@@ -486,6 +504,11 @@ class RunResult:
     def cpu_seconds(self) -> float:
         """
         CPU time of this process during the measured window
+        """
+    @property
+    def drain_seconds(self) -> float:
+        """
+        how long the drain after the window took: until every session returned or the run gave up
         """
     @property
     def error(self) -> str:
@@ -579,6 +602,10 @@ class Run:
     def result(self) -> RunResult:
         """
         The result, once wait() returned True.
+        """
+    def run(self, on_progress: collections.abc.Callable[[Progress], None] | None = None) -> RunResult:
+        """
+        Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early (RunResult.interrupted). on_progress gets a Progress about four times a second.
         """
     def stop(self) -> None:
         """

@@ -229,8 +229,11 @@ def test_the_window_ends_on_a_signal_with_the_server_stopped_and_no_timeout(cli,
     assert entry["committed"] > 0
     assert 1.0 < entry["measured_seconds"] < 3.5
     assert sum(p["committed"] for p in entry["series"]["points"]) == entry["committed"]
-    # Each session's transfer in flight when the server stopped: after the window, never committed.
-    assert entry["operations_after_window"] == sessions
+    # Each session's transfer in flight when the server stopped: begun in the window, never
+    # completed, so a failure of kind unfinished (never committed, never left out).
+    assert entry["operations_after_window"] == 0
+    assert entry["errors"] == {"unfinished": sessions} and entry["failed"] == sessions
+    assert sum(p["failed"] for p in entry["series"]["points"]) == sessions
     # The server cannot answer within the time left: not checked, and said so.
     assert entry["verification"] == {"checked": False,
                                      "reason": "interrupted: verification did not finish within 0.3 s"}
@@ -270,7 +273,7 @@ def test_sigterm_ends_the_window_while_sqlite_sessions_wait_for_a_lock(cli, tmp_
     assert_ended_promptly(took, proc, err)
     _, entry = only_entry(cli)
     assert entry["interrupted"] is True and entry["committed"] > 0
-    assert entry["operations_after_window"] == 4  # each session's transfer waiting for the lock
+    assert entry["errors"] == {"unfinished": 4}  # each session's transfer waiting for the lock
     assert entry["verification"]["passed"] is True  # readers do not wait for a writer in WAL mode
     total = subprocess.run(["sqlite3", str(db), "SELECT sum(balance) FROM accounts"], capture_output=True, text=True,
                            timeout=60).stdout.strip()
@@ -281,10 +284,11 @@ def test_sigterm_ends_the_window_while_sqlite_sessions_wait_for_a_lock(cli, tmp_
 
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_a_signal_during_verification_with_the_server_stopped(cli, pg, sig):
-    # The window (1.5 s) ends on its own while the server is stopped; the run stops its sessions
-    # within 0.5 s, and verification then waits for the server: the signal comes there.
+    # The window (1.5 s) ends on its own while the server is stopped; the drain after it ends when
+    # the transfers held by the stopped server time out (1 s after they began, about 2 s in), and
+    # verification then waits for the server: the signal comes there.
     proc = cli.popen("bench", "--connectors", "postgres", "--accounts", "1000", "--concurrency", "2",
-                     "--seconds", "1.5", "--warmup", "0", "--op-timeout", "0", env={"PG_URL": pg.url})
+                     "--seconds", "1.5", "--warmup", "0", "--op-timeout", "1", env={"PG_URL": pg.url})
     try:
         opened = wait_for_line(proc, "postgres: opening")
         time.sleep(max(opened + 1.0 - time.monotonic(), 0))
@@ -300,6 +304,7 @@ def test_a_signal_during_verification_with_the_server_stopped(cli, pg, sig):
     assert entry["interrupted"] is False  # the window itself ran its full length
     assert entry["measured_seconds"] == pytest.approx(1.5, abs=1e-3)
     assert entry["committed"] > 0
+    assert entry["errors"] == {"timeout": 2}  # each session's transfer, begun in the window
     assert entry["verification"] == {"checked": False, "reason": "interrupted during verification"}
 
 

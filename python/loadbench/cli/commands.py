@@ -1042,8 +1042,13 @@ def _describe(check: dict[str, Any]) -> str:
     if "checks" in check:
         failed = [c for c in check["checks"] if not c["passed"]]
         return "; ".join(f"{c['name']}: got {c['actual']}, expected {c['expected']}" for c in failed) or "passed"
-    return (f"{check['accounts']:,} accounts, total {check['total']:,} (expected {check['expected_total']:,}), "
-            f"{check['negative_balances']} negative")
+    described = (f"{check['accounts']:,} accounts, total {check['total']:,} (expected {check['expected_total']:,}), "
+                 f"{check['negative_balances']} negative")
+    outside = check.get("outside_accounts", 0)
+    if outside:
+        described += (f", {outside:,} account{'' if outside == 1 else 's'} outside the seeded ids "
+                      f"({table.printable(check.get('outside_example', ''), markup=False)})")
+    return described
 
 
 def _label(entry: dict[str, Any]) -> str:

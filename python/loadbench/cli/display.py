@@ -277,6 +277,7 @@ def summary_table(report: dict[str, Any], wide: bool = False) -> Table:
         columns = [*columns[:5], "retries", *columns[5:]]  # retries happened: they are shown
     caption = "latency: ns, µs, ms or s as fits" + ("; " + _RESOURCES_CAPTION if wide else "; --wide: every column")
     caption += "\n" + SHORT_WINDOW_NOTE if short else ""
+    caption += "".join("\n" + line for line in drain_lines(report))
     table = _table(_title(report), caption, wide)
     _add_columns(table, columns, ("connector", "verify"))
     for e in report["connectors"]:
@@ -301,6 +302,26 @@ def summary_table(report: dict[str, Any], wide: bool = False) -> Table:
         }
         table.add_row(*[cells[c] for c in columns])
     return table
+
+
+def drain_lines(report: dict[str, Any]) -> list[str]:
+    """One line per connector whose window's operations did not all complete inside it: how many
+    completed after it (counted, with their full latency), the longest of them, and how many were
+    still unfinished when the drain ended (failed, kind ``unfinished``). None for the others."""
+    lines = []
+    for e in report["connectors"]:
+        drain = e.get("drain")
+        unfinished = e.get("errors", {}).get("unfinished", 0)
+        if drain is None or (drain["operations"] == 0 and unfinished == 0):
+            continue
+        parts = []
+        if drain["operations"]:
+            parts.append(f"{drain['operations']:,} window operations completed after the window (longest "
+                         f"{latency_text(drain['max_latency_ms'])})")
+        if unfinished:
+            parts.append(f"{unfinished:,} never completed (failed: unfinished)")
+        lines.append(f"{entry_label(e, report)}: " + ", ".join(parts))
+    return lines
 
 
 _RESOURCES_CAPTION = "harness, server: mean CPU (% of one core) and RSS over the measured window; - = no server process"

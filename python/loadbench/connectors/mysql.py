@@ -15,20 +15,25 @@ retried and counted as retries.
 The presets but ``mysql-base-0`` (the server's own settings) set ``innodb_flush_log_at_trx_commit``,
 a global server variable (no session may set it): they are server settings, applied with ``SET
 GLOBAL`` by each run's connections before load, which needs the SUPER privilege; without it the run
-is refused in one line before any load. The value stays on the server after the run:
-``mysql-durable-3`` (last in ``--config-id all``) puts MariaDB's default, 1, back.
+is refused in one line before any load. Each global's value is read before the first check and
+put back after the last run (also after a failure, Ctrl-C or SIGTERM; :func:`server_settings_kept`),
+so the server is left as it was found.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import shutil
+import sys
+import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import unquote
 
-from loadbench import processes
+from loadbench import _core, processes
 from loadbench.connectors import mariadb_server, server_restart
 from loadbench.connectors.spec import (
     ISOLATION_FLAG,
@@ -45,7 +50,7 @@ from loadbench.connectors.spec import (
     one_of,
 )
 from loadbench.errors import ConfigError
-from loadbench.secrets import redact, remember, secrets_of, userinfo_end
+from loadbench.secrets import redact, remember, scrub, secrets_of, userinfo_end
 from loadbench.settings import Settings
 from loadbench.sql_dialect import SqlDialect
 
@@ -170,10 +175,61 @@ BASE_PRESET: str | None = "mysql-base-0"
 
 
 def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> ConnectorSpec:
-    """``spec`` with the preset's server settings (applied by each connection before load)."""
+    """``spec`` with the preset's server settings (applied by each connection before load, and put
+    back at the end: :func:`server_settings_kept`)."""
     described = {**spec.settings, "preset": preset.id, **{k: v for k, v in preset.options.items() if v}}
     return dataclasses.replace(spec, options={**spec.options, **preset.options}, settings=described,
-                               configuration_id=preset.id)
+                               configuration_id=preset.id,
+                               run_scope=server_settings_kept if preset.options.get("server_settings") else None)
+
+
+_SETTING_NAME = re.compile(r"[a-z0-9_]+")
+_RESTORE_SECONDS = 2.0  # after Ctrl-C the whole command has 2 s: a stalled server gets no more
+_PLAIN_VALUE = re.compile(r"-?[0-9]+(\.[0-9]+)?|[A-Za-z0-9_]+")  # a number or a word: SQL as it is
+
+
+@contextlib.contextmanager
+def server_settings_kept(spec: ConnectorSpec) -> Iterator[None]:
+    """Reads the global values ``spec``'s server settings (``name=value;...``) will change, and
+    sets them back when the block ends, however it ends (an exception, KeyboardInterrupt: Ctrl-C,
+    and SIGTERM, which loadbench turns into one). A value that cannot be read (the server is not
+    reachable yet) is left alone: the check then fails in one line before any load. A restore that
+    fails (the server stopped answering: 2 s at most) is one warning line on stderr."""
+    names = [item.split("=", 1)[0].strip().lower() for item in spec.options.get("server_settings", "").split(";")]
+    previous: dict[str, str] = {}
+    for name in dict.fromkeys(n for n in names if _SETTING_NAME.fullmatch(n)):
+        try:
+            rows = _core.sql_query(spec.core_dict(), f"SELECT @@GLOBAL.{name}", 10.0)
+        except Exception:  # noqa: BLE001 - unreachable or unknown: the check says so, in one line
+            continue
+        if rows and rows[0] and rows[0][0] is not None:
+            previous[name] = rows[0][0]
+    try:
+        yield
+    finally:
+        if previous:
+            _put_back(spec, previous)
+
+
+def _put_back(spec: ConnectorSpec, previous: dict[str, str]) -> None:
+    """Sets each global in ``previous`` back where it now differs (an account that could not set
+    it changed nothing, and needs nothing put back), within 2 s in all."""
+    deadline = time.monotonic() + _RESTORE_SECONDS
+    try:
+        changed = {}
+        for name, value in previous.items():
+            rows = _core.sql_query(spec.core_dict(), f"SELECT @@GLOBAL.{name}", max(deadline - time.monotonic(), 0.01))
+            if not rows or not rows[0] or rows[0][0] != value:
+                changed[name] = value
+        if changed:
+            statements = [f"SET GLOBAL {name} = " + (value if _PLAIN_VALUE.fullmatch(value) else
+                                                     "'" + value.replace("\\", "\\\\").replace("'", "''") + "'")
+                          for name, value in changed.items()]
+            _core.sql_execute(spec.core_dict(), statements, max(deadline - time.monotonic(), 0.01))
+    except Exception as exc:  # noqa: BLE001 - the run's result stands; the server setting is reported
+        kept = ", ".join(f"{n}={v}" for n, v in previous.items())
+        print(f"loadbench: warning: {spec.label}: could not put the server settings back ({kept}): "
+              f"{scrub(str(exc), spec.secrets)}", file=sys.stderr, flush=True)
 
 
 LOCAL_SERVICE: LocalService | None = mariadb_server.LOCAL_SERVICE

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Union
+from typing import Any, Callable, ContextManager, Mapping, Protocol, Union
 
 from loadbench.errors import ConfigError
 from loadbench.settings import Settings
@@ -39,6 +39,10 @@ class ConnectorSpec:
     sessions_per_connection: int = 1  # transfers in flight per connection (pipelining)
     dialect: SqlDialect | None = None  # for scenario files; None: it runs none (it speaks no SQL)
     configuration_id: str | None = None  # the preset it runs under (--config-id)
+    # What wraps every use of it in an invocation (entered before its first check, left after its
+    # last run, on failure, Ctrl-C and SIGTERM too): mysql's puts back the server settings its
+    # presets change. None: nothing to do.
+    run_scope: Callable[["ConnectorSpec"], ContextManager[None]] | None = None
 
     @property
     def label(self) -> str:

@@ -327,7 +327,7 @@ def _bench_connector(client: Any, plan: RunPlan, spec: ConnectorSpec, enlisted: 
         for g in measured:
             r = g.result
             committed.update({op.name: op.committed for op in r.operations})
-            uncounted += r.counters.before_window + r.counters.after_window
+            uncounted += runner.uncertain_operations(r.counters)
         share_plan = dataclasses.replace(plan, concurrency=sum(g.sessions for g in epoch.generators) //
                                          max(spec.sessions_per_connection, 1), stream_offset=stream_offset)
         server_committed = None if before is None or after is None else after - before

@@ -31,7 +31,7 @@ from loadbench.report.histogram import Histogram, Layout
 Wire = dict[str, Any]
 
 _COUNTER_FIELDS = ("committed", "rejected", "failed", "attempts", "retries", "collision_ops", "collision_count",
-                   "before_window", "after_window", "reconnects", "scheduled", "dropped", "unstarted")
+                   "before_window", "after_window", "reconnects", "scheduled", "dropped", "unstarted", "drained")
 _POINT_FIELDS = ("t_s", "duration_s", "committed", "rejected", "failed", "p50_ns", "p95_ns", "p99_ns", "max_ns")
 
 
@@ -66,10 +66,11 @@ def to_wire(r: _core.RunResult) -> Wire:
         "window_end_unix_ns": r.window_end_unix_ns, "go_unix_ns": r.go_unix_ns,
         "first_start_unix_ns": r.first_start_unix_ns, "sessions": r.sessions, "threads": r.threads,
         "cpu_seconds": r.cpu_seconds,
-        "counters": {**{f: getattr(c, f) for f in _COUNTER_FIELDS}, "errors": _kinds(c.errors),
+        "counters": {**{f: getattr(c, f) for f in _COUNTER_FIELDS}, "drained_max_ns": c.drained_max_ns,
+                     "errors": _kinds(c.errors),
                      "retried_errors": _kinds(c.retried_errors)},
         "error_examples": {kind.name: text for kind, text in r.error_examples.items()},
-        "collisions_exact": r.collisions_exact, "abandoned": r.abandoned,
+        "collisions_exact": r.collisions_exact, "abandoned": r.abandoned, "drain_seconds": r.drain_seconds,
         "latency": _histogram_wire(r.latency),
         "service": _histogram_wire(r.service) if r.service is not None else None,
         "lag": _histogram_wire(r.lag) if r.lag is not None else None,
@@ -82,8 +83,8 @@ def to_wire(r: _core.RunResult) -> Wire:
 def from_wire(w: Wire) -> _core.RunResult:
     """The result :func:`to_wire` sent, as the engine's type again."""
     c = w["counters"]
-    counters = _core.Counters(**{f: c[f] for f in _COUNTER_FIELDS}, errors=_by_kind(c["errors"]),
-                              retried_errors=_by_kind(c["retried_errors"]))
+    counters = _core.Counters(**{f: c[f] for f in _COUNTER_FIELDS}, drained_max_ns=c["drained_max_ns"],
+                              errors=_by_kind(c["errors"]), retried_errors=_by_kind(c["retried_errors"]))
     return _core.RunResult(
         error=w["error"], interrupted=w["interrupted"], warmup_seconds=w["warmup_seconds"],
         measured_seconds=w["measured_seconds"], window_start_unix_ns=w["window_start_unix_ns"],
@@ -97,7 +98,7 @@ def from_wire(w: Wire) -> _core.RunResult:
                                           failed=o["failed"], retries=o["retries"], latency=_histogram(o["latency"]))
                     for o in w["operations"]],
         series=[_core.SecondPoint(**{f: p[f] for f in _POINT_FIELDS}, errors=_by_kind(p["errors"])) for p in w["series"]],
-        go_unix_ns=w["go_unix_ns"], first_start_unix_ns=w["first_start_unix_ns"])
+        go_unix_ns=w["go_unix_ns"], first_start_unix_ns=w["first_start_unix_ns"], drain_seconds=w["drain_seconds"])
 
 
 def merge_histograms(parts: Sequence[_core.HistogramSummary]) -> _core.HistogramSummary:
@@ -175,6 +176,7 @@ def merge(parts: Sequence[_core.RunResult], offsets_s: Sequence[float]) -> _core
     firsts = [shifted(r.first_start_unix_ns, o) for r, o in zip(parts, offsets_s) if r.first_start_unix_ns]
     counters = _core.Counters(
         **{f: sum(getattr(r.counters, f) for r in parts) for f in _COUNTER_FIELDS},
+        drained_max_ns=max(r.counters.drained_max_ns for r in parts),
         errors=_sum_kinds(r.counters.errors for r in parts),
         retried_errors=_sum_kinds(r.counters.retried_errors for r in parts))
     examples: dict[_core.ErrorKind, str] = {}
@@ -200,4 +202,5 @@ def merge(parts: Sequence[_core.RunResult], offsets_s: Sequence[float]) -> _core
         abandoned=sum(r.abandoned for r in parts), latency=merge_histograms([r.latency for r in parts]),
         service=merge_histograms(services) if services else None, lag=merge_histograms(lags) if lags else None,
         operations=operations, series=merge_series([r.series for r in parts]),
-        go_unix_ns=min(gos) if gos else 0, first_start_unix_ns=min(firsts) if firsts else 0)
+        go_unix_ns=min(gos) if gos else 0, first_start_unix_ns=min(firsts) if firsts else 0,
+        drain_seconds=max(r.drain_seconds for r in parts))

@@ -150,6 +150,13 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
         "error_examples": by_name(result.error_examples),
         "operations_before_window": counters.before_window,
         "operations_after_window": counters.after_window,
+        # Operations begun in the window that completed after it, in the drain (counted above).
+        "drain": {
+            "operations": counters.drained,
+            "max_latency_ms": _ms(counters.drained_max_ns),
+            "seconds": round(result.drain_seconds, 6),
+            "abandoned": result.abandoned,
+        },
         "throughput": {
             "committed_per_s": tps,
             "goodput_per_s": tps,

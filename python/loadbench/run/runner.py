@@ -162,13 +162,21 @@ class RunLedger:
         if result is not None:
             self.committed.setdefault(spec.target, Counter()).update(
                 {op.name: op.committed for op in result.operations})
-            self.uncounted[spec.target] = (self.uncounted.get(spec.target, 0) + result.counters.before_window
-                                           + result.counters.after_window)
+            self.uncounted[spec.target] = self.uncounted.get(spec.target, 0) + uncertain_operations(result.counters)
         if plan.scenario is None:
             return
         taken = self.sequences.setdefault(spec.target, plan.scenario.sequence_taken_by_seeds())
         for generator, values in sequence_values_taken(plan, sessions, result).items():
             taken[generator] = taken.get(generator, 0) + values
+
+
+def uncertain_operations(counters: _core.Counters) -> int:
+    """Operations that may or may not have committed: begun outside the measured window (not
+    counted there), and those counted as failed by ``timeout`` or ``unfinished`` (the server may
+    have applied them; nobody saw the answer)."""
+    errors = counters.errors
+    return (counters.before_window + counters.after_window + errors.get(_core.ErrorKind.timeout, 0)
+            + errors.get(_core.ErrorKind.unfinished, 0))
 
 
 # Without a result (a run that failed part-way) a run's draws are unknown: later runs move this
@@ -206,7 +214,24 @@ def measure(plan: RunPlan, display: Display, ledger: RunLedger | None = None) ->
     """Runs every connector of ``plan`` in turn; its runs, each with its resource usage.
     ``ledger`` carries what earlier runs of the invocation took (a sweep passes one for all its
     runs). A plan the machine cannot hold (memory, threads, descriptors) is refused first
-    (ConfigError)."""
+    (ConfigError). What a connector changed on its server for the runs (mysql's presets) is put
+    back when they end, however they end (:func:`kept_for_the_runs`)."""
+    with kept_for_the_runs(plan):
+        return _measure(plan, display, ledger)
+
+
+@contextlib.contextmanager
+def kept_for_the_runs(plan: RunPlan) -> Iterator[None]:
+    """Enters every connector's ``run_scope`` (before any check), and leaves them in reverse
+    order, so that the value found before the first one is the one left on the server."""
+    with contextlib.ExitStack() as scopes:
+        for spec in plan.connectors:
+            if spec.run_scope is not None:
+                scopes.enter_context(spec.run_scope(spec))
+        yield
+
+
+def _measure(plan: RunPlan, display: Display, ledger: RunLedger | None) -> Measurement:
     capacity.check(plan)
     preflight(plan)
     if plan.profile:
