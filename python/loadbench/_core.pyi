@@ -583,10 +583,6 @@ class RunResult:
 class Run:
     def __init__(self, config: RunConfig, scenario: dict[str, typing.Any], connector: dict[str, typing.Any]) -> None:
         ...
-    def run(self, on_progress: collections.abc.Callable[[Progress], None] | None = None) -> RunResult:
-        """
-        Runs to the end on this thread (GIL released); Ctrl-C or SIGTERM close the window early (RunResult.interrupted). on_progress gets a Progress about four times a second.
-        """
     def audit_log(self) -> dict[int, bytes] | None:
         """
         --audit: {stream: bytes}, one byte per attempt of the session with that random stream, in order (0 no answer, 1 committed, 2 rejected, 3 failed with the server's answer); sealed by this call. None without --audit.
