@@ -59,7 +59,7 @@ def test_each_fault_is_injected_recovered_from_and_conserves_money(cli, victim, 
     assert fault["first_commit_after_s"] <= fault["recovery_s"]
     if spec.startswith("freeze"):
         # Nothing commits while the server is stopped: recovery takes at least the freeze.
-        assert fault["recovery_s"] >= 2.0 and fault["ended_at_s"] - fault["injected_at_s"] >= 2.0
+        assert fault["recovery_s"] >= 2.0 and fault["ended_at_s"] - fault["injected_at_s"] >= 2.0 - 0.001  # each rounded to the ms
     else:
         # Every session's connection was cut: each failed its transfer in flight (or its next) and reconnected.
         assert fault["reconnects_during"] >= 4, fault
@@ -138,7 +138,7 @@ def test_netloss_drops_the_port_for_its_duration_and_removes_its_table(cli, vict
     (fault,) = entry["faults"]
     assert fault["outcome"] == "done", fault
     assert f"TCP port {victim.port} dropped on loopback" in fault["detail"]
-    assert 2.0 <= fault["ended_at_s"] - fault["injected_at_s"] < 2.6, fault
+    assert 2.0 - 0.001 <= fault["ended_at_s"] - fault["injected_at_s"] < 2.6, fault  # each rounded to the ms
     # Nothing gets through while the packets are dropped: recovery takes at least the loss.
     assert fault["recovered"] and fault["recovery_s"] >= 2.0, fault
     assert entry["verification"]["passed"] is True, entry["verification"]
