@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,13 +29,14 @@ DASK = [sys.executable, str(Path(sys.executable).parent / "dask")]
 class DaskCluster:
     """A scheduler and workers started as ``dask scheduler`` / ``dask worker`` processes."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, worker_ttl: str = "5s", host: str = "127.0.0.1"):
         self.tmp = tmp
         self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.address = f"tcp://{host}:{self.port}"
         self.procs: list[subprocess.Popen] = []
-        self.scheduler = self._start([*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--no-dashboard"], "scheduler", {"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "5s"})
+        # worker_ttl: how long the scheduler keeps a worker whose heartbeats stopped (Dask's default: 5 min).
+        self.scheduler = self._start([*DASK, "scheduler", "--host", host, "--port", str(self.port),
+                                      "--no-dashboard"], "scheduler", {"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": worker_ttl})
 
     def _start(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.tmp / f"{name}-{len(self.procs)}.log", "wb")
@@ -42,10 +45,13 @@ class DaskCluster:
         self.procs.append(proc)
         return proc
 
-    def add_worker(self, env: dict[str, str] | None = None, wait: bool = True) -> subprocess.Popen:
+    def add_worker(self, env: dict[str, str] | None = None, wait: bool = True, host: str = "127.0.0.1",
+                   prefix: tuple[str, ...] = (), scheduler: str | None = None) -> subprocess.Popen:
+        """A worker on ``host``, its command line after ``prefix`` (``ip netns exec NS``), joining
+        the scheduler at ``scheduler`` (default: its address)."""
         before = len(self.workers())
-        proc = self._start([*DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                            "--no-dashboard"], "worker", env)
+        proc = self._start([*prefix, *DASK, "worker", scheduler or self.address, "--host", host, "--nthreads", "1",
+                            "--no-nanny", "--no-dashboard"], "worker", env)
         if wait:
             deadline = time.monotonic() + 60
             while len(self.workers()) <= before:
@@ -136,6 +142,9 @@ def test_null_run_on_three_generators_is_their_exact_sum(local_cluster):
     assert entry["sessions"] == 6
     assert not d["partial"] and d["failed_generators"] == []
     _check_merge(entry)
+    for g in d["generators"]:  # p99_ms exact to the ns (a null connector's tens of ns), as its own histogram's
+        p99_ns = Histogram.from_report(g["histogram"]).percentile(99)
+        assert p99_ns > 0 and g["p99_ms"] == round(p99_ns / 1e6, 6) and round(g["p99_ms"] * 1e6) == p99_ns
     assert d["start_skew_max_ms"] is not None and 0 <= d["start_skew_max_ms"] < 1000
     assert report["parameters"]["cluster"] == {"scheduler": address, "epochs": 1}
 
@@ -167,31 +176,145 @@ def test_postgres_run_conserves_money_checked_with_sql(local_cluster, postgres):
     assert int(total) == entry["verification"]["expected_total"]
 
 
-def test_a_worker_killed_mid_run_fails_the_run_naming_its_generator(dask_cluster, tmp_path):
-    dask_cluster.add_worker()
-    victim = dask_cluster.add_worker()
-    with dask_cluster.client() as client:
-        pids = client.run(os.getpid)
-    victim_address = next(a for a, pid in pids.items() if pid == victim.pid)
+def _lose_a_generator_mid_run(cluster: DaskCluster, tmp_path: Path, victim: subprocess.Popen, lose,
+                              seconds: int = 4) -> tuple[dict, str, str]:
+    """A null run on ``cluster``'s two workers; ``lose()`` once both generators' tasks run and the
+    window has had time to open. The run must end by itself, exit 1, and name ``victim``'s
+    generator as lost and the figures as partial (1 of 2). Its entry, stderr, and the victim's address."""
+    with cluster.client() as client:
+        victim_address = next(a for a, pid in client.run(os.getpid).items() if pid == victim.pid)
     cli = Cli(tmp_path)
     proc = cli.popen("bench", "--warmup", "0", "--quiet", "--connectors", "null", "--concurrency", "4",
-                     "--seconds", "4", "--cluster", dask_cluster.address)
+                     "--seconds", str(seconds), "--cluster", cluster.address)
     # Mid-run: once both generators' tasks run and the window has had time to open.
-    with dask_cluster.client() as client:
+    with cluster.client() as client:
         deadline = time.monotonic() + 60
         while sum(len(t) for t in client.processing().values()) < 2:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
     time.sleep(1.5)
-    os.kill(victim.pid, signal.SIGKILL)
+    lose()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
-    assert victim_address in err and "lost" in err and "partial" in err
+    assert victim_address in err and "lost" in err and "partial (1 of 2 generators)" in err, err
     (entry,) = cli.only_report()["connectors"]
     d = entry["distributed"]
     assert entry["status"] == "failed" and d["partial"] and d["failed_generators"] == [victim_address]
+    (lost,) = [g for g in d["generators"] if g["address"] == victim_address]
+    assert lost["status"] == "lost" and "committed" not in lost
     survivors = [g for g in d["generators"] if g["status"] == "ok"]
     assert len(survivors) == 1 and entry["committed"] == survivors[0]["committed"] > 0
+    _check_merge(entry)
+    return entry, err, victim_address
+
+
+def test_a_worker_killed_mid_run_fails_the_run_naming_its_generator(dask_cluster, tmp_path):
+    dask_cluster.add_worker()
+    victim = dask_cluster.add_worker()
+    entry, err, _ = _lose_a_generator_mid_run(dask_cluster, tmp_path, victim,
+                                              lambda: os.kill(victim.pid, signal.SIGKILL))
+    assert "its worker left the scheduler" in entry["error"]
+
+
+def test_a_frozen_worker_is_dropped_by_the_scheduler_and_fails_the_run(dask_cluster, tmp_path):
+    # SIGSTOP, never continued: no heartbeat; the scheduler (worker-ttl 5 s) drops the worker.
+    dask_cluster.add_worker()
+    victim = dask_cluster.add_worker()
+    entry, err, _ = _lose_a_generator_mid_run(dask_cluster, tmp_path, victim,
+                                              lambda: os.kill(victim.pid, signal.SIGSTOP))
+    assert "its worker left the scheduler" in entry["error"]
+    assert victim.poll() is None  # still there, frozen: the run did not wait for it to die
+
+
+def test_a_frozen_worker_the_scheduler_keeps_is_cut_off_at_the_result_deadline(tmp_path):
+    # Dask's default worker-ttl (5 min): the scheduler still counts the frozen worker, so the
+    # coordinator's own deadline (GRACE_S + RESULT_MARGIN_S past the window's end) ends the run.
+    from loadbench.distributed.coordinator import GRACE_S, RESULT_MARGIN_S
+
+    cluster = DaskCluster(tmp_path, worker_ttl="300s")
+    try:
+        cluster.add_worker()
+        victim = cluster.add_worker()
+        entry, err, address = _lose_a_generator_mid_run(cluster, tmp_path, victim,
+                                                        lambda: os.kill(victim.pid, signal.SIGSTOP), seconds=2)
+        assert f"no result within {GRACE_S + RESULT_MARGIN_S:g} s of the window's planned end" in entry["error"]
+        assert entry["distributed"]["coordination"]["window_end_to_result_seconds"] >= GRACE_S + RESULT_MARGIN_S
+        assert address in cluster.workers()  # the scheduler never noticed
+    finally:
+        cluster.stop()
+
+
+class NetnsWorker:
+    """A network namespace joined to this host by a veth pair (``10.R.S.1`` here, ``10.R.S.2``
+    there), and an nft table of its own that drops everything through the pair once :meth:`cut`:
+    a generator whose network is lost, silently (no reset, no unreachable), as a pulled cable."""
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            pytest.skip("network loss needs root (a network namespace and an nft rule)")
+        for tool in ("ip", "nft"):
+            if shutil.which(tool) is None:
+                pytest.skip(f"network loss needs `{tool}`, not found")
+        tag = f"{os.getpid() % 1000}{random.randrange(1000)}"
+        self.ns, self.here, self.there, self.table = f"lbtest{tag}", f"lbh{tag}", f"lbn{tag}", f"lbtest{tag}"
+        net = f"10.{random.randrange(200, 250)}.{random.randrange(1, 255)}"
+        self.host_ip, self.ns_ip = f"{net}.1", f"{net}.2"
+        self.done: list[list[str]] = []
+        try:
+            self._sh("ip", "netns", "add", self.ns, undo=["ip", "netns", "del", self.ns])
+        except subprocess.CalledProcessError as exc:
+            pytest.skip(f"network namespaces do not work here: {exc.stderr.strip()}")
+        try:
+            self._sh("ip", "link", "add", self.here, "type", "veth", "peer", "name", self.there,
+                     undo=["ip", "link", "del", self.here])
+            self._sh("ip", "link", "set", self.there, "netns", self.ns)
+            self._sh("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.here)
+            self._sh("ip", "link", "set", self.here, "up")
+            self._sh("ip", "-n", self.ns, "addr", "add", f"{self.ns_ip}/30", "dev", self.there)
+            self._sh("ip", "-n", self.ns, "link", "set", self.there, "up")
+            self._sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        except BaseException:
+            self.close()
+            raise
+
+    def _sh(self, *argv: str, undo: list[str] | None = None) -> None:
+        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
+        if undo:
+            self.done.append(undo)
+
+    @property
+    def prefix(self) -> tuple[str, ...]:
+        return ("ip", "netns", "exec", self.ns)
+
+    def cut(self) -> None:
+        t = self.table
+        self._sh("nft", "add", "table", "inet", t, undo=["nft", "delete", "table", "inet", t])
+        self._sh("nft", "add", "chain", "inet", t, "in", "{ type filter hook input priority -10 ; }")
+        self._sh("nft", "add", "chain", "inet", t, "out", "{ type filter hook output priority -10 ; }")
+        self._sh("nft", "add", "rule", "inet", t, "in", "iifname", self.here, "drop")
+        self._sh("nft", "add", "rule", "inet", t, "out", "oifname", self.here, "drop")
+
+    def close(self) -> None:
+        for undo in reversed(self.done):
+            subprocess.run(undo, capture_output=True, timeout=30)
+        self.done.clear()
+
+
+def test_a_generator_whose_network_is_lost_fails_the_run(tmp_path):
+    netns = NetnsWorker()
+    try:
+        # The scheduler on the host's end of the pair: reached locally from here, through the pair from there.
+        cluster = DaskCluster(tmp_path, host=netns.host_ip)
+        try:
+            cluster.add_worker()
+            victim = cluster.add_worker(host=netns.ns_ip, prefix=netns.prefix)
+            entry, err, address = _lose_a_generator_mid_run(cluster, tmp_path, victim, netns.cut)
+            assert netns.ns_ip in address
+            assert "its worker left the scheduler" in entry["error"]
+        finally:
+            cluster.stop()
+    finally:
+        netns.close()
 
 
 def test_a_worker_that_joins_during_epoch_1_is_used_in_epoch_2(dask_cluster, tmp_path):

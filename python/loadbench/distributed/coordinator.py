@@ -22,7 +22,12 @@ For each connector of the plan, in turn:
 Failure: a generator whose worker leaves the scheduler (killed, cut off, its heartbeats timed out)
 or whose task fails marks the epoch failed, naming it; the other generators run to the window's
 end, and the merged figures are those of the generators that finished, said to be partial. The
-run stops there (no further epoch) and the command exits 1.
+run stops there (no further epoch) and the command exits 1. A generator that is frozen or cut off
+is noticed by whichever comes first: the scheduler drops its worker once its heartbeats stop for
+``distributed.scheduler.worker-ttl`` (``loadbench cluster up``: 5 s; Dask's default: 5 min), or
+the coordinator's own result deadline passes, :data:`GRACE_S` + :data:`RESULT_MARGIN_S` after the
+window's planned end (a live generator stops itself at :data:`GRACE_S`), whatever the scheduler's
+settings. Either way the coordinator never waits on it longer than that.
 
 Start skew: each generator's first operation against the go, both on the scheduler's clock (each
 worker's offset from it as Dask measures it at every heartbeat); the report gives each and the
@@ -54,6 +59,7 @@ GO_MARGIN_S = 0.25      # the go's instant is this far ahead (plus round trips) 
 POLL_S = 0.1            # the coordinator's look at its generators and the workers
 OPEN_TIMEOUT_S = 120.0  # every generator's sessions open within this
 GRACE_S = 10.0          # past the window's planned end: generators stop themselves; then they are cut off
+RESULT_MARGIN_S = 5.0   # past a generator's own hard deadline: its result is in hand, or it is lost
 
 
 @dataclass
@@ -81,7 +87,7 @@ class GeneratorRow:
         if r is not None:
             row.update(committed=r.counters.committed,
                        tps=round(r.counters.committed / r.measured_seconds, 3) if r.measured_seconds else 0.0,
-                       p99_ms=round(r.latency.percentiles_ns["99"] / 1e6, 3) if r.latency.count else None,
+                       p99_ms=build.ms(r.latency.percentiles_ns["99"]) if r.latency.count else None,
                        measured_seconds=round(r.measured_seconds, 6),
                        clock_offset_ms=round(self.scheduler_delay_s * 1e3, 3),
                        start_skew_ms=None if self.start_skew_s is None else round(self.start_skew_s * 1e3, 3),
@@ -412,15 +418,23 @@ def _run_epoch(client: Any, plan: RunPlan, spec: ConnectorSpec, addresses: list[
             go.set()
             epoch.to_go_s = go_at - offset_s - time.time() + (time.monotonic() - began)
             window_end = time.monotonic() + (go_at - offset_s - time.time()) + plan.warmup_seconds + plan.seconds
-        # Watch: generators finish; a worker that leaves the scheduler is a lost generator.
-        cut_off = time.monotonic() + OPEN_TIMEOUT_S + plan.warmup_seconds + plan.seconds + 2 * GRACE_S
+        # Watch: generators finish; a worker that leaves the scheduler is a lost generator, and so
+        # is one without a result by the result deadline (frozen, or cut off while the scheduler
+        # still counts its worker).
+        if "window_end" in locals():
+            cut_off = window_end + GRACE_S + RESULT_MARGIN_S
+            late = (f"was lost mid-run: no result within {GRACE_S + RESULT_MARGIN_S:g} s of the window's planned end "
+                    f"(frozen or cut off; its worker still counted by the scheduler)")
+        else:
+            cut_off = time.monotonic() + 2 * GRACE_S
+            late = "did not return a result in time (the run was called off before the go)"
         while any(g.status == "running" for g in rows):
             _collect(client, futures, by_address)
             _mark_lost(workers_of(client), rows, futures)
             if time.monotonic() > cut_off:
                 for g in rows:
                     if g.status == "running":
-                        g.status, g.error = "lost", "did not return a result in time"
+                        g.status, g.error = "lost", late
                         futures[g.address].cancel()
                 break
             time.sleep(POLL_S)

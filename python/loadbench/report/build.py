@@ -26,8 +26,14 @@ from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun,
 _T = TypeVar("_T")
 
 
-def _ms(ns: float) -> float:
+def ms(ns: float) -> float:
+    """``ns`` nanoseconds in milliseconds, exact to the nanosecond (rounded to 6 decimals, so a
+    whole number of ns reads back exactly: 37 ns is 3.7e-05): the unit of every ``*_ms`` latency
+    of the report."""
     return round(ns / 1e6, 6)
+
+
+_ms = ms
 
 
 def failure_of(entry: dict[str, Any], max_share: float, expected: tuple[str, ...] = ()) -> dict[str, Any] | None:

@@ -91,8 +91,9 @@ def _ms_text(ms: float | None) -> str:
 
 
 def _p99_ms(g: dict[str, Any]) -> float:
-    """A generator's p99 in ms from its own histogram (nearest rank, as the entry's): its
-    ``p99_ms`` is rounded to the µs, which shows a null connector's 37 ns as 0."""
+    """A generator's p99 in ms from its own histogram (nearest rank, as the entry's): reports
+    before ``p99_ms`` was stored exact to the ns rounded it to the µs (a null connector's 37 ns
+    read 0)."""
     if g.get("histogram") and g["histogram"]["count"]:
         return Histogram.from_report(g["histogram"]).percentile(99) / 1e6
     return float(g["p99_ms"])
