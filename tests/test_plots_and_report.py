@@ -140,6 +140,17 @@ def test_a_one_second_timeline_has_a_whole_second_tick(sample_runs):
     assert [t for t in ax.get_xticks() if low <= t <= high] == [1]
 
 
+def test_a_steady_timeline_leaves_room_above_its_line(sample_runs):
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, _ = single_and_sweep(sample_runs)
+    runs = table.load_all([single])
+    sqlite = runs[runs["connector"] == "sqlite"]
+    fig = plots.tps_timeline(sqlite.assign(tps_series=[[1000.0, 1000.0, 1000.0]]))
+    assert fig.axes[0].get_ylim() == (0, 1050)  # not the line on the frame at 1,000
+
+
 def test_a_saved_figure_keeps_its_axis_labels_and_legend_where_its_first_draw_put_them(sample_runs, tmp_path):
     # save draws the SVG with the positions the PNG's draw found (not measured again): drawn once
     # more with them, the PNG is the same to the pixel.

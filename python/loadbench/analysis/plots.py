@@ -261,7 +261,12 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("committed TPS in that second")
-    _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
+    values = [v for series in runs["tps_series"] for v in series]
+    _tps_axis(ax, values)
+    if ax.get_yscale() == "linear" and max(values, default=0) > 0:
+        # Room above the highest second: the y limits were fixed from the lines alone (a margin of
+        # 5 % of their spread, none when steady), which left a steady run's line on the frame.
+        ax.set_ylim(0, 1.05 * max(values))
     mark_faults(ax, runs)
     ax.legend(fontsize="small")
     return fig
