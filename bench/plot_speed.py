@@ -6,6 +6,10 @@ in paired rounds of alternating order, so a loaded machine slows both alike.
     .venv/bin/python bench/plot_speed.py --reports 10 --rounds 3
     .venv/bin/python bench/plot_speed.py --reports 10 --rounds 6 --against main   # before vs after
     .venv/bin/python bench/plot_speed.py --from 'runs/test-1-*.json'              # reports of your own
+    .venv/bin/python bench/plot_speed.py --format both --against main   # this tree's plot --format both
+
+``--format`` is given to this tree's ``plot`` only (REF's may not have it; a REF before it wrote
+PNG and SVG). The 1-minute load average is printed before the first round and after each.
 
 Without --from it makes one short report (sqlite and null, 1 s) and plots N copies of it: a
 figure costs the same whatever the numbers in it. "This tree" is the installed package (what
@@ -66,6 +70,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--from", dest="source", help="glob of reports to plot instead of copies of a fresh one")
     parser.add_argument("--against", metavar="REF", help="git ref whose plot code to time on the same reports")
+    parser.add_argument("--format", choices=("png", "svg", "both"), help="this tree's plot --format (default: its default)")
     args = parser.parse_args()
     loadbench = [sys.executable, "-m", "loadbench"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,9 +94,12 @@ def main() -> None:
         if args.against:
             variants.append((f"{len(reports)} reports, {args.against}", reports, package_at(args.against, work / "ref")))
         found: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in variants}
+        loads = [os.getloadavg()[0]]
         for round_ in range(args.rounds):
             for i, (name, paths, env) in enumerate(variants if round_ % 2 == 0 else variants[::-1]):
-                found[name].append(timed([*loadbench, "plot", *paths, "--out", str(work / f"out-{i}")], env))
+                fmt = ["--format", args.format] if args.format and env is None else []
+                found[name].append(timed([*loadbench, "plot", *paths, *fmt, "--out", str(work / f"out-{i}")], env))
+            loads.append(os.getloadavg()[0])
         for name, _, _ in variants:
             walls, cpus = sorted(w for w, _ in found[name]), sorted(c for _, c in found[name])
             print(f"{name}: wall median {statistics.median(walls):.2f} s (min {walls[0]:.2f}), "
@@ -104,7 +112,8 @@ def main() -> None:
             print(f"this tree / {args.against}, paired: wall median "
                   f"{statistics.median(a[0] / b[0] for a, b in zip(n, old)):.2f}, CPU median "
                   f"{statistics.median(a[1] / b[1] for a, b in zip(n, old)):.2f}")
-        print(f"on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        print(f"on {os.cpu_count()} cores, load average (1 min) before and after each round: "
+              f"{', '.join(f'{load:.1f}' for load in loads)}")
 
 
 if __name__ == "__main__":

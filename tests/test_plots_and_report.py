@@ -1,4 +1,4 @@
-"""plot draws every figure of a report as valid PNG and SVG images; report prints a report's
+"""plot draws every figure of a report as a valid PNG image (SVG or both when asked); report prints a report's
 tables again or a flat CSV of it; bad input is one line and exit 2."""
 
 from __future__ import annotations
@@ -37,18 +37,63 @@ def assert_valid_images(paths):
             assert len(data) > 5000  # axes, labels and data, not an empty canvas
 
 
+SINGLE_FIGURES = ("tps", "latency-percentiles", "latency-cdf", "timeline")
+
+
 def test_plot_writes_every_figure_of_a_single_run_and_a_sweep(sample_runs, tmp_path):
     single, sweep = single_and_sweep(sample_runs)
     result = sample_runs("plot", str(single), str(sweep), "--out", str(tmp_path / "figs"))
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    expected = [f"{single.stem}-{name}.{fmt}" for name in ("tps", "latency-percentiles", "latency-cdf", "timeline")
-                for fmt in ("png", "svg")]
-    expected += [f"{sweep.stem}-{name}.{fmt}" for name in ("tps-vs-alpha", "p99-vs-alpha", "latency-cdf")
-                 for fmt in ("png", "svg")]
-    assert written == sorted(expected)
+    expected = [f"{single.stem}-{name}.png" for name in SINGLE_FIGURES]
+    expected += [f"{sweep.stem}-{name}.png" for name in ("tps-vs-alpha", "p99-vs-alpha", "latency-cdf")]
+    assert written == sorted(expected)  # PNG alone by default
     assert result.stdout.split() == [str(tmp_path / "figs" / name) for name in expected]
     assert_valid_images((tmp_path / "figs").iterdir())
+
+
+def test_plot_writes_svg_or_both_formats_when_asked(sample_runs, tmp_path):
+    single, _ = single_and_sweep(sample_runs)
+    runs = {fmt: sample_runs("plot", str(single), "--format", fmt, "--out", str(tmp_path / fmt))
+            for fmt in ("png", "svg", "both")}
+    for fmt, result in runs.items():
+        assert result.returncode == 0, result.stderr
+        expected = [f"{single.stem}-{name}.{suffix}" for name in SINGLE_FIGURES
+                    for suffix in (("png", "svg") if fmt == "both" else (fmt,))]
+        assert sorted(p.name for p in (tmp_path / fmt).iterdir()) == sorted(expected)
+        assert result.stdout.split() == [str(tmp_path / fmt / name) for name in expected]
+        assert_valid_images((tmp_path / fmt).iterdir())
+    for name in SINGLE_FIGURES:
+        # The PNG is drawn first either way: the same file; the SVG alone lays itself out, as the
+        # SVG of both keeps the PNG's layout: the same elements and text.
+        png = f"{single.stem}-{name}.png"
+        assert (tmp_path / "both" / png).read_bytes() == (tmp_path / "png" / png).read_bytes(), png
+        svg = f"{single.stem}-{name}.svg"
+        texts = [sorted(t.text or "" for t in ElementTree.parse(tmp_path / fmt / svg).iter() if t.tag.endswith("text"))
+                 for fmt in ("svg", "both")]
+        assert texts[0] == texts[1] and len(texts[0]) > 5, svg
+
+
+@pytest.mark.parametrize("value", ["pdf", "PNG", ""])
+def test_a_bad_figure_format_is_one_line_and_exit_2_and_nothing_is_written(sample_runs, tmp_path, value):
+    single, _ = single_and_sweep(sample_runs)
+    result = sample_runs("plot", str(single), "--format", value, "--out", str(tmp_path / "figs"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"loadbench: error: Invalid value for '--format': {value!r} is not one of 'png', 'svg', 'both'."]
+    assert not (tmp_path / "figs").exists()
+
+
+def test_save_refuses_a_format_it_does_not_write_before_writing_anything(sample_runs, tmp_path):
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, _ = single_and_sweep(sample_runs)
+    fig = plots.tps_by_connector(table.load_all([single]))
+    for formats in (("png", "pdf"), ()):
+        with pytest.raises(ValueError, match="each must be one of png, svg"):
+            plots.save(fig, tmp_path, "figure", formats)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_plot_titles_and_axes_carry_units(sample_runs):
@@ -95,6 +140,17 @@ def test_a_one_second_timeline_has_a_whole_second_tick(sample_runs):
     assert [t for t in ax.get_xticks() if low <= t <= high] == [1]
 
 
+def test_a_steady_timeline_leaves_room_above_its_line(sample_runs):
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, _ = single_and_sweep(sample_runs)
+    runs = table.load_all([single])
+    sqlite = runs[runs["connector"] == "sqlite"]
+    fig = plots.tps_timeline(sqlite.assign(tps_series=[[1000.0, 1000.0, 1000.0]]))
+    assert fig.axes[0].get_ylim() == (0, 1050)  # not the line on the frame at 1,000
+
+
 def test_a_saved_figure_keeps_its_axis_labels_and_legend_where_its_first_draw_put_them(sample_runs, tmp_path):
     # save draws the SVG with the positions the PNG's draw found (not measured again): drawn once
     # more with them, the PNG is the same to the pixel.
@@ -105,7 +161,10 @@ def test_a_saved_figure_keeps_its_axis_labels_and_legend_where_its_first_draw_pu
     runs = table.load_all([single, sweep])
     for fig in (plots.latency_percentiles(runs[runs["kind"] == "bench"]),  # legend at "best"
                 plots.tps_by_connector(runs[runs["kind"] == "sweep"])):  # slanted labels
-        png, _ = plots.save(fig, tmp_path, "figure")
+        alone = plots.save(fig, tmp_path, "alone")  # one draw: nothing to keep, the figure left as it was
+        assert [p.name for p in alone] == ["alone.png"]
+        assert fig.axes[0].yaxis.label.get_transform() != fig.axes[0].transAxes
+        png, _ = plots.save(fig, tmp_path, "figure", plots.FORMATS)
         again = io.BytesIO()
         fig.savefig(again, format="png", dpi=plots.DPI)
         with Image.open(png) as first, Image.open(again) as second:
@@ -120,12 +179,13 @@ def test_drawing_in_one_process_or_in_several_writes_the_same_figures(sample_run
     from loadbench.report import store
 
     jobs = [(path, store.load(path), tmp_path / "several") for path in single_and_sweep(sample_runs)]
-    with plots.drawing(jobs) as results:
+    with plots.drawing(jobs, plots.FORMATS) as results:
         several = [result() for result in results]
     monkeypatch.setattr(plots, "_cores", lambda: 1)
-    with plots.drawing([(path, report, tmp_path / "one") for path, report, _ in jobs]) as results:
+    with plots.drawing([(path, report, tmp_path / "one") for path, report, _ in jobs], plots.FORMATS) as results:
         one = [result() for result in results]
     assert [[p.name for p in files] for files in several] == [[p.name for p in files] for files in one]
+    assert {p.suffix for p in sum(several, [])} == {".png", ".svg"}
     for a, b in zip(sum(several, []), sum(one, [])):
         if a.suffix == ".png":
             assert a.read_bytes() == b.read_bytes(), a.name
@@ -136,6 +196,7 @@ def test_plot_defaults_to_a_plots_directory_beside_the_report(cli):
     result = cli("plot", str(report))
     assert result.returncode == 0, result.stderr
     assert len(list((cli.runs / "plots").glob("*.png"))) == 4
+    assert list((cli.runs / "plots").glob("*.svg")) == []
 
 
 @pytest.mark.parametrize("content, message", [

@@ -80,7 +80,7 @@ def test_the_html_page_draws_failures_by_kind_per_second(busy_report, tmp_path):
 
 def test_plot_draws_failures_by_kind_when_something_failed(busy_report, tmp_path):
     cli, path = busy_report
-    result = cli("plot", str(path), "--out", str(tmp_path / "figs"))
+    result = cli("plot", str(path), "--format", "svg", "--out", str(tmp_path / "figs"))  # its text searchable
     assert result.returncode == 0, result.stderr
     svg = (tmp_path / "figs" / f"{path.stem}-failures.svg").read_text()
     assert "sqlite: busy" in svg and "Failed operations per second, by kind" in svg
@@ -138,7 +138,7 @@ def test_a_fault_is_shown_in_the_console_the_html_page_and_the_plot(cli, victim,
     assert variance > 8
 
     # The plot: the fault marked on the TPS timeline.
-    assert cli("plot", str(path), "--out", str(tmp_path / "figs")).returncode == 0
+    assert cli("plot", str(path), "--format", "svg", "--out", str(tmp_path / "figs")).returncode == 0
     assert "terminate@6s" in (tmp_path / "figs" / f"{path.stem}-timeline.svg").read_text()
 
 

@@ -301,7 +301,7 @@ def test_every_output_file_takes_the_umask_mode(cli):
     try:
         report = cli.bench("--connectors", "null", "--seconds", "0.2")
         assert cli("export", str(report), "--hlog").returncode == 0
-        plotted = cli("plot", str(report), "--out", "figs")
+        plotted = cli("plot", str(report), "--format", "both", "--out", "figs")
         assert plotted.returncode == 0, plotted.stderr
         written = cli("bench", "write", "--configs", "1", "--total-writes", "40", "--connectors", "sqlite", "--quiet")
         assert written.returncode == 0, written.stderr

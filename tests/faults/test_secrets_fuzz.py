@@ -4,8 +4,8 @@ Every setting that takes a URL or a secret gets its own random secret (all of st
 whitespace, the troublesome ``@ : / ? # % ' " \\ = &`` forced in, and blanks in keyword=value
 strings), written in each form a user may write it: raw in a URL, %-encoded in a URL, in a URL's
 query, in libpq's keyword=value pairs. Then the commands run for real (bench on every connector
-that can be configured here, prep, verify, report, report --csv, export --hlog, plot, compare,
-services status, rpc-server), on the right secrets, on wrong ones (a PostgreSQL role that asks for
+that can be configured here, prep, verify, report, report --csv, export --hlog, plot --format svg,
+compare, services status, rpc-server), on the right secrets, on wrong ones (a PostgreSQL role that asks for
 its password), on an unreachable host (a free loopback port) and on URLs libpq would misread, and
 every output is searched: stdout, stderr, reports, results.jsonl, the .hlog, the CSV, the figures'
 SVG text.
@@ -567,7 +567,7 @@ def test_no_output_of_any_command_shows_a_secret(tmp_path, postgres):
         (("report", "--csv", str(report)), {}, 0),
         (("export", "--hlog", str(report), "--out", str(tmp_path / "report.hlog")), {}, 0),
         (("compare", str(report), str(report)), {}, 0),
-        (("plot", str(report), "--out", str(tmp_path / "plots")), {}, 0),
+        (("plot", str(report), "--format", "svg", "--out", str(tmp_path / "plots")), {}, 0),  # SVG: text searched
         (("services", "status"), wrong, 2),
         (("bench", "--connectors", "postgres,supabase,planetscale,cockroachdb", *window), wrong, 2),
         (("rpc-server", "--backend", "postgres", "--port", "0"), wrong, 2),

@@ -1,4 +1,4 @@
-"""Figures of reports with matplotlib (Agg: no display needed), as PNG and SVG.
+"""Figures of reports with matplotlib (Agg: no display needed), as PNG, SVG or both.
 
 Each function takes rows of :func:`loadbench.report.table.load_all` (a DataFrame, one row per connector
 run) and returns a Figure, so the CLI (``loadbench plot``) and the notebook draw the same ones:
@@ -41,7 +41,8 @@ from loadbench import outputs
 from loadbench.report import store, table
 from loadbench.report.histogram import Histogram
 
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg")  # every format save writes, in the order it writes them
+DEFAULT_FORMATS = ("png",)  # of loadbench plot: the vector, interactive view is report --html
 DPI = 120  # of the PNG: 960 x 540 pixels for an 8 x 4.5 inch figure
 PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99.99_ms")
 VARIABLE_LABELS = {"alpha": "Zipf alpha (contention)", "concurrency": "concurrency (workers)", "accounts": "accounts"}
@@ -260,7 +261,12 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("committed TPS in that second")
-    _tps_axis(ax, [v for series in runs["tps_series"] for v in series])
+    values = [v for series in runs["tps_series"] for v in series]
+    _tps_axis(ax, values)
+    if ax.get_yscale() == "linear" and max(values, default=0) > 0:
+        # Room above the highest second: the y limits were fixed from the lines alone (a margin of
+        # 5 % of their spread, none when steady), which left a steady run's line on the frame.
+        ax.set_ylim(0, 1.05 * max(values))
     mark_faults(ax, runs)
     ax.legend(fontsize="small")
     return fig
@@ -314,27 +320,35 @@ def merged_histograms(runs: "pandas.DataFrame", by: list[str]) -> dict[str, Hist
     return merged
 
 
-def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Writes ``name.png`` (``DPI`` pixels an inch) and ``name.svg`` atomically.
+def save(fig: Figure, out_dir: Path, name: str, formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
+    """Writes ``name.<format>`` atomically for each of ``formats`` (some of :data:`FORMATS`, each
+    drawn once, in that order): PNG at ``DPI`` pixels an inch, SVG in points. Returns the paths
+    written. Raises ValueError for a format not in :data:`FORMATS` (before writing anything) and
+    OSError when a file cannot be written.
 
-    The first format's draw works out where things go and the second keeps it: the constrained
-    layout (it measures every text, as costly as a draw), each axis label's distance from its tick
-    labels and the legend's "best" place (see :func:`_keep_positions`). SVG text is written as text
-    (``svg.fonttype: none``) rather than as glyph outlines: smaller, searchable and quicker. The
-    figure keeps its layout engine; its axis labels and legend stay where the first draw put them."""
+    Each format is a draw of the whole figure (50 to 100 ms of CPU). With two, the first draw works
+    out where things go and the second keeps it: the constrained layout (it measures every text, as
+    costly as a draw), each axis label's distance from its tick labels and the legend's "best" place
+    (see :func:`_keep_positions`); the figure keeps its layout engine, and its axis labels and
+    legend stay where the first draw put them. SVG text is written as text (``svg.fonttype: none``)
+    rather than as glyph outlines: smaller, searchable and quicker."""
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"figure formats {list(formats)!r}: each must be one of {', '.join(FORMATS)}")
+    ordered = [fmt for fmt in FORMATS if fmt in formats]
     written: list[Path] = []
     engine = fig.get_layout_engine()
     dpi = fig.get_dpi()
     fig.set_dpi(DPI)  # the positions kept are read from this draw's pixels
     try:
-        for fmt in FORMATS:
+        for fmt in ordered:
             path = out_dir / f"{name}.{fmt}"
             with outputs.replacing(path) as tmp, rc_context({"svg.fonttype": "none"}):
                 fig.savefig(tmp, format=fmt, dpi=DPI)
-            if len(written) == 0:
+            written.append(path)
+            if len(written) == 1 < len(ordered):  # another draw follows: it keeps this one's places
                 fig.set_layout_engine("none")
                 _keep_positions(fig)
-            written.append(path)
     finally:
         fig.set_layout_engine(engine)
         fig.set_dpi(dpi)
@@ -404,33 +418,38 @@ def _figure_makers(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str
     return found
 
 
-def plot_report(path: Path, report: dict[str, Any], out_dir: Path) -> list[Path]:
+def plot_report(path: Path, report: dict[str, Any], out_dir: Path,
+                formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
     """Writes every figure of ``report`` (read from ``path``) to ``out_dir`` as
-    ``<report stem>-<figure>.png`` and ``.svg``."""
+    ``<report stem>-<figure>.<format>``, one file per format of ``formats`` (see :func:`save`)."""
     runs = table.frame([(path, report)])
-    return [file for name in _figure_makers(runs, report) for file in _plot_figure(path, report, runs, out_dir, name)]
+    return [file for name in _figure_makers(runs, report)
+            for file in _plot_figure(path, report, runs, out_dir, name, formats)]
 
 
-def _plot_figure(path: Path, report: dict[str, Any], runs: "pandas.DataFrame", out_dir: Path, name: str) -> list[Path]:
+def _plot_figure(path: Path, report: dict[str, Any], runs: "pandas.DataFrame", out_dir: Path, name: str,
+                 formats: Sequence[str]) -> list[Path]:
     fig = _titled(_figure_makers(runs, report)[name](), report)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return save(fig, out_dir, f"{path.stem}-{name}")
+    return save(fig, out_dir, f"{path.stem}-{name}", formats)
 
 
-# A drawing process's jobs and their rows, given once, when it starts.
+# A drawing process's jobs, their rows and the formats, given once, when it starts.
 _jobs: Sequence[tuple[Path, dict[str, Any], Path]] = ()
 _rows: Sequence["pandas.DataFrame"] = ()
+_formats: Sequence[str] = DEFAULT_FORMATS
 
 
-def _start_worker(jobs: Sequence[tuple[Path, dict[str, Any], Path]], rows: Sequence["pandas.DataFrame"]) -> None:
-    global _jobs, _rows
-    _jobs, _rows = jobs, rows
+def _start_worker(jobs: Sequence[tuple[Path, dict[str, Any], Path]], rows: Sequence["pandas.DataFrame"],
+                  formats: Sequence[str]) -> None:
+    global _jobs, _rows, _formats
+    _jobs, _rows, _formats = jobs, rows, formats
     _worker_signals()
 
 
 def _draw_in_worker(job: int, name: str) -> list[Path]:
     path, report, out_dir = _jobs[job]
-    return _plot_figure(path, report, _rows[job], out_dir, name)
+    return _plot_figure(path, report, _rows[job], out_dir, name, _formats)
 
 
 def _worker_signals() -> None:
@@ -441,9 +460,11 @@ def _worker_signals() -> None:
 
 
 @contextlib.contextmanager
-def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> Iterator[list[Callable[[], list[Path]]]]:
-    """:func:`plot_report` of each ``(path, report, out_dir)`` job, as one callable per job (in
-    order) that returns the files written or raises what plot_report raised (OSError, ValueError).
+def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]],
+            formats: Sequence[str] = DEFAULT_FORMATS) -> Iterator[list[Callable[[], list[Path]]]]:
+    """:func:`plot_report` of each ``(path, report, out_dir)`` job in ``formats``, as one callable
+    per job (in order) that returns the files written or raises what plot_report raised (OSError,
+    ValueError).
 
     The figures are drawn in parallel, one figure a task, in up to one process per core (a figure
     takes matplotlib 0.1 to 0.3 s of CPU; the processes share nothing): a single report's four
@@ -455,13 +476,14 @@ def drawing(jobs: Sequence[tuple[Path, dict[str, Any], Path]]) -> Iterator[list[
     tasks = [[(job, name) for name in _figure_makers(rows[job], report)] for job, (_, report, _) in enumerate(jobs)]
     workers = min(sum(map(len, tasks)), _cores())
     if workers < 2:
-        yield [functools.partial(plot_report, *job) for job in jobs]
+        yield [functools.partial(plot_report, *job, formats) for job in jobs]
         return
     # fork on Linux: a worker starts with matplotlib and pandas already imported (a spawned one
     # would import them again, a second or more) and with the jobs and rows as they are here, not
     # pickled; the plot command has no thread of its own running at this point.
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(jobs, rows)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(jobs, rows, tuple(formats))) as pool:
         futures = [[pool.submit(_draw_in_worker, *task) for task in report_tasks] for report_tasks in tasks]
         try:
             yield [functools.partial(_files_written, report_futures) for report_futures in futures]

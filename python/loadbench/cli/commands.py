@@ -720,8 +720,11 @@ def report(report_paths: tuple[Path, ...], as_csv: bool, merge: bool, thresholds
 @click.argument("report_paths", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path),
               help="Directory for the figures (default: plots/ beside each report).")
-def plot(report_paths: tuple[Path, ...], out: Path | None) -> int:
-    """Draw a report's figures as PNG and SVG: TPS per connector, latency percentiles and
+@click.option("--format", "file_format", type=click.Choice(["png", "svg", "both"]), default="png", show_default=True,
+              help="Figure file format: PNG (120 dpi), SVG (text kept as text) or both; each format is one more "
+                   "draw of every figure. For an interactive view: report --html.")
+def plot(report_paths: tuple[Path, ...], out: Path | None, file_format: str) -> int:
+    """Draw a report's figures as PNG (or SVG, --format): TPS per connector, latency percentiles and
     distribution, per-second TPS; TPS and p99 against the swept variable for sweeps."""
     loaded = [(path, store.load(path)) for path in report_paths]  # every report read before any figure
     try:
@@ -732,7 +735,8 @@ def plot(report_paths: tuple[Path, ...], out: Path | None) -> int:
     directories = {path: out if out is not None else path.parent / "plots" for path, _ in loaded}
     for directory in dict.fromkeys(directories.values()):  # every one checked before any figure is drawn
         outputs.check_directory(directory, "figures directory")
-    with plots.drawing([(path, data, directories[path]) for path, data in loaded]) as results:
+    formats = plots.FORMATS if file_format == "both" else (file_format,)
+    with plots.drawing([(path, data, directories[path]) for path, data in loaded], formats) as results:
         for (path, _), result in zip(loaded, results):
             try:
                 written = result()
