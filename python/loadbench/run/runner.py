@@ -96,10 +96,11 @@ def preflight(plan: RunPlan, warn: Callable[[str], None] | None = None) -> None:
             engine.check(spec)
         except LoadbenchError as exc:
             found = connectors.module_of(spec.kind).endpoint(spec)
-            dropping = fault_schedule.tables_dropping(found[1]) if found is not None else []
+            port = found[1] if found is not None else None
+            dropping = fault_schedule.tables_dropping(port) if port is not None else []
             if not dropping:
                 raise
-            raise type(exc)(f"{exc} (the nftables table {', '.join(dropping)} drops TCP port {found[1]}: a netloss "
+            raise type(exc)(f"{exc} (the nftables table {', '.join(dropping)} drops TCP port {port}: a netloss "
                             "run's; it is deleted when that run ends)") from None
         warning = superuser_warning(plan, spec)
         if warning:
