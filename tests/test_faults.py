@@ -243,3 +243,128 @@ def test_faults_and_profiles_do_not_apply_to_cluster_runs(cli):
     result = cli("bench", "--connectors", "postgres", "--cluster", "tcp://127.0.0.1:1", "--fault", "kill@3s",
                  env={"PG_URL": "postgresql://u@127.0.0.1:1/db"})
     assert result.returncode == 2 and "do not apply with --cluster" in result.stderr, result.stderr
+
+
+# --- fixes of review 16/17: a stale netloss table, recovery against nothing, a freeze of nothing, the drain ----
+
+def _dead_pid() -> int:
+    """The pid of a process that has just ended (and was reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def _add_table(name: str, port: int) -> None:
+    faults._nft(f"add table inet {name}\n"
+                f"add chain inet {name} output {{ type filter hook output priority 0; policy accept; }}\n"
+                f"add rule inet {name} output oifname \"lo\" tcp dport {port} drop\n"
+                f"add rule inet {name} output oifname \"lo\" tcp sport {port} drop\n")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_stale_netloss_table_is_deleted_and_a_live_one_named_and_kept():
+    why = faults.netloss_unavailable()
+    if why is not None:
+        pytest.skip(f"netloss {why}")
+    port = _free_port()
+    stale, live = f"loadbench_{_dead_pid()}_1", f"loadbench_{os.getpid()}_7"
+    _add_table(stale, port)
+    _add_table(live, port)
+    try:
+        assert faults.tables_dropping(port) == [f"inet {stale}", f"inet {live}"]
+        assert faults.tables_dropping(port + 1 if port < 65535 else port - 1) == []
+        (line,) = faults.drop_stale_tables()
+        assert line.startswith(f"deleted the nftables table inet {stale} left by a netloss run"), line
+        assert [t for t in _loadbench_tables() if stale in t] == []
+        assert faults.tables_dropping(port) == [f"inet {live}"]  # a run still going keeps its own
+        assert faults.drop_stale_tables() == []
+    finally:
+        for name in (stale, live):
+            subprocess.run(["nft", "delete", "table", "inet", name], capture_output=True, timeout=10)
+
+
+def test_every_run_deletes_a_stale_netloss_table_before_it_connects(cli, victim, tmp_path):
+    why = faults.netloss_unavailable()
+    if why is not None:
+        pytest.skip(f"netloss {why}")
+    stale = f"loadbench_{_dead_pid()}_1"
+    _add_table(stale, victim.port)
+    try:
+        # No --fault: a plain run. With the table left, it would wait out the kernel's SYN retries.
+        result = cli("bench", "--connectors", "postgres", "--seconds", "1", "--warmup", "0", "--concurrency", "1",
+                     "--accounts", str(ACCOUNTS), "--quiet", env={"PG_URL": victim.url}, timeout=50)
+        assert result.returncode == 0, result.stderr
+        assert f"deleted the nftables table inet {stale} left by a netloss run" in result.stderr, result.stderr
+        assert [t for t in _loadbench_tables() if stale in t] == []
+        # A table of a run still going (this one's pid) is kept, and the connection error names it.
+        live = f"loadbench_{os.getpid()}_1"
+        _add_table(live, victim.port)
+        url = victim.url + ("&" if "?" in victim.url else "?") + "connect_timeout=2"
+        result = cli("bench", "--connectors", "postgres", "--seconds", "1", "--warmup", "0", "--concurrency", "1",
+                     "--accounts", str(ACCOUNTS), "--quiet", env={"PG_URL": url}, timeout=50)
+        assert result.returncode == 1, result.stderr
+        assert f"the nftables table inet {live} drops TCP port {victim.port}" in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    finally:
+        for name in (stale, f"loadbench_{os.getpid()}_1"):
+            subprocess.run(["nft", "delete", "table", "inet", name], capture_output=True, timeout=10)
+
+
+def test_nothing_is_recovered_against_a_baseline_of_0_tps():
+    series = [_point(t, 0, 3) for t in range(1, 11)]
+    action = faults._Action(faults.parse("kill@6s"), injected_at_s=6.0, outcome="error")
+    entry = faults._entry(action, series, [], None)
+    assert entry["baseline_tps"] == 0.0 and entry["first_commit_after_s"] is None
+    assert entry["recovered"] is False and entry["recovery_s"] is None
+
+
+def _progress(elapsed_s: float) -> object:
+    """What the engine's progress callback passes, as far as the injector reads it."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(phase=_core.Phase.measuring, elapsed_seconds=elapsed_s, reconnects=0)
+
+
+_NOWHERE = faults.Target(lambda: [], "postgresql://127.0.0.1:1/db", "postgres")  # no server process found
+
+
+def test_a_freeze_of_no_process_is_an_error_not_done():
+    injector = faults.FaultInjector(faults.parse_all(["freeze@1s+2s"]), _NOWHERE, clock=lambda: 100.0)
+    injector.on_progress(_progress(1.25))
+    injector.finish()
+    (entry,) = injector.timeline([], 3.0)
+    assert (entry["outcome"], entry["detail"]) == ("error", "no server process found"), entry
+    assert entry["ended_at_s"] == entry["injected_at_s"] == 1.25
+
+
+def test_a_fault_due_only_in_the_drain_is_not_injected():
+    # The window is 3 s: a progress call at 3.089 s (the drain) injects nothing of kill@2.9s.
+    injector = faults.FaultInjector(faults.parse_all(["kill@2.9s"]), _NOWHERE, clock=lambda: 100.0, window_s=3.0)
+    injector.on_progress(_progress(3.089))
+    injector.finish()
+    (entry,) = injector.timeline([], 3.0)
+    assert entry["outcome"] == "not injected" and "injected_at_s" not in entry, entry
+
+
+def test_a_redis_started_by_its_bare_name_is_restarted_from_path(tmp_path, monkeypatch):
+    from loadbench.connectors import redis
+    from loadbench.errors import ConfigError
+
+    binary = tmp_path / "bin" / "redis-server"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    assert redis.server_executable(str(binary)) == str(binary)
+    # INFO server's executable for `redis-server CONF` run in /somewhere: /somewhere/redis-server.
+    monkeypatch.setenv("PATH", str(binary.parent))
+    assert redis.server_executable(str(tmp_path / "cwd" / "redis-server")) == str(binary)
+    monkeypatch.setenv("PATH", str(tmp_path / "cwd"))
+    with pytest.raises(ConfigError, match=r"does not exist .* give --server-restart 'CMD'$"):
+        redis.server_executable(str(tmp_path / "cwd" / "redis-server"))

@@ -148,9 +148,14 @@ def test_a_fault_row_words_the_report_entry():
              "errors_during": {"timeout": 4, "connection": 1}, "rejected_during": 0, "reconnects_during": 1,
              "first_commit_after_s": 3.988, "recovery_s": None, "recovered": False}
     row = sections.fault_row("postgres", fault)
-    assert row == {"connector": "postgres", "fault": "freeze@4s+3s", "injected": "4.01 s", "lasted": "3.00 s",
+    # Lasted: from its injection to its end (ended_at_s - injected_at_s), late by the progress poll.
+    assert row == {"connector": "postgres", "fault": "freeze@4s+3s", "injected": "4.01 s", "lasted": "3.01 s",
                    "failed during, by kind": "timeout 4, connection 1", "first commit": "≤ 4.0 s",
                    "recovery": "not recovered"}
+    # Cut short (an interrupt 0.65 s in): 0.65 s, not the scheduled 3; not ended at all: D.
+    assert sections.fault_row("postgres", {**fault, "ended_at_s": 4.662})["lasted"] == "0.65 s"
+    assert sections.fault_row("postgres", {**fault, "ended_at_s": None})["lasted"] == "3.00 s"
+    assert sections.fault_lasted_s({**fault, "ended_at_s": 4.662}) == pytest.approx(0.65)
     older = {k: v for k, v in fault.items() if k != "errors_during"}
     assert sections.fault_row("postgres", older)["failed during, by kind"] == "5 (kinds not recorded)"
 

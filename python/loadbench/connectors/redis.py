@@ -12,6 +12,7 @@ URL's database. Redis runs no SQL, so no scenario files; it has no presets eithe
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -247,7 +248,22 @@ def _restart(roots: list[int], url: str) -> ServerRestart:
     services = Settings.load().services_dir()
     state = redis_server.live_state(services)
     service = (services, redis_server.SERVICE) if state is not None and int(state["pid"]) in roots else None
-    return server_restart.reexec(roots[0], port, [info["executable"], info["config_file"]], service)
+    return server_restart.reexec(roots[0], port, [server_executable(info["executable"]), info["config_file"]], service)
+
+
+def server_executable(reported: str) -> str:
+    """The redis-server to start again, from ``INFO server``'s ``executable``: that path when it
+    is a file, else (a server started by its bare name reports ``<its cwd>/redis-server``, a file
+    that is not there) ``shutil.which`` of its base name. ConfigError (before any load) when
+    neither exists: a restart would leave the server stopped."""
+    if os.path.isfile(reported) and os.access(reported, os.X_OK):
+        return reported
+    found = shutil.which(os.path.basename(reported))
+    if found is None:
+        raise ConfigError(f"--fault: this redis-server's executable {reported!r} (INFO server) does not exist and "
+                          f"{os.path.basename(reported)!r} is not on PATH, so loadbench cannot start it again; "
+                          "give --server-restart 'CMD'")
+    return os.path.abspath(found)
 
 
 FAULT_TARGET: FaultTarget | None = FaultTarget(

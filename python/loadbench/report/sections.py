@@ -32,12 +32,14 @@ def kinds_text(counts: dict[str, int]) -> str:
 
 
 def fault_lasted_s(fault: dict[str, Any]) -> float | None:
-    """How long a fault lasted, s: its scheduled duration D (a freeze, a netloss), else from its
-    injection to the end of its action (a restart's command done); None when neither is known."""
+    """How long a fault lasted, s: from its injection to its end, ``ended_at_s - injected_at_s``,
+    when it ended (a freeze continued, a netloss table deleted, a restart's command done: cut short
+    by an interrupt, or late by up to a progress poll, it is what happened), else its scheduled
+    duration D (a freeze, a netloss that never ended); None when neither is known."""
+    if fault.get("ended_at_s") is not None and fault.get("injected_at_s") is not None:
+        return max(0.0, float(fault["ended_at_s"]) - float(fault["injected_at_s"]))
     if fault.get("duration_s"):
         return float(fault["duration_s"])
-    if fault.get("ended_at_s") is not None and "injected_at_s" in fault:
-        return max(0.0, float(fault["ended_at_s"]) - float(fault["injected_at_s"]))
     return None
 
 

@@ -38,7 +38,8 @@ Recovery figures come from the per-second series (1 s resolution): ``first_commi
 end of the first whole second after the injection with a commit, minus the injection instant (an
 upper bound); ``recovery_s`` likewise for the first second whose TPS is at least
 :data:`RECOVERED_SHARE` of the mean TPS over the :data:`BASELINE_S` seconds before the injection,
-or None: "not recovered" by the window's end.
+or None: "not recovered" by the window's end, or when the baseline is 0 TPS (nothing to come back
+to: with no commit after the fault either, "recovered" would be a wrong number).
 """
 
 from __future__ import annotations
@@ -167,7 +168,6 @@ class Target:
         if "netloss" in kinds:
             found = module.endpoint(spec)
             target.port = found[1] if found is not None else None
-            _drop_stale_tables()
         if not kinds & {"restart", "kill", "freeze"}:
             return target
         roots = find_roots()
@@ -203,7 +203,9 @@ class FaultInjector:
     run's progress callback and :meth:`finish` after the run, always (it continues a frozen
     server and waits for a restart); :meth:`timeline` then gives the report's ``faults``."""
 
-    def __init__(self, faults: Sequence[Fault], target: Target, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, faults: Sequence[Fault], target: Target, clock: Callable[[], float] = time.monotonic,
+                 window_s: float | None = None):
+        self.window_s = window_s  # a fault whose time comes only after it (in the drain) is not injected
         self.pending = sorted(faults, key=lambda f: f.at_s)
         self.target = target
         self.clock = clock
@@ -226,7 +228,7 @@ class FaultInjector:
             self._t0 = now - progress.elapsed_seconds
         t = now - self._t0
         self.reconnects.append((t, progress.reconnects))
-        while self.pending and self.pending[0].at_s <= t:
+        while self.pending and self.pending[0].at_s <= t and (self.window_s is None or t < self.window_s):
             self._inject(self.pending.pop(0), now, t)
         self._poll(final=False)
 
@@ -254,6 +256,8 @@ class FaultInjector:
                 for pid in action.stopped_pids:
                     _signal(pid, signal.SIGSTOP)
                 action.detail = f"SIGSTOP to {len(action.stopped_pids)} processes"
+                if not action.stopped_pids:  # nothing frozen: not a fault that lasted D
+                    action.ended_at_s, action.outcome, action.detail = t, "error", "no server process found"
         except (OSError, RuntimeError, ValueError, ConfigError) as exc:
             action.outcome, action.detail = "error", f"{fault.kind} could not start: {exc}"
 
@@ -397,19 +401,52 @@ def _nft(script: str) -> None:
         raise OSError(f"nft exited {done.returncode}: {(done.stderr.strip().splitlines() or ['no output'])[0]}")
 
 
-def _drop_stale_tables() -> None:
-    """Deletes the netloss tables of runs that are gone (killed before they could delete them)."""
+def _nft_out(*args: str) -> str:
+    """``nft ARGS``'s standard output; "" when nft cannot be run or fails."""
     try:
-        listed = subprocess.run(["nft", "list", "tables", "inet"], capture_output=True, text=True,
-                                timeout=_NFT_TIMEOUT_S).stdout
+        done = subprocess.run(["nft", *args], capture_output=True, text=True, timeout=_NFT_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
-        return
-    for name in re.findall(r"^table inet (loadbench_(\d+)_\d+)$", listed, re.M):
-        if not processes.alive(int(name[1])):
-            try:
-                _nft(f"delete table inet {name[0]}\n")
-            except OSError:
-                pass
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def _tables() -> list[tuple[str, int]]:
+    """Every netloss table on this machine as ``(name, pid of the run that made it)``; [] when
+    this process cannot list them (not root, no ``nft``: checked first, without a child process)."""
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        return []
+    listed = _nft_out("list", "tables", "inet")
+    return [(name, int(pid)) for name, pid in re.findall(r"^table inet (loadbench_(\d+)_\d+)$", listed, re.M)]
+
+
+def drop_stale_tables() -> list[str]:
+    """Deletes the netloss tables of runs that are gone (SIGKILLed before they could delete
+    theirs), and returns one line per table deleted or left (deletion failed). Called before
+    anything connects, on every run: such a table drops the server's port, so a connection would
+    hang on the kernel's SYN retries. Costs nothing but a ``which`` when not root or no ``nft``."""
+    lines = []
+    for name, pid in _tables():
+        if processes.alive(pid):
+            continue  # a run still going: its table is its own
+        try:
+            _nft(f"delete table inet {name}\n")
+            lines.append(f"deleted the nftables table inet {name} left by a netloss run (process {pid}, gone): "
+                         "it dropped a server's port")
+        except OSError as exc:
+            lines.append(f"could not delete the nftables table inet {name} left by a netloss run (process {pid}, "
+                         f"gone): {exc}; delete it with: nft delete table inet {name}")
+    return lines
+
+
+def tables_dropping(port: int) -> list[str]:
+    """The netloss tables (any run's) whose rules drop TCP ``port``, as ``inet NAME``: what a
+    connection error names, since such a table makes a server look unreachable."""
+    found = []
+    for name, _ in _tables():
+        rules = _nft_out("list", "table", "inet", name)
+        if re.search(rf"\b[sd]port {port} drop\b", rules):
+            found.append(f"inet {name}")
+    return found
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -438,7 +475,7 @@ def _entry(action: _Action, series: Sequence[_core.SecondPoint], reconnects: lis
     after = [p for p in series if p.t_s - p.duration_s >= inj - 1e-9 and p.duration_s >= 0.5]
     first_commit = next((p for p in after if p.committed > 0), None)
     recovered = None
-    if baseline is not None:
+    if baseline:  # None or 0 TPS before it: nothing to come back to, so never "recovered"
         recovered = next((p for p in after if p.committed / p.duration_s >= RECOVERED_SHARE * baseline), None)
     until = recovered.t_s if recovered is not None else (series[-1].t_s if series else inj)
     during = [p for p in series if p.t_s > inj and p.t_s - p.duration_s < until]

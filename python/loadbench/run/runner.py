@@ -86,9 +86,22 @@ def preflight(plan: RunPlan, warn: Callable[[str], None] | None = None) -> None:
     """Every connector can be reached with its configuration, and a scenario file's SQL prepares on
     it, before anything runs or is written: a wrong password, a malformed URL or SQL the database
     refuses is bad input (exit 2), an unreachable server a failure. ``warn`` (default: a line on
-    stderr) hears :func:`superuser_warning`."""
+    stderr) hears :func:`superuser_warning`, and the netloss tables of SIGKILLed runs deleted
+    before anything connects (:func:`loadbench.run.faults.drop_stale_tables`); a connection that
+    fails while a netloss table drops the connector's port names it."""
+    for line in fault_schedule.drop_stale_tables():
+        (warn or _warn)(line)
     for spec in plan.connectors:
-        engine.check(spec)
+        try:
+            engine.check(spec)
+        except LoadbenchError as exc:
+            found = connectors.module_of(spec.kind).endpoint(spec)
+            port = found[1] if found is not None else None
+            dropping = fault_schedule.tables_dropping(port) if port is not None else []
+            if not dropping:
+                raise
+            raise type(exc)(f"{exc} (the nftables table {', '.join(dropping)} drops TCP port {port}: a netloss "
+                            "run's; it is deleted when that run ends)") from None
         warning = superuser_warning(plan, spec)
         if warning:
             (warn or _warn)(warning)
@@ -287,7 +300,8 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
                 plan.runs_dir, profiling.stem_for(plan.test, spec.name, stamp, level if plan.concurrency_levels else None),
                 find_server, title=f"{plan.test} {spec.name} c={level}") if plan.profile else None
 
-            injector = (fault_schedule.FaultInjector(plan.faults, fault_target) if fault_target is not None
+            injector = (fault_schedule.FaultInjector(plan.faults, fault_target,
+                                                                  window_s=level_plan.seconds) if fault_target is not None
                         else None)
 
             def on_progress(p: _core.Progress, sampler: resource_usage.ResourceSampler = sampler,
