@@ -73,6 +73,10 @@ def test_the_drain_line_says_what_became_of_each_operation_in_flight_at_the_wind
         entry("redis", 4, 2013.5, 0), entry("postgres", 4, 566.9, 4), entry("mysql", 5, 30.0, 2),
         entry("sqlite", 3, 0.0, 3, abandoned=3), entry("rpc", 6, 12.5, 3, abandoned=1), entry("null", 0, 0.0, 0),
         old_postgres, {"name": "old", "errors": {}}]}  # the last: from before the drain was recorded
+    # Op timeouts in the drain (failed, kind timeout): longer than any timed (committed) latency.
+    timeouts = entry("mariadb", 4, 30_000.0, 0) | {"latency": {"max": 14.2}, "errors": {"timeout": 4}}
+    assert drain_lines({"parameters": {}, "connectors": [timeouts]}) == [
+        "mariadb: 4 in flight at the window's end: 4 completed after it (longest 30.0 s, a failed one)"]
     assert drain_lines(report) == [
         "redis: 4 in flight at the window's end: 4 completed after it (longest 2.01 s)",
         "postgres: 4 in flight at the window's end: 4 failed (unfinished) after up to 567 ms",

@@ -326,8 +326,12 @@ def drain_lines(report: dict[str, Any]) -> list[str]:
         longest = latency_text(drain["max_latency_ms"])
         abandoned = (f" ({drain['abandoned']:,} abandoned when the drain ended after {drain['seconds']:.2f} s)"
                      if drain["abandoned"] else "")
+        # The table's latency covers committed and rejected operations: a longer drain latency was
+        # a failure's (a timeout, say), which "completed" must not pass off as a result.
+        timed_max = e.get("latency", {}).get("max")
+        failed_longest = ", a failed one" if timed_max is not None and drain["max_latency_ms"] > timed_max else ""
         if unfinished == 0:
-            text = f"{completed:,} completed after it (longest {longest})"
+            text = f"{completed:,} completed after it (longest {longest}{failed_longest})"
         elif completed == 0:
             text = f"{unfinished:,} failed (unfinished)" + (f" after up to {longest}" if returned else "") + abandoned
         else:
