@@ -168,3 +168,21 @@ def test_a_report_records_its_faults_and_audit(cli):
     report = json.loads(cli.bench("--connectors", "sqlite", "--seconds", "0.3", "--warmup", "0", "--accounts", "100",
                                   "--audit").read_text())
     assert report["parameters"]["faults"] == [] and report["parameters"]["audit"] is True
+
+
+def test_the_table_gives_each_latency_in_its_own_unit():
+    from rich.console import Console
+
+    from loadbench.cli.display import compare_table
+
+    # Review finding 7: the null connector's latencies showed as "0.000 -> 0.000 ... BETTER".
+    rows = [compare.Change("", "null", "p50_ms", 0.000041, 0.00004, -2.3, -4.0, compare.BETTER),
+            compare.Change("", "sqlite", "p99_ms", 3.9, 1250.0, 32000.0, 9.0, compare.WORSE)]
+    console = Console(width=200, record=True)
+    console.print(compare_table(rows, "a.json", "b.json"))
+    out = console.export_text()
+    assert "0.000" not in out
+    null_row = next(line for line in out.splitlines() if "null" in line)
+    assert "41 ns" in null_row and "40 ns" in null_row and "BETTER" in null_row
+    sqlite_row = next(line for line in out.splitlines() if "sqlite" in line)
+    assert "3.90 ms" in sqlite_row and "1.25 s" in sqlite_row and "p99 " in sqlite_row

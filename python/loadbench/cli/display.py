@@ -397,7 +397,9 @@ def sweep_table(report: dict[str, Any], wide: bool = False) -> Table:
 def _metric_value(metric: str, value: float | None) -> str:
     if value is None:
         return ""
-    return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
+    # A latency in the unit that suits each value ("42 ns", "3.90 ms"), as the final table has it:
+    # a fixed ms column showed the null connector's 40 ns as "0.000".
+    return f"{value:,.0f}" if metric == "tps" else latency_text(value)
 
 
 def compare_table(changes: list[Any], a_label: str, b_label: str) -> Table:
@@ -410,7 +412,7 @@ def compare_table(changes: list[Any], a_label: str, b_label: str) -> Table:
         table.add_column(column, justify="right" if column in ("A", "B", "change", "t") else "left")
     styles = {"BETTER": "bold green", "WORSE": "bold red"}
     for c in changes:
-        metric = "TPS" if c.metric == "tps" else c.metric.replace("_ms", " ms")
+        metric = "TPS" if c.metric == "tps" else c.metric.removesuffix("_ms")  # the unit is the value's
         table.add_row(
             *([c.point] if with_points else []), c.connector, metric, _metric_value(c.metric, c.a),
             _metric_value(c.metric, c.b), f"{c.change_percent:+.1f}%" if c.change_percent is not None else "",
