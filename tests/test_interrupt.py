@@ -13,7 +13,6 @@ from loadbench.connectors import select
 from loadbench.run import runner
 from loadbench.run.config import PlanOptions, make_plan
 from loadbench.settings import Settings
-
 from tests.conftest import free_port
 
 
