@@ -135,3 +135,54 @@ def test_sweeps_are_compared_point_by_point_and_need_a_point_in_common():
     assert {c.point for c in found} == {"alpha=0.5"}
     with pytest.raises(ConfigError, match="no point in common"):
         compare.compare(side([0.0]), side([1.0]))
+
+
+def _report(connectors: dict[str, dict], **parameters: object) -> dict:
+    return {"kind": "single", "test": "test-1", "machine": {},
+            "parameters": {"seconds": 8, "connectors": list(connectors)} | parameters,
+            "connectors": [{"name": name, "settings": settings} for name, settings in connectors.items()]}
+
+
+def test_faults_and_the_audit_are_setup_differences_and_older_reports_have_none():
+    # Review finding 6: A ran one fault without --audit, B four with it; only seconds was named.
+    a = _report({"postgres": {}}, faults=["restart@3s"], audit=False)
+    b = _report({"postgres": {}}, faults=["kill@2s", "freeze@5s+1.5s"], audit=True)
+    assert compare.differences(a, b) == [
+        {"what": "faults", "a": "restart@3s", "b": "kill@2s, freeze@5s+1.5s"},
+        {"what": "audit", "a": None, "b": "on"}]
+    older = _report({"postgres": {}})  # from before faults and audit were recorded
+    assert [compare.describe_difference(d) for d in compare.differences(older, b)] == [
+        "faults: A (none), B kill@2s, freeze@5s+1.5s", "audit: A (none), B on"]
+    # No fault and no audit: the same as an older report.
+    assert compare.differences(older, _report({"postgres": {}}, faults=[], audit=False)) == []
+
+
+def test_a_connector_on_one_side_only_is_named_once_not_by_each_setting():
+    a = _report({"sqlite": {"journal_mode": "wal"}, "null": {"delay_ns": 0, "sessions": 1}})
+    b = _report({"sqlite": {"journal_mode": "delete"}})
+    assert [compare.describe_difference(d) for d in compare.differences(a, b)] == [
+        "connectors: A sqlite,null, B sqlite", "connector sqlite: journal_mode: A wal, B delete"]
+
+
+def test_a_report_records_its_faults_and_audit(cli):
+    report = json.loads(cli.bench("--connectors", "sqlite", "--seconds", "0.3", "--warmup", "0", "--accounts", "100",
+                                  "--audit").read_text())
+    assert report["parameters"]["faults"] == [] and report["parameters"]["audit"] is True
+
+
+def test_the_table_gives_each_latency_in_its_own_unit():
+    from rich.console import Console
+
+    from loadbench.cli.display import compare_table
+
+    # Review finding 7: the null connector's latencies showed as "0.000 -> 0.000 ... BETTER".
+    rows = [compare.Change("", "null", "p50_ms", 0.000041, 0.00004, -2.3, -4.0, compare.BETTER),
+            compare.Change("", "sqlite", "p99_ms", 3.9, 1250.0, 32000.0, 9.0, compare.WORSE)]
+    console = Console(width=200, record=True)
+    console.print(compare_table(rows, "a.json", "b.json"))
+    out = console.export_text()
+    assert "0.000" not in out
+    null_row = next(line for line in out.splitlines() if "null" in line)
+    assert "41 ns" in null_row and "40 ns" in null_row and "BETTER" in null_row
+    sqlite_row = next(line for line in out.splitlines() if "sqlite" in line)
+    assert "3.90 ms" in sqlite_row and "1.25 s" in sqlite_row and "p99 " in sqlite_row

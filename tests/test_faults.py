@@ -368,3 +368,41 @@ def test_a_redis_started_by_its_bare_name_is_restarted_from_path(tmp_path, monke
     monkeypatch.setenv("PATH", str(tmp_path / "cwd"))
     with pytest.raises(ConfigError, match=r"does not exist .* give --server-restart 'CMD'$"):
         redis.server_executable(str(tmp_path / "cwd" / "redis-server"))
+
+
+def test_ctrl_c_while_the_server_is_down_leaves_the_verification_not_checked_never_failed(cli, victim):
+    # Review finding 5: a verification that cannot connect (the server down or shutting down after
+    # a kill or restart fault) is not checked, with the reason; "failed" would say money was lost.
+    # The restart command waits 3 s before starting the server, so the interrupted run's
+    # verification (0.3 s) finds it down for certain.
+    import signal
+    import time
+
+    pg_ctl = find_pg_binary("pg_ctl")
+    start = f"{pg_ctl} -D {victim.data_dir} -w start -l {victim.data_dir}/restart.log"
+    command = "sleep 3 && " + (f"runuser -u {victim.user} -- {start}" if victim.user else start)
+    before = victim.postmaster_pid()
+    proc = cli.popen("bench", "--connectors", "postgres", "--seconds", "30", "--warmup", "0", "--quiet",
+                     "--concurrency", "4", "--accounts", str(ACCOUNTS), "--fault", "kill@2s",
+                     "--server-pid", str(before), "--server-restart", command, env={"PG_URL": victim.url})
+    try:
+        deadline = time.monotonic() + 60
+        while victim.is_running():  # until the kill
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        deadline = time.monotonic() + 30
+        while not victim.is_running():  # the restart was left to finish: the next tests need the server
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert proc.returncode == 130, err
+    assert "verification failed" not in err
+    (entry,) = cli.only_report()["connectors"]
+    assert entry["status"] == "ok", entry
+    verification = entry["verification"]
+    assert verification["checked"] is False and "passed" not in verification, verification
+    assert verification["reason"].startswith("interrupted: verification could not run: postgres: verify: "), verification

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import signal
 import time
+from collections import Counter
+
+import pytest
+
+from loadbench.connectors import select
+from loadbench.run import runner
+from loadbench.run.config import PlanOptions, make_plan
+from loadbench.settings import Settings
+from tests.conftest import free_port
 
 
 def test_ctrl_c_stops_the_run_and_still_writes_an_interrupted_report(cli):
@@ -41,3 +50,25 @@ def test_ctrl_c_skips_the_connectors_not_yet_run(cli):
     assert proc.returncode == 130
     entries = cli.only_report()["connectors"]
     assert [(e["name"], e["status"]) for e in entries] == [("sqlite", "ok")], entries
+
+
+@pytest.mark.parametrize("kind, variable, url", [
+    ("postgres", "PG_URL", "postgresql://u:p@127.0.0.1:{port}/db"),
+    ("mysql", "MYSQL_URL", "mysql://u:p@127.0.0.1:{port}/db"),
+    ("redis", "REDIS_URL", "redis://127.0.0.1:{port}/0"),
+])
+def test_a_verification_that_cannot_connect_after_an_interrupt_is_not_checked(tmp_path, kind, variable, url):
+    # A kill or restart fault cut short by Ctrl-C leaves the server down or shutting down for a
+    # moment: the verification then says nothing about the data (review finding 5). Nothing
+    # listens on the port, so the connection is refused for real.
+    settings = Settings({variable: url.format(port=free_port())}, {}, None)
+    specs = select(settings, tmp_path, kind)
+    plan = make_plan(settings, specs, PlanOptions(runs_dir=tmp_path))
+    verification, stopped = runner._verify(plan, specs[0], Counter(), 0, interrupted=True)
+    assert verification is not None and not stopped
+    assert verification["checked"] is False
+    assert "passed" not in verification
+    assert verification["reason"].startswith("interrupted: verification could not run: ")
+    # Without an interrupt the same refusal still fails the connector.
+    verification, _ = runner._verify(plan, specs[0], Counter(), 0, interrupted=False)
+    assert verification is not None and verification["passed"] is False

@@ -200,13 +200,13 @@ def test_a_server_frozen_across_the_windows_end_shows_its_stall_and_never_hangs(
     entry = only_entry(cli)
     assert entry["failed"] == 0 and entry["errors"] == {}
     drain = entry["drain"]
-    assert drain["operations"] == sessions and drain["abandoned"] == 0
+    assert drain["in_flight"] == drain["operations"] == sessions and drain["unfinished"] == drain["abandoned"] == 0
     # Held for the whole freeze (2 s), from before it began: the stall is in the latency.
     assert drain["max_latency_ms"] >= 1900
     assert entry["latency"]["max"] == drain["max_latency_ms"]
     assert entry["samples"] == entry["committed"] + entry["rejected"]
     assert sum(p["committed"] + p["rejected"] for p in entry["series"]["points"]) == entry["samples"]
-    assert f"redis: {sessions} window operations completed after the window (longest" in out
+    assert f"redis: {sessions} in flight at the window's end: {sessions} completed after it (longest" in out
     assert entry["verification"]["passed"]
     assert money(server) == (500, 500 * 1000, 0)
 

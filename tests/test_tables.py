@@ -57,16 +57,45 @@ def test_matrix_shows_a_spread_only_when_there_are_iterations(cli, iterations, s
     assert ("±" in result.stdout) == spread
 
 
-def test_the_table_says_which_window_operations_completed_after_the_window_and_which_never_did():
+def test_the_drain_line_says_what_became_of_each_operation_in_flight_at_the_windows_end():
     from loadbench.cli.display import drain_lines
 
-    def entry(name: str, drained: int, longest_ms: float, unfinished: int) -> dict:
+    def entry(name: str, in_flight: int, longest_ms: float, unfinished: int, abandoned: int = 0) -> dict:
         return {"name": name, "errors": {"unfinished": unfinished} if unfinished else {},
-                "drain": {"operations": drained, "max_latency_ms": longest_ms, "seconds": 0.0, "abandoned": 0}}
+                "drain": {"in_flight": in_flight, "operations": in_flight - unfinished, "unfinished": unfinished,
+                          "max_latency_ms": longest_ms, "seconds": 0.4, "abandoned": abandoned}}
 
+    # Review finding 10: 4 in flight, all 4 interrupted (failed: unfinished) after up to 567 ms;
+    # the line once read as 8 operations, 4 of them "completed".
+    old_postgres = {"name": "old-postgres", "errors": {"unfinished": 4},
+                    "drain": {"operations": 4, "max_latency_ms": 566.9, "seconds": 0.2, "abandoned": 0}}
     report = {"parameters": {}, "connectors": [
-        entry("redis", 4, 2013.5, 0), entry("postgres", 0, 0.0, 3), entry("sqlite", 0, 0.0, 0),
-        {"name": "old", "errors": {}}]}  # a report from before the drain was recorded
+        entry("redis", 4, 2013.5, 0), entry("postgres", 4, 566.9, 4), entry("mysql", 5, 30.0, 2),
+        entry("sqlite", 3, 0.0, 3, abandoned=3), entry("rpc", 6, 12.5, 3, abandoned=1), entry("null", 0, 0.0, 0),
+        old_postgres, {"name": "old", "errors": {}}]}  # the last: from before the drain was recorded
+    # Op timeouts in the drain (failed, kind timeout): longer than any timed (committed) latency.
+    timeouts = entry("mariadb", 4, 30_000.0, 0) | {"latency": {"max": 14.2}, "errors": {"timeout": 4}}
+    assert drain_lines({"parameters": {}, "connectors": [timeouts]}) == [
+        "mariadb: 4 in flight at the window's end: 4 completed after it (longest 30.0 s, a failed one)"]
     assert drain_lines(report) == [
-        "redis: 4 window operations completed after the window (longest 2.01 s)",
-        "postgres: 3 never completed (failed: unfinished)"]
+        "redis: 4 in flight at the window's end: 4 completed after it (longest 2.01 s)",
+        "postgres: 4 in flight at the window's end: 4 failed (unfinished) after up to 567 ms",
+        "mysql: 5 in flight at the window's end: 3 completed after it, 2 failed (unfinished); "
+        "the longest that returned took 30.0 ms",
+        "sqlite: 3 in flight at the window's end: 3 failed (unfinished) (3 abandoned when the drain ended after 0.40 s)",
+        "rpc: 6 in flight at the window's end: 3 completed after it, 3 failed (unfinished) (1 abandoned when the "
+        "drain ended after 0.40 s); the longest that returned took 12.5 ms",
+        "old-postgres: 4 in flight at the window's end: 4 failed (unfinished) after up to 567 ms"]
+
+
+def test_the_drain_object_counts_each_operation_in_flight_once():
+    from loadbench.report.build import drain_entry
+
+    # 4 returned after the window, all of them interrupted at the drain's end (unfinished).
+    assert drain_entry(4, 566_900_000, 0.2, 0, 4) == {
+        "in_flight": 4, "operations": 0, "unfinished": 4, "max_latency_ms": 566.9, "seconds": 0.2, "abandoned": 0}
+    # 4 completed in the drain, none unfinished.
+    assert drain_entry(4, 2_001_000_000, 1.26, 0, 0)["operations"] == 4
+    # 2 returned (1 of them interrupted), 1 abandoned: 3 in flight, 2 unfinished, 1 completed.
+    assert drain_entry(2, 1_000_000, 0.4, 1, 2) == {
+        "in_flight": 3, "operations": 1, "unfinished": 2, "max_latency_ms": 1.0, "seconds": 0.4, "abandoned": 1}

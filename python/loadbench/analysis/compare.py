@@ -174,10 +174,16 @@ def regressed(changes: list[Change]) -> bool:
 def setup_differences(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[dict[str, Any]]:
     """What differs between two setups (:func:`loadbench.report.headlines.setup`), in a stable
     order: ``[{"what", "a", "b"}]``, a value None on the side that does not have it. Empty when
-    either setup is unknown."""
+    either setup is unknown. The settings of a connector that ran on one side only are left out:
+    ``connectors`` already names it."""
     if a is None or b is None:
         return []
-    keys = list(dict.fromkeys([*a, *b]))
+
+    def connector_of(key: str) -> str | None:
+        return key[len("connector "):].rpartition(": ")[0] if key.startswith("connector ") else None
+
+    one_sided = {connector_of(k) for k in a} ^ {connector_of(k) for k in b}
+    keys = [k for k in dict.fromkeys([*a, *b]) if connector_of(k) is None or connector_of(k) not in one_sided]
     return [{"what": k, "a": a.get(k), "b": b.get(k)} for k in keys if a.get(k) != b.get(k)]
 
 

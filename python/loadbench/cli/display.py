@@ -305,22 +305,39 @@ def summary_table(report: dict[str, Any], wide: bool = False) -> Table:
 
 
 def drain_lines(report: dict[str, Any]) -> list[str]:
-    """One line per connector whose window's operations did not all complete inside it: how many
-    completed after it (counted, with their full latency), the longest of them, and how many were
-    still unfinished when the drain ended (failed, kind ``unfinished``). None for the others."""
+    """One line per connector whose window ended with operations in flight, saying what became
+    of them: "4 in flight at the window's end: 4 completed after it (longest 2.01 s)", "4 in
+    flight at the window's end: 4 failed (unfinished) after up to 567 ms", or both counts ("the
+    longest that returned took ..."); the abandoned ones are named, they never returned. Each
+    operation is counted once (``drain.in_flight`` = completed + unfinished). A report from
+    before ``drain.in_flight`` counted the interrupted ones in ``drain.operations``; its in-flight
+    count is ``operations + abandoned``. None for connectors without a drain."""
     lines = []
     for e in report["connectors"]:
         drain = e.get("drain")
-        unfinished = e.get("errors", {}).get("unfinished", 0)
-        if drain is None or (drain["operations"] == 0 and unfinished == 0):
+        if drain is None:
             continue
-        parts = []
-        if drain["operations"]:
-            parts.append(f"{drain['operations']:,} window operations completed after the window (longest "
-                         f"{latency_text(drain['max_latency_ms'])})")
-        if unfinished:
-            parts.append(f"{unfinished:,} never completed (failed: unfinished)")
-        lines.append(f"{entry_label(e, report)}: " + ", ".join(parts))
+        unfinished = e.get("errors", {}).get("unfinished", 0)
+        in_flight = drain.get("in_flight", drain["operations"] + drain["abandoned"])
+        if in_flight == 0 and unfinished == 0:
+            continue
+        completed = max(in_flight - unfinished, 0)
+        returned = in_flight - drain["abandoned"]  # those the max latency covers
+        longest = latency_text(drain["max_latency_ms"])
+        abandoned = (f" ({drain['abandoned']:,} abandoned when the drain ended after {drain['seconds']:.2f} s)"
+                     if drain["abandoned"] else "")
+        # The table's latency covers committed and rejected operations: a longer drain latency was
+        # a failure's (a timeout, say), which "completed" must not pass off as a result.
+        timed_max = e.get("latency", {}).get("max")
+        failed_longest = ", a failed one" if timed_max is not None and drain["max_latency_ms"] > timed_max else ""
+        if unfinished == 0:
+            text = f"{completed:,} completed after it (longest {longest}{failed_longest})"
+        elif completed == 0:
+            text = f"{unfinished:,} failed (unfinished)" + (f" after up to {longest}" if returned else "") + abandoned
+        else:
+            text = (f"{completed:,} completed after it, {unfinished:,} failed (unfinished){abandoned}; "
+                    f"the longest that returned took {longest}")
+        lines.append(f"{entry_label(e, report)}: {in_flight:,} in flight at the window's end: {text}")
     return lines
 
 
@@ -380,7 +397,9 @@ def sweep_table(report: dict[str, Any], wide: bool = False) -> Table:
 def _metric_value(metric: str, value: float | None) -> str:
     if value is None:
         return ""
-    return f"{value:,.0f}" if metric == "tps" else fmt_ms(value)
+    # A latency in the unit that suits each value ("42 ns", "3.90 ms"), as the final table has it:
+    # a fixed ms column showed the null connector's 40 ns as "0.000".
+    return f"{value:,.0f}" if metric == "tps" else latency_text(value)
 
 
 def compare_table(changes: list[Any], a_label: str, b_label: str) -> Table:
@@ -393,7 +412,7 @@ def compare_table(changes: list[Any], a_label: str, b_label: str) -> Table:
         table.add_column(column, justify="right" if column in ("A", "B", "change", "t") else "left")
     styles = {"BETTER": "bold green", "WORSE": "bold red"}
     for c in changes:
-        metric = "TPS" if c.metric == "tps" else c.metric.replace("_ms", " ms")
+        metric = "TPS" if c.metric == "tps" else c.metric.removesuffix("_ms")  # the unit is the value's
         table.add_row(
             *([c.point] if with_points else []), c.connector, metric, _metric_value(c.metric, c.a),
             _metric_value(c.metric, c.b), f"{c.change_percent:+.1f}%" if c.change_percent is not None else "",

@@ -91,6 +91,26 @@ def describe_failure(label: str, entry: dict[str, Any], failure: dict[str, Any],
     return line
 
 
+def drain_entry(returned: int, returned_max_ns: int, seconds: float, abandoned: int, unfinished: int) -> dict[str, Any]:
+    """The report's ``drain`` object, from the core's counts. The core's ``drained`` counts the
+    window's operations that returned after the window's end, whatever their outcome, the ones
+    interrupted at the drain's end (failed, kind ``unfinished``) included; the abandoned ones never
+    returned. Every ``unfinished`` failure comes from the drain (interrupted, or abandoned), so:
+    ``in_flight`` (at the window's end) = returned + abandoned, ``operations`` (completed in the
+    drain with their own outcome: committed, rejected, or failed of another kind) = in_flight -
+    unfinished, ``unfinished`` as in ``errors``; ``max_latency_ms`` is the longest of those that
+    returned (ms, from the intended start), the interrupted ones included."""
+    in_flight = returned + abandoned
+    return {
+        "in_flight": in_flight,
+        "operations": max(in_flight - unfinished, 0),
+        "unfinished": unfinished,
+        "max_latency_ms": _ms(returned_max_ns),
+        "seconds": round(seconds, 6),
+        "abandoned": abandoned,
+    }
+
+
 def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[str, Any] | None, verify_requested: bool,
                     plan: RunPlan | None = None) -> dict[str, Any]:
     """A connector's section of the report, from the core's result."""
@@ -156,13 +176,8 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
         "error_examples": by_name(result.error_examples),
         "operations_before_window": counters.before_window,
         "operations_after_window": counters.after_window,
-        # Operations begun in the window that completed after it, in the drain (counted above).
-        "drain": {
-            "operations": counters.drained,
-            "max_latency_ms": _ms(counters.drained_max_ns),
-            "seconds": round(result.drain_seconds, 6),
-            "abandoned": result.abandoned,
-        },
+        "drain": drain_entry(counters.drained, counters.drained_max_ns, result.drain_seconds, result.abandoned,
+                             by_name(counters.errors).get("unfinished", 0)),
         "throughput": {
             "committed_per_s": tps,
             "goodput_per_s": tps,

@@ -131,6 +131,12 @@ def setup(report: dict[str, Any]) -> dict[str, Any]:
     for key in SETUP_PARAMETERS[1:]:
         if key in params:
             flat[key] = params[key]
+    # A fault or the audit's ledger changes the figures (README: --audit costs 1.39x CPU per
+    # operation); absent when not used, so a report from before they were recorded matches.
+    if params.get("faults"):
+        flat["faults"] = ", ".join(params["faults"])
+    if params.get("audit"):
+        flat["audit"] = "on"
     if "scenario" in params:
         flat["scenario"] = f"{params['scenario'].get('path')} (sha256 {str(params['scenario'].get('sha256', ''))[:12]})"
     for entry in entries:

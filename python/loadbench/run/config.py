@@ -173,6 +173,8 @@ class RunPlan:
             "verify": self.verify,
             "max_failure_share": self.max_failure_share,
             "connectors": sorted({c.name for c in self.connectors}, key=[c.name for c in self.connectors].index),
+            "faults": [f.text for f in self.faults],
+            "audit": self.audit,
         }
         if self.scenario is not None:
             params["scenario"] = self.scenario.describe()

@@ -432,14 +432,19 @@ def _teardown(plan: RunPlan, spec: ConnectorSpec, interrupted: bool) -> None:
 def _verify(plan: RunPlan, spec: ConnectorSpec, committed: Counter[str], uncounted: int,
             interrupted: bool) -> tuple[Verification | None, bool]:
     """The verification (None when not requested) and whether Ctrl-C or SIGTERM came during it.
-    After an interrupted window it gets VERIFY_AFTER_INTERRUPT_S; what does not finish, or is
-    interrupted, is recorded as not checked, with the reason."""
+    After an interrupted window it gets VERIFY_AFTER_INTERRUPT_S; what does not finish, cannot run
+    (an error such as a refused connection), or is interrupted, is recorded as not checked, with
+    the reason."""
     if not plan.verify:
         return None, False
     try:
         return engine.verify(plan, spec, committed, uncounted,
                              timeout_s=VERIFY_AFTER_INTERRUPT_S if interrupted else None), False
     except RunFailed as exc:
+        if interrupted:
+            # After an interrupt the server may be shutting down or restarting (a kill or restart
+            # fault): a verification that could not run says nothing about the data.
+            return _not_checked(f"interrupted: verification could not run: {exc}"), False
         return {"passed": False, "error": str(exc)}, False
     except TimeoutError:
         return _not_checked(f"interrupted: verification did not finish within {VERIFY_AFTER_INTERRUPT_S:g} s"), False
