@@ -1,16 +1,19 @@
 """``bench --fault`` on a real MariaDB and a real Redis of these tests' own (they are ended, restarted,
 killed and frozen, which no other test should see): each kind injected, recovered from, and money
 conserved, checked with SQL and with a server-side sum through redis-cli; a Redis without
-persistence loses its accounts on a kill, and the report says so in its verification."""
+persistence loses its accounts on a kill, and the report says so in its verification; a run whose server
+never came back is plotted with its data marked failed."""
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import pytest
 
-from loadbench.report import store
+from loadbench.analysis import plots
+from loadbench.report import store, table
 from tests.servers import MariaDbServer, RedisServer, ServerUnavailable
 from tests.test_redis import money
 
@@ -221,3 +224,42 @@ def test_a_services_redis_restarted_by_a_fault_is_still_the_service(cli):
     finally:
         down = cli("services", "down", "redis")
     assert down.stdout == "redis: stopped\n", down.stdout + down.stderr
+
+
+@pytest.fixture()
+def doomed_redis():
+    yield from _redis("appendonly no\nsave \"\"\n")
+
+
+def test_plot_of_a_run_whose_server_never_came_back_draws_its_data_marked_failed(cli, doomed_redis, tmp_path):
+    # A kill whose restart command fails: the server stays down, the audit after the window cannot
+    # connect (--audit) and the run fails, having measured its first seconds.
+    result = cli("bench", "--quiet", "--connectors", "redis", "--seconds", "4", "--warmup", "0.3", "--concurrency", "2",
+                 "--accounts", "500", "--audit", "--op-timeout", "2", "--fault", "kill@1.5s",
+                 "--server-restart", "false",
+                 env={"REDIS_URL": doomed_redis.url})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (path,) = cli.reports()
+    report = json.loads(path.read_text())
+    (entry,) = report["connectors"]
+    assert entry["status"] == "failed" and entry["committed"] > 0 and entry["faults"], entry.get("error")
+
+    result = cli("plot", str(path), "--out", str(tmp_path / "figs"))
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # no matplotlib warning
+    names = {p.name.removeprefix(path.stem + "-") for p in (tmp_path / "figs").iterdir()}
+    assert names == {"tps.png", "latency-percentiles.png", "latency-cdf.png", "timeline.png", "failures.png"}
+
+    runs = table.frame([(path, report)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        timeline = plots.tps_timeline(runs).axes[0]
+        percentiles = plots.latency_percentiles(runs).axes[0]
+        bars = plots.tps_by_connector(runs).axes[0]
+    (line,) = [ln for ln in timeline.get_lines() if ln.get_label() == "redis (failed)"]
+    assert max(line.get_ydata()) > 0 and line.get_linestyle() == "--"  # its seconds before the fault
+    assert [t.get_text() for t in timeline.texts] == ["kill@1.5s"]  # the fault marked
+    assert [t.get_text() for t in timeline.get_legend().get_texts()] == ["redis (failed)"]
+    (line,) = percentiles.get_lines()
+    assert list(line.get_ydata()) == [table.rows(report)[0][p] for p in plots.PERCENTILES]
+    assert [t.get_text() for t in bars.get_xticklabels()] == ["redis (failed)"]
+

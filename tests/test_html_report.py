@@ -41,7 +41,12 @@ def test_a_run_opens_in_chromium_offline_with_every_chart_drawn(cli, tmp_path):
     with visit(out.as_uri()) as page:
         drawn = page.charts()
         assert set(drawn) == BENCH_CHARTS
-        assert all(paths > 0 for paths in drawn.values()), drawn
+        report = json.loads(cli.reports()[0].read_text())
+        if any(entry["failed"] for entry in report["connectors"]):
+            assert all(paths > 0 for paths in drawn.values()), drawn
+        else:  # nothing failed: the failures chart says so and draws no line at 0
+            assert drawn.pop("errors") == 0 and all(paths > 0 for paths in drawn.values()), drawn
+            assert "no failed operations" in page.page.text_content("[data-chart=errors] .annotation")
         # The summary: both connectors, adaptive latency units (the null connector in ns or µs).
         rows = page.page.query_selector_all("table.summary tbody tr")
         cells = [[td.inner_text() for td in r.query_selector_all("td")] for r in rows]
@@ -64,7 +69,9 @@ def test_several_reports_show_side_by_side_and_a_sweep_as_curves(sample_runs, tm
         assert len(page.page.query_selector_all("table.summary")) == 2
         drawn = page.charts()
         assert {"sweep-tps", "sweep-p99", "spectrum", "cdf", "tps"} <= set(drawn)
-        assert all(paths > 0 for paths in drawn.values()), drawn
+        # The failures chart of runs where nothing failed draws no line (it says so).
+        failed = sum(e["failed"] for e in json.loads(single.read_text())["connectors"])
+        assert all(paths > 0 for name, paths in drawn.items() if name != "errors" or failed), drawn
         legend = page.page.text_content("[data-chart=cdf] .legend")
         assert f"{single.name}: sqlite" in legend and f"{sweep.name}: sqlite alpha=1.2" in legend
         sweep_table = page.page.query_selector_all("table.summary")[1]
@@ -119,3 +126,27 @@ def test_the_percentile_spectrum_uses_the_hdrhistogram_axis_and_nearest_rank(sam
     assert s["x"][s["q"].index(99.0)] == pytest.approx(100)
     assert s["x"][-1] == hist.count and s["y"][-1] == hist.max_ns / 1e6
     assert s["y"] == sorted(s["y"])
+
+
+def test_chart_titles_axis_titles_legends_and_the_run_context_do_not_overlap_or_read_as_zero(sample_runs, tmp_path):
+    single, sweep = single_and_sweep(sample_runs)
+    out = tmp_path / "both.html"
+    assert sample_runs("report", str(single), str(sweep), "--html", str(out)).returncode == 0
+    with visit(out.as_uri()) as page:
+        boxes = page.page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-chart]')].map((c) =>
+            [c.dataset.chart, Object.fromEntries(['.g-xtitle', '.legend', '.gtitle', '.modebar'].map((s) => {
+                const n = c.querySelector(s); if (!n) return [s, null];
+                const r = n.getBoundingClientRect(); return [s, [r.left, r.top, r.right, r.bottom]];
+            }))]))""")
+        context = page.page.text_content("[data-context]")
+    assert {"spectrum", "cdf", "tps"} <= set(boxes)
+
+    def overlap(a, b):
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    for name, box in boxes.items():
+        if box[".legend"] is not None:  # the x-axis title above the legend, never over it
+            assert not overlap(box[".g-xtitle"], box[".legend"]) and box[".g-xtitle"][3] <= box[".legend"][1], (name, box)
+        assert box[".modebar"] is not None and not overlap(box[".gtitle"], box[".modebar"]), (name, box)
+    # A closed loop without an operation limit: said so, not "rate 0" and "operations 0".
+    assert "rateclosed loop" in context and "operationsno limit" in context, context

@@ -282,3 +282,19 @@ def test_runs_of_one_connector_with_different_settings_are_never_merged(sample_r
     assert merged[null_group].count == null_runs["committed"].sum() + null_runs["rejected"].sum()
     for label in sqlite_groups:  # one run each, not both
         assert merged[label].count == sqlite["committed"] + sqlite["rejected"]
+
+
+def test_a_run_that_failed_before_measuring_says_so_on_its_figures(sample_runs):
+    import warnings
+
+    from loadbench.analysis import plots
+    from loadbench.report import table
+
+    single, _ = single_and_sweep(sample_runs)
+    runs = table.load_all([single]).head(1).copy()
+    runs["status"], runs["histogram"], runs["tps_series"] = "failed", None, [[]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plots.tps_timeline(runs).axes[0]
+    assert ax.get_legend() is None and not ax.get_lines()
+    assert [t.get_text() for t in ax.texts] == [f"{runs['connector'].iloc[0]}: failed before measuring, nothing drawn"]

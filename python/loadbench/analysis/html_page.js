@@ -4,7 +4,9 @@
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"];
-const CONFIG = {displaylogo: false, responsive: true, showLink: false, showSendToCloud: false};
+// The mode bar shows on hover at the top right; the titles are left-aligned so that it never covers them.
+const CONFIG = {displaylogo: false, responsive: true, showLink: false, showSendToCloud: false,
+                modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]};
 
 function el(tag, attrs, children) {
   const node = document.createElement(tag);
@@ -55,10 +57,13 @@ function summaryTable(report) {
 
 function layout(title, xaxis, yaxis, extra) {
   return Object.assign({
-    title: {text: title, font: {size: 15}}, margin: {l: 70, r: 20, t: 48, b: 56}, hovermode: "closest",
-    xaxis: Object.assign({zeroline: false, exponentformat: "power"}, xaxis),
-    yaxis: Object.assign({zeroline: false, rangemode: "tozero", exponentformat: "power"}, yaxis),
-    legend: {orientation: "h", y: -0.22}, height: 400,
+    title: {text: title, font: {size: 15}, x: 0, xref: "paper", xanchor: "left"},
+    margin: {l: 70, r: 20, t: 48, b: 56}, hovermode: "closest",
+    // automargin: the axis title gets room below the tick labels, and the legend below that (in the
+    // container's bottom margin), so that the two never overlap.
+    xaxis: Object.assign({zeroline: false, exponentformat: "power", automargin: true}, xaxis),
+    yaxis: Object.assign({zeroline: false, rangemode: "tozero", exponentformat: "power", automargin: true}, yaxis),
+    legend: {orientation: "h", yref: "container", y: 0, yanchor: "bottom", x: 0, xanchor: "left"}, height: 430,
   }, extra || {});
 }
 
@@ -74,16 +79,25 @@ function warmupShapes(seconds) {
 }
 
 // Faults (bench --fault) on the TPS chart: a red band from each injection for as long as it
-// lasted (at least a sliver, for an instant one), and its kind written at the top.
-function faultShapes(faults) {
+// lasted (at least a sliver, for an instant one), and its spec written at the top. A label that
+// would run into the one before it (at about 7 px a character on a plot about 500 px wide over
+// ``span`` seconds) goes a row lower, inside the plot.
+function faultShapes(faults, span) {
   const shapes = [], annotations = [];
-  for (const f of faults) {
+  const secondsPerChar = 7 * Math.max(span || 1, 1) / 500;
+  const rowEnds = [];  // where the last label of each row ends, in seconds
+  for (const f of [...faults].sort((a, b) => a.at - b.at)) {
     shapes.push({type: "rect", xref: "x", yref: "paper", x0: f.at, x1: f.at + Math.max(f.lasted, 0.15), y0: 0, y1: 1,
                  fillcolor: "#d92d20", opacity: 0.18, line: {width: 0}, layer: "below"});
     shapes.push({type: "line", xref: "x", yref: "paper", x0: f.at, x1: f.at, y0: 0, y1: 1,
                  line: {color: "#b42318", width: 1.5, dash: "dot"}});
+    let row = rowEnds.findIndex((end) => end <= f.at);
+    if (row < 0) row = rowEnds.length;
+    rowEnds[row] = f.at + (f.spec.length + 2) * secondsPerChar;
+    // Row 0 above the plot, as before; the next rows inside it, from its top down.
     annotations.push({x: f.at, y: 1, xref: "x", yref: "paper", text: f.spec, showarrow: false, xanchor: "left",
-                      yanchor: "bottom", font: {size: 11, color: "#b42318"}});
+                      yanchor: row === 0 ? "bottom" : "top", yshift: row === 0 ? 0 : -2 - 15 * (row - 1),
+                      bgcolor: row === 0 ? undefined : "rgba(255,255,255,0.7)", font: {size: 11, color: "#b42318"}});
   }
   return {shapes, annotations};
 }
@@ -128,7 +142,8 @@ function charts(model) {
                    line: {color: color(runs.length + j), dash: "dot"}});
     });
     const w = warmupShapes(warmup);
-    const marks = faultShapes(runs.flatMap(([, run]) => run.faults || []));
+    const span = Math.max(1, ...traces.flatMap((t) => t.x)) + warmup;
+    const marks = faultShapes(runs.flatMap(([, run]) => run.faults || []), span);
     w.shapes = w.shapes.concat(marks.shapes);
     w.annotations = w.annotations.concat(marks.annotations);
     // A log axis when the runs differ by more than 20x (a null connector beside a database).
@@ -165,7 +180,8 @@ function charts(model) {
     // the run). A report from before the series counted kinds: its failures as "all kinds".
     const errors = [];
     let any = false;
-    const marks = faultShapes(runs.flatMap(([, run]) => run.faults || []));
+    const span = Math.max(1, ...runs.flatMap(([, run]) => (run.series ? run.series.t : [])));
+    const marks = faultShapes(runs.flatMap(([, run]) => run.faults || []), span);
     runs.forEach(([report, run], i) => {
       if (!run.series) return;
       const dash = RUN_DASHES[i % RUN_DASHES.length];
@@ -181,11 +197,15 @@ function charts(model) {
                      hovertemplate: "%{y:,.1f} " + kind + "/s at %{x:.1f} s<extra>%{fullData.name}</extra>"});
       }
     });
+    if (!any) errors.length = 0;  // nothing failed anywhere: the note says so, no lines at 0
     const note = any ? [] : [{text: "no failed operations", xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+                             bgcolor: "rgba(255,255,255,0.85)",
                              font: {size: 14, color: "#475467"}}];
     out.push(["errors", errors, layout("Failed operations per second, by kind",
-                                       {title: {text: "seconds since the measured window opened"}},
-                                       {title: {text: "failed per second"}},
+                                       // nothing drawn: the window's seconds, and 0 to 1 failed per second
+                                       Object.assign({title: {text: "seconds since the measured window opened"}},
+                                                     any ? {} : {range: [0, span]}),
+                                       Object.assign({title: {text: "failed per second"}}, any ? {} : {range: [0, 1]}),
                                        // a legend even for one line: it names the kind
                                        {annotations: note.concat(marks.annotations), shapes: marks.shapes,
                                         showlegend: any})]);

@@ -103,6 +103,12 @@ def _context(report: dict[str, Any], label: str) -> dict[str, Any]:
     # Integers beyond 2**53 (seeds) as text: JavaScript's numbers would round them.
     shown = {k: str(params[k]) if isinstance(params[k], int) and abs(params[k]) > 2**53 else params[k]
              for k in ("sweep", *_CONTEXT_PARAMETERS) if k in params and params[k] not in (None, [], "")}
+    # 0 means "none given" for these two: say what it means rather than "0".
+    if shown.get("rate") == 0:
+        shown["rate"] = "closed loop"  # no arrival schedule: each session starts its next at once
+        shown.pop("arrival", None)  # the arrival process of an open loop
+    if shown.get("operations") == 0:
+        shown["operations"] = "no limit"  # the window's length ends the run
     if "scenario" in params:
         shown["scenario operations"] = ", ".join(o["name"] for o in params["scenario"]["operations"])
     connectors = {}

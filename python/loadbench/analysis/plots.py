@@ -120,13 +120,40 @@ def measured(runs: "pandas.DataFrame") -> "pandas.DataFrame":
     return runs[runs["status"] != "failed"]
 
 
+def drawable(runs: "pandas.DataFrame") -> "pandas.DataFrame":
+    """The rows of runs with measurements to draw: those that measured, and those that failed after
+    measuring (a fault run whose audit found the server down: its ``histogram`` is kept, see
+    :func:`loadbench.report.table.frame`). :func:`labels` marks the failed ones."""
+    return runs[(runs["status"] != "failed") | runs["histogram"].notna()]
+
+
+def _failed(runs: "pandas.DataFrame") -> list[bool]:
+    return [status == "failed" for status in runs["status"]]
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend when something drawn has a label (matplotlib warns of an empty one otherwise)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
+def _say_if_empty(ax: Axes, runs: "pandas.DataFrame") -> None:
+    """When nothing is drawn on ``ax``, says why in its middle: which runs failed before they
+    measured, or that there was nothing to draw."""
+    if ax.lines or ax.patches or ax.collections:
+        return
+    failed = [c for c, f in zip(runs["connector"], _failed(runs)) if f] if len(runs) else []
+    text = "\n".join(f"{c}: failed before measuring, nothing drawn" for c in failed) or "nothing measured to draw"
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="tab:red")
+
+
 def labels(runs: "pandas.DataFrame") -> list[str]:
     """One label per row: the connector, with what tells rows of the same connector apart."""
     several_reports = runs["report"].nunique() > 1
     repeated = runs["iteration"].max() > 0 if len(runs) else False
     found = []
     for r in runs.itertuples():
-        parts = [r.connector]
+        parts = [f"{r.connector} (failed)" if r.status == "failed" else r.connector]
         if several_reports:
             parts.append(r.started_at[:19])
         if r.point:
@@ -138,12 +165,17 @@ def labels(runs: "pandas.DataFrame") -> list[str]:
 
 
 def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per connector") -> Figure:
-    runs = measured(runs)
+    """Committed TPS per run as bars (a run that failed after measuring: hatched, labelled failed)."""
+    everything, runs = runs, drawable(runs)
     fig, ax = _figure(title)
     # A window under one second has no per-second spread (null): no error bar, not a bar of 0.
     spread = runs["tps_per_second_stddev"].astype(float).fillna(0)
     names = labels(runs)
     bars = ax.bar(names, runs["tps"], yerr=spread, capsize=4, color="tab:blue")
+    for bar, failed in zip(bars, _failed(runs)):
+        if failed:
+            bar.set_hatch("//")
+            bar.set_facecolor("tab:red")
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in runs["tps"]], padding=3)
     _slant_if_crowded(ax, names)
     _tps_axis(ax, runs["tps"])
@@ -153,6 +185,7 @@ def tps_by_connector(runs: "pandas.DataFrame", title: str = "Throughput per conn
         ax.set_ylim(top=top * (3 if ax.get_yscale() == "log" else 1.12))
     ax.set_ylabel("committed transactions per second (TPS)")
     ax.set_xlabel("connector (error bar: standard deviation of per-second TPS)")
+    _say_if_empty(ax, everything)
     return fig
 
 
@@ -193,7 +226,8 @@ def _mean_vs(runs: "pandas.DataFrame", variable: str, column: str, ylabel: str, 
         ax.set_ylabel(ylabel.replace("(ms, ", "(log scale, "))
     else:
         ax.set_ylim(bottom=0)
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
+    _say_if_empty(ax, runs)
     return fig
 
 
@@ -213,12 +247,12 @@ def p99_vs(runs: "pandas.DataFrame", variable: str) -> Figure:
 def latency_percentiles(runs: "pandas.DataFrame", title: str = "Latency percentiles") -> Figure:
     """p50 ... p99.99 per run on HdrHistogram's percentile axis: x = 1/(1-q) on a log scale
     (90 %, 99 %, 99.9 %, ... evenly spaced), so the tail is not squashed above p95."""
-    runs = measured(runs)
+    everything, runs = runs, drawable(runs)
     fig, ax = _figure(title)
     qs = [float(p.removeprefix("p").removesuffix("_ms")) for p in PERCENTILES]
     xs = [1 / (1 - q / 100) for q in qs]
-    for label, values in zip(labels(runs), runs[list(PERCENTILES)].to_numpy()):
-        ax.plot(xs, values, marker="o", label=label.replace("\n", " "))
+    for label, values, failed in zip(labels(runs), runs[list(PERCENTILES)].to_numpy(), _failed(runs)):
+        ax.plot(xs, values, marker="o", linestyle="--" if failed else "-", label=label.replace("\n", " "))
     ax.set_xscale("log")
     ticks = [2, 10, 20, 100, 1000, 10000]  # p50, p90, p95, p99, p99.9, p99.99
     ax.xaxis.set_major_locator(FixedLocator(ticks))
@@ -229,7 +263,8 @@ def latency_percentiles(runs: "pandas.DataFrame", title: str = "Latency percenti
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_xlabel("percentile (HdrHistogram axis: 1/(1-q), log)")
     ax.set_ylabel("latency (log scale)")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
+    _say_if_empty(ax, everything)
     return fig
 
 
@@ -246,15 +281,21 @@ def latency_cdf(histograms: Mapping[str, Histogram], title: str = "Latency distr
     ax.grid(True, axis="x", which="both", alpha=0.2)
     ax.set_xlabel("latency (log scale)")
     ax.set_ylabel("operations at or below (%)")
-    ax.legend(fontsize="small", loc="lower right")
+    _legend(ax, fontsize="small", loc="lower right")
+    if not ax.lines:
+        ax.text(0.5, 0.5, "no operations measured, nothing drawn", transform=ax.transAxes, ha="center",
+                va="center", color="tab:red")
     return fig
 
 
 def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the measured window") -> Figure:
-    runs = measured(runs)
+    """Per-second TPS of each run (a run that failed after measuring: dashed, labelled failed),
+    with the faults marked."""
+    everything, runs = runs, drawable(runs)
     fig, ax = _figure(title)
-    for label, series in zip(labels(runs), runs["tps_series"]):
-        ax.plot(range(1, len(series) + 1), series, marker=".", label=label.replace("\n", " "))
+    for label, series, failed in zip(labels(runs), runs["tps_series"], _failed(runs)):
+        ax.plot(range(1, len(series) + 1), series, marker=".", linestyle="--" if failed else "-",
+                label=label.replace("\n", " "))
     longest = max((len(series) for series in runs["tps_series"]), default=1)
     ax.set_xlim(0.5, longest + 0.5)  # a one-second window still gets a whole-second axis
     # min_n_ticks=1: with one whole second in view, MaxNLocator would otherwise fall back to 0.1 steps.
@@ -267,8 +308,9 @@ def tps_timeline(runs: "pandas.DataFrame", title: str = "Throughput over the mea
         # Room above the highest second: the y limits were fixed from the lines alone (a margin of
         # 5 % of their spread, none when steady), which left a steady run's line on the frame.
         ax.set_ylim(0, 1.05 * max(values))
-    mark_faults(ax, runs)
-    ax.legend(fontsize="small")
+    _say_if_empty(ax, everything)
+    mark_faults(ax, everything)
+    _legend(ax, fontsize="small")
     return fig
 
 
@@ -289,8 +331,9 @@ def mark_faults(ax: Axes, runs: "pandas.DataFrame") -> None:
 
 def failures_timeline(runs: "pandas.DataFrame", title: str = "Failed operations per second, by kind") -> Figure:
     """Failed operations per second of each run and kind over the measured window (a report from
-    before the series counted kinds: all kinds together), with the faults marked."""
-    runs = measured(runs)
+    before the series counted kinds: all kinds together), with the faults marked. Runs that failed
+    after measuring are drawn too (labelled failed)."""
+    everything, runs = runs, drawable(runs)
     fig, ax = _figure(title)
     longest = 1
     for label, by_kind in zip(labels(runs), runs["failed_series"]):
@@ -302,8 +345,9 @@ def failures_timeline(runs: "pandas.DataFrame", title: str = "Failed operations 
     ax.set_ylim(bottom=0)
     ax.set_xlabel("second of the measured window (s)")
     ax.set_ylabel("failed operations in that second")
-    mark_faults(ax, runs)
-    ax.legend(fontsize="small")
+    _say_if_empty(ax, everything)
+    mark_faults(ax, everything)
+    _legend(ax, fontsize="small")
     return fig
 
 
@@ -397,7 +441,7 @@ def _figure_makers(runs: "pandas.DataFrame", report: dict[str, Any]) -> dict[str
     """The figures of one report, by file name suffix, each as the function that draws it: the
     names are known before any figure is drawn, and a process can draw one alone."""
     if store.kind_of(report) == "bench":
-        ok = measured(runs)
+        ok = drawable(runs)
         return {
             "tps": functools.partial(tps_by_connector, runs),
             "latency-percentiles": functools.partial(latency_percentiles, runs),

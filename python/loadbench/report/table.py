@@ -134,10 +134,12 @@ def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFr
     records = []
     for path, report in loaded:
         for row, (_, _, _, entry) in zip(rows(report, path), runs(report)):
-            measured = entry["status"] != "failed"
-            row["histogram"] = Histogram.from_report(entry["histogram"]) if measured else None
-            row["tps_series"] = series.per_second_tps(entry["series"]["points"]) if measured else []
-            row["failed_series"] = series.per_second_failed_by_kind(entry["series"]["points"]) if measured else {}
+            # A run that failed after measuring (a fault run whose audit found the server down) keeps
+            # its histogram and series; one that failed before measuring has none.
+            ran = "histogram" in entry
+            row["histogram"] = Histogram.from_report(entry["histogram"]) if ran else None
+            row["tps_series"] = series.per_second_tps(entry["series"]["points"]) if ran else []
+            row["failed_series"] = series.per_second_failed_by_kind(entry["series"]["points"]) if ran else {}
             row["faults"] = [f for f in entry.get("faults") or [] if f["outcome"] != "not injected"]
             records.append(row)
     return pd.DataFrame.from_records(records)
@@ -146,7 +148,8 @@ def frame(loaded: Iterable[tuple[str | Path, dict[str, Any]]]) -> "pandas.DataFr
 def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
     """Every report of a directory (its ``*.json``; files that are not reports are skipped with a
     warning), or of a list of files, as a DataFrame with one row per connector run: the columns of
-    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.report.histogram.Histogram`),
+    :func:`rows` plus ``histogram`` (a mergeable :class:`~loadbench.report.histogram.Histogram`;
+    None for a run that failed before it measured: a run that failed after has its data here too),
     ``tps_series`` (per-second TPS over the window), ``failed_series`` (failed operations per
     second by kind, :func:`~loadbench.report.series.per_second_failed_by_kind`) and ``faults`` (the
     injected faults' entries, bench ``--fault``). Needs pandas (``loadbench[analysis]``)."""
