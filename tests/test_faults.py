@@ -189,6 +189,38 @@ def test_a_server_loadbench_cannot_find_or_restart_is_refused():
     assert faults.Target.find(spec, lambda: [], None, faults.parse_all(["terminate@3s"])).restart is None
 
 
+def test_a_fault_due_while_a_restart_is_still_running_waits_for_it(tmp_path):
+    """kill@0.2s restarts with a command that takes 1.5 s (pg_ctl waiting for crash recovery);
+    kill@0.5s is due meanwhile. It waits until that restart is done, rather than killing the
+    server the restart is bringing up (which failed the restart: pg_ctl's "could not start
+    server", exit 1), and says so. Real processes: a sleeping "server", a real restart command."""
+    import time
+
+    server = subprocess.Popen(["sleep", "60"])
+    try:
+        def roots() -> list[int]:
+            return [server.pid] if server.poll() is None else []
+        restart = faults.ServerRestart(("sh", "-c", "sleep 1.5; echo server started"))
+        target = faults.Target(roots, "", "postgres", restart=restart)
+        injector = faults.FaultInjector(faults.parse_all(["kill@0.2s", "kill@0.5s"]), target)
+        start = time.monotonic()
+        while time.monotonic() - start < 4.0:
+            injector.on_progress(_core.Progress(phase=_core.Phase.measuring, elapsed_seconds=time.monotonic() - start,
+                                                committed=0, last_second_tps=0.0, last_second_p99_ns=0, reconnects=0))
+            time.sleep(0.05)
+        injector.finish()
+    finally:
+        server.kill()
+        server.wait()
+    first, second = injector.timeline([], 4.0)
+    assert first["outcome"] == second["outcome"] == "done", (first, second)
+    assert first["detail"] == "SIGKILL to 1 processes; server started"
+    assert first["ended_at_s"] >= first["injected_at_s"] + 1.5
+    assert second["injected_at_s"] >= first["ended_at_s"]  # not before the first restart was done
+    assert second["detail"].startswith(f"deferred {second['injected_at_s'] - 0.5:.2f} s until the restart of "
+                                       "kill@0.2s was done; SIGKILL to 0 processes"), second["detail"]
+
+
 def _point(t_s: float, committed: int, failed: int = 0) -> _core.SecondPoint:
     """One second of the engine's series; its failures are connection failures."""
     return _core.SecondPoint(t_s=t_s, duration_s=1.0, committed=committed, rejected=0, failed=failed, p50_ns=0,

@@ -73,6 +73,7 @@ def test_the_html_page_draws_failures_by_kind_per_second(busy_report, tmp_path):
         legend = page.page.text_content("[data-chart=errors] .legend")
         assert "sqlite: busy" in legend, legend
         assert page.page.query_selector("[data-faults]") is None  # no fault, no fault table
+        assert page.page.query_selector("[data-audit]") is None  # no --audit, no audit table
         variance = page.screenshot(tmp_path / "busy.png")
         assert page.console_errors == [] and page.external_requests == []
     assert variance > 8
@@ -158,6 +159,56 @@ def test_a_fault_row_words_the_report_entry():
     assert sections.fault_lasted_s({**fault, "ended_at_s": 4.662}) == pytest.approx(0.65)
     older = {k: v for k, v in fault.items() if k != "errors_during"}
     assert sections.fault_row("postgres", older)["failed during, by kind"] == "5 (kinds not recorded)"
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+def test_the_audit_is_shown_in_the_html_page(cli, tmp_path):
+    path = cli.bench("--connectors", "sqlite", "--audit", "--seconds", "1", "--concurrency", "2", "--accounts", "100",
+                     env={"SQLITE_FILE": str(tmp_path / "audit.sqlite"), "SQLITE_MODE": "wal"})
+    report = json.loads(path.read_text())
+    a = report["connectors"][0]["audit"]
+    assert a["passed"] and a["server_confirmed"] > 0, a
+    # The same run as if the server had lost 3 acknowledged commits (a lossy configuration).
+    lost = json.loads(path.read_text())
+    la = lost["connectors"][0]["audit"]
+    la.update(lost_writes=3, committed_in_ledger=a["committed_in_ledger"] - 3, ledger_rows=a["ledger_rows"] - 3,
+              passed=False, violation="audit: 3 acknowledged commits missing from the ledger (lost writes) "
+              "(journal_mode=wal, synchronous=OFF)", durability={"journal_mode": "wal", "synchronous": "OFF"})
+    lost_path = tmp_path / "lost.json"
+    lost_path.write_text(json.dumps(lost))
+
+    out = tmp_path / "audit.html"
+    assert cli("report", str(path), str(lost_path), "--html", str(out)).returncode == 0
+    with visit(out.as_uri()) as page:
+        tables = page.page.query_selector_all("[data-audit]")
+        assert len(tables) == 2
+        header = [th.inner_text() for th in tables[0].query_selector_all("thead th")]
+        assert header == list(sections.AUDIT_COLUMNS)
+        passed = [td.inner_text() for td in tables[0].query_selector_all("tbody td")]
+        assert passed == ["sqlite", "passed", f"{a['server_confirmed']:,}", f"{a['client_committed']:,}", "0",
+                          f"{a['ambiguous_committed']:,}", f"{a['ambiguous_not_committed']:,}", "0",
+                          "journal_mode=wal, synchronous=NORMAL"], passed
+        cells = tables[1].query_selector_all("tbody td")
+        failed = [td.inner_text() for td in cells]
+        assert failed[1].startswith("FAILED: audit: 3 acknowledged commits missing") and failed[4] == "3", failed
+        assert failed[-1] == "journal_mode=wal, synchronous=OFF"
+        assert "bad" in (cells[1].get_attribute("class") or "")
+        assert "lost writes: acknowledged commits missing from the ledger" in page.page.text_content("body")
+        assert page.console_errors == [] and page.external_requests == []
+
+
+def test_an_audit_row_words_the_report_entry():
+    a = {"server_confirmed": 1200, "client_committed": 1195, "ambiguous_committed": 5, "ambiguous_not_committed": 7,
+         "lost_writes": 0, "lost_updates": 0, "passed": True, "violation": None, "checked": True,
+         "durability": {"synchronous_commit": "on", "fsync": "on"}}
+    assert sections.audit_row("postgres", a) == {
+        "connector": "postgres", "audit": "passed", "server-confirmed": "1,200", "client-acknowledged": "1,195",
+        "lost writes": "0", "ambiguous committed": "5", "ambiguous not committed": "7", "lost updates": "0",
+        "durability": "fsync=on, synchronous_commit=on"}
+    unread = {"checked": False, "violation": "audit: the ledger could not be read: gone", "durability": {}}
+    row = sections.audit_row("postgres", unread)
+    assert row["audit"] == "FAILED: audit: the ledger could not be read: gone" and row["lost writes"] == "-"
 
 
 # --- profiles -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 // capabilities (connectors/registry.hpp) say the same up front.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -84,9 +85,18 @@ struct AuditLedger {
 class TransferAuditReader {
 public:
     virtual AuditLedger read_audit_ledger(const AccountsSpec& spec) = 0;
+    // Whether the sessions opened from now on write the ledger (make_transfer_run sets it before
+    // any session opens). Connectors that prepare the audited statements at connect prepare them
+    // only when this is on, so a run without --audit needs none of the audit objects on the server
+    // (a database prepped by an older loadbench, --skip-prep).
+    void set_audited(bool on) noexcept { audited_.store(on, std::memory_order_relaxed); }
+    bool audited() const noexcept { return audited_.load(std::memory_order_relaxed); }
 
 protected:
     ~TransferAuditReader() = default;
+
+private:
+    std::atomic<bool> audited_{false};
 };
 
 class TransferSession {

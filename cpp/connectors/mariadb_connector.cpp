@@ -659,10 +659,10 @@ SessionFootprint MariaDbConnector::footprint() const {
 
 void MariaDbConnector::open_async_transfer_session(asio::io_context& io, std::size_t, AsyncTransferOpenCallback& done) {
     const bool procedure = options_.procedure_mode;
-    open_connection(io,
-                    session_settings(procedure ? std::vector<std::string>{"CALL transfer(?, ?, ?)",
-                                                                          "CALL transfer_audited(?, ?, ?, ?)"}
-                                               : std::vector<std::string>{kLockBoth, kDebit, kCredit, kLedgerInsert}),
+    std::vector<std::string> statements = procedure ? std::vector<std::string>{"CALL transfer(?, ?, ?)"}
+                                                    : std::vector<std::string>{kLockBoth, kDebit, kCredit};
+    if (audited()) statements.emplace_back(procedure ? "CALL transfer_audited(?, ?, ?, ?)" : kLedgerInsert);
+    open_connection(io, session_settings(std::move(statements)),
                     [&done, procedure](std::shared_ptr<MariaDbConnection> conn, const MariaDbReply& r) {
                         if (!conn) return done.open_failed(r.message);
                         if (procedure) return done.opened(std::make_unique<ProcedureSession>(std::move(conn)));

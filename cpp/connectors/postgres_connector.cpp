@@ -393,10 +393,11 @@ std::vector<std::string> PostgresConnector::connection_setup() const {
 
 void PostgresConnector::open_async_transfer_session(asio::io_context& io, std::size_t index,
                                                     AsyncTransferOpenCallback& done) {
-    open_in_group(io, index,
-                  options_.function_mode
-                      ? std::vector<PgStatement>{kCallTransfer, kCallTransferAudited}
-                      : std::vector<PgStatement>{kBegin, kDebit, kCredit, kCommit, kRollback, kLedgerInsert},
+    std::vector<PgStatement> statements = options_.function_mode
+                                              ? std::vector<PgStatement>{kCallTransfer}
+                                              : std::vector<PgStatement>{kBegin, kDebit, kCredit, kCommit, kRollback};
+    if (audited()) statements.push_back(options_.function_mode ? kCallTransferAudited : kLedgerInsert);
+    open_in_group(io, index, std::move(statements),
                   [this, &done](const std::shared_ptr<PgConnection>& conn, const std::string& error) {
                       deliver(conn, error, done);
                   });

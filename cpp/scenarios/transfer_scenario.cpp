@@ -176,6 +176,7 @@ void AsyncTransferWorkload::open_session(asio::io_context& io, std::size_t index
 
 std::unique_ptr<Run> make_transfer_run(const RunConfig& config, const TransferParams& params,
                                        std::shared_ptr<Connector> connector, std::shared_ptr<TransferAuditLog> audit) {
+    if (auto* reader = dynamic_cast<TransferAuditReader*>(connector.get())) reader->set_audited(audit != nullptr);
     if (connector->is_async())
         return std::make_unique<Run>(
             config, std::make_shared<AsyncTransferWorkload>(params, std::move(connector), std::move(audit)));

@@ -275,6 +275,19 @@ function sections(model) {
       "the injection to recovery (or the window's end); first commit and recovery: upper bounds at the per-second " +
       "series' resolution; recovery: per-second TPS back to 90% of its mean over the 5 s before the fault"}));
   }
+  const audited = model.reports.filter((r) => r.sections && r.sections.audit && r.sections.audit.rows.length);
+  if (audited.length) {
+    out.push(el("h2", {text: "Audit of acknowledged commits"}));
+    for (const report of audited) {
+      const t = sectionTable(report.sections.audit.header, report.sections.audit.rows, {"data-audit": report.context.label});
+      if (several) t.prepend(el("caption", {text: report.context.label}));
+      out.push(t);
+    }
+    out.push(el("div", {class: "note", text: "server-confirmed: the transfers the ledger holds (client-acknowledged + " +
+      "ambiguous committed); lost writes: acknowledged commits missing from the ledger; ambiguous: attempts without a " +
+      "clear answer (connection lost, timeout, or the server's error) that did / did not commit; lost updates: " +
+      "balances that initial + credits - debits of the ledger does not explain; durability: the server's settings"}));
+  }
   const distributed = model.reports.flatMap((r) => (r.sections ? r.sections.distributed : []).map((d) => [r, d]));
   if (distributed.length) {
     out.push(el("h2", {text: "Distributed generators"}));

@@ -156,7 +156,7 @@ def summary_row(entry: dict[str, Any], label: str) -> list[str]:
 
 
 def _sections(report: dict[str, Any], links: str | None) -> dict[str, Any]:
-    """The report's optional sections for the page: the fault table, the generators of each
+    """The report's optional sections for the page: the fault table, the audit table, the generators of each
     distributed run, the flamegraphs (``links``: the report's directory relative to the page, as
     a URL path; None: the page cannot link them)."""
     distributed = [{"label": label, "header": list(sections.GENERATOR_COLUMNS),
@@ -168,8 +168,11 @@ def _sections(report: dict[str, Any], links: str | None) -> dict[str, Any]:
                  "href": None if links is None else (links + "/" if links else "") + urllib.parse.quote(svg)}
                 for label, side, svg in sections.profile_links(report)]
     faults = sections.fault_rows(report)
+    audits = sections.audit_rows(report)
     return {"faults": {"header": list(sections.FAULT_COLUMNS), "rows": [[r[c] for c in sections.FAULT_COLUMNS]
                                                                          for r in faults]},
+            "audit": {"header": list(sections.AUDIT_COLUMNS), "rows": [[r[c] for c in sections.AUDIT_COLUMNS]
+                                                                       for r in audits]},
             "distributed": distributed, "profiles": profiles}
 
 

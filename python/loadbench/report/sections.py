@@ -1,8 +1,9 @@
 """A report's optional sections as rows of text, for every view (the console after bench and
 sweeps, the HTML report, ``loadbench plot``): the fault timeline (``faults``, bench ``--fault``),
-the generators of a distributed run (``distributed``, bench ``--cluster``) and the flamegraphs
-(``profile``, bench ``--profile``). The figures are the report's own; this module only words them
-(see the report schema's ``fault``, ``distributed`` and ``profile`` for their definitions).
+the generators of a distributed run (``distributed``, bench ``--cluster``), the flamegraphs
+(``profile``, bench ``--profile``) and the audit of acknowledged commits (``audit``, bench
+``--audit``). The figures are the report's own; this module only words them (see the report
+schema's ``fault``, ``distributed``, ``profile`` and ``audit`` for their definitions).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from loadbench.report.histogram import Histogram
 from loadbench.report.table import entry_label, latency_text, runs
 
 FAULT_COLUMNS = ("connector", "fault", "injected", "lasted", "failed during, by kind", "first commit", "recovery")
+AUDIT_COLUMNS = ("connector", "audit", "server-confirmed", "client-acknowledged", "lost writes", "ambiguous committed",
+                 "ambiguous not committed", "lost updates", "durability")
 GENERATOR_COLUMNS = ("host", "pid", "sessions", "committed", "TPS", "p99", "start skew", "clock offset", "status")
 
 
@@ -77,6 +80,29 @@ def fault_row(label: str, fault: dict[str, Any]) -> dict[str, str]:
 def fault_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     """Every fault of the report as :func:`fault_row` cells."""
     return [fault_row(label, fault) for label, fault in faults(report)]
+
+
+def audit_row(label: str, a: dict[str, Any]) -> dict[str, str]:
+    """One run's audit as the cells of :data:`AUDIT_COLUMNS`: the commits the ledger confirms
+    (client-acknowledged + ambiguous committed) beside the client's acknowledged ones, the
+    acknowledged commits the ledger lacks (lost writes), the attempts without a clear answer that
+    did / did not commit, the balances the ledger does not explain (lost updates), and the server's
+    durability settings as it reported them (``name=value``, by name)."""
+    if not a.get("checked", True):  # the ledger could not be read: the violation says why
+        return {"connector": label, "audit": f"FAILED: {a.get('violation') or 'not checked'}",
+                **{c: "-" for c in AUDIT_COLUMNS[2:]}}
+    verdict = "passed" if a.get("passed") else "FAILED" + (f": {a['violation']}" if a.get("violation") else "")
+    return {"connector": label, "audit": verdict, "server-confirmed": f"{a['server_confirmed']:,}",
+            "client-acknowledged": f"{a['client_committed']:,}", "lost writes": f"{a['lost_writes']:,}",
+            "ambiguous committed": f"{a['ambiguous_committed']:,}",
+            "ambiguous not committed": f"{a['ambiguous_not_committed']:,}", "lost updates": f"{a['lost_updates']:,}",
+            "durability": ", ".join(f"{k}={v}" for k, v in sorted((a.get("durability") or {}).items())) or "-"}
+
+
+def audit_rows(report: dict[str, Any]) -> list[dict[str, str]]:
+    """Every audited run of the report as :func:`audit_row` cells, in run order."""
+    return [audit_row(run_label(values, iteration, entry, report), entry["audit"])
+            for values, iteration, _, entry in runs(report) if entry.get("audit")]
 
 
 def distributed(report: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -28,11 +28,15 @@ The target is the server loadbench finds for the connector (the module's ``serve
 ``services``, or whatever listens on a loopback URL's port, as root) or ``--server-pid``. The
 restart command is ``--server-restart 'CMD'`` (run by ``sh -c``), else the module's.
 
-Faults are driven by the run's progress callback (every ~250 ms, on the engine's monitor thread:
-no thread of ours may run during the window), so they start within about 250 ms of ``T``; the
-report gives the actual instant. Anything slow (a client, a restart) runs as a child process polled
-from later callbacks; a frozen server is always continued and a netloss table always deleted
-(:meth:`FaultInjector.finish`).
+Faults are driven by the run's progress callback (every ~250 ms, on the engine's monitor thread: no
+thread of ours may run during the window), so they start within about 250 ms of ``T``; the report
+gives the actual instant. A fault that acts on the server (terminate, restart, kill, freeze) due
+while an earlier restart or kill's restart command is still running waits until it is done (its
+``detail`` says for how long and for which): killing a postmaster that pg_ctl is still bringing up
+through crash recovery (seconds with fsync on: it fsyncs the data directory first) would fail that
+restart ("could not start server", exit 1) and hit a server not yet up. Anything slow (a client, a
+restart) runs as a child process polled from later callbacks; a frozen server is always continued
+and a netloss table always deleted (:meth:`FaultInjector.finish`).
 
 Recovery figures come from the per-second series (1 s resolution): ``first_commit_after_s`` is the
 end of the first whole second after the injection with a commit, minus the injection instant (an
@@ -213,6 +217,7 @@ class FaultInjector:
         self.reconnects: list[tuple[float, int]] = []  # (window seconds, engine's reconnect count)
         self._t0: float | None = None
         self._wait = True
+        self._deferred: dict[int, str] = {}  # id(pending fault) -> the fault whose restart it waits for
         # 0700 (mkdtemp's): the terminate command's files (a password among them); deleted by finish().
         self._tmp = Path(tempfile.mkdtemp(prefix="loadbench-faults-"))
         # A netloss table outlives nothing of ours: deleted by finish(), or at the latest at exit.
@@ -228,13 +233,36 @@ class FaultInjector:
             self._t0 = now - progress.elapsed_seconds
         t = now - self._t0
         self.reconnects.append((t, progress.reconnects))
-        while self.pending and self.pending[0].at_s <= t and (self.window_s is None or t < self.window_s):
-            self._inject(self.pending.pop(0), now, t)
+        self._poll(final=False)  # a restart that has just finished no longer defers what is due
+        if self.window_s is not None and t >= self.window_s:
+            return  # the window has ended: nothing more is injected (finish() reports the rest)
+        for fault in [f for f in self.pending if f.at_s <= t]:
+            restarting = self._restarting() if fault.kind in SERVER_KINDS else None
+            if restarting is None:
+                self.pending.remove(fault)
+                self._inject(fault, now, t)
+            else:
+                self._deferred[id(fault)] = restarting.fault.text
         self._poll(final=False)
+
+    def _restarting(self) -> _Action | None:
+        """The restart or kill whose restart command is still running, if any. A fault that acts
+        on the server waits for it: killed while pg_ctl waits for its crash recovery, the new
+        postmaster would take the restart down with it ("could not start server", exit 1) and
+        the fault would hit a server that is not up yet, not the running one it is meant for."""
+        return next((a for a in self.actions if a.fault.kind in ("restart", "kill")
+                     and a.outcome in ("killed", "running")), None)
 
     def _inject(self, fault: Fault, now: float, t: float) -> None:
         action = _Action(fault, injected_mono=now, injected_at_s=t)
         self.actions.append(action)
+        self._act(action, fault)
+        waited_for = self._deferred.pop(id(fault), None)
+        if waited_for is not None:
+            action.detail = (f"deferred {t - fault.at_s:.2f} s until the restart of {waited_for} was done; "
+                             + action.detail)
+
+    def _act(self, action: _Action, fault: Fault) -> None:
         try:
             if fault.kind == "terminate":
                 assert self.target.fault_target is not None  # check() refused a connector without one
@@ -257,7 +285,7 @@ class FaultInjector:
                     _signal(pid, signal.SIGSTOP)
                 action.detail = f"SIGSTOP to {len(action.stopped_pids)} processes"
                 if not action.stopped_pids:  # nothing frozen: not a fault that lasted D
-                    action.ended_at_s, action.outcome, action.detail = t, "error", "no server process found"
+                    action.ended_at_s, action.outcome, action.detail = action.injected_at_s, "error", "no server process found"
         except (OSError, RuntimeError, ValueError, ConfigError) as exc:
             action.outcome, action.detail = "error", f"{fault.kind} could not start: {exc}"
 
