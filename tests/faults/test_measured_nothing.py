@@ -122,7 +122,7 @@ def test_a_scenario_operation_that_always_fails_is_a_failed_connector(cli):
     assert entry["errors"] == {"constraint": entry["failed"]}
     # The table (--wide: every column, ruled): the connector cell says it failed; the verify cell
     # says only what verification found; no latency is shown for operations that were never timed.
-    (row,) = [line for line in result.stdout.splitlines() if "sqlite" in line]
+    (row,) = [line for line in result.stdout.splitlines() if "sqlite" in line and line.startswith("│")]  # not the drain line
     cells = [c.strip() for c in row.strip("│┃ ").split("│")]
     v = entry["verification"]
     assert cells[0] == "sqlite FAILED"
