@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
+from typing import Callable
 
 import pytest
 
@@ -13,6 +16,7 @@ from loadbench import _core
 from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
 from loadbench.report import store
 from loadbench.run import faults
+from tests.servers import free_port
 
 ACCOUNTS, BALANCE = 500, 1000
 # 14 s windows with the fault at 6 s: 5 s of baseline before it, 7 s to recover in after it.
@@ -147,9 +151,18 @@ def test_netloss_drops_the_port_for_its_duration_and_removes_its_table(cli, vict
     assert (int(count), int(total)) == (ACCOUNTS, ACCOUNTS * BALANCE)
 
 
+
+def _interrupt_once(proc: subprocess.Popen[str], ready: Callable[[], bool], poll_s: float = 0.1) -> str:
+    """Ctrl-C (SIGINT) to a running bench once ``ready()`` (within 60 s, while it still runs);
+    its stderr once it has exited (within 30 s)."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(poll_s)
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=30)[1]
+
 def test_ctrl_c_during_netloss_removes_the_table(cli, victim):
-    import signal
-    import time
 
     why = faults.netloss_unavailable()
     if why is not None:
@@ -158,12 +171,7 @@ def test_ctrl_c_during_netloss_removes_the_table(cli, victim):
                      "--concurrency", "2", "--accounts", str(ACCOUNTS), "--fault", "netloss@2s+60s",
                      env={"PG_URL": victim.url})
     try:
-        deadline = time.monotonic() + 60
-        while not _loadbench_tables():
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = _interrupt_once(proc, lambda: bool(_loadbench_tables()))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -194,7 +202,6 @@ def test_a_fault_due_while_a_restart_is_still_running_waits_for_it(tmp_path):
     kill@0.5s is due meanwhile. It waits until that restart is done, rather than killing the
     server the restart is bringing up (which failed the restart: pg_ctl's "could not start
     server", exit 1), and says so. Real processes: a sleeping "server", a real restart command."""
-    import time
 
     server = subprocess.Popen(["sleep", "60"])
     try:
@@ -244,20 +251,13 @@ def test_recovery_is_the_first_second_back_at_90_percent_of_the_5_before():
 
 
 def test_ctrl_c_during_a_freeze_continues_the_server(cli, victim):
-    import signal
-    import time
 
     proc = cli.popen("bench", "--connectors", "postgres", "--seconds", "90", "--warmup", "0", "--quiet",
                      "--concurrency", "2", "--accounts", str(ACCOUNTS), "--fault", "freeze@2s+60s",
                      env={"PG_URL": victim.url})
     try:
-        deadline = time.monotonic() + 60
-        # Wait until the server is stopped (its postmaster in state T), then interrupt the run.
-        while "T" not in _state(victim.postmaster_pid()):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        # Once the server is stopped (its postmaster in state T).
+        err = _interrupt_once(proc, lambda: "T" in _state(victim.postmaster_pid()))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -287,25 +287,14 @@ def _dead_pid() -> int:
 
 
 def _add_table(name: str, port: int) -> None:
-    faults._nft(f"add table inet {name}\n"
-                f"add chain inet {name} output {{ type filter hook output priority 0; policy accept; }}\n"
-                f"add rule inet {name} output oifname \"lo\" tcp dport {port} drop\n"
-                f"add rule inet {name} output oifname \"lo\" tcp sport {port} drop\n")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    faults._nft(faults.netloss_table(name, port))  # the table a netloss run creates
 
 
 def test_a_stale_netloss_table_is_deleted_and_a_live_one_named_and_kept():
     why = faults.netloss_unavailable()
     if why is not None:
         pytest.skip(f"netloss {why}")
-    port = _free_port()
+    port = free_port()
     stale, live = f"loadbench_{_dead_pid()}_1", f"loadbench_{os.getpid()}_7"
     _add_table(stale, port)
     _add_table(live, port)
@@ -407,8 +396,6 @@ def test_ctrl_c_while_the_server_is_down_leaves_the_verification_not_checked_nev
     # a kill or restart fault) is not checked, with the reason; "failed" would say money was lost.
     # The restart command waits 3 s before starting the server, so the interrupted run's
     # verification (0.3 s) finds it down for certain.
-    import signal
-    import time
 
     pg_ctl = find_pg_binary("pg_ctl")
     start = f"{pg_ctl} -D {victim.data_dir} -w start -l {victim.data_dir}/restart.log"
@@ -418,12 +405,7 @@ def test_ctrl_c_while_the_server_is_down_leaves_the_verification_not_checked_nev
                      "--concurrency", "4", "--accounts", str(ACCOUNTS), "--fault", "kill@2s",
                      "--server-pid", str(before), "--server-restart", command, env={"PG_URL": victim.url})
     try:
-        deadline = time.monotonic() + 60
-        while victim.is_running():  # until the kill
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = _interrupt_once(proc, lambda: not victim.is_running(), poll_s=0.02)  # once killed
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -298,10 +298,7 @@ class FaultInjector:
         port = self.target.port
         assert port is not None  # check() refused a connector without one
         table = f"loadbench_{os.getpid()}_{len(self.actions)}"
-        _nft(f"add table inet {table}\n"
-             f"add chain inet {table} output {{ type filter hook output priority 0; policy accept; }}\n"
-             f"add rule inet {table} output oifname \"lo\" tcp dport {port} drop\n"
-             f"add rule inet {table} output oifname \"lo\" tcp sport {port} drop\n")
+        _nft(netloss_table(table, port))
         action.table = table
         action.detail = f"TCP port {port} dropped on loopback (nftables table inet {table})"
 
@@ -417,6 +414,14 @@ class FaultInjector:
                         "outcome": "not injected", "detail": f"the window ended at {window_s:.3f} s"}
                        for f in self.pending)
         return entries
+
+
+def netloss_table(table: str, port: int) -> str:
+    """The nft script of a netloss table: TCP port ``port`` dropped both ways on loopback."""
+    return (f"add table inet {table}\n"
+            f"add chain inet {table} output {{ type filter hook output priority 0; policy accept; }}\n"
+            f"add rule inet {table} output oifname \"lo\" tcp dport {port} drop\n"
+            f"add rule inet {table} output oifname \"lo\" tcp sport {port} drop\n")
 
 
 def _nft(script: str) -> None:
