@@ -19,6 +19,9 @@
 namespace loadbench {
 namespace {
 
+// libpq's connect_timeout when the connection string sets none (seconds).
+constexpr long kDefaultConnectTimeoutSeconds = 10;
+
 // Cancel requests of abandoned connections. PQcancel connects to the server and waits for it to
 // close the connection, without a timeout: against a stopped server that is until it resumes, and
 // against one that vanished, until TCP gives up (minutes). Four threads, started on demand, so a
@@ -32,7 +35,7 @@ BlockingCallPool& cancel_pool() {
 // The URL's connect_timeout (libpq's minimum of 2 s applies), else 10 s: libpq enforces it only
 // in its blocking connect, so an asynchronous one has to.
 std::chrono::milliseconds connect_timeout_of(const std::string& conninfo) {
-    std::chrono::milliseconds timeout{10'000};
+    std::chrono::milliseconds timeout{1000 * kDefaultConnectTimeoutSeconds};
     PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
     if (!options) return timeout;
     for (PQconninfoOption* o = options; o->keyword; ++o) {
@@ -133,6 +136,21 @@ std::string pg_conninfo_with_addresses(const std::string& conninfo) {
     given["host"] = join_list(out_hosts);
     given["hostaddr"] = join_list(out_addrs);
     given["port"] = join_list(out_ports);
+    std::string out;
+    for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
+    return out;
+}
+
+std::string pg_conninfo_with_connect_timeout(const std::string& conninfo) {
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
+    if (!options) return conninfo;
+    std::map<std::string, std::string> given;  // keyword -> value, for what the string sets
+    for (PQconninfoOption* o = options; o->keyword; ++o)
+        if (o->val) given[o->keyword] = o->val;
+    PQconninfoFree(options);
+    const char* from_environment = std::getenv("PGCONNECT_TIMEOUT");
+    if (given.count("connect_timeout") || (from_environment && *from_environment)) return conninfo;
+    given["connect_timeout"] = std::to_string(kDefaultConnectTimeoutSeconds);
     std::string out;
     for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
     return out;

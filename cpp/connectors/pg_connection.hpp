@@ -121,6 +121,13 @@ std::string pg_first_line(const char* text);
 // lookup fails (libpq then reports it as it would).
 std::string pg_conninfo_with_addresses(const std::string& conninfo);
 
+// `conninfo` (a URL or key=value string) with connect_timeout=10 when it sets none (and the
+// environment has no PGCONNECT_TIMEOUT), for the blocking connections of the control plane (check,
+// prep, verify): without one, libpq's blocking connect to a server whose SYNs go unanswered waits
+// out the kernel's SYN retries, over two minutes. Returned unchanged when it sets one, or when
+// libpq cannot parse it (libpq then reports it as it would).
+std::string pg_conninfo_with_connect_timeout(const std::string& conninfo);
+
 // Maps a server error (SQLSTATE) to the engine's kind and whether retrying may succeed.
 void classify_pg_error(const char* sqlstate, PgReply& reply);
 

@@ -290,7 +290,7 @@ PostgresConnector::~PostgresConnector() = default;
 
 void PostgresConnector::check() {
     try {
-        pqxx::connection c(options_.url);
+        pqxx::connection c(pg_conninfo_with_connect_timeout(options_.url));
         const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         pqxx::nontransaction n(c);
         n.exec("SELECT 1");
@@ -301,7 +301,7 @@ void PostgresConnector::check() {
 
 void PostgresConnector::prep_accounts(const AccountsSpec& spec) {
     try {
-        pqxx::connection c(options_.url);
+        pqxx::connection c(pg_conninfo_with_connect_timeout(options_.url));
         const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         {
             pqxx::work w(c);
@@ -334,7 +334,7 @@ void PostgresConnector::prep_accounts(const AccountsSpec& spec) {
 
 std::optional<AccountsCheck> PostgresConnector::verify_accounts(const AccountsSpec& spec) {
     try {
-        pqxx::connection c(options_.url);
+        pqxx::connection c(pg_conninfo_with_connect_timeout(options_.url));
         const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         pqxx::nontransaction n(c);
         const pqxx::result r = n.exec(
@@ -357,7 +357,7 @@ std::optional<AccountsCheck> PostgresConnector::verify_accounts(const AccountsSp
 
 AuditLedger PostgresConnector::read_audit_ledger(const AccountsSpec& spec) {
     try {
-        pqxx::connection c(options_.url);
+        pqxx::connection c(pg_conninfo_with_connect_timeout(options_.url));
         const auto cancel = on_cancel([&c] { ::shutdown(c.sock(), SHUT_RDWR); });
         pqxx::nontransaction n(c);
         // The sessions' own settings (session_settings may set synchronous_commit), then read.

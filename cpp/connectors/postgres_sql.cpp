@@ -25,7 +25,7 @@ std::string statement_name(std::size_t i) { return "lb_q" + std::to_string(i); }
 // One blocking libpq connection of the control plane.
 class PgBlocking {
 public:
-    PgBlocking(const std::string& url, const std::vector<std::string>& setup) : conn_(PQconnectdb(url.c_str())) {
+    PgBlocking(const std::string& url, const std::vector<std::string>& setup) : conn_(PQconnectdb(pg_conninfo_with_connect_timeout(url).c_str())) {
         if (PQstatus(conn_) != CONNECTION_OK)
             throw ConnectorError("cannot connect: " + explain_resource_errors(pg_first_line(PQerrorMessage(conn_))));
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);

@@ -171,7 +171,7 @@ void SupabaseRestConnector::wait_for_function() {
 void SupabaseRestConnector::prep_accounts(const AccountsSpec& spec) {
     database_->prep_accounts(spec);
     try {
-        pqxx::connection c(db_url_);
+        pqxx::connection c(pg_conninfo_with_connect_timeout(db_url_));
         pqxx::nontransaction n(c);
         n.exec(kSupabaseGrants);
     } catch (const std::exception& e) {

@@ -281,7 +281,9 @@ void call_chain(Stream& stream, beast::tcp_stream& tcp, const TcpEndpoints& endp
                 http::response_parser<http::string_body>& parser, beast::flat_buffer& buffer,
                 std::chrono::milliseconds timeout, const char*& step, boost::system::error_code& failure,
                 std::function<void(std::function<void()>)> handshake) {
-    tcp.expires_after(timeout);
+    // Connecting never waits longer than a connection of the load would (kConnectTimeout), however
+    // long the call may take to answer: a server whose SYNs go unanswered is unreachable.
+    tcp.expires_after(std::min(timeout, std::chrono::milliseconds(kConnectTimeout)));
     // Everything the handlers use outlives io.run() in http_call, except the by-value arguments:
     // those are captured by value.
     tcp.async_connect(endpoints, [&, timeout, handshake](const boost::system::error_code& ec, const tcp::endpoint&) {
@@ -334,7 +336,7 @@ HttpCallResult http_call_once(const HttpUrl& url, http::verb method, const std::
         call_chain(*secure, tcp, endpoints, request, parser, buffer, timeout, step, failure,
                    [&](std::function<void()> next) {
                        step = "complete the TLS handshake with";
-                       tcp.expires_after(timeout);
+                       tcp.expires_after(std::min(timeout, std::chrono::milliseconds(kConnectTimeout)));
                        secure->async_handshake(asio::ssl::stream_base::client, [&, next](const boost::system::error_code& ec) {
                            if (ec) return void(failure = ec);
                            next();
