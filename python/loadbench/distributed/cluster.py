@@ -31,8 +31,9 @@ START_TIMEOUT_S = 60.0
 # Dask's periodic work that a generator does not need, slowed down or off. Each wakes the process
 # and takes the GIL on the worker's (and the scheduler's) event loop, beside the engine's threads;
 # the worker's heartbeat (the clock offset, the TTL) is left as it is. Measured on the 2-core
-# development VM over 10 s of an idle cluster (one scheduler, one worker, no nanny): the worker
-# 3.1 % of a core with Dask's defaults, 0.2 % with these; the scheduler 1.5 %, 0.3 %.
+# development VM, an idle cluster (one scheduler, one worker, no nanny; process CPU over 10 s and
+# over 30 s, two loads): the worker 3.1 % and 1.4 % of a core with Dask's defaults, 0.2 % and
+# 0.4 % with these; the scheduler 1.5 % and 1.0 %, 0.3 % and 0.3 %.
 QUIET_CONFIG: dict[str, str] = {
     "distributed.worker.profile.enabled": "False",          # a stack sample of the task thread every 10 ms
     "distributed.admin.tick.interval": "1s",                # the event loop's health check, every 20 ms
