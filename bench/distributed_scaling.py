@@ -15,12 +15,6 @@ printed, with the min and max. ``cpu/op`` is the generators' process CPU per ope
 single process's (``client_cpu.per_operation_us``: the worker's Dask threads count, the scheduler
 and the coordinator do not), a figure that does not depend on the CPU share the run got.
 
-Under Linux's autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``), ``nice`` ranks
-threads only within a session: every session gets an equal share of the CPU, so ``nice -n -20``
-alone does not keep other work off the cores. Started with a negative nice, the bench therefore
-runs in a session of its own and gives that session's autogroup its nice (which takes the same
-privilege as the nice did); the Dask processes stay in that session.
-
 What a 2-core machine allows: the generators share the two cores with each other (and the
 scheduler), so N > 2 generators cannot add throughput; the ratio then measures what splitting
 the same load over N processes costs, not scaling. Scaling (aggregated >= 0.95 x N x one
@@ -46,21 +40,6 @@ from loadbench.distributed.cluster import quiet_env
 DASK = [sys.executable, str(Path(sys.executable).parent / "dask")]
 
 
-def own_autogroup() -> str:
-    """Puts this process in a session (so an autogroup) of its own at its own nice, when that nice
-    is negative; a line saying what was done."""
-    nice = os.nice(0)
-    group = Path("/proc/self/autogroup")
-    if nice >= 0 or not group.exists():
-        return f"nice {nice}, session and autogroup left as they were"
-    try:
-        os.setsid()
-        group.write_text(str(nice))
-    except OSError as exc:
-        return f"nice {nice}; own autogroup not set ({exc}): other sessions share the cores equally"
-    return f"nice {nice}, in {group.read_text().strip()} of its own"
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,13 +54,13 @@ class Cluster:
         self.procs = [subprocess.Popen([*DASK, "scheduler", "--host", "127.0.0.1", "--port",
                                         self.address.rsplit(":", 1)[1], "--no-dashboard"],
                                        stdout=open(logs / "scheduler.log", "wb"), stderr=subprocess.STDOUT,
-                                       process_group=0, env=env)]
+                                       start_new_session=True, env=env)]
         time.sleep(1.0)
         for i in range(workers):
             self.procs.append(subprocess.Popen([*DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
                                                 "--no-nanny", "--no-dashboard"],
                                                stdout=open(logs / f"worker-{i}.log", "wb"), stderr=subprocess.STDOUT,
-                                               process_group=0, env=env))
+                                               start_new_session=True, env=env))
         with distributed.Client(self.address, timeout="30s", set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=120)
 
@@ -116,12 +95,11 @@ def main() -> None:
     parser.add_argument("--connector", choices=("null", "sqlite"), default="null")
     parser.add_argument("--dask-config", choices=("quiet", "default"), default="quiet")
     o = parser.parse_args()
-    scheduling = own_autogroup()
     tmp = Path(tempfile.mkdtemp(prefix="loadbench-distributed-"))
     (tmp / "runs").mkdir()
     env = {**os.environ, **(quiet_env() if o.dask_config == "quiet" else {})}
     print(f"{o.connector} connector, {o.sessions} sessions in all, {o.seconds:g} s windows, {o.rounds} rounds, "
-          f"{os.cpu_count()} cores; Dask config: {o.dask_config}; {scheduling}")
+          f"{os.cpu_count()} cores, nice {os.nice(0)}; Dask config: {o.dask_config}")
     print(f"{'generators':>10} {'single ops/s':>13} {'cluster ops/s':>14} {'ratio':>6} {'(min-max)':>13} "
           f"{'cpu/op':>7} {'to go s':>8} {'end->result s':>14} {'skew max ms':>12}")
     for n in (int(x) for x in o.generators.split(",")):
