@@ -128,6 +128,23 @@ def test_cluster_status_shows_the_local_cluster(local_cluster):
     assert f"scheduler at {address}, 3 of 3 workers running" in status.stdout
 
 
+def test_cluster_up_runs_scheduler_and_workers_with_dasks_sampling_slowed(local_cluster):
+    from loadbench.distributed.cluster import QUIET_CONFIG
+
+    cli, address = local_cluster
+
+    def config() -> dict:
+        import dask
+
+        return {key: str(dask.config.get(key)) for key in QUIET_CONFIG}
+
+    with distributed.Client(address, timeout="20s", set_as_default=False) as client:
+        on_workers = client.run(config)
+        on_scheduler = client.run_on_scheduler(config)
+    assert len(on_workers) == 3
+    assert all(found == QUIET_CONFIG for found in [*on_workers.values(), on_scheduler])
+
+
 def test_null_run_on_three_generators_is_their_exact_sum(local_cluster):
     cli, address = local_cluster
     report, _ = _bench(cli, "--connectors", "null", "--concurrency", "6", "--seconds", "1", "--seed", "7",
