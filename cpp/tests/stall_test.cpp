@@ -428,6 +428,19 @@ TEST(Stall, PgHostNamesAreLookedUpOnceBeforeTheLoad) {
     io.run_for(50ms);
 }
 
+TEST(Stall, PgControlPlaneConnectionsGetAConnectTimeoutWhenTheUrlSetsNone) {
+    // Without one, libpq's blocking connect to a server whose SYNs go unanswered waits out the
+    // kernel's SYN retries (over two minutes).
+    const std::string added = pg_conninfo_with_connect_timeout("postgresql://u:p%20w@127.0.0.1:5433/db?sslmode=disable");
+    EXPECT_NE(added.find("connect_timeout='10'"), std::string::npos) << added;
+    EXPECT_NE(added.find("password='p w'"), std::string::npos) << added;
+    EXPECT_NE(added.find("sslmode='disable'"), std::string::npos) << added;
+    EXPECT_NE(pg_conninfo_with_connect_timeout("host=127.0.0.1 dbname=d").find("connect_timeout='10'"), std::string::npos);
+    for (const char* unchanged : {"postgresql://u@127.0.0.1/db?connect_timeout=3", "host=h connect_timeout=2",
+                                  "not a conninfo='"})
+        EXPECT_EQ(pg_conninfo_with_connect_timeout(unchanged), unchanged);
+}
+
 TEST(Stall, NullConnectorStallEndsAtTheTimeout) {
     auto null = std::make_shared<NullConnector>(
         ConnectorOptions{{"delay_ns", "1000000"}, {"stall_at_ms", "100"}, {"stall_ms", "60000"}});
