@@ -141,7 +141,7 @@ def summary_row(entry: dict[str, Any], label: str) -> list[str]:
         return [label, *[""] * (len(SUMMARY_COLUMNS) - 2), f"failed: {entry['error']}"]
     lat = entry["latency"]
     v = entry["verification"]
-    verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
+    verdict = table.verification_verdict(v)
     timed = lat["count"] > 0
     resources = entry.get("resources") or {}
 

@@ -16,7 +16,7 @@ from loadbench._core import Phase
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report import sections
 from loadbench.report.build import entry_of
-from loadbench.report.table import entry_label, latency_text
+from loadbench.report.table import entry_label, latency_text, verification_verdict
 from loadbench.run.config import RunPlan
 from loadbench.run.results import ConnectorRun
 from loadbench.run.runner import Display
@@ -289,7 +289,7 @@ def summary_table(report: dict[str, Any], wide: bool = False) -> Table:
         # The verify cell says what verification found, nothing else: a connector that failed by
         # the failure rule with its money intact is "FAILED" in its own cell (the line after the
         # table says why), "passed" here.
-        verdict = ("passed" if v["passed"] else "FAILED") if v["checked"] else "skipped"
+        verdict = verification_verdict(v)
         timed = lat["count"] > 0  # all failed: no latency to show (failed operations are not timed)
         harness, server = resource_cells(e)
         cells = {

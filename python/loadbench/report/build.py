@@ -19,7 +19,7 @@ from loadbench import _core
 from loadbench.connectors.spec import ConnectorSpec
 from loadbench.report import headlines, series
 from loadbench.report.store import PERCENTILE_KEYS, SCHEMA_VERSION, timestamp, unix_ns_timestamp
-from loadbench.report.table import entry_label
+from loadbench.report.table import SKIPPED_VERIFICATION_REASONS, entry_label
 from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, CoreResult, FailedRun, Measurement, SweepRun
 
@@ -143,7 +143,7 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
     if verification is None:
         verification_entry = {
             "checked": False,
-            "reason": "verification was not requested" if not verify_requested else "the connector keeps no data",
+            "reason": SKIPPED_VERIFICATION_REASONS[0 if not verify_requested else 1],
         }
     else:
         verification_entry = {"checked": True, **verification}
@@ -238,10 +238,14 @@ def connector_entry(spec: ConnectorSpec, result: CoreResult, verification: dict[
     if plan is not None:
         entry["stream_offset"] = plan.stream_offset
         failure = failure_of(entry, plan.max_failure_share, plan.expected_failures)
+        label = spec.label + (f" c={result.sessions}" if plan.concurrency_levels else "")
         if failure is not None:
-            label = spec.label + (f" c={result.sessions}" if plan.concurrency_levels else "")
             entry.update(status="failed", error=describe_failure(label, entry, failure, plan.expected_failures),
                          failure=failure)
+        elif verification is not None and not verification_entry["checked"] and not result.interrupted:
+            # The verification could not run (loadbench.run.runner._verify): the run cannot pass
+            # unverified, nor be called a failed verification.
+            entry.update(status="failed", error=f"{label}: {verification_entry['reason']}")
     return entry
 
 

@@ -194,3 +194,17 @@ def latency_text(ms: float) -> str:
     if value >= 100:
         return f"{value:,.0f} {unit}"
     return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
+
+
+# The reasons a verification was not checked by choice (report.build.connector_entry), not because it
+# could not run.
+SKIPPED_VERIFICATION_REASONS = ("verification was not requested", "the connector keeps no data")
+
+
+def verification_verdict(verification: dict[str, Any]) -> str:
+    """The verify cell of a connector entry's ``verification``: "passed", "FAILED" (the check ran
+    and found the data wrong), "skipped" (not requested, or the connector keeps no data) or "not
+    checked" (it could not run, or a signal cut it short: nothing is known about the data)."""
+    if verification["checked"]:
+        return "passed" if verification["passed"] else "FAILED"
+    return "skipped" if verification.get("reason") in SKIPPED_VERIFICATION_REASONS else "not checked"

@@ -37,7 +37,8 @@ def _native_call(spec: ConnectorSpec, what: str, fn: Callable[..., Any], *args: 
     except _core.ConnectorConfigError as exc:
         raise ConfigError(f"{spec.name}: {scrub(str(exc), spec.secrets)}") from None
     except _core.ConnectorError as exc:
-        raise RunFailed(f"{spec.name}: {what}: {scrub(str(exc), spec.secrets)}") from None
+        # (The core's message may already name the step: "verify: cannot connect", said once.)
+        raise RunFailed(f"{spec.name}: {what}: {scrub(str(exc), spec.secrets).removeprefix(what + ': ')}") from None
     except ValueError as exc:  # a bad option value the Python side did not catch
         raise ConfigError(f"{spec.name}: {scrub(str(exc), spec.secrets)}") from None
 

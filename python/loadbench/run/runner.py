@@ -441,11 +441,11 @@ def _verify(plan: RunPlan, spec: ConnectorSpec, committed: Counter[str], uncount
         return engine.verify(plan, spec, committed, uncounted,
                              timeout_s=VERIFY_AFTER_INTERRUPT_S if interrupted else None), False
     except RunFailed as exc:
-        if interrupted:
-            # After an interrupt the server may be shutting down or restarting (a kill or restart
-            # fault): a verification that could not run says nothing about the data.
-            return _not_checked(f"interrupted: verification could not run: {exc}"), False
-        return {"passed": False, "error": str(exc)}, False
+        # A verification that could not run (the server stopped, vanished, refused the connection)
+        # says nothing about the data: not checked, with the reason. Outside an interrupt that
+        # fails the connector (report.build.connector_entry), but never as a failed verification.
+        detail = str(exc).removeprefix(f"{spec.name}: verify: ")  # the entry names the connector
+        return _not_checked(f"{'interrupted: ' if interrupted else ''}verification could not run: {detail}"), False
     except TimeoutError:
         return _not_checked(f"interrupted: verification did not finish within {VERIFY_AFTER_INTERRUPT_S:g} s"), False
     except KeyboardInterrupt:

@@ -1,0 +1,51 @@
+"""A server killed near the window's end: the verification after the run cannot connect. That says
+nothing about the data, so the connector's verification is "not checked" with the reason, and the
+run fails (exit 1) naming it; it is never a failed verification (which would claim money was
+wrong: the outside review once saw "verify FAILED" here while the money, read with the server's own
+client, was intact)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.servers import RedisServer, ServerUnavailable
+
+
+@pytest.fixture
+def redis_server():
+    try:
+        server = RedisServer.create(password=None, config="")  # our own: it gets killed
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.destroy()
+
+
+def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, redis_server):
+    proc = cli.popen("bench", "--connectors", "redis", "--accounts", "1000", "--concurrency", "4", "--seconds", "3",
+                     "--warmup", "0", "--op-timeout", "0.5", "--quiet", env={"REDIS_URL": redis_server.url})
+    try:
+        deadline = time.monotonic() + 60
+        while "cmdstat_evalsha" not in redis_server.cli("INFO", "commandstats"):  # the transfers have begun
+            assert time.monotonic() < deadline and proc.poll() is None, "no transfer reached the server"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        redis_server.kill()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    (entry,) = json.loads(cli.reports()[0].read_text())["connectors"]
+    assert entry["status"] == "failed"
+    assert entry["verification"]["checked"] is False
+    assert entry["verification"]["reason"].startswith("verification could not run: "), entry["verification"]
+    assert "passed" not in entry["verification"]
+    assert "could not run" in entry["error"]
+    assert "verification failed" not in (out + err).lower()
+    assert err.strip().splitlines()[-1].startswith("loadbench: redis: verification could not run: cannot connect")
+    assert "Traceback" not in err
