@@ -9,9 +9,11 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -166,11 +168,13 @@ def test_null_run_on_three_generators_is_their_exact_sum(local_cluster):
     assert report["parameters"]["cluster"] == {"scheduler": address, "epochs": 1}
 
 
-def test_sqlite_run_conserves_money_and_commits_the_generators_sum(local_cluster, tmp_path):
+def test_sqlite_run_conserves_money_and_commits_the_generators_sum(local_cluster):
     cli, address = local_cluster
-    db = tmp_path / "bank.db"
+    # A path relative to the coordinator's directory (the workers run in another): the generators
+    # get it absolute.
+    db = cli.cwd / "bank.db"
     report, _ = _bench(cli, "--connectors", "sqlite", "--concurrency", "3", "--seconds", "1", "--accounts", "200",
-                       "--cluster", address, env={"SQLITE_FILE": str(db)})
+                       "--cluster", address, env={"SQLITE_FILE": "bank.db"})
     (entry,) = report["connectors"]
     assert entry["status"] == "ok", entry.get("error")
     _check_merge(entry)
@@ -381,6 +385,42 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(cli):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", None])
+def test_a_server_that_is_not_a_dask_scheduler_is_one_line_and_exit_2_within_the_timeout(cli, answer):
+    # An HTTP server answers Dask's handshake with text (once read as a frame of exabytes, or
+    # waited on for a minute); a silent one never answers.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            if answer is not None:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        began = time.monotonic()
+        result = cli("bench", "--connectors", "null", "--cluster", f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+        took = time.monotonic() - began
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("loadbench: error: --cluster: "), result.stderr
+    assert ("did not answer as a Dask scheduler does" if answer else "no answer within 5 s") in lines[0]
+    assert took < 5 + 10  # the coordinator's 5 s, and the interpreter's start on a loaded machine
 
 
 def test_a_malformed_cluster_address_is_one_line_and_exit_2(cli):

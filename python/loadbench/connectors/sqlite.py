@@ -47,7 +47,8 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
         # A directory, a read-only place or an unwritable file: refused now, not after the load.
         outputs.check_database_file(file, f"SQLITE_FILE={found[0]!r} (from {found[1]})")
     mode = one_of(settings, "SQLITE_MODE", None, MODES, DEFAULT_MODE)
-    return ConnectorSpec(name="sqlite", kind=KIND, options={"file": str(file), "mode": mode},
+    # The file as an absolute path: a --cluster generator runs in its own working directory.
+    return ConnectorSpec(name="sqlite", kind=KIND, options={"file": str(file.absolute()), "mode": mode},
                          target=str(file.resolve()), settings={"mode": mode}, dialect=DIALECT)
 
 
@@ -94,7 +95,7 @@ def apply_preset(preset: Preset, spec: ConnectorSpec, settings: Settings) -> Con
     except OSError as exc:
         raise ConfigError(f"cannot create the database directory {directory}: {exc.strerror}") from None
     file = outputs.check_database_file(directory / f"{preset.id}.db", f"LOADBENCH_DB_DIR={str(directory)!r}")
-    return dataclasses.replace(spec, options={**spec.options, **preset.options, "file": str(file)},
+    return dataclasses.replace(spec, options={**spec.options, **preset.options, "file": str(file.absolute())},
                                target=str(file.resolve()), settings={"preset": preset.id, **preset.options},
                                configuration_id=preset.id)
 

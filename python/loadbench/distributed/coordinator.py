@@ -177,10 +177,41 @@ def _check_address(address: str) -> str:
     return address
 
 
+def _identify(address: str, timeout_s: float) -> Any:
+    """What the server at ``address`` says it is, asked with Dask's own ``identity`` message, the
+    whole exchange within ``timeout_s``. Asked before a Client is made: a Client pointed at a
+    server that is not Dask's (an HTTP port) waits up to a minute, or reads its answer as a frame
+    length of exabytes."""
+    import asyncio
+
+    from distributed.comm.core import connect as comm_connect
+
+    async def ask() -> Any:
+        comm = await comm_connect(address, timeout=timeout_s)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            await comm.close()
+
+    return asyncio.run(asyncio.wait_for(ask(), timeout_s))
+
+
 def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
-    """A Dask client of the scheduler at ``address``; an unreachable one is one line (ConfigError)."""
+    """A Dask client of the scheduler at ``address``. Raises ConfigError (one line) when nothing
+    answers there within ``timeout_s``, or something that is not a Dask scheduler does."""
     distributed = require()
     _check_address(address)
+    try:
+        identity = _identify(address, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - whatever a wrong server makes Dask's comm raise
+        detail = str(exc).splitlines()[0] if str(exc) else f"no answer within {timeout_s:g} s"
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise ConfigError(f"--cluster: cannot reach the Dask scheduler at {address}: {detail}") from None
+        raise ConfigError(f"--cluster: {address} did not answer as a Dask scheduler does ({detail[:100]})") from None
+    if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+        raise ConfigError(f"--cluster: {address} is not a Dask scheduler (it says it is "
+                          f"{identity.get('type') if isinstance(identity, dict) else type(identity).__name__})")
     try:
         return distributed.Client(address, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
