@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """loadbench vs redis-benchmark on one throwaway redis-server: test-1's transfer as a Lua script
-(bench/redis_transfer.lua) run with EVALSHA on two random accounts (redis-benchmark's
+(the redis connector's own, loadbench.connectors.redis.transfer_script()) run with EVALSHA on two random accounts (redis-benchmark's
 __rand_int__: keys account:000000000000 .. account:<accounts - 1>, zero-padded to 12 digits), at
 equal connections and pipeline depth; in each round both tools run back to back, taking turns to
 go first, on freshly seeded accounts. Prints median requests/s, p50/p99 latency, the median and
@@ -43,7 +43,9 @@ sys.path.insert(0, str(ROOT))
 from _anchor import loadbench_report  # noqa: E402
 from tests.servers import RedisServer, find_binary  # noqa: E402
 
-SCRIPT = (Path(__file__).resolve().parent / "redis_transfer.lua").read_text()
+from loadbench.connectors.redis import transfer_script  # noqa: E402
+
+SCRIPT = transfer_script()  # the connector's text: both tools name it by the same SHA1
 INITIAL_BALANCE = 1000
 KEY = "account:__rand_int__"  # redis-benchmark writes a fresh random 12-digit number per occurrence
 
@@ -101,7 +103,7 @@ def run_redis_benchmark(server: RedisServer, sha: str, connections: int, pipelin
 def run_loadbench(server: RedisServer, connections: int, pipeline: int, seconds: float, accounts: int,
                   seed: int) -> tuple[float, float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, CPU seconds per request, requests) of one loadbench run: the redis
-    connector in script mode (the same bench/redis_transfer.lua, by the same SHA1, on the same keys),
+    connector in script mode (the same script, by the same SHA1, on the same keys),
     `connections` connections with `pipeline` transfers in flight on each (--concurrency, --inflight),
     uniform accounts (alpha 0, as __rand_int__). CPU is the report's client_cpu (the whole process
     over the measured window) per operation."""

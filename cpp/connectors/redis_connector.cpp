@@ -8,6 +8,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -37,24 +38,12 @@ end
 if tonumber(balance) < amount then return 0 end
 redis.call('DECRBY', KEYS[1], amount)
 redis.call('INCRBY', KEYS[2], amount)
-return 1
 )lua";
+constexpr std::string_view kLedgerStep = "redis.call('RPUSH', KEYS[3], ARGV[2])\n";
+constexpr std::string_view kTransferEnd = "return 1\n";
 
-// --audit (scenarios/transfer_audit.hpp): the transfer script's work, and when the money moved, its
-// ledger entry ARGV[2] ("op_id from to amount") appended to the list KEYS[3], in the same script
-// (atomic; one entry in the AOF with it).
-constexpr const char* kAuditedTransferScript = R"lua(
-local amount = tonumber(ARGV[1])
-local balance = redis.call('GET', KEYS[1])
-if not balance or redis.call('EXISTS', KEYS[2]) == 0 then
-  return redis.error_reply('NOACCOUNT no such account')
-end
-if tonumber(balance) < amount then return 0 end
-redis.call('DECRBY', KEYS[1], amount)
-redis.call('INCRBY', KEYS[2], amount)
-redis.call('RPUSH', KEYS[3], ARGV[2])
-return 1
-)lua";
+const std::string kTransferScript = std::string(kTransferBody).append(kTransferEnd);
+const std::string kAuditedTransferScript = std::string(kTransferBody).append(kLedgerStep).append(kTransferEnd);
 constexpr const char* kLedgerKey = "audit:ledger";
 constexpr long long kLedgerPage = 10'000;  // entries per LRANGE, accounts per MGET when auditing
 
