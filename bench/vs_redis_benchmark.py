@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """loadbench vs redis-benchmark on one throwaway redis-server: test-1's transfer as a Lua script
-(bench/redis_transfer.lua) run with EVALSHA on two random accounts (redis-benchmark's
+(the redis connector's own, loadbench.connectors.redis.transfer_script()) run with EVALSHA on two random accounts (redis-benchmark's
 __rand_int__: keys account:000000000000 .. account:<accounts - 1>, zero-padded to 12 digits), at
 equal connections and pipeline depth; in each round both tools run back to back, taking turns to
 go first, on freshly seeded accounts. Prints median requests/s, p50/p99 latency, the median and
@@ -23,7 +23,8 @@ loadbench runs as a user runs it (python -m loadbench bench --connectors redis -
 --concurrency C --alpha 0), its requests/s, p50 and p99 taken from its report (committed and
 rejected transfers over the measured window, after a 1 s warmup); --anchor-only runs
 redis-benchmark alone. redis-benchmark is one thread; loadbench drives its connections from one
-event-loop thread per core (the default).
+event-loop thread per core (the default), or --threads N (loadbench's own --threads): on 2 cores,
+where redis-server needs one, --threads 1 gives both tools one client thread.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 from _anchor import loadbench_report  # noqa: E402
 from tests.servers import RedisServer, find_binary  # noqa: E402
 
-SCRIPT = (Path(__file__).resolve().parent / "redis_transfer.lua").read_text()
+from loadbench.connectors.redis import transfer_script  # noqa: E402
+
+SCRIPT = transfer_script()  # the connector's text: both tools name it by the same SHA1
 INITIAL_BALANCE = 1000
 KEY = "account:__rand_int__"  # redis-benchmark writes a fresh random 12-digit number per occurrence
 
@@ -99,9 +102,9 @@ def run_redis_benchmark(server: RedisServer, sha: str, connections: int, pipelin
 
 
 def run_loadbench(server: RedisServer, connections: int, pipeline: int, seconds: float, accounts: int,
-                  seed: int) -> tuple[float, float, float, float, int]:
+                  seed: int, threads: int) -> tuple[float, float, float, float, int]:
     """(requests/s, p50 ms, p99 ms, CPU seconds per request, requests) of one loadbench run: the redis
-    connector in script mode (the same bench/redis_transfer.lua, by the same SHA1, on the same keys),
+    connector in script mode (the same script, by the same SHA1, on the same keys),
     `connections` connections with `pipeline` transfers in flight on each (--concurrency, --inflight),
     uniform accounts (alpha 0, as __rand_int__). CPU is the report's client_cpu (the whole process
     over the measured window) per operation."""
@@ -109,6 +112,7 @@ def run_loadbench(server: RedisServer, connections: int, pipeline: int, seconds:
         report = loadbench_report("--connectors", "redis", "--accounts", str(accounts), "--skip-prep", "--no-verify",
                                   "--concurrency", str(connections), "--inflight", str(pipeline),
                                   "--seconds", str(seconds), "--warmup", "1", "--alpha", "0", "--seed", str(seed),
+                                  "--threads", str(threads),
                                   env={"REDIS_URL": server.url, "REDIS_MODE": "script", "LOADBENCH_RUNS_DIR": runs})
     entry = report["connectors"][0]
     if entry["failed"]:
@@ -126,6 +130,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--amount", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="loadbench's event-loop threads (0: its default, one per core)")
     parser.add_argument("--anchor-only", action="store_true", help="run redis-benchmark only")
     args = parser.parse_args()
 
@@ -134,7 +140,8 @@ def main() -> None:
         sha = server.cli("SCRIPT", "LOAD", SCRIPT)
         version = server.cli("INFO", "server").split("redis_version:")[1].split()[0]
         print(f"Redis {version} at 127.0.0.1:{server.port}, {args.accounts:,} accounts, EVALSHA {sha[:12]}..., "
-              f"amount {args.amount}, about {args.seconds:g} s per run, {args.rounds} rounds, median of rounds")
+              f"amount {args.amount}, about {args.seconds:g} s per run, {args.rounds} rounds, median of rounds, "
+              f"loadbench threads {args.threads or 'one per core'}")
         with_loadbench = not args.anchor_only
         print(f"{'conns':>6} {'pipe':>5} {'redis-benchmark rps':>20} {'p50 ms':>7} {'p99 ms':>7} {'cpu/req':>9}"
               + (f" {'loadbench rps':>14} {'p50 ms':>7} {'p99 ms':>7} {'cpu/req':>9} {'ratio':>6} {'range':<11}"
@@ -155,7 +162,8 @@ def main() -> None:
 
                     def loadbench_round() -> None:
                         fresh_accounts(server, args.accounts)
-                        lb.append(run_loadbench(server, connections, pipeline, args.seconds, args.accounts, r + 1))
+                        lb.append(run_loadbench(server, connections, pipeline, args.seconds, args.accounts, r + 1,
+                                                 args.threads))
                         check_money(server, args.accounts, "loadbench")
 
                     # A first run at this setting, unmeasured, sizes the runs that count.

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from loadbench.connectors.postgres_cluster import PostgresCluster
+from tests.servers import RedisServer, ServerUnavailable
 
 # Settings a developer's shell may carry that would change what the tests run against.
 _SETTINGS = ("SQLITE_FILE", "SQLITE_MODE", "SEED_ACCOUNTS", "SEED_INITIAL_BALANCE", "VERIFY", "LOADBENCH_RUNS_DIR",
@@ -205,6 +206,21 @@ def postgres():
         yield Postgres(cluster.url, cluster)
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One throwaway redis-server for the session (``--save '' --appendonly no``: the tests check
+    correctness, not durability), or the one LOADBENCH_REDIS_URL names; skips without redis-server.
+    Tests that kill, restart or reconfigure a server start one of their own."""
+    try:
+        server = RedisServer.create()
+    except ServerUnavailable as e:
+        pytest.skip(str(e))
+    try:
+        yield server
+    finally:
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

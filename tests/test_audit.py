@@ -268,18 +268,6 @@ def _figures(a: dict) -> str:
 
 # --- Redis --------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def audit_redis():
-    try:
-        server = RedisServer.create()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.destroy()
-
-
 def _redis_balances_explained(server: RedisServer) -> None:
     """Every balance equals initial + credits - debits of the ledger list, counted here from
     redis-cli's own reads."""
@@ -296,10 +284,10 @@ def _redis_balances_explained(server: RedisServer) -> None:
 @pytest.mark.parametrize("mode,args", [("script", ()), ("watch", ()), ("script", CONTENDED + ("--inflight", "4")),
                                        ("watch", CONTENDED)],
                          ids=["script", "watch", "script-pipelined-contended", "watch-contended"])
-def test_redis_audit_confirms_every_commit(cli, audit_redis, mode, args):
-    _, entry = audited(cli, "redis", {"REDIS_URL": audit_redis.url, "REDIS_MODE": mode}, *args)
-    _redis_balances_explained(audit_redis)
-    a = assert_identities(entry, int(audit_redis.cli("LLEN", "audit:ledger")))
+def test_redis_audit_confirms_every_commit(cli, redis_server, mode, args):
+    _, entry = audited(cli, "redis", {"REDIS_URL": redis_server.url, "REDIS_MODE": mode}, *args)
+    _redis_balances_explained(redis_server)
+    a = assert_identities(entry, int(redis_server.cli("LLEN", "audit:ledger")))
     assert a["durability"]["appendonly"] == "no"  # the fixture's
     if mode == "watch" and args:
         assert a["client_failed"] > 0 and a["failed_in_ledger"] == 0  # EXEC refused (a watched key changed)

@@ -8,27 +8,14 @@ from __future__ import annotations
 import hashlib
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
+from loadbench.connectors.redis import audited_transfer_script, transfer_script
 from loadbench.report import store
 from tests.servers import RedisServer, ServerUnavailable
 
 BENCH = ("bench", "--seconds", "1.5", "--warmup", "0.2", "--accounts", "500", "--quiet")
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "redis_transfer.lua"
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-    try:
-        server = RedisServer.create()
-    except ServerUnavailable as e:
-        pytest.skip(str(e))
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture
@@ -94,9 +81,22 @@ def test_both_transfer_modes_conserve_money(cli, redis_server, mode):
     assert entry["verification"]["passed"]
     assert money(redis_server) == (500, 500 * 1000, 0)
     assert entry["connections"] == entry["sessions"] == 8
-    # Script mode ran bench/redis_transfer.lua itself (what vs_redis_benchmark gives redis-benchmark).
-    sha = hashlib.sha1(SCRIPT.read_bytes()).hexdigest()
+    # Script mode loaded transfer_script()'s text itself (what vs_redis_benchmark gives redis-benchmark).
+    sha = hashlib.sha1(transfer_script().encode()).hexdigest()
     assert redis_server.cli("SCRIPT", "EXISTS", sha) == ("1" if mode == "script" else "0")
+
+
+def test_the_audited_script_is_the_transfer_script_with_the_ledger_step(cli, redis_server):
+    transfer, audited = transfer_script(), audited_transfer_script()
+    assert transfer.endswith("redis.call('INCRBY', KEYS[2], amount)\nreturn 1\n")
+    ledger = "redis.call('RPUSH', KEYS[3], ARGV[2])\n"
+    assert audited == transfer.removesuffix("return 1\n") + ledger + "return 1\n"
+    # Both are what every connection loads: an audited run finds each by its SHA1 on the server.
+    redis_server.cli("SCRIPT", "FLUSH")
+    result = cli(*BENCH, "--connectors", "redis", "--concurrency", "2", "--audit", env={"REDIS_URL": redis_server.url})
+    assert result.returncode == 0, result.stderr
+    shas = [hashlib.sha1(s.encode()).hexdigest() for s in (transfer, audited)]
+    assert redis_server.cli("SCRIPT", "EXISTS", *shas).split() == ["1", "1"]
 
 
 def test_insufficient_funds_are_rejections_not_failures(cli, redis_server):

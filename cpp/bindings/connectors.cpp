@@ -1,5 +1,6 @@
 // The connectors this build knows: their kinds, capabilities and library versions, and the errors they raise.
 #include "bindings/common.hpp"
+#include "connectors/redis_connector.hpp"
 #include "connectors/registry.hpp"
 
 namespace loadbench::bindings {
@@ -34,6 +35,16 @@ void register_connectors(py::module_& m) {
         "What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None "
         "(scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), "
         "model: 'blocking' | 'event_loop', pipelining: bool, audit: bool (test-1 --audit), library_versions: {library: version}}}.");
+    m.def(
+        "redis_scripts",
+        []() -> py::typing::Dict<py::str, py::str> {
+            py::typing::Dict<py::str, py::str> out;
+            out["transfer"] = RedisConnector::transfer_script();
+            out["audited_transfer"] = RedisConnector::audited_transfer_script();
+            return out;
+        },
+        "The redis connector's Lua scripts, as it loads them (SCRIPT LOAD; EVALSHA names each by its SHA1): "
+        "{'transfer': test-1's transfer, 'audited_transfer': the same text with --audit's ledger step}.");
 }
 
 }  // namespace loadbench::bindings

@@ -221,13 +221,17 @@ void RedisConnection::on_ready(FdReadiness::Direction direction, const boost::sy
 // asked for. A read wait is an edge wait (no system call) when the oldest request in flight was sent
 // after the last read: every byte of its reply is then new data. Otherwise hiredis's read (16 KiB at
 // most) may have left part of a reply in the socket, and the wait re-arms so data already there counts.
+// Inside hiredis (a reply's callback submitting the session's next request) the command is only
+// queued: the call into hiredis that is under way comes back here when it returns, and writes
+// every request its replies brought in one write. Waiting there instead would re-arm the socket for
+// writing (a system call) and wake the loop once more for a write that is by then done.
 void RedisConnection::after_hiredis() {
     send_available();
-    if (!ac_) return;
+    if (!ac_ || in_hiredis_) return;
     const bool connected = ac_->c.flags & REDIS_CONNECTED;
     // Before the connect completes, hiredis must first see the socket writable (it then checks
     // SO_ERROR): no optimistic write.
-    if (want_write_ && connected && !in_hiredis_) {
+    if (want_write_ && connected) {
         in_hiredis_ = true;
         redisAsyncHandleWrite(ac_);
         in_hiredis_ = false;

@@ -53,8 +53,11 @@ public:
     std::size_t sessions_per_connection() const override { return options_.inflight; }
     SessionFootprint footprint() const override;
 
-    // The transfer script (bench/redis_transfer.lua, byte for byte: both tools name it by its SHA1).
-    static const char* transfer_script();
+    // The transfer script (what bench/vs_redis_benchmark.py gives redis-benchmark, through
+    // _core.redis_scripts(): both tools name it by its SHA1), and --audit's: the same text with the
+    // ledger step (RPUSH of ARGV[2] to KEYS[3]) before its final `return 1`.
+    static const std::string& transfer_script();
+    static const std::string& audited_transfer_script();
     // account:<id - 1>, 12 digits: the key of account `id` (1-based).
     static std::string account_key(std::uint64_t id);
 

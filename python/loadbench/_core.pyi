@@ -4,7 +4,7 @@ loadbench's native engine (private: use loadbench.run.core)
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'audit', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'prep', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
+__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'audit', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'prep', 'redis_scripts', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
 class ConnectorError(RuntimeError):
     pass
 class ConnectorConfigError(ConnectorError):
@@ -633,6 +633,10 @@ def library_versions() -> dict[str, str]:
     ...
 def prep(scenario: dict[str, typing.Any], connector: dict[str, typing.Any]) -> None:
     ...
+def redis_scripts() -> dict[str, str]:
+    """
+    The redis connector's Lua scripts, as it loads them (SCRIPT LOAD; EVALSHA names each by its SHA1): {'transfer': test-1's transfer, 'audited_transfer': the same text with --audit's ledger step}.
+    """
 def reported_percentiles() -> list[float]:
     """
     The percentiles every HistogramSummary.percentiles_ns holds, keyed by their shortest form ("99.9").

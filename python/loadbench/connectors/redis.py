@@ -19,7 +19,7 @@ import socket
 from pathlib import Path
 from urllib.parse import unquote
 
-from loadbench import processes
+from loadbench import _core, processes
 from loadbench.connectors import redis_server, server_restart
 from loadbench.connectors.spec import (
     INFLIGHT_FLAG,
@@ -98,6 +98,20 @@ def parse_redis_url(url: str, source: str) -> tuple[str, int, str, str, int]:
             raise ConfigError(f"{source}: {shown}: the database must be a number (redis://host:port/0)")
         database = int(path)
     return host, port, user, password, database
+
+
+def transfer_script() -> str:
+    """The Lua source of script mode's transfer, as the connector loads it (``SCRIPT LOAD``;
+    ``EVALSHA`` names it by its SHA1): KEYS[1] pays ARGV[1] to KEYS[2] if its balance covers it;
+    returns 1 (moved), 0 (refused) or a ``NOACCOUNT`` error. What bench/vs_redis_benchmark.py gives
+    redis-benchmark, so that both tools run the very same script."""
+    return _core.redis_scripts()["transfer"]
+
+
+def audited_transfer_script() -> str:
+    """``--audit``'s script: :func:`transfer_script`'s text with the ledger step (``RPUSH`` of
+    ARGV[2], "op_id from to amount", to KEYS[3]) before its final ``return 1``."""
+    return _core.redis_scripts()["audited_transfer"]
 
 
 def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpec | None:
