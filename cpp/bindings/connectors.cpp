@@ -1,5 +1,6 @@
 // The connectors this build knows: their kinds, capabilities and library versions, and the errors they raise.
 #include "bindings/common.hpp"
+#include "connectors/mariadb_connector.hpp"
 #include "connectors/registry.hpp"
 
 namespace loadbench::bindings {
@@ -34,6 +35,9 @@ void register_connectors(py::module_& m) {
         "What each connector kind supports, said by the connector itself: {kind: {sql_dialect: str | None "
         "(scenario files' dialect key; None: no SQL scenarios), placeholder: str | None ('?1' or '$1'), "
         "model: 'blocking' | 'event_loop', pipelining: bool, audit: bool (test-1 --audit), library_versions: {library: version}}}.");
+    m.def("mysql_transfer_procedure", &MariaDbConnector::transfer_procedure, py::arg("name") = "transfer",
+          "The mysql connector's CREATE PROCEDURE statement of test-1's transfer, under `name` (prep creates it "
+          "as `transfer`).");
 }
 
 }  // namespace loadbench::bindings
