@@ -43,6 +43,8 @@ from pathlib import Path
 
 from _anchor import loadbench_report
 
+from loadbench.connectors.mysql import transfer_procedure
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.servers import MariaDbServer, find_binary  # noqa: E402
@@ -52,33 +54,11 @@ INITIAL_BALANCE = 1000
 
 # test-1's transfer as one round trip (mode call): moves `amount` from a to b if a can cover it,
 # locking the two rows in id order, and returns no result set: the CALL's status counts the rows
-# touched (2 or 3 when moved, 0 or 1 when refused). The body is the mysql connector's
-# (MariaDbConnector::transfer_procedure(), which loadbench's own prep creates), so loadbench calls
-# `transfer` as it always does; sysbench_transfer.lua calls `transfer_quiet`, the same procedure
-# under the name it was written for. Both tools run the same server code.
-TRANSFER_BODY = """
-BEGIN
-  DECLARE moved INT DEFAULT 0;
-  DECLARE locked BIGINT;
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-  START TRANSACTION;
-  IF b < a THEN
-    SELECT id INTO locked FROM accounts WHERE id = b FOR UPDATE;
-  END IF;
-  UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-  SET moved = ROW_COUNT();
-  IF moved = 1 THEN
-    UPDATE accounts SET balance = balance + amount WHERE id = b;
-    COMMIT;
-  ELSE
-    ROLLBACK;
-  END IF;
-END
-"""
-TRANSFER_PROCEDURES = (
-    "CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY,
-    "CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)" + TRANSFER_BODY,
-)
+# touched (2 or 3 when moved, 0 or 1 when refused). The text is the mysql connector's own
+# (transfer_procedure(), the procedure loadbench's prep creates), so loadbench calls `transfer` as it
+# always does; sysbench_transfer.lua calls `transfer_quiet`, the same procedure under the name it was
+# written for. Both tools run the same server code.
+TRANSFER_PROCEDURES = (transfer_procedure("transfer"), transfer_procedure("transfer_quiet"))
 
 
 def children_cpu() -> float:

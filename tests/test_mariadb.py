@@ -6,6 +6,7 @@ and bad configuration (a wrong password, a malformed URL) as one line before any
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import textwrap
 import time
@@ -126,6 +127,18 @@ def test_prep_seeds_a_million_accounts_and_verify_counts_them(cli, mariadb, env)
     result = cli("verify", "--connectors", "mysql", "--accounts", "1000000", env=env)
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "total 999,999,999" in result.stdout
+
+
+def test_the_transfer_procedure_another_tool_is_given_is_the_one_prep_creates(cli, mariadb, env):
+    # bench/vs_sysbench.py creates mysql.transfer_procedure() for sysbench: the same server code.
+    result = cli("prep", "--connectors", "mysql", "--accounts", "500", env=env)
+    assert result.returncode == 0, result.stderr
+    text = mysql.transfer_procedure("transfer_quiet")
+    assert text.startswith("CREATE PROCEDURE transfer_quiet(a BIGINT, b BIGINT, amount BIGINT)")
+    body = text[text.index("BEGIN"):]
+    created = mariadb.sql("SELECT MD5(ROUTINE_DEFINITION) FROM information_schema.ROUTINES "
+                          "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = 'transfer'")
+    assert created == hashlib.md5(body.encode()).hexdigest()
 
 
 def test_many_sessions_share_one_event_loop_thread(cli, mariadb, env):

@@ -1,6 +1,7 @@
 // The connectors this build knows: their kinds, capabilities and library versions, and the errors they raise.
 #include "bindings/common.hpp"
 #include "connectors/redis_connector.hpp"
+#include "connectors/mariadb_connector.hpp"
 #include "connectors/registry.hpp"
 
 namespace loadbench::bindings {
@@ -45,6 +46,9 @@ void register_connectors(py::module_& m) {
         },
         "The redis connector's Lua scripts, as it loads them (SCRIPT LOAD; EVALSHA names each by its SHA1): "
         "{'transfer': test-1's transfer, 'audited_transfer': the same text with --audit's ledger step}.");
+    m.def("mysql_transfer_procedure", &MariaDbConnector::transfer_procedure, py::arg("name") = "transfer",
+          "The mysql connector's CREATE PROCEDURE statement of test-1's transfer, under `name` (prep creates it "
+          "as `transfer`).");
 }
 
 }  // namespace loadbench::bindings

@@ -29,7 +29,15 @@ namespace {
 // wait timeout, which rolls back only the statement) rolls the whole transfer back before it leaves
 // the procedure: nothing half done stays open in the session for the next START TRANSACTION to
 // commit.
-constexpr const char* kTransferProcedure = R"sql(CREATE PROCEDURE transfer(a BIGINT, b BIGINT, amount BIGINT)
+//
+// --audit (scenarios/transfer_audit.hpp): `transfer_audited`, the same transfer with a fourth
+// parameter, the operation's id, and its ledger row inserted before the COMMIT (one more row
+// touched: 3 or 4 when it moved the money, 0 or 1 when it refused).
+std::string transfer_procedure_sql(std::string_view name, bool audited) {
+    std::string sql = "CREATE PROCEDURE ";
+    sql += name;
+    sql += audited ? "(a BIGINT, b BIGINT, amount BIGINT, op BIGINT)" : "(a BIGINT, b BIGINT, amount BIGINT)";
+    sql += R"sql(
 BEGIN
   DECLARE moved INT DEFAULT 0;
   DECLARE locked BIGINT;
@@ -42,36 +50,19 @@ BEGIN
   SET moved = ROW_COUNT();
   IF moved = 1 THEN
     UPDATE accounts SET balance = balance + amount WHERE id = b;
-    COMMIT;
+)sql";
+    if (audited) sql += "    INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES (op, a, b, amount);\n";
+    sql += R"sql(    COMMIT;
   ELSE
     ROLLBACK;
   END IF;
 END)sql";
+    return sql;
+}
 
-// A CALL of kTransferProcedure that moved the money reports at least this many rows (see above).
+// A CALL of the transfer procedure that moved the money reports at least this many rows (see above).
 constexpr std::int64_t kMovedRows = 2;
 
-// --audit (scenarios/transfer_audit.hpp): the same transfer, with its ledger row inserted before
-// the COMMIT (one more row touched: 3 or 4 when it moved the money, 0 or 1 when it refused).
-constexpr const char* kAuditedTransferProcedure = R"sql(CREATE PROCEDURE transfer_audited(a BIGINT, b BIGINT, amount BIGINT, op BIGINT)
-BEGIN
-  DECLARE moved INT DEFAULT 0;
-  DECLARE locked BIGINT;
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-  START TRANSACTION;
-  IF b < a THEN
-    SELECT id INTO locked FROM accounts WHERE id = b FOR UPDATE;
-  END IF;
-  UPDATE accounts SET balance = balance - amount WHERE id = a AND balance >= amount;
-  SET moved = ROW_COUNT();
-  IF moved = 1 THEN
-    UPDATE accounts SET balance = balance + amount WHERE id = b;
-    INSERT INTO audit_ledger (op_id, from_id, to_id, amount) VALUES (op, a, b, amount);
-    COMMIT;
-  ELSE
-    ROLLBACK;
-  END IF;
-END)sql";
 constexpr const char* kLedgerTable =
     "CREATE TABLE audit_ledger (op_id BIGINT NOT NULL PRIMARY KEY, from_id BIGINT NOT NULL, to_id BIGINT NOT NULL, "
     "amount BIGINT NOT NULL) ENGINE=InnoDB";
@@ -532,7 +523,7 @@ void open_connection(asio::io_context& io, MariaDbSettings settings,
 
 MariaDbConnector::MariaDbConnector(const ConnectorOptions& options) : options_(parse_options(options)) {}
 
-const char* MariaDbConnector::transfer_procedure() { return kTransferProcedure; }
+std::string MariaDbConnector::transfer_procedure(std::string_view name) { return transfer_procedure_sql(name, false); }
 
 std::vector<std::string> MariaDbConnector::connection_setup() const {
     std::vector<std::string> setup = {"SET SESSION TRANSACTION ISOLATION LEVEL " + options_.isolation};
@@ -574,9 +565,9 @@ void MariaDbConnector::prep_accounts(const AccountsSpec& spec) {
     c.exec("DROP TABLE IF EXISTS audit_ledger", "prep");
     c.exec(kLedgerTable, "prep");
     c.exec("DROP PROCEDURE IF EXISTS transfer", "prep");
-    c.exec(kTransferProcedure, "prep");
+    c.exec(transfer_procedure_sql("transfer", false), "prep");
     c.exec("DROP PROCEDURE IF EXISTS transfer_audited", "prep");
-    c.exec(kAuditedTransferProcedure, "prep");
+    c.exec(transfer_procedure_sql("transfer_audited", true), "prep");
     // Ids in key order, in one transaction: InnoDB appends to the primary key's last page.
     c.exec("SET SESSION unique_checks = 0", "prep");
     c.exec("BEGIN", "prep");

@@ -20,6 +20,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -74,10 +75,11 @@ public:
     const MariaDbConnectorOptions& options() const { return options_; }
     // What every connection runs first: isolation level, lock wait timeout, server settings.
     std::vector<std::string> connection_setup() const;
-    // The procedure test-1's procedure mode calls (prep creates it): moves `amount` from `a` to `b`
-    // when `a` covers it, locking the rows in id order; no result set: the CALL's status counts 2 or
-    // 3 rows when it moved the money, 0 or 1 when it refused.
-    static const char* transfer_procedure();
+    // The CREATE PROCEDURE statement of the procedure test-1's procedure mode calls (prep creates it
+    // as `transfer`), under `name`: transfer(a, b, amount) moves `amount` from `a` to `b` when `a`
+    // covers it, locking the rows in id order; no result set: the CALL's status counts 2 or 3 rows
+    // when it moved the money, 0 or 1 when it refused. bench/vs_sysbench.py creates it for sysbench.
+    static std::string transfer_procedure(std::string_view name = "transfer");
 
 private:
     MariaDbSettings session_settings(std::vector<std::string> statements) const;

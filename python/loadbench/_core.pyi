@@ -631,6 +631,10 @@ def connector_kinds() -> list[str]:
     ...
 def library_versions() -> dict[str, str]:
     ...
+def mysql_transfer_procedure(name: str = 'transfer') -> str:
+    """
+    The mysql connector's CREATE PROCEDURE statement of test-1's transfer, under `name` (prep creates it as `transfer`).
+    """
 def prep(scenario: dict[str, typing.Any], connector: dict[str, typing.Any]) -> None:
     ...
 def redis_scripts() -> dict[str, str]:

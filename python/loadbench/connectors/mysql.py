@@ -64,6 +64,17 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
+def transfer_procedure(name: str = "transfer") -> str:
+    """The ``CREATE PROCEDURE`` statement of test-1's transfer that prep creates (as ``transfer``),
+    under ``name``: ``name(a BIGINT, b BIGINT, amount BIGINT)`` moves ``amount`` from account ``a`` to
+    ``b`` when ``a``'s balance covers it, locking both rows in id order, in one transaction; it
+    returns no result set (the CALL's status counts 2 or 3 rows when it moved the money, 0 or 1
+    when it refused). The text is the connector's own (C++), so another tool can run the same
+    server code (``bench/vs_sysbench.py``). Send it whole: it holds ``;`` (a client that splits
+    statements at ``;`` needs another delimiter)."""
+    return _core.mysql_transfer_procedure(name)
+
+
 def parse_mysql_url(url: str) -> tuple[str, int]:
     """The host and port of a ``mysql://`` (or ``mariadb://``) URL, read as the core reads it (the
     port defaults to 3306); ValueError (never quoting the URL) when it is not one."""
