@@ -4,7 +4,7 @@ loadbench's native engine (private: use loadbench.run.core)
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'audit', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'prep', 'redis_scripts', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
+__all__: list[str] = ['Arrival', 'ConnectorConfigError', 'ConnectorError', 'Counters', 'ErrorKind', 'HistogramSummary', 'OperationResult', 'Phase', 'Progress', 'Run', 'RunConfig', 'RunResult', 'SecondPoint', 'audit', 'check', 'connector_capabilities', 'connector_kinds', 'library_versions', 'mysql_transfer_procedure', 'prep', 'redis_scripts', 'reported_percentiles', 'resource_needs', 'serve_rpc', 'sql_check', 'sql_execute', 'sql_query', 'sql_seed', 'verify']
 class ConnectorError(RuntimeError):
     pass
 class ConnectorConfigError(ConnectorError):
