@@ -47,6 +47,7 @@ from loadbench.connectors.spec import (
     Preset,
     ServerRestart,
     SuperuserCheck,
+    isolation_name,
     one_of,
 )
 from loadbench.errors import ConfigError
@@ -133,7 +134,7 @@ def _build(settings: Settings, runs_dir: Path, choices: Choices) -> ConnectorSpe
     check_mysql_url(url, f"MYSQL_URL (from {origin})")
     mode = one_of(settings, "MYSQL_MODE", choices.get("mysql_mode"), MODES, "procedure", "--mysql-mode")
     isolation = one_of(settings, "MYSQL_ISOLATION", choices.get("isolation"), ISOLATIONS, DEFAULT_ISOLATION,
-                       "mysql: --isolation")
+                       "mysql: --isolation", isolation_name)
     given = choices.get("mysql_lock_wait_timeout")
     options = {"url": url, "mode": mode, "isolation": isolation}
     described = {"mode": mode, "isolation": isolation + (" (InnoDB's default)" if isolation == DEFAULT_ISOLATION else "")}

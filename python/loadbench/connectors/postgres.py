@@ -33,6 +33,7 @@ from loadbench.connectors.spec import (
     Preset,
     ServerRestart,
     SuperuserCheck,
+    isolation_name,
     one_of,
 )
 from loadbench.connectors.urls import has_scheme
@@ -106,7 +107,8 @@ def _family(name: str, env: str, dialect: SqlDialect) -> Build:
         mode = one_of(settings, "PG_MODE", choices.get("pg_mode"), MODES,
                       "statements" if serializable else "function", "--pg-mode")
         isolation = one_of(settings, "PG_ISOLATION", choices.get("isolation"), ISOLATIONS,
-                           "serializable" if serializable else "read_committed", f"{name}: --isolation")
+                           "serializable" if serializable else "read_committed", f"{name}: --isolation",
+                           isolation_name)
         given = choices.get("inflight")
         inflight = given if given is not None else settings.integer("MAX_INFLIGHT_PER_WORKER", 1, minimum=1)
         if inflight < 1:

@@ -202,15 +202,22 @@ class ConnectorModule(Protocol):
 
 
 def one_of(settings: Settings, env: str, flag_value: str | None, allowed: tuple[str, ...], default: str,
-           flag: str | None = None) -> str:
-    """A setting that takes one of ``allowed``: the flag's value, else ``env``'s, else ``default``."""
+           flag: str | None = None, spelling: Callable[[str], str] = str) -> str:
+    """A setting that takes one of ``allowed``: the flag's value, else ``env``'s, else ``default``;
+    ``spelling`` maps what the user wrote to the name it is checked as (``isolation_name``)."""
     if flag_value is not None:
-        if flag_value not in allowed:
+        if spelling(flag_value) not in allowed:
             raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {flag_value!r}")
-        return flag_value
+        return spelling(flag_value)
     found = settings.get(env)
     if found is None:
         return default
-    if found[0] not in allowed:
+    if spelling(found[0]) not in allowed:
         raise ConfigError(f"{env}={found[0]!r} (from {found[1]}) must be one of {', '.join(allowed)}")
-    return found[0]
+    return spelling(found[0])
+
+
+def isolation_name(written: str) -> str:
+    """An isolation level as loadbench names it (``read_committed``) from any of the ways people
+    write it: SQL's ``READ COMMITTED`` (SET TRANSACTION ISOLATION LEVEL), ``read-committed``, any case."""
+    return "_".join(written.lower().replace("-", " ").replace("_", " ").split())
