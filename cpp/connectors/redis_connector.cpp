@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -153,8 +155,11 @@ using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
 // begins with `what` (when not empty); a refused password or permission is a ConnectorConfigError.
 class ControlConnection {
 public:
-    ControlConnection(Connector& owner, const RedisEndpoint& e, const std::string& what, long io_timeout_s = 60)
-        : what_(what.empty() ? "" : what + ": ") {
+    // io_timeout_s bounds each reply: a frozen server (SIGSTOP) still completes TCP handshakes from
+    // the kernel's backlog, so only this ends the wait. Prep's and verify's replies each cover a
+    // bounded batch (kVerifyRange accounts, kVerifyScanBudget keys) and take well under a second.
+    ControlConnection(Connector& owner, const RedisEndpoint& e, const std::string& what, long io_timeout_s = 15)
+        : what_(what.empty() ? "" : what + ": "), io_timeout_s_(io_timeout_s) {
         const timeval connect_timeout{10, 0};
         ctx_ = redisConnectWithTimeout(e.host.c_str(), static_cast<int>(e.port), connect_timeout);
         if (!ctx_) throw ConnectorError(what_ + "cannot connect to " + where(e) + ": out of memory");
@@ -201,7 +206,11 @@ public:
     ReplyPtr next(const char* context = nullptr) {
         void* raw = nullptr;
         if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
-            const std::string message = ctx_->err == REDIS_ERR_IO && ctx_->errstr[0] == '\0' ? "connection lost" : ctx_->errstr;
+            std::string message = ctx_->errstr;
+            if (ctx_->err == REDIS_ERR_IO && message.empty()) message = "connection lost";
+            // hiredis reports its read timeout as the socket's EAGAIN, in strerror's words.
+            if (ctx_->err == REDIS_ERR_IO && message == std::strerror(EAGAIN))
+                message = "no answer from the server within " + std::to_string(io_timeout_s_) + " s";
             throw ConnectorError(what_ + explain_resource_errors(message));
         }
         ReplyPtr reply(static_cast<redisReply*>(raw));
@@ -226,6 +235,7 @@ private:
         if (ctx_) redisFree(std::exchange(ctx_, nullptr));
     }
     std::string what_;
+    long io_timeout_s_;
     redisContext* ctx_ = nullptr;
     std::optional<CancelHooks::Registration> cancel_;
     std::vector<const char*> argv_;
@@ -530,7 +540,7 @@ std::optional<AccountsCheck> RedisConnector::verify_accounts(const AccountsSpec&
 }
 
 AuditLedger RedisConnector::read_audit_ledger(const AccountsSpec& spec) {
-    ControlConnection c(*this, options_.endpoint, "audit");
+    ControlConnection c(*this, options_.endpoint, "audit", 60);  // the ledger's replies may be large
     AuditLedger ledger;
     for (const char* name : {"appendonly", "appendfsync", "save"}) {
         std::string value = "unknown";  // CONFIG may be renamed or refused to this user

@@ -24,7 +24,10 @@ def redis_server():
     server.destroy()
 
 
-def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, redis_server):
+@pytest.mark.parametrize("fault", ["kill", "freeze"])
+def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, redis_server, fault):
+    # kill: the connection is refused. freeze (SIGSTOP, never resumed): the kernel still completes
+    # the handshake, and nothing answers; each control-plane reply waits at most 15 s.
     proc = cli.popen("bench", "--connectors", "redis", "--accounts", "1000", "--concurrency", "4", "--seconds", "3",
                      "--warmup", "0", "--op-timeout", "0.5", "--quiet", env={"REDIS_URL": redis_server.url})
     try:
@@ -33,8 +36,10 @@ def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, 
             assert time.monotonic() < deadline and proc.poll() is None, "no transfer reached the server"
             time.sleep(0.05)
         time.sleep(0.5)
-        redis_server.kill()
+        began = time.monotonic()
+        redis_server.kill() if fault == "kill" else redis_server.pause()
         out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - began
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -47,5 +52,8 @@ def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, 
     assert "passed" not in entry["verification"]
     assert "could not run" in entry["error"]
     assert "verification failed" not in (out + err).lower()
-    assert err.strip().splitlines()[-1].startswith("loadbench: redis: verification could not run: cannot connect")
+    expected = "cannot connect" if fault == "kill" else "no answer from the server within 15 s"
+    assert err.strip().splitlines()[-1].startswith(f"loadbench: redis: verification could not run: {expected}"), err
+    # The rest of the 3 s window, the drain (--op-timeout 0.5), and one control-plane reply's 15 s.
+    assert took < 3 + 15 + 10, took
     assert "Traceback" not in err
