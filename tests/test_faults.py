@@ -14,7 +14,7 @@ import pytest
 
 from loadbench import _core
 from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
-from loadbench.report import store
+from loadbench.report import sections, store
 from loadbench.run import faults
 from tests.servers import free_port
 
@@ -254,6 +254,17 @@ def test_recovery_is_the_first_second_back_at_90_percent_of_the_5_before():
     # Not back by the window's end (or the next fault): not recovered.
     entry = faults._entry(action, series[:9], [], None)
     assert entry["recovered"] is False and entry["recovery_s"] is None
+    assert entry["baseline_s"] == 5.0
+
+
+def test_a_fault_less_than_5_s_into_the_window_is_measured_against_the_seconds_before_it_and_says_so():
+    series = [_point(1, 150), _point(2, 100), _point(3, 0, 4), _point(4, 110), _point(5, 110)]
+    action = faults._Action(faults.parse("restart@2s"), injected_at_s=2.25, outcome="done")
+    entry = faults._entry(action, series, [], None)
+    assert entry["baseline_s"] == 2.0 and entry["baseline_tps"] == 125.0  # the 2 whole seconds before it
+    assert entry["recovered"] is False  # 110 < 0.9 x 125
+    row = sections.fault_row("redis", entry)
+    assert row["recovery"] == "not recovered (vs 125 TPS over 2 s)"
 
 
 def test_ctrl_c_during_a_freeze_continues_the_server(cli, victim):

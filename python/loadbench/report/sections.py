@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 from loadbench.report.histogram import Histogram
 from loadbench.report.table import entry_label, latency_text, runs
+from loadbench.run.faults import BASELINE_S
 
 FAULT_COLUMNS = ("connector", "fault", "injected", "lasted", "failed during, by kind", "first commit", "recovery")
 AUDIT_COLUMNS = ("connector", "audit", "server-confirmed", "client-acknowledged", "lost writes", "ambiguous committed",
@@ -68,6 +69,9 @@ def fault_row(label: str, fault: dict[str, Any]) -> dict[str, str]:
         kinds = f"{fault['failed_during']:,} (kinds not recorded)" if fault["failed_during"] else "-"
     first = fault.get("first_commit_after_s")
     recovery = f"{fault['recovery_s']:.1f} s" if fault.get("recovered") else "not recovered"
+    if fault.get("baseline_s") is not None and fault["baseline_s"] < BASELINE_S - 0.5:
+        # Fewer seconds than the rule's came before it: say what it was measured against.
+        recovery += f" (vs {fault['baseline_tps']:,.0f} TPS over {fault['baseline_s']:.0f} s)"
     if fault["outcome"] not in ("done", "running"):
         recovery += f" ({fault['outcome']}" + (f": {fault['detail']}" if fault.get("detail") else "") + ")"
     return {**row, "injected": f"{fault['injected_at_s']:.2f} s",

@@ -504,7 +504,8 @@ def _entry(action: _Action, series: Sequence[_core.SecondPoint], reconnects: lis
     if horizon is not None:
         series = [p for p in series if p.t_s <= horizon + 1e-9]
     before = [p for p in series if p.t_s <= inj + 1e-9 and p.t_s - p.duration_s >= inj - BASELINE_S - 1e-9]
-    baseline = (sum(p.committed for p in before) / sum(p.duration_s for p in before)) if before else None
+    baseline_s = sum(p.duration_s for p in before)
+    baseline = (sum(p.committed for p in before) / baseline_s) if before else None
     after = [p for p in series if p.t_s - p.duration_s >= inj - 1e-9 and p.duration_s >= 0.5]
     first_commit = next((p for p in after if p.committed > 0), None)
     recovered = None
@@ -524,6 +525,7 @@ def _entry(action: _Action, series: Sequence[_core.SecondPoint], reconnects: lis
         "outcome": action.outcome,
         "detail": action.detail,
         "baseline_tps": None if baseline is None else round(baseline, 1),
+        "baseline_s": None if baseline is None else round(baseline_s, 3),
         "failed_during": sum(p.failed for p in during),
         "errors_during": _errors_by_kind(during),
         "rejected_during": sum(p.rejected for p in during),
