@@ -71,8 +71,11 @@ def describe_failure(label: str, entry: dict[str, Any], failure: dict[str, Any],
     """The one line that says why a measured connector failed (the report's ``error``)."""
     ops = failure["operations"]
     if failure["rule"] == "no_commits":
-        if ops == 0:
-            line = f"{label}: no operation completed in the measured window ({entry['measured_seconds']:g} s)"
+        if ops == 0 and entry["measured_seconds"] == 0:
+            line = (f"{label}: interrupted in the warmup: the measured window never opened" if entry["interrupted"]
+                    else f"{label}: the measured window never opened")
+        elif ops == 0:
+            line = f"{label}: no operation completed in the measured window ({entry['measured_seconds']:.2f} s)"
         else:
             line = (f"{label}: 0 of {ops:,} operations committed ({entry['rejected']:,} rejected, "
                     f"{entry['failed']:,} failed)")
