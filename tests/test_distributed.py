@@ -351,8 +351,10 @@ def test_a_worker_that_joins_during_epoch_1_is_used_in_epoch_2(dask_cluster, tmp
     late = dask_cluster.add_worker()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    first, second = cli.only_report()["connectors"]
+    report = cli.only_report()
+    first, second = report["connectors"]
     assert [first["distributed"]["epoch"], second["distributed"]["epoch"]] == [1, 2]
+    assert [table.entry_label(e, report) for e in (first, second)] == ["null epoch 1", "null epoch 2"]
     assert len(first["distributed"]["generators"]) == 1
     assert len(second["distributed"]["generators"]) == 2
     assert second["sessions"] == 4  # the late generator brought an epoch-1 generator's share

@@ -169,13 +169,17 @@ def load_all(source: str | Path | Iterable[str | Path]) -> "pandas.DataFrame":
 
 
 def entry_label(entry: dict[str, Any], report: dict[str, Any]) -> str:
-    """A connector entry's name, unique within its report: with its configuration preset, and its
-    concurrency level when the report ran several (the write test)."""
+    """A connector entry's name, unique within its report: with its configuration preset, its
+    concurrency level when the report ran several (the write test), and its epoch when a
+    ``--cluster`` run had several (``--epochs``)."""
     label = str(entry["name"])
     if entry.get("configuration_id"):
         label += f" {entry['configuration_id']}"
     if report.get("parameters", {}).get("concurrency_levels") and entry.get("sessions") is not None:
         label += f" c={entry['sessions']}"
+    distributed = entry.get("distributed") or {}
+    if distributed.get("epochs", 1) > 1:
+        label += f" epoch {distributed['epoch']}"
     return label
 
 
