@@ -3,7 +3,7 @@
 -- from one account to another (ids in [1, accounts], uniform or sysbench's zipfian), only if the
 -- first one's balance covers it, in one transaction, locking the two rows in id order.
 --
---   mode=call (default): CALL transfer_quiet(from, to, amount), the stored procedure vs_sysbench.py
+--   mode=procedure (default): CALL transfer_quiet(from, to, amount), the stored procedure vs_sysbench.py
 --     creates: one round trip. It is `transfer`, the mysql connector's procedure, under another name:
 --     it returns no result set (sysbench could not read one: its next query would fail "out of sync").
 --   mode=statements: BEGIN; SELECT the payer's balance, locking both rows in id order (one
@@ -17,7 +17,7 @@
 sysbench.cmdline.options = {
    accounts = {"Number of accounts (ids 1..accounts)", 100000},
    max_amount = {"Largest amount moved", 100},
-   mode = {"call or statements", "call"},
+   mode = {"procedure or statements", "procedure"},
    alpha = {"0: uniform ids; > 0: sysbench's zipfian with this exponent", 0},
 }
 
@@ -35,8 +35,8 @@ function thread_init()
    drv = sysbench.sql.driver()
    con = drv:connect()
    local bigint = sysbench.sql.type.BIGINT
-   if sysbench.opt.mode == "call" then
-      call_mode = true
+   if sysbench.opt.mode == "procedure" then
+      procedure_mode = true
    elseif sysbench.opt.mode == "statements" then
       debit = con:prepare("UPDATE accounts SET balance = balance - ? WHERE id = ?")
       debit_params = {debit:bind_create(bigint), debit:bind_create(bigint)}
@@ -45,7 +45,7 @@ function thread_init()
       credit_params = {credit:bind_create(bigint), credit:bind_create(bigint)}
       credit:bind_param(unpack(credit_params))
    else
-      error("mode must be call or statements, got '" .. sysbench.opt.mode .. "'")
+      error("mode must be procedure or statements, got '" .. sysbench.opt.mode .. "'")
    end
 end
 
@@ -69,7 +69,7 @@ function event()
    local to = pick()
    while to == from do to = pick() end
    local amount = sysbench.rand.uniform(1, max_amount)
-   if call_mode then
+   if procedure_mode then
       con:query(string.format("CALL transfer_quiet(%d, %d, %d)", from, to, amount))
       return
    end

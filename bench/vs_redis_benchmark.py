@@ -184,7 +184,8 @@ def main() -> None:
                              f"{statistics.median(x[2] for x in lb):>7.3f} {statistics.median(x[3] for x in lb) * 1e6:>6.2f} us "
                              f"{statistics.median(ratios):>6.2f} {min(ratios):>5.2f}-{max(ratios):<5.2f}")
                 print(line, flush=True)
-                print(f"{'':>12} rounds' redis-benchmark rps: {' '.join(f'{x[0]:,.0f}' for x in rb)}", flush=True)
+                print(f"{'':>12} rounds' redis-benchmark rps: {' '.join(f'{x[0]:,.0f}' for x in rb)}"
+                      + (f"; loadbench rps: {' '.join(f'{x[0]:,.0f}' for x in lb)}" if lb else ""), flush=True)
     finally:
         server.destroy()
 

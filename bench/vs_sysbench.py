@@ -8,7 +8,7 @@ rounds' TPS ratios, p99 latency, and each tool's own CPU time per transaction. M
 after every run (with the `mariadb` client): the total never changes, no balance is negative.
 
     .venv/bin/python bench/vs_sysbench.py [--threads 1,8,32] [--seconds 10] [--rounds 2]
-                                          [--accounts 100000] [--mode call|statements]
+                                          [--accounts 100000] [--mode procedure|statements]
                                           [--lb-threads 0] [--anchor-only]
 
 At each thread count N both tools hold N connections: sysbench runs N threads, one connection
@@ -52,7 +52,7 @@ from tests.servers import MariaDbServer, find_binary  # noqa: E402
 LUA = Path(__file__).resolve().parent / "sysbench_transfer.lua"
 INITIAL_BALANCE = 1000
 
-# test-1's transfer as one round trip (mode call): moves `amount` from a to b if a can cover it,
+# test-1's transfer as one round trip (mode procedure): moves `amount` from a to b if a can cover it,
 # locking the two rows in id order, and returns no result set: the CALL's status counts the rows
 # touched (2 or 3 when moved, 0 or 1 when refused). The text is the mysql connector's own
 # (transfer_procedure(), the procedure loadbench's prep creates), so loadbench calls `transfer` as it
@@ -115,7 +115,7 @@ def run_loadbench(server: MariaDbServer, threads: int, seconds: float, accounts:
     report = loadbench_report("--connectors", "mysql", "--accounts", str(accounts), "--skip-prep", "--no-verify",
                               "--concurrency", str(threads), "--threads", str(lb_threads), "--seconds", str(seconds),
                               "--warmup", "1", "--alpha", str(alpha), "--seed", str(seed),
-                              "--mysql-mode", "procedure" if mode == "call" else "statements",
+                              "--mysql-mode", mode,
                               env={"MYSQL_URL": server.url, "LOADBENCH_RUNS_DIR": runs_dir})
     entry = report["connectors"][0]
     if entry["connections"] != threads:
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--mode", choices=("call", "statements"), default="call")
+    parser.add_argument("--mode", choices=("procedure", "statements"), default="procedure")
     parser.add_argument("--alpha", type=float, default=0.0, help="0 (uniform) or > 0 (sysbench's zipfian exponent)")
     parser.add_argument("--lb-threads", type=int, default=0,
                         help="loadbench's event-loop threads (0: one per core, at most one per session)")
@@ -143,7 +143,7 @@ def main() -> None:
         version = server.sql("SELECT VERSION()")
         print(f"MariaDB {version} at 127.0.0.1:{server.port}, {args.accounts:,} accounts, mode {args.mode}, "
               f"alpha {args.alpha:g}, {args.seconds:g} s per run, {args.rounds} rounds, median of rounds; loadbench on "
-              f"{args.lb_threads or 'one per core'} event-loop thread(s)")
+              + (f"{args.lb_threads} event-loop thread(s)" if args.lb_threads else "one event-loop thread per core"))
         with_loadbench = not args.anchor_only
         print(f"{'threads':>8} {'sysbench tps':>13} {'p99 ms':>7} {'cpu/txn':>9}"
               + (f" {'loadbench tps':>14} {'p99 ms':>7} {'cpu/txn':>9} {'ratio':>6} {'range':<11} {'cpu ratio':>9}"
