@@ -2,7 +2,7 @@
 
 ``mariadb-install-db`` into a fresh directory, then ``mariadbd`` on a free loopback port (never
 3306) as an unprivileged user when we are root, with a database ``loadbench`` and a user
-``loadbench`` whose password is generated (192 bits) and every privilege (so that presets may set
+``loadbench`` whose password is generated (192 bits) and every privilege on every database but GRANT OPTION (so that presets may set
 globals such as ``innodb_flush_log_at_trx_commit``). Root has no password but is reachable only
 through the server's Unix socket, in a directory only the server's user may enter; the root
 accounts for TCP that ``mariadb-install-db`` creates are dropped.
