@@ -60,6 +60,7 @@ def throwaway_postgres(alpha: float, prefix: str, server_cpus: set[int] | None =
     runs on those CPUs only."""
     sys.path.insert(0, str(ROOT / "python"))
     import psutil
+
     from loadbench.connectors.postgres import postmaster_pid
     from loadbench.connectors.postgres_cluster import PostgresCluster
 

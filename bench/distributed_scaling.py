@@ -4,7 +4,7 @@ and 4 Dask generator processes at equal total sessions, against the same bench i
 window end to the merged result) and the start skew.
 
     .venv/bin/python bench/distributed_scaling.py [--rounds 3] [--seconds 3] [--sessions 8]
-        [--connector null|sqlite] [--dask-config quiet|default]
+        [--connector null|sqlite] [--dask-config quiet|default] [--generator-threads 0]
 
 Each configuration gets its own ``dask scheduler`` and ``dask worker`` processes on loopback
 (one task thread each, no nanny), started once, with ``loadbench cluster up``'s Dask settings
@@ -14,6 +14,10 @@ are aggregated ops/s over the single process's in the same round; the median ove
 printed, with the min and max. ``cpu/op`` is the generators' process CPU per operation over the
 single process's (``client_cpu.per_operation_us``: the worker's Dask threads count, the scheduler
 and the coordinator do not), a figure that does not depend on the CPU share the run got.
+
+``--generator-threads T`` gives each generator T event-loop/worker threads (``bench --threads``; 0,
+the default: one per core, as the single process has): with N generators of one thread each on N
+cores, the cluster runs as many threads as the single process, none waiting for a core at the go.
 
 What a 2-core machine allows: the generators share the two cores with each other (and the
 scheduler), so N > 2 generators cannot add throughput; the ratio then measures what splitting
@@ -70,12 +74,13 @@ class Cluster:
             p.wait()
 
 
-def bench(runs: Path, connector: str, seconds: float, sessions: int, cluster: str | None) -> tuple[dict, float]:
+def bench(runs: Path, connector: str, seconds: float, sessions: int, cluster: str | None,
+          generator_threads: int = 0) -> tuple[dict, float]:
     """One run; its report's entry and the command's wall time."""
     args = [sys.executable, "-m", "loadbench", "bench", "--connectors", connector, "--concurrency", str(sessions),
             "--seconds", str(seconds), "--warmup", "0.5", "--quiet", "--json", "--runs-dir", str(runs), "--seed", "1"]
     if cluster:
-        args += ["--cluster", cluster]
+        args += ["--cluster", cluster, "--threads", str(generator_threads)]
     began = time.monotonic()
     out = subprocess.run(args, capture_output=True, text=True,
                          env={**os.environ, "VERIFY": "0", "SQLITE_FILE": str(runs / "bench.sqlite")})
@@ -94,12 +99,14 @@ def main() -> None:
     parser.add_argument("--generators", default="1,2,4")
     parser.add_argument("--connector", choices=("null", "sqlite"), default="null")
     parser.add_argument("--dask-config", choices=("quiet", "default"), default="quiet")
+    parser.add_argument("--generator-threads", type=int, default=0, help="threads per generator (0: one per core)")
     o = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="loadbench-distributed-"))
     (tmp / "runs").mkdir()
     env = {**os.environ, **(quiet_env() if o.dask_config == "quiet" else {})}
     print(f"{o.connector} connector, {o.sessions} sessions in all, {o.seconds:g} s windows, {o.rounds} rounds, "
-          f"{os.cpu_count()} cores, nice {os.nice(0)}; Dask config: {o.dask_config}")
+          f"{os.cpu_count()} cores, nice {os.nice(0)}; Dask config: {o.dask_config}; threads per generator: "
+          f"{o.generator_threads or 'one per core'}")
     print(f"{'generators':>10} {'single ops/s':>13} {'cluster ops/s':>14} {'ratio':>6} {'(min-max)':>13} "
           f"{'cpu/op':>7} {'to go s':>8} {'end->result s':>14} {'skew max ms':>12}")
     for n in (int(x) for x in o.generators.split(",")):
@@ -112,7 +119,7 @@ def main() -> None:
                 order = [None, cluster.address] if r % 2 == 0 else [cluster.address, None]
                 got = {}
                 for where in order:
-                    entry, _ = bench(tmp / "runs", o.connector, o.seconds, o.sessions, where)
+                    entry, _ = bench(tmp / "runs", o.connector, o.seconds, o.sessions, where, o.generator_threads)
                     got[where] = entry
                 s, c = got[None]["tps"], got[cluster.address]["tps"]
                 single.append(s)

@@ -15,9 +15,9 @@ import time
 
 import psutil
 
-from loadbench.run import resources as resource_usage
 from loadbench.connectors import postgres
 from loadbench.connectors.postgres_cluster import PostgresCluster, find_pg_binary
+from loadbench.run import resources as resource_usage
 
 
 def per_call_ms(fn, rounds: int) -> tuple[float, float]:

@@ -120,7 +120,7 @@ def main() -> None:
                                                args.pipeline, r + 1))
             # Each round's two runs are a pair, measured back to back: the ratio is the
             # median of the rounds' ratios (min and max show the spread).
-            ratios = [l[0] / p[0] for p, l in zip(pg, lb)]
+            ratios = [ours[0] / theirs[0] for theirs, ours in zip(pg, lb)]
             line = (f"{clients:>8} {statistics.median(t for t, _ in pg):>12,.0f} "
                     f"{statistics.median(t for t, _ in lb):>14,.0f} {statistics.median(ratios):>6.2f} "
                     f"{min(ratios):>5.2f}-{max(ratios):<5.2f}"

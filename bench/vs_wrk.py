@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from _anchor import loadbench, loadbench_report, summarise

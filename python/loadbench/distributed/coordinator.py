@@ -10,7 +10,7 @@ For each connector of the plan, in turn:
    ``--operations`` are split over the enlisted generators (one per worker), each with random
    streams no other generator and no earlier epoch uses (``stream_offset``). Each generator opens
    its sessions and waits at its engine's gate (:mod:`loadbench.distributed.generator`); once all
-   are ready the coordinator sets one go: an instant on the scheduler's clock a little ahead
+   are ready the coordinator sets one go: an instant on the coordinator's clock a little ahead
    (:data:`GO_MARGIN_S`), so every generator starts the same warmup and window there. Epoch 1
    enlists the workers there at its start; a worker that joins during epoch k is enlisted from
    epoch k+1 with the share of an epoch-1 generator, so load is raised by adding machines;
@@ -29,9 +29,9 @@ the coordinator's own result deadline passes, :data:`GRACE_S` + :data:`RESULT_MA
 window's planned end (a live generator stops itself at :data:`GRACE_S`), whatever the scheduler's
 settings. Either way the coordinator never waits on it longer than that.
 
-Start skew: each generator's first operation against the go, both on the scheduler's clock (each
-worker's offset from it as Dask measures it at every heartbeat); the report gives each and the
-maximum. Ctrl-C or SIGTERM set the run's abort Event: every generator stops within about a
+Start skew: each generator's first operation against the go, both on the coordinator's clock (each
+worker's offset from it measured by the coordinator just before the go: :func:`_clock_offsets`);
+the report gives each and the maximum. Ctrl-C or SIGTERM set the run's abort Event: every generator stops within about a
 second.
 """
 
@@ -55,6 +55,7 @@ from loadbench.run.config import RunPlan
 from loadbench.run.results import BenchRun, ConnectorRun, FailedRun, MeasuredRun, Measurement
 
 CONNECT_TIMEOUT_S = 5.0
+OFFSET_SAMPLES = 5      # round trips per worker for its clock offset (the shortest one counts)
 GO_MARGIN_S = 0.25      # the go's instant is this far ahead (plus round trips) of when it is set
 POLL_S = 0.1            # the coordinator's look at its generators and the workers
 OPEN_TIMEOUT_S = 120.0  # every generator's sessions open within this
@@ -75,8 +76,8 @@ class GeneratorRow:
     status: str = "running"  # running | ok | failed | lost
     error: str | None = None
     result: Any = None  # _core.RunResult
-    scheduler_delay_s: float = 0.0  # the scheduler's clock - this generator's, s (Dask's measure)
-    go_at: float | None = None      # the go, on the scheduler's clock (s since the epoch)
+    scheduler_delay_s: float = 0.0  # the coordinator's clock - this generator's, s (measured before the go)
+    go_at: float | None = None      # the go, on the coordinator's clock (s since the epoch)
     start_skew_s: float | None = None
 
     def report_row(self) -> dict[str, Any]:
@@ -244,11 +245,20 @@ def check_versions(client: Any, addresses: list[str]) -> tuple[list[str], list[s
     return ok, refused
 
 
-def _scheduler_offset(client: Any) -> float:
-    """Scheduler clock - this clock, s (the midpoint of a round trip)."""
-    before = time.time()
-    theirs = float(client.run_on_scheduler(time.time))
-    return theirs - (before + time.time()) / 2
+def _clock_offsets(client: Any, addresses: list[str], samples: int = OFFSET_SAMPLES) -> dict[str, float]:
+    """Each worker's clock minus the coordinator's, s: NTP's estimate (the worker's reading against
+    the midpoint of the round trip) from the sample with the shortest round trip of ``samples``,
+    so the error is at most half that round trip (a few ms on loopback under load, where Dask's own
+    per-heartbeat offset, ``Worker.scheduler_delay``, was seen 27 ms off on one machine)."""
+    best: dict[str, tuple[float, float]] = {}  # address -> (round trip, offset)
+    for _ in range(samples):
+        before = time.time()
+        readings = client.run(time.time, workers=addresses)
+        after = time.time()
+        for address, theirs in readings.items():
+            if address not in best or after - before < best[address][0]:
+                best[address] = (after - before, float(theirs) - (before + after) / 2)
+    return {address: offset for address, (_, offset) in best.items()}
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -443,12 +453,12 @@ def _run_epoch(client: Any, plan: RunPlan, spec: ConnectorSpec, addresses: list[
             for address in waiting:
                 by_address[address].status, by_address[address].error = "failed", "its sessions did not open in time"
         else:
-            offset_s = _scheduler_offset(client)
-            go_at = time.time() + offset_s + GO_MARGIN_S  # on the scheduler's clock
-            Variable(run_id + "-go-at", client=client).set(go_at)
+            offsets = _clock_offsets(client, addresses)
+            go_at = time.time() + GO_MARGIN_S  # on the coordinator's clock
+            Variable(run_id + "-go-at", client=client).set({"go_at": go_at, "offsets": offsets})
             go.set()
-            epoch.to_go_s = go_at - offset_s - time.time() + (time.monotonic() - began)
-            window_end = time.monotonic() + (go_at - offset_s - time.time()) + plan.warmup_seconds + plan.seconds
+            epoch.to_go_s = go_at - time.time() + (time.monotonic() - began)
+            window_end = time.monotonic() + (go_at - time.time()) + plan.warmup_seconds + plan.seconds
         # Watch: generators finish; a worker that leaves the scheduler is a lost generator, and so
         # is one without a result by the result deadline (frozen, or cut off while the scheduler
         # still counts its worker).

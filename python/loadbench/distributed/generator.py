@@ -7,9 +7,9 @@ polls a Dask Event a few times a second), so the worker's heartbeats keep flowin
 1. its sessions open (at most ``--open-parallelism`` at once), and the engine waits at its gate
    (``_core.Run.open`` / ``wait_held``): no operation runs yet;
 2. it says so on the run's ready queue, and waits for the go Event;
-3. the go carries an instant on the scheduler's clock; the engine starts its clock there (turned
-   into this worker's clock with the offset Dask measures at each heartbeat,
-   ``Worker.scheduler_delay``), so every generator runs the same warmup and window from one go;
+3. the go carries an instant on the coordinator's clock; the engine starts its clock there (turned
+   into this worker's clock with the offset the coordinator measured just before the go), so
+   every generator runs the same warmup and window from one go;
 4. until the run ends it polls the run's abort Event, and holds its own hard deadline (the window's
    end plus a grace), so a coordinator that vanished never leaves it running: either one stops
    the engine, whose bounded stop returns within about a second.
@@ -123,8 +123,9 @@ def run_share(share: Share) -> dict[str, Any]:
                 break
     if not stopped and not native.wait(0):
         # 3. The engine's clock starts at the go's instant, on this worker's clock.
-        go_at = float(Variable(share.go_at_variable).get(timeout=10))
-        delay = float(getattr(worker, "scheduler_delay", 0.0) or 0.0)  # scheduler clock - this clock
+        go = Variable(share.go_at_variable).get(timeout=10)
+        go_at = float(go["go_at"])  # on the coordinator's clock
+        delay = -float(go["offsets"].get(worker.address, 0.0))  # the coordinator's clock - this clock
         out.update(go_at=go_at, scheduler_delay_s=delay, phase="running")
         local_at = go_at - delay
         native.release(int(local_at * 1e9))

@@ -14,7 +14,7 @@ What merging keeps exact, and what it cannot:
   :mod:`loadbench.distributed.generator`) and their counts summed; a second's p50/p95/p99 are the
   highest of the generators' (a bound: a merged percentile of one second needs that second's
   buckets, which the series does not keep), its max the max;
-- the window is the union of the generators' windows on the scheduler's clock (each generator's
+- the window is the union of the generators' windows on the coordinator's clock (each generator's
   placed there with its own clock offset), so TPS over it never overstates;
 - collisions are counted within each generator (keys held by another generator's sessions are
   not seen).
