@@ -94,6 +94,11 @@ TEST(BlockingCallPool, AFullQueueDropsTheCallInsteadOfWaiting) {
     EXPECT_FALSE(pool.submit([] {}));
     EXPECT_EQ(pool.dropped(), 1u);
     gate.release();
+    // The pool's thread is detached: the gate (on this stack) must outlive its wait (TSan saw
+    // the condition variable destroyed while the thread was still returning from it).
+    const auto t0 = Clock::now();
+    while (pool.completed() < 3 && Clock::now() - t0 < 10s) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(pool.completed(), 3u);
 }
 
 // --- the engine ---------------------------------------------------------------------------------
