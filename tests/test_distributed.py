@@ -421,7 +421,7 @@ def test_a_server_that_is_not_a_dask_scheduler_is_one_line_and_exit_2_within_the
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("loadbench: error: --cluster: "), result.stderr
-    assert ("did not answer as a Dask scheduler does" if answer else "no answer within 5 s") in lines[0]
+    assert ("is not a Dask scheduler (it answered in another protocol)" if answer else "no answer within 5 s") in lines[0]
     assert took < 5 + 10  # the coordinator's 5 s, and the interpreter's start on a loaded machine
 
 

@@ -265,6 +265,11 @@ def test_a_fault_less_than_5_s_into_the_window_is_measured_against_the_seconds_b
     assert entry["recovered"] is False  # 110 < 0.9 x 125
     row = sections.fault_row("redis", entry)
     assert row["recovery"] == "not recovered (vs 125 TPS over 2 s)"
+    # Before the first whole second there is nothing to come back to.
+    action = faults._Action(faults.parse("terminate@0.5s"), injected_at_s=0.5, outcome="done")
+    entry = faults._entry(action, series, [], None)
+    assert entry["baseline_tps"] is None and entry["recovered"] is False
+    assert sections.fault_row("redis", entry)["recovery"] == "no baseline (injected before the window's first whole second)"
 
 
 def test_ctrl_c_during_a_freeze_continues_the_server(cli, victim):

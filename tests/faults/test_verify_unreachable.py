@@ -24,12 +24,14 @@ def redis_server():
     server.destroy()
 
 
-@pytest.mark.parametrize("fault", ["kill", "freeze"])
-def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, redis_server, fault):
+@pytest.mark.parametrize("fault, audit", [("kill", False), ("freeze", False), ("freeze", True)])
+def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, redis_server, fault, audit):
     # kill: the connection is refused. freeze (SIGSTOP, never resumed): the kernel still completes
-    # the handshake, and nothing answers; each control-plane reply waits at most 15 s.
+    # the handshake, and nothing answers; each control-plane reply waits at most 15 s. With --audit
+    # the ledger is not read after that (it would wait out the same silence), and the line says so.
     proc = cli.popen("bench", "--connectors", "redis", "--accounts", "1000", "--concurrency", "4", "--seconds", "3",
-                     "--warmup", "0", "--op-timeout", "0.5", "--quiet", env={"REDIS_URL": redis_server.url})
+                     "--warmup", "0", "--op-timeout", "0.5", "--quiet", *(["--audit"] if audit else []),
+                     env={"REDIS_URL": redis_server.url})
     try:
         deadline = time.monotonic() + 60
         while "cmdstat_evalsha" not in redis_server.cli("INFO", "commandstats"):  # the transfers have begun
@@ -57,3 +59,7 @@ def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, 
     # The rest of the 3 s window, the drain (--op-timeout 0.5), and one control-plane reply's 15 s.
     assert took < 3 + 15 + 10, took
     assert "Traceback" not in err
+    if audit:
+        assert entry["audit"] == {"checked": False, "violation": "audit: not checked: the server did not answer the "
+                                                                 "verification before it"}
+        assert "redis: audit: not checked: the server did not answer the verification before it" in out + err

@@ -273,7 +273,7 @@ function sections(model) {
     }
     out.push(el("div", {class: "note", text: "times in seconds since the measured window opened; failed during: from " +
       "the injection to recovery (or the window's end); first commit and recovery: upper bounds at the per-second " +
-      "series' resolution; recovery: per-second TPS back to 90% of its mean over the 5 s before the fault"}));
+      "series' resolution; recovery: per-second TPS back to 90% of its mean over the 5 s (or fewer whole seconds) before the fault"}));
   }
   const audited = model.reports.filter((r) => r.sections && r.sections.audit && r.sections.audit.rows.length);
   if (audited.length) {

@@ -310,9 +310,11 @@ def _print_sections(console: Console, report: dict[str, Any], wide: bool) -> Non
 
 
 def _audit_lines(report: dict[str, Any]) -> list[str]:
-    """Under the table: each audited connector's server-confirmed commits beside the client's."""
-    return [audit.line(table.entry_label(entry, report), entry["audit"])
-            for _, _, _, entry in table.runs(report) if entry.get("audit", {}).get("checked", True) and "audit" in entry]
+    """Under the table: each audited connector's server-confirmed commits beside the client's, or
+    why its ledger was not checked."""
+    return [audit.line(table.entry_label(entry, report), entry["audit"]) if entry["audit"].get("checked", True)
+            else f"{table.entry_label(entry, report)}: {entry['audit'].get('violation') or 'audit: not checked'}"
+            for _, _, _, entry in table.runs(report) if entry.get("audit")]
 
 
 def _kindless_lines(report: dict[str, Any]) -> list[str]:

@@ -447,7 +447,7 @@ def fault_table(report: dict[str, Any], wide: bool = False) -> Table | None:
     if not rows:
         return None
     caption = ("injected: s since the window opened; failed during: from the injection to recovery (or window end)\n"
-               "first commit, recovery: upper bounds at 1 s; recovery: TPS back to >= 90% of the 5 s before it")
+               "first commit, recovery: upper bounds at 1 s; recovery: TPS back to >= 90% of up to 5 s before it")
     table = _table(f"{report['test']}: faults", caption, wide)
     _add_columns(table, list(sections.FAULT_COLUMNS), ("connector", "fault", "failed during, by kind", "recovery"))
     for row in rows:
@@ -460,7 +460,8 @@ def generator_tables(report: dict[str, Any], wide: bool = False) -> list[Table]:
     and what the rows do not say (skew, coordination, partial figures) as its caption."""
     tables = []
     for label, section in sections.distributed(report):
-        title = f"{label}: {len(section['generators'])} generators" + (" (PARTIAL)" if section["partial"] else "")
+        count = len(section["generators"])
+        title = f"{label}: {count} generator{'s' if count != 1 else ''}" + (" (PARTIAL)" if section["partial"] else "")
         table = _table(title, "\n".join(sections.distributed_notes(section)), wide)
         _add_columns(table, list(sections.GENERATOR_COLUMNS), ("host", "status"))
         for g in section["generators"]:

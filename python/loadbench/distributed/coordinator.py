@@ -207,9 +207,13 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
         identity = _identify(address, timeout_s)
     except Exception as exc:  # noqa: BLE001 - whatever a wrong server makes Dask's comm raise
         detail = str(exc).splitlines()[0] if str(exc) else f"no answer within {timeout_s:g} s"
-        if isinstance(exc, (OSError, TimeoutError)):
+        if "Stream is closed" in detail:  # Dask's words for a peer that hung up on its handshake
+            detail = "it closed the connection"
+        if isinstance(exc, (OSError, TimeoutError)) and "closed the connection" not in detail:
             raise ConfigError(f"--cluster: cannot reach the Dask scheduler at {address}: {detail}") from None
-        raise ConfigError(f"--cluster: {address} did not answer as a Dask scheduler does ({detail[:100]})") from None
+        # Whatever answered is not Dask (its reply read as a frame, or a hang-up): no internals.
+        why = detail if "closed the connection" in detail else "it answered in another protocol"
+        raise ConfigError(f"--cluster: {address} is not a Dask scheduler ({why})") from None
     if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
         raise ConfigError(f"--cluster: {address} is not a Dask scheduler (it says it is "
                           f"{identity.get('type') if isinstance(identity, dict) else type(identity).__name__})")

@@ -69,7 +69,9 @@ def fault_row(label: str, fault: dict[str, Any]) -> dict[str, str]:
         kinds = f"{fault['failed_during']:,} (kinds not recorded)" if fault["failed_during"] else "-"
     first = fault.get("first_commit_after_s")
     recovery = f"{fault['recovery_s']:.1f} s" if fault.get("recovered") else "not recovered"
-    if fault.get("baseline_s") is not None and fault["baseline_s"] < BASELINE_S - 0.5:
+    if "baseline_s" in fault and fault["baseline_tps"] is None:
+        recovery = "no baseline (injected before the window's first whole second)"
+    elif fault.get("baseline_s") is not None and fault["baseline_s"] < BASELINE_S - 0.5:
         # Fewer seconds than the rule's came before it: say what it was measured against.
         recovery += f" (vs {fault['baseline_tps']:,.0f} TPS over {fault['baseline_s']:.0f} s)"
     if fault["outcome"] not in ("done", "running"):
@@ -110,12 +112,12 @@ def audit_rows(report: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def distributed(report: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every distributed section as ``(run label with its epoch, section)``."""
+    """Every distributed section as ``(run label, section)`` (the label names the epoch:
+    table.entry_label)."""
     for values, iteration, _, entry in runs(report):
         section = entry.get("distributed")
         if section:
-            epoch = f" epoch {section['epoch']} of {section['epochs']}" if section["epochs"] > 1 else ""
-            yield run_label(values, iteration, entry, report) + epoch, section
+            yield run_label(values, iteration, entry, report), section
 
 
 def _ms_text(ms: float | None) -> str:

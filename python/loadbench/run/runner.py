@@ -365,7 +365,12 @@ def _bench_connector(plan: RunPlan, spec: ConnectorSpec, display: Display, runs:
             verification, stopped = _verify(plan, spec, ledger.committed[spec.target], ledger.uncounted[spec.target],
                                             interrupted or deferred.signalled)
             audit_result = None
-            if audit_logs and not stopped:
+            if audit_logs and not stopped and verification is not None and verification.get("checked") is False:
+                # The server did not answer the verification just before: reading its ledger would
+                # wait out the same silence (up to a minute on Redis) to learn nothing more.
+                audit_result = {"checked": False, "violation": "audit: not checked: the server did not answer the "
+                                                               "verification before it"}
+            elif audit_logs and not stopped:
                 audit_result, stopped = _audit(level_plan, spec, audit_logs[0], interrupted or deferred.signalled)
             with _interrupts_deferred() as late:
                 runs.append(MeasuredRun(spec, level_plan, result, verification, resources, prep_seconds,
