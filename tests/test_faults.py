@@ -394,6 +394,8 @@ def test_a_fault_due_only_in_the_drain_is_not_injected():
     injector.finish()
     (entry,) = injector.timeline([], 3.0)
     assert entry["outcome"] == "not injected" and "injected_at_s" not in entry, entry
+    assert entry["detail"] == ("the window ended (at 3.000 s) before the first check after its time: faults are "
+                               "injected at the run's progress ticks, about every 0.25 s")
 
 
 def test_a_redis_started_by_its_bare_name_is_restarted_from_path(tmp_path, monkeypatch):

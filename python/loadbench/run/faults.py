@@ -411,7 +411,9 @@ class FaultInjector:
         horizons = [a.injected_at_s for a in self.actions[1:]] + [None]
         entries = [_entry(a, series, self.reconnects, h) for a, h in zip(self.actions, horizons)]
         entries.extend({"kind": f.kind, "spec": f.text, "at_s": f.at_s, "duration_s": f.duration_s,
-                        "outcome": "not injected", "detail": f"the window ended at {window_s:.3f} s"}
+                        "outcome": "not injected",
+                         "detail": f"the window ended (at {window_s:.3f} s) before the first check after its time: faults are "
+                                   f"injected at the run's progress ticks, about every 0.25 s"}
                        for f in self.pending)
         return entries
 
