@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "net/blocking_call_pool.hpp"
 #include "net/system_error.hpp"
@@ -101,13 +102,32 @@ std::vector<std::string> addresses_of(const std::string& host) {
 
 }  // namespace
 
-std::string pg_conninfo_with_addresses(const std::string& conninfo) {
+namespace {
+
+// What a URL or key=value string sets, keyword -> value; nullopt when libpq cannot parse it.
+std::optional<std::map<std::string, std::string>> conninfo_options(const std::string& conninfo) {
     PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
-    if (!options) return conninfo;
-    std::map<std::string, std::string> given;  // keyword -> value, for what the string sets
+    if (!options) return std::nullopt;
+    std::map<std::string, std::string> given;
     for (PQconninfoOption* o = options; o->keyword; ++o)
         if (o->val) given[o->keyword] = o->val;
     PQconninfoFree(options);
+    return given;
+}
+
+// Those options as a key=value string (values quoted).
+std::string conninfo_string(const std::map<std::string, std::string>& given) {
+    std::string out;
+    for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
+    return out;
+}
+
+}  // namespace
+
+std::string pg_conninfo_with_addresses(const std::string& conninfo) {
+    std::optional<std::map<std::string, std::string>> parsed = conninfo_options(conninfo);
+    if (!parsed) return conninfo;
+    std::map<std::string, std::string>& given = *parsed;
     if (given.count("hostaddr") || !given.count("host") || given["host"].empty()) return conninfo;
     const std::vector<std::string> hosts = split_list(given["host"]);
     std::vector<std::string> ports = given.count("port") ? split_list(given["port"]) : std::vector<std::string>{""};
@@ -136,24 +156,16 @@ std::string pg_conninfo_with_addresses(const std::string& conninfo) {
     given["host"] = join_list(out_hosts);
     given["hostaddr"] = join_list(out_addrs);
     given["port"] = join_list(out_ports);
-    std::string out;
-    for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
-    return out;
+    return conninfo_string(given);
 }
 
 std::string pg_conninfo_with_connect_timeout(const std::string& conninfo) {
-    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
-    if (!options) return conninfo;
-    std::map<std::string, std::string> given;  // keyword -> value, for what the string sets
-    for (PQconninfoOption* o = options; o->keyword; ++o)
-        if (o->val) given[o->keyword] = o->val;
-    PQconninfoFree(options);
+    std::optional<std::map<std::string, std::string>> given = conninfo_options(conninfo);
+    if (!given) return conninfo;
     const char* from_environment = std::getenv("PGCONNECT_TIMEOUT");
-    if (given.count("connect_timeout") || (from_environment && *from_environment)) return conninfo;
-    given["connect_timeout"] = std::to_string(kDefaultConnectTimeoutSeconds);
-    std::string out;
-    for (const auto& [key, value] : given) out += (out.empty() ? "" : " ") + key + "=" + quoted(value);
-    return out;
+    if (given->count("connect_timeout") || (from_environment && *from_environment)) return conninfo;
+    (*given)["connect_timeout"] = std::to_string(kDefaultConnectTimeoutSeconds);
+    return conninfo_string(*given);
 }
 
 std::string pg_first_line(const char* text) {
