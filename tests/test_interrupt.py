@@ -16,14 +16,21 @@ from loadbench.settings import Settings
 from tests.conftest import free_port
 
 
+def interrupt_after(proc, progress: str, seconds: float) -> float:
+    """SIGINT to ``proc`` ``seconds`` after its progress line containing ``progress`` (plain lines:
+    stderr is not a terminal); returns when it was sent (time.monotonic())."""
+    for line in proc.stderr:
+        if progress in line:
+            break
+    time.sleep(seconds)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    return sent
+
+
 def test_ctrl_c_stops_the_run_and_still_writes_an_interrupted_report(cli):
     proc = cli.popen("bench", "--seconds", "120", "--warmup", "0.2", "--concurrency", "4", "--accounts", "1000")
-    for line in proc.stderr:  # plain progress lines: stderr is not a terminal
-        if "opening" in line:
-            break
-    time.sleep(2.0)
-    started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    started = interrupt_after(proc, "opening", 2.0)
     out, err = proc.communicate(timeout=60)
     assert time.monotonic() - started < 20
     assert proc.returncode == 130, err
@@ -41,11 +48,7 @@ def test_ctrl_c_stops_the_run_and_still_writes_an_interrupted_report(cli):
 
 def test_ctrl_c_skips_the_connectors_not_yet_run(cli):
     proc = cli.popen("bench", "--connectors", "sqlite,null", "--seconds", "120", "--warmup", "0", "--accounts", "100")
-    for line in proc.stderr:
-        if "sqlite: opening" in line:
-            break
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    interrupt_after(proc, "sqlite: opening", 1.0)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
     entries = cli.only_report()["connectors"]
@@ -57,11 +60,7 @@ def test_ctrl_c_in_the_warmup_says_the_measured_window_never_opened(cli):
     # What was begun in the warmup is not measured, whatever becomes of it (review 1415 finding 7:
     # the line said "no operation completed in the measured window (0 s)").
     proc = cli.popen("bench", "--seconds", "5", "--warmup", "60", "--concurrency", "2", "--accounts", "1000")
-    for line in proc.stderr:
-        if "opening" in line:
-            break
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    interrupt_after(proc, "opening", 1.0)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     (entry,) = cli.only_report()["connectors"]
