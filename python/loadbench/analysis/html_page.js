@@ -263,31 +263,25 @@ function sections(model) {
   const out = [];
   const several = model.reports.length > 1;
   const named = (report, text) => several ? report.context.label + ": " + text : text;
-  const faults = model.reports.filter((r) => r.sections && r.sections.faults.rows.length);
-  if (faults.length) {
-    out.push(el("h2", {text: "Faults"}));
-    for (const report of faults) {
-      const t = sectionTable(report.sections.faults.header, report.sections.faults.rows, {"data-faults": report.context.label});
+  // One table per report that has the section (key: "faults", "audit"), under one heading, then a note.
+  const perReport = (key, title, note) => {
+    const having = model.reports.filter((r) => r.sections && r.sections[key] && r.sections[key].rows.length);
+    if (!having.length) return;
+    out.push(el("h2", {text: title}));
+    for (const report of having) {
+      const t = sectionTable(report.sections[key].header, report.sections[key].rows, {["data-" + key]: report.context.label});
       if (several) t.prepend(el("caption", {text: report.context.label}));
       out.push(t);
     }
-    out.push(el("div", {class: "note", text: "times in seconds since the measured window opened; failed during: from " +
-      "the injection to recovery (or the window's end); first commit and recovery: upper bounds at the per-second " +
-      "series' resolution; recovery: per-second TPS back to 90% of its mean over the 5 s (or fewer whole seconds) before the fault"}));
-  }
-  const audited = model.reports.filter((r) => r.sections && r.sections.audit && r.sections.audit.rows.length);
-  if (audited.length) {
-    out.push(el("h2", {text: "Audit of acknowledged commits"}));
-    for (const report of audited) {
-      const t = sectionTable(report.sections.audit.header, report.sections.audit.rows, {"data-audit": report.context.label});
-      if (several) t.prepend(el("caption", {text: report.context.label}));
-      out.push(t);
-    }
-    out.push(el("div", {class: "note", text: "server-confirmed: the transfers the ledger holds (client-acknowledged + " +
-      "ambiguous committed); lost writes: acknowledged commits missing from the ledger; ambiguous: attempts without a " +
-      "clear answer (connection lost, timeout, or the server's error) that did / did not commit; lost updates: " +
-      "balances that initial + credits - debits of the ledger does not explain; durability: the server's settings"}));
-  }
+    out.push(el("div", {class: "note", text: note}));
+  };
+  perReport("faults", "Faults", "times in seconds since the measured window opened; failed during: from " +
+    "the injection to recovery (or the window's end); first commit and recovery: upper bounds at the per-second " +
+    "series' resolution; recovery: per-second TPS back to 90% of its mean over the 5 s (or fewer whole seconds) before the fault");
+  perReport("audit", "Audit of acknowledged commits", "server-confirmed: the transfers the ledger holds (client-acknowledged + " +
+    "ambiguous committed); lost writes: acknowledged commits missing from the ledger; ambiguous: attempts without a " +
+    "clear answer (connection lost, timeout, or the server's error) that did / did not commit; lost updates: " +
+    "balances that initial + credits - debits of the ledger does not explain; durability: the server's settings");
   const distributed = model.reports.flatMap((r) => (r.sections ? r.sections.distributed : []).map((d) => [r, d]));
   if (distributed.length) {
     out.push(el("h2", {text: "Distributed generators"}));
