@@ -208,6 +208,25 @@ def postgres():
         cluster.destroy()
 
 
+@pytest.fixture
+def own_redis():
+    """A factory of redis-servers of the test's own (they may be killed, frozen, or ask for a
+    password): ``own_redis(password=None) -> RedisServer``, each destroyed after the test."""
+    created: list[RedisServer] = []
+
+    def make(password: str | None = None) -> RedisServer:
+        try:
+            server = RedisServer.create(password=password if password is not None else "")
+        except ServerUnavailable as e:
+            pytest.skip(str(e))
+        created.append(server)
+        return server
+
+    yield make
+    for server in created:
+        server.destroy()
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """One throwaway redis-server for the session (``--save '' --appendonly no``: the tests check

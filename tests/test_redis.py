@@ -13,27 +13,9 @@ import pytest
 
 from loadbench.connectors.redis import audited_transfer_script, transfer_script
 from loadbench.report import store
-from tests.servers import RedisServer, ServerUnavailable
+from tests.servers import RedisServer
 
 BENCH = ("bench", "--seconds", "1.5", "--warmup", "0.2", "--accounts", "500", "--quiet")
-
-
-@pytest.fixture
-def own_redis():
-    """A server of this test's own (it may be killed, or ask for a password)."""
-    created: list[RedisServer] = []
-
-    def make(password: str | None = None) -> RedisServer:
-        try:
-            server = RedisServer.create(password=password if password is not None else "")
-        except ServerUnavailable as e:
-            pytest.skip(str(e))
-        created.append(server)
-        return server
-
-    yield make
-    for server in created:
-        server.destroy()
 
 
 def only_entry(cli) -> dict:

@@ -11,24 +11,13 @@ import time
 
 import pytest
 
-from tests.servers import RedisServer, ServerUnavailable
-
-
-@pytest.fixture
-def redis_server():
-    try:
-        server = RedisServer.create(password=None, config="")  # our own: it gets killed
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
-    yield server
-    server.destroy()
-
 
 @pytest.mark.parametrize("fault, audit", [("kill", False), ("freeze", False), ("freeze", True)])
-def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, redis_server, fault, audit):
+def test_verification_that_cannot_connect_is_not_checked_and_fails_the_run(cli, own_redis, fault, audit):
     # kill: the connection is refused. freeze (SIGSTOP, never resumed): the kernel still completes
     # the handshake, and nothing answers; each control-plane reply waits at most 15 s. With --audit
     # the ledger is not read after that (it would wait out the same silence), and the line says so.
+    redis_server = own_redis()  # it gets killed or frozen
     proc = cli.popen("bench", "--connectors", "redis", "--accounts", "1000", "--concurrency", "4", "--seconds", "3",
                      "--warmup", "0", "--op-timeout", "0.5", "--quiet", *(["--audit"] if audit else []),
                      env={"REDIS_URL": redis_server.url})
