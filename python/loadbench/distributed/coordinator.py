@@ -31,8 +31,8 @@ settings. Either way the coordinator never waits on it longer than that.
 
 Start skew: each generator's first operation against the go, both on the coordinator's clock (each
 worker's offset from it measured by the coordinator just before the go: :func:`_clock_offsets`);
-the report gives each and the maximum. Ctrl-C or SIGTERM set the run's abort Event: every generator stops within about a
-second.
+the report gives each and the maximum. Ctrl-C or SIGTERM set the run's abort Event: every
+generator stops within about a second.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class GeneratorRow:
     status: str = "running"  # running | ok | failed | lost
     error: str | None = None
     result: Any = None  # _core.RunResult
-    scheduler_delay_s: float = 0.0  # the coordinator's clock - this generator's, s (measured before the go)
+    clock_offset_s: float = 0.0  # the coordinator's clock - this generator's, s (measured before the go)
     go_at: float | None = None      # the go, on the coordinator's clock (s since the epoch)
     start_skew_s: float | None = None
 
@@ -90,7 +90,7 @@ class GeneratorRow:
                        tps=round(r.counters.committed / r.measured_seconds, 3) if r.measured_seconds else 0.0,
                        p99_ms=build.ms(r.latency.percentiles_ns["99"]) if r.latency.count else None,
                        measured_seconds=round(r.measured_seconds, 6),
-                       clock_offset_ms=round(self.scheduler_delay_s * 1e3, 3),
+                       clock_offset_ms=round(self.clock_offset_s * 1e3, 3),
                        start_skew_ms=None if self.start_skew_s is None else round(self.start_skew_s * 1e3, 3),
                        histogram=build.stored_histogram(r.latency))
         return row
@@ -206,14 +206,14 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
     try:
         identity = _identify(address, timeout_s)
     except Exception as exc:  # noqa: BLE001 - whatever a wrong server makes Dask's comm raise
-        detail = str(exc).splitlines()[0] if str(exc) else f"no answer within {timeout_s:g} s"
+        detail = str(exc).splitlines()[0] if str(exc) else ""
         if "Stream is closed" in detail:  # Dask's words for a peer that hung up on its handshake
-            detail = "it closed the connection"
-        if isinstance(exc, (OSError, TimeoutError)) and "closed the connection" not in detail:
-            raise ConfigError(f"--cluster: cannot reach the Dask scheduler at {address}: {detail}") from None
-        # Whatever answered is not Dask (its reply read as a frame, or a hang-up): no internals.
-        why = detail if "closed the connection" in detail else "it answered in another protocol"
-        raise ConfigError(f"--cluster: {address} is not a Dask scheduler ({why})") from None
+            raise ConfigError(f"--cluster: {address} is not a Dask scheduler (it closed the connection)") from None
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise ConfigError(f"--cluster: cannot reach the Dask scheduler at {address}: "
+                              f"{detail or f'no answer within {timeout_s:g} s'}") from None
+        # Its reply read as a Dask frame (a MemoryError for exabytes, ...): no internals shown.
+        raise ConfigError(f"--cluster: {address} is not a Dask scheduler (it answered in another protocol)") from None
     if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
         raise ConfigError(f"--cluster: {address} is not a Dask scheduler (it says it is "
                           f"{identity.get('type') if isinstance(identity, dict) else type(identity).__name__})")
@@ -374,7 +374,7 @@ def _bench_connector(client: Any, plan: RunPlan, spec: ConnectorSpec, enlisted: 
             epoch_list.append(epoch)
             display.finished(spec, runs[-1])
             break
-        merged = merging.merge([g.result for g in measured], [g.scheduler_delay_s for g in measured])
+        merged = merging.merge([g.result for g in measured], [g.clock_offset_s for g in measured])
         for g in measured:
             r = g.result
             committed.update({op.name: op.committed for op in r.operations})
@@ -496,7 +496,7 @@ def _run_epoch(client: Any, plan: RunPlan, spec: ConnectorSpec, addresses: list[
                 g.status, g.error = "interrupted", "interrupted"
     for g in rows:
         if g.result is not None and g.result.first_start_unix_ns and g.go_at is not None:
-            g.start_skew_s = g.result.first_start_unix_ns / 1e9 + g.scheduler_delay_s - g.go_at
+            g.start_skew_s = g.result.first_start_unix_ns / 1e9 + g.clock_offset_s - g.go_at
     for name in ("-go", "-abort"):
         try:
             Event(run_id + name, client=client).clear()
@@ -525,7 +525,7 @@ def _collect(client: Any, futures: dict[str, Any], rows: dict[str, GeneratorRow]
         except Exception as exc:  # noqa: BLE001 - a task that raised, or a worker Dask gave up on
             g.status, g.error = "failed", f"its task failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             continue
-        g.host, g.pid, g.scheduler_delay_s = out["host"], out["pid"], out["scheduler_delay_s"]
+        g.host, g.pid, g.clock_offset_s = out["host"], out["pid"], out["clock_offset_s"]
         g.go_at = out["go_at"]
         if out["result"] is not None:
             g.result = merging.from_wire(out["result"])

@@ -78,14 +78,14 @@ def _is_set(event: Any) -> bool:
 
 def run_share(share: Share) -> dict[str, Any]:
     """Runs one generator's share (see the module's doc) and returns what it measured:
-    ``{"address", "host", "pid", "sessions", "scheduler_delay_s", "go_at", "result" (wire) |
+    ``{"address", "host", "pid", "sessions", "clock_offset_s", "go_at", "result" (wire) |
     None, "error" (one line) | None, "phase"}``; never raises for a run that failed."""
     from distributed import Event, Queue, Variable, get_worker
 
     worker = get_worker()
     spec, plan = share.spec, share.plan
     out: dict[str, Any] = {"address": worker.address, "host": socket.gethostname(), "pid": os.getpid(),
-                           "sessions": plan.concurrency * spec.sessions_per_connection, "scheduler_delay_s": 0.0,
+                           "sessions": plan.concurrency * spec.sessions_per_connection, "clock_offset_s": 0.0,
                            "go_at": None, "result": None, "error": None, "phase": "opening"}
     abort = Event(share.abort_event)
     try:
@@ -126,7 +126,7 @@ def run_share(share: Share) -> dict[str, Any]:
         go = Variable(share.go_at_variable).get(timeout=10)
         go_at = float(go["go_at"])  # on the coordinator's clock
         delay = -float(go["offsets"].get(worker.address, 0.0))  # the coordinator's clock - this clock
-        out.update(go_at=go_at, scheduler_delay_s=delay, phase="running")
+        out.update(go_at=go_at, clock_offset_s=delay, phase="running")
         local_at = go_at - delay
         native.release(int(local_at * 1e9))
         hard_deadline = time.monotonic() + max(local_at - time.time(), 0.0) + plan.warmup_seconds + plan.seconds + share.grace_s
